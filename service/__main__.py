@@ -1,0 +1,5 @@
+"""`python -m service` is the same as `skjemapost`."""
+
+from .cli import main
+
+main()

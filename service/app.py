@@ -1,0 +1,195 @@
+"""The operations behind the CLI (and later the web page and the runner), one method each.
+
+``App`` ties a loaded config to the store, the form definition and a clock. It holds no logic of
+its own beyond putting those parts together: the CLI stays a few lines per command, and tests
+drive the same methods the commands do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from . import tokens
+from .clock import Clock, SystemClock
+from .config import Config
+from .errors import Problem, SkjemapostError, TokenError, UnknownUnitError
+from .formbook import build_form
+from .formread import FormReading, read_form
+from .forms import FormDef, load_form
+from .models import Language, Unit
+from .roster import Roster, read_roster
+from .store import CampaignInfo, FacultyProgress, RosterDiff, Store
+from .validate import validate
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What `skjemapost check` found: facts worth saying, and problems (errors) if any."""
+
+    facts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FormCheck:
+    """What `skjemapost form check` found in a filled form."""
+
+    reading: FormReading
+    unit: Unit | None
+    language: Language
+    match: str  # how the unit was recognised, or why it was not
+    problems: list[Problem]
+
+
+class App:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.config.storage.database_url)
+
+    @cached_property
+    def form(self) -> FormDef:
+        return load_form(self.config.campaign.form)
+
+    @property
+    def campaign_id(self) -> str:
+        return self.config.campaign.id
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def campaign_info(self) -> CampaignInfo:
+        c = self.config.campaign
+        return CampaignInfo(c.id, c.title, self.form.id, self.form.version, c.opens, c.deadline,
+                            c.timezone)
+
+    # -- init, check, roster ------------------------------------------------------------------
+
+    def init(self) -> tuple[str | None, str, bool]:
+        """Create or upgrade the database and record the campaign; (from, to, campaign is new)."""
+        self.config.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        before, after = self.store.upgrade()
+        created = self.store.ensure_campaign(self.campaign_info(), self.clock.now())
+        return before, after, created
+
+    def read_roster(self, path: Path | None = None) -> Roster:
+        return read_roster(path or self.config.campaign.roster, self.config.campaign.default_language)
+
+    def import_roster(self, path: Path | None = None) -> tuple[Roster, RosterDiff]:
+        self.store.require_current()
+        roster = self.read_roster(path)
+        return roster, self.store.import_roster(self.campaign_id, roster.units, self.clock.now())
+
+    def check(self) -> CheckReport:
+        """Validate everything the config points at, collecting every problem rather than stopping."""
+        report = CheckReport()
+        c = self.config.campaign
+        report.facts.append(f"config {self.config.path}: campaign {c.id} «{c.title}», opens {c.opens}, "
+                            f"deadline {c.deadline} ({c.timezone})")
+        try:
+            form = self.form
+            flags = sum(1 for f in form.fields() if f.flag is not None)
+            report.facts.append(f"form {c.form}: {form.id} v{form.version}, "
+                                f"{len(form.fields())} fields, {flags} flags")
+        except SkjemapostError as exc:
+            report.problems.append(str(exc))
+        try:
+            roster = self.read_roster()
+            per = Counter(u.faculty for u in roster.units)
+            report.facts.append(f"roster {c.roster}: {len(roster.units)} units in {len(per)} "
+                                f"faculties ({', '.join(f'{k} {v}' for k, v in sorted(per.items()))})")
+            report.facts.extend(f"roster warning: {w}" for w in roster.warnings)
+            known = {co.faculty for co in self.config.coordinators}
+            for faculty in sorted(set(per) - known):
+                report.problems.append(f"coordinators: no coordinator for faculty {faculty!r} "
+                                       "in the roster")
+        except SkjemapostError as exc:
+            report.problems.append(str(exc))
+        secrets = self.config.secrets
+        for env, purpose in ((secrets.token_secret_env, "tokens; needed by every command that "
+                              "builds or reads a form"),
+                             (self.config.smtp.password_env, "the SMTP password; needed to send"),
+                             (self.config.imap.password_env, "the IMAP password; needed to poll")):
+            state = "set" if secrets.get(env) else "NOT set"
+            report.facts.append(f"${env} {state} ({purpose})")
+        if not secrets.get(secrets.token_secret_env):
+            report.problems.append(f"{secrets.token_secret_env}: environment variable is not set; "
+                                   "it holds the secret behind the reference tokens")
+        try:
+            self.store.require_current()
+            report.facts.append(f"database {self._safe_url()}: up to date")
+        except SkjemapostError as exc:
+            report.problems.append(f"database {self._safe_url()}: {exc}")
+        return report
+
+    def _safe_url(self) -> str:
+        from sqlalchemy import make_url
+
+        return make_url(self.config.storage.database_url).render_as_string(hide_password=True)
+
+    # -- the form -----------------------------------------------------------------------------
+
+    def build_form(self, code: str, lang: Language | None = None) -> tuple[Unit, bytes]:
+        """The personalised .xlsx for unit ``code``, in its language unless ``lang`` is given."""
+        self.store.require_current()
+        unit = self.store.unit(self.campaign_id, code)
+        secret = self.config.secrets.token_secret()
+        data = build_form(
+            self.form, unit,
+            lang=lang or unit.language,
+            reference=tokens.reference(secret, self.campaign_id, unit.code),
+            stamp=tokens.stamp(secret, self.campaign_id, unit.code),
+            campaign_title=self.config.campaign.title,
+            deadline=self.config.campaign.deadline,
+        )
+        return unit, data
+
+    def check_form(self, data: bytes, lang: Language | None = None) -> FormCheck:
+        """Read a filled form, find its unit by stamp, then reference, and validate it."""
+        reading = read_form(data, self.form)
+        unit, match = self._match_form(reading)
+        language = lang or (unit.language if unit else self.config.campaign.default_language)
+        return FormCheck(reading, unit, language, match, validate(self.form, reading, language))
+
+    def _match_form(self, reading: FormReading) -> tuple[Unit | None, str]:
+        secret = self.config.secrets.token_secret()
+        if reading.stamp:
+            try:
+                found = tokens.read_stamp(secret, reading.stamp)
+            except TokenError as exc:
+                return None, str(exc)
+            if found.campaign != self.campaign_id:
+                return None, f"the form belongs to campaign {found.campaign}, not {self.campaign_id}"
+            try:
+                return self.store.unit(self.campaign_id, found.unit_code), "hidden stamp"
+            except UnknownUnitError:
+                return None, f"the stamp names unit {found.unit_code}, which is not in the roster"
+        if reading.reference:
+            try:
+                ref = tokens.verify(secret, self.campaign_id, reading.reference)
+            except TokenError as exc:
+                return None, str(exc)
+            for unit in self.store.units(self.campaign_id, include_inactive=True):
+                if tokens.reference(secret, self.campaign_id, unit.code) == ref:
+                    return unit, "visible reference code"
+            return None, f"reference {ref} matches no unit"
+        return None, "the form carries neither its hidden stamp nor a reference code"
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self) -> list[FacultyProgress]:
+        self.store.require_current()
+        return self.store.faculty_progress(self.campaign_id)
+
+    def today(self) -> dt.date:
+        from .clock import local
+
+        return local(self.clock.now(), self.config.campaign.timezone).date()

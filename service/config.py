@@ -1,0 +1,441 @@
+"""The configuration: loaded once, validated once, every problem reported with its key path.
+
+A config is a TOML file (see ``config/skjemapost.example.toml`` for every option and its default).
+``load()`` reads it and the environment exactly once; nothing else in skjemapost reads
+``os.environ``. Secrets never live in the file: the file names the environment variable that holds
+each one, and a missing secret is only an error for the commands that need it (``Secrets.require``).
+Relative paths in the file are read relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError, Problem
+from .models import LANGUAGES, Language
+
+TlsMode = Literal["implicit", "starttls", "none"]
+TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# Deliberately loose: the roster and the mail server are the real judges of an address; this
+# catches the typos an operator makes in a config (a missing @, a stray space, no domain).
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_CONFIG = Path("config/skjemapost.toml")
+CONFIG_ENV = "SKJEMAPOST_CONFIG"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    title: str
+    form: Path
+    roster: Path
+    opens: dt.date
+    deadline: dt.date
+    timezone: str
+    default_language: Language
+    institution_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    tls: TlsMode
+    user: str
+    password_env: str
+    timeout: float
+    max_connections: int
+    rate_per_minute: int
+
+
+@dataclass(frozen=True)
+class ImapFolders:
+    processed: str
+    review: str
+    ignored: str
+    quarantine: str
+    sent: str  # "" = do not keep a copy of sent mail
+
+
+@dataclass(frozen=True)
+class Imap:
+    host: str
+    port: int
+    tls: TlsMode
+    user: str
+    password_env: str
+    inbox: str
+    folders: ImapFolders
+
+
+@dataclass(frozen=True)
+class Mail:
+    from_address: str
+    from_name: str
+    reply_to: str
+    reply_to_plus_token: bool
+    cc_verneombud: bool
+    auto_submitted_on_outreach: bool
+    max_per_address_per_hour: int
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    faculty: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    reminder_days_before: tuple[int, ...]
+    reminder_after_deadline: bool
+    escalation_working_days: int
+    max_reminders: int
+    send_hour: int
+    digest_weekday: str
+    digest_hour: int
+    poll_minutes: int
+
+
+@dataclass(frozen=True)
+class Storage:
+    data_dir: Path
+    database_url: str
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets read from the environment at load time; ``None`` where the variable was unset."""
+
+    token_secret_env: str
+    values: Mapping[str, str | None] = field(default_factory=dict)
+
+    def get(self, env_name: str) -> str | None:
+        return self.values.get(env_name)
+
+    def require(self, env_name: str, purpose: str) -> str:
+        """The secret in ``env_name``, or a ConfigError saying which variable to set and why."""
+        value = self.values.get(env_name)
+        if not value:
+            raise ConfigError(
+                [Problem(env_name, f"environment variable is not set; it holds {purpose}")]
+            )
+        return value
+
+    def token_secret(self) -> bytes:
+        return self.require(self.token_secret_env, "the secret behind the reference tokens").encode()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    campaign: Campaign
+    smtp: Smtp
+    imap: Imap
+    mail: Mail
+    coordinators: tuple[Coordinator, ...]
+    hr_recipients: tuple[str, ...]
+    schedule: Schedule
+    storage: Storage
+    secrets: Secrets
+
+    def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
+        return tuple(c for c in self.coordinators if c.faculty == faculty)
+
+
+def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """Where the config is: ``--config``, else ``$SKJEMAPOST_CONFIG``, else config/skjemapost.toml."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return DEFAULT_CONFIG
+
+
+def load(path: Path, environ: Mapping[str, str]) -> Config:
+    """Read and validate the config at ``path``; raise ConfigError listing every problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "no such file")], str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], str(path)) from None
+    return parse(raw, path, environ)
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Walks the parsed TOML, returning typed values (or defaults) and collecting problems.
+
+    Every accessor records a problem under the full key path instead of raising, so one run
+    reports every mistake in the file. Keys nobody asked for are reported too: a typo in an
+    optional key would otherwise be silently ignored and its default used.
+    """
+
+    def __init__(self, raw: Mapping[str, Any], base: Path) -> None:
+        self.raw = raw
+        self.base = base
+        self.problems: list[Problem] = []
+        self.seen: set[str] = set()
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(Problem(key, message))
+
+    def _get(self, key: str) -> Any:
+        self.seen.add(key)
+        node: Any = self.raw
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def value(self, key: str, kind: type[T], default: T | None, what: str) -> T:
+        got = self._get(key)
+        if got is None:
+            if default is None:
+                self.bad(key, f"missing; expected {what}")
+                return cast(T, _placeholder(kind))
+            return default
+        # bool is an int in Python; a `port = true` must not pass as port 1
+        if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
+            self.bad(key, f"expected {what}, got {type(got).__name__} {got!r}")
+            return default if default is not None else cast(T, _placeholder(kind))
+        return got
+
+    def text(self, key: str, default: str | None = None, *, nonempty: bool = True) -> str:
+        got = self.value(key, str, default, "a string").strip()
+        if nonempty and not got and default is None:
+            self.bad(key, "must not be empty")
+        return got
+
+    def integer(self, key: str, default: int | None, low: int, high: int) -> int:
+        got = self.value(key, int, default, f"a whole number {low}–{high}")
+        if not low <= got <= high:
+            self.bad(key, f"{got} is outside {low}–{high}")
+        return got
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self.value(key, bool, default, "true or false")
+
+    def date(self, key: str) -> dt.date:
+        got = self._get(key)
+        if isinstance(got, dt.date) and not isinstance(got, dt.datetime):
+            return got
+        if isinstance(got, str):
+            try:
+                return dt.date.fromisoformat(got)
+            except ValueError:
+                pass
+        self.bad(key, "missing; expected a date, YYYY-MM-DD" if got is None else
+                 f"expected a date YYYY-MM-DD, got {got!r}")
+        return dt.date(1970, 1, 1)
+
+    def choice(self, key: str, options: tuple[str, ...], default: str | None) -> str:
+        got = self.text(key, default)
+        if got and got not in options:
+            self.bad(key, f"{got!r} is not one of {', '.join(options)}")
+        return got
+
+    def email(self, key: str, default: str | None = None) -> str:
+        got = self.text(key, default, nonempty=default is None)
+        if got and not EMAIL.match(got):
+            self.bad(key, f"{got!r} is not an email address")
+        return got
+
+    def env_name(self, key: str, default: str) -> str:
+        got = self.text(key, default)
+        if got and not ENV_NAME.match(got):
+            self.bad(key, f"{got!r} is not an environment variable name")
+        return got
+
+    def path(self, key: str, default: str | None = None) -> Path:
+        got = self.text(key, default)
+        return (self.base / got).resolve() if got else self.base
+
+    def items(self, key: str) -> list[Any]:
+        got = self._get(key)
+        if got is None:
+            return []
+        if not isinstance(got, list):
+            self.bad(key, f"expected a list, got {type(got).__name__}")
+            return []
+        return got
+
+    def unknown_keys(self) -> None:
+        def walk(node: Mapping[str, Any], prefix: str) -> None:
+            for name, sub in node.items():
+                key = f"{prefix}{name}"
+                if key in self.seen:
+                    continue
+                if isinstance(sub, Mapping) and any(s.startswith(key + ".") for s in self.seen):
+                    walk(sub, key + ".")
+                else:
+                    self.bad(key, "unknown key (a typo?)")
+
+        walk(self.raw, "")
+
+
+def _placeholder(kind: type) -> Any:
+    return {str: "", int: 0, bool: False, float: 0.0}.get(kind, "")
+
+
+def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
+    """Validate an already parsed TOML document; see ``load``."""
+    r = _Reader(raw, path.resolve().parent)
+    campaign = _campaign(r)
+    smtp = Smtp(
+        host=r.text("smtp.host", "127.0.0.1"),
+        port=r.integer("smtp.port", 587, 1, 65535),
+        tls=cast(TlsMode, r.choice("smtp.tls", TLS_MODES, "starttls")),
+        user=r.text("smtp.user", "", nonempty=False),
+        password_env=r.env_name("smtp.password_env", "SKJEMAPOST_SMTP_PASSWORD"),
+        timeout=float(r.integer("smtp.timeout_seconds", 30, 1, 600)),
+        max_connections=r.integer("smtp.max_connections", 4, 1, 32),
+        rate_per_minute=r.integer("smtp.rate_per_minute", 600, 1, 100_000),
+    )
+    imap = Imap(
+        host=r.text("imap.host", "127.0.0.1"),
+        port=r.integer("imap.port", 993, 1, 65535),
+        tls=cast(TlsMode, r.choice("imap.tls", TLS_MODES, "implicit")),
+        user=r.text("imap.user", "", nonempty=False),
+        password_env=r.env_name("imap.password_env", "SKJEMAPOST_IMAP_PASSWORD"),
+        inbox=r.text("imap.inbox", "INBOX"),
+        folders=ImapFolders(
+            processed=r.text("imap.folders.processed", "Skjemapost/Behandlet"),
+            review=r.text("imap.folders.review", "Skjemapost/Til vurdering"),
+            ignored=r.text("imap.folders.ignored", "Skjemapost/Ignorert"),
+            quarantine=r.text("imap.folders.quarantine", "Skjemapost/Karantene"),
+            sent=r.text("imap.folders.sent", "", nonempty=False),
+        ),
+    )
+    mail = Mail(
+        from_address=r.email("mail.from_address"),
+        from_name=r.text("mail.from_name", "", nonempty=False),
+        reply_to=r.email("mail.reply_to", ""),
+        reply_to_plus_token=r.flag("mail.reply_to_plus_token", False),
+        cc_verneombud=r.flag("mail.cc_verneombud", False),
+        auto_submitted_on_outreach=r.flag("mail.auto_submitted_on_outreach", False),
+        max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
+    )
+    coordinators = _coordinators(r)
+    hr = tuple(
+        _list_email(r, f"hr.recipients[{i}]", item)
+        for i, item in enumerate(r.items("hr.recipients"))
+    )
+    schedule = _schedule(r, campaign)
+    data_dir = r.path("storage.data_dir", "../data")
+    url = r.text("storage.database_url", "", nonempty=False)
+    storage = Storage(data_dir=data_dir, database_url=url or f"sqlite:///{data_dir / 'skjemapost.db'}")
+    token_env = r.env_name("security.token_secret_env", "SKJEMAPOST_SECRET")
+    r.unknown_keys()
+    if r.problems:
+        raise ConfigError(r.problems, str(path))
+    names = {token_env, smtp.password_env, imap.password_env}
+    secrets = Secrets(token_env, {n: environ.get(n) or None for n in names})
+    return Config(path.resolve(), campaign, smtp, imap, mail, coordinators, hr, schedule,
+                  storage, secrets)
+
+
+def _campaign(r: _Reader) -> Campaign:
+    cid = r.text("campaign.id")
+    if cid and not CAMPAIGN_ID.match(cid):
+        r.bad("campaign.id", f"{cid!r} must be lower-case letters, digits and dashes (≤ 40)")
+    tz = r.text("campaign.timezone", "Europe/Oslo")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.bad("campaign.timezone", f"unknown time zone {tz!r}")
+    opens, deadline = r.date("campaign.opens"), r.date("campaign.deadline")
+    if opens > deadline:
+        r.bad("campaign.deadline", f"{deadline} is before campaign.opens {opens}")
+    domains = tuple(
+        _domain(r, f"campaign.institution_domains[{i}]", d)
+        for i, d in enumerate(r.items("campaign.institution_domains"))
+    )
+    return Campaign(
+        id=cid,
+        title=r.text("campaign.title"),
+        form=r.path("campaign.form", "../forms/oppsummering-og-evaluering.toml"),
+        roster=r.path("campaign.roster", "roster.csv"),
+        opens=opens,
+        deadline=deadline,
+        timezone=tz,
+        default_language=cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb")),
+        institution_domains=domains,
+    )
+
+
+def _coordinators(r: _Reader) -> tuple[Coordinator, ...]:
+    out = []
+    for i, item in enumerate(r.items("coordinators")):
+        key = f"coordinators[{i}]"
+        if not isinstance(item, Mapping):
+            r.bad(key, "expected a table with faculty, name and email")
+            continue
+        sub = _Reader(item, r.base)
+        c = Coordinator(sub.text("faculty"), sub.text("name"), sub.email("email"))
+        sub.unknown_keys()
+        r.problems.extend(Problem(f"{key}.{p.where}", p.message) for p in sub.problems)
+        out.append(c)
+    return tuple(out)
+
+
+def _schedule(r: _Reader, campaign: Campaign) -> Schedule:
+    days = []
+    given = r.items("schedule.reminder_days_before")
+    if r._get("schedule.reminder_days_before") is None:
+        given = [14, 7, 2]
+    for i, d in enumerate(given):
+        key = f"schedule.reminder_days_before[{i}]"
+        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            # 0 or less would fall on or after the deadline: that is the after-deadline reminder
+            r.bad(key, f"{d!r} must be a whole number of days before the deadline, at least 1")
+            continue
+        if campaign.deadline - dt.timedelta(days=d) < campaign.opens:
+            r.bad(key, f"{d} days before the deadline falls before campaign.opens")
+        days.append(d)
+    if len(set(days)) != len(days):
+        r.bad("schedule.reminder_days_before", "has the same offset twice")
+    weekday = r.text("schedule.digest_weekday", "monday").lower()
+    if weekday not in WEEKDAYS:
+        r.bad("schedule.digest_weekday", f"{weekday!r} is not a weekday name ({', '.join(WEEKDAYS)})")
+    return Schedule(
+        reminder_days_before=tuple(sorted(days, reverse=True)),
+        reminder_after_deadline=r.flag("schedule.reminder_after_deadline", True),
+        escalation_working_days=r.integer("schedule.escalation_working_days", 3, 0, 60),
+        max_reminders=r.integer("schedule.max_reminders", 5, 0, 50),
+        send_hour=r.integer("schedule.send_hour", 9, 0, 23),
+        digest_weekday=weekday,
+        digest_hour=r.integer("schedule.digest_hour", 8, 0, 23),
+        poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
+    )
+
+
+def _checked(r: _Reader, key: str, item: Any, ok: Callable[[str], bool], what: str) -> str:
+    if not isinstance(item, str) or not ok(item.strip()):
+        r.bad(key, f"{item!r} is not {what}")
+        return ""
+    return item.strip()
+
+
+def _list_email(r: _Reader, key: str, item: Any) -> str:
+    return _checked(r, key, item, lambda s: bool(EMAIL.match(s)), "an email address")
+
+
+def _domain(r: _Reader, key: str, item: Any) -> str:
+    ok = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+    return _checked(r, key, item, lambda s: bool(ok.match(s.lower())), "a domain name").lower()

@@ -1,0 +1,24 @@
+"""Values that cross module boundaries: frozen, typed, and free of I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Language = Literal["nb", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of the roster: who leads it and who is its safety representative (verneombud)."""
+
+    code: str
+    name: str
+    faculty: str
+    leader_name: str
+    leader_email: str
+    language: Language
+    verneombud_name: str = ""
+    verneombud_email: str = ""
+    superior_email: str = ""
