@@ -188,6 +188,7 @@ class Relay:
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             auth_user=session.auth_data,
+            peer=list(session.peer or ()),  # the client's (host, port): one per connection
             size=len(envelope.original_content or b""),
             reply=reply,
         )
