@@ -1,0 +1,429 @@
+"""Build the personalised .xlsx form a unit leader fills in.
+
+Speed: openpyxl needs ~13 ms to build this workbook, and a campaign sends hundreds. So the workbook
+is built once per (form, language) as a template whose personal cells hold placeholders
+(``@@SP[unit.code]@@``), and each unit's copy is made by replacing those placeholders in the saved
+zip members with XML-escaped values (~1 ms). openpyxl writes strings inline, so every placeholder
+sits whole inside one ``<t>`` element or one defined name, never split across shared strings.
+
+What survives which client decided the layout (see DESIGN.md "The form"): every answer row carries
+its key in hidden column A (plain cell text survives everything), every answer cell also has a
+defined name, and the layout itself is computed from the form definition, so ``formread`` has
+three independent ways to find an answer. The stamp (the signed machine token) is stored twice,
+as a defined name and on a very hidden sheet, and never in a visible cell.
+
+Multichoice: one row per option with a one-item dropdown holding the language's "yes"; an empty
+cell means "not ticked". A tick per row reads back reliably from every client, unlike several
+values typed into one cell.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from io import BytesIO
+from xml.sax.saxutils import escape
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.worksheet import Worksheet
+
+from service.forms import (
+    ANSWER_COL,
+    HEADER_ROW,
+    HELP_COL,
+    ID_COL,
+    LABEL_COL,
+    META_SHEET,
+    REFERENCE_KEY,
+    REFERENCE_LABEL,
+    REFERENCE_ROW,
+    SHEET_NAMES,
+    SOURCES,
+    YES_NO,
+    Field,
+    FormDef,
+    Item,
+    option_key,
+    row_key,
+    sheet_layout,
+    sheet_ref,
+)
+from service.models import Language, Unit
+
+#: defined names the reader looks for; cell names are NAME_PREFIX + key with '/' as '__'
+STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"
+DATE_FORMAT = "DD.MM.YYYY"
+_WIDTHS = {"A": 14, "B": 44, "C": 30, "D": 48, "E": 22, "F": 14}
+
+_UI: dict[Language, dict[str, str]] = {
+    "nb": {
+        "question": "Spørsmål  (* = må fylles ut)", "answer": "Svar", "help": "Hjelp",
+        "deadline": "Svarfrist", "unit": "Enhet",
+        "keep": "Ikke endre koden: den knytter svaret til enheten.",
+        "where": "Svarene skrives i de gule feltene i arkfanen «{sheet}».",
+        "options": "Alternativer", "tick": "Velg «Ja» ved hvert alternativ som passer.",
+        "date": "Skriv datoen som DD.MM.ÅÅÅÅ, for eksempel 16.12.2020.",
+        "bad": "Ugyldig svar", "pick": "Velg et alternativ fra listen.",
+        "whole": "Skriv et heltall fra {lo} til {hi}.", "long": "Høyst {n} tegn.",
+        "months": "januar februar mars april mai juni juli august september oktober "
+                  "november desember",
+    },
+    "en": {
+        "question": "Question  (* = required)", "answer": "Answer", "help": "Help",
+        "deadline": "Deadline", "unit": "Unit",
+        "keep": "Do not change the code: it links your reply to your unit.",
+        "where": "Write your answers in the yellow cells on the “{sheet}” tab.",
+        "options": "Options", "tick": "Choose “Yes” next to each option that applies.",
+        "date": "Write the date as DD.MM.YYYY, for example 16.12.2020.",
+        "bad": "Invalid answer", "pick": "Choose an option from the list.",
+        "whole": "Write a whole number from {lo} to {hi}.", "long": "At most {n} characters.",
+        "months": "January February March April May June July August September October "
+                  "November December",
+    },
+}
+
+_THIN = Side(style="thin", color="808080")
+_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_ANSWER_FILL = PatternFill("solid", fgColor="FFF6CC")  # yellow: "type here"
+_FILLED_FILL = PatternFill("solid", fgColor="E7E6E6")  # grey: prefilled, locked
+_HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
+_SUB_FILL = PatternFill("solid", fgColor="DDEBF7")
+_WRAP = Alignment(wrap_text=True, vertical="top")
+_UNLOCKED = Protection(locked=False)
+
+
+def build_form(form: FormDef, unit: Unit, *, lang: Language, reference: str, stamp: str,
+               campaign_title: str, deadline: datetime.date) -> bytes:
+    """The personalised .xlsx for ``unit``, in ``lang``, as bytes."""
+    if len(stamp) > 250 or len(reference) > 250:
+        # both are string constants in defined names, which Excel caps at 255 characters
+        raise ValueError("stamp and reference must be at most 250 characters")
+    values = {source: str(getattr(unit, attr)) for source, attr in SOURCES.items()}
+    values |= {"reference": reference, "stamp": stamp, "campaign": campaign_title,
+               "deadline": format_date(deadline, lang)}
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in _template(form, lang):
+            data = part.data if part.pieces is None else part.fill(values)
+            # a fresh ZipInfo each time: writestr fills in sizes and offsets on the object it
+            # is given, and the cached template is shared by every thread that builds forms
+            info = zipfile.ZipInfo(part.name, part.date_time)
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, part.external_attr
+            zf.writestr(info, data, compresslevel=part.level)
+    return out.getvalue()
+
+
+def format_date(day: datetime.date, lang: Language) -> str:
+    """A date as a person writes it: '16. desember 2020' / '16 December 2020'."""
+    month = _UI[lang]["months"].split()[day.month - 1]
+    return f"{day.day}. {month} {day.year}" if lang == "nb" else f"{day.day} {month} {day.year}"
+
+
+def cell_name(key: str) -> str:
+    """Defined name of the answer cell (or table range) for a layout key."""
+    return NAME_PREFIX + key.replace("/", "__")
+
+
+# ---- personalising the saved template --------------------------------------------------------
+
+_PLACEHOLDER = re.compile(rb"@@(SP|SPF)\[([a-z_.]+)\]@@")
+#: characters XML 1.0 forbids; a roster value carrying one would make the file unreadable
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _ph(name: str) -> str:
+    """Placeholder for a value shown as cell text."""
+    return f"@@SP[{name}]@@"
+
+
+def _ph_formula(name: str) -> str:
+    """Placeholder for a value inside a defined name's string constant ("...")."""
+    return f'"@@SPF[{name}]@@"'
+
+
+def _escape(value: str, formula: bool) -> bytes:
+    text = _NOT_XML.sub("", value).strip()[:32000]  # Excel caps a cell at 32,767 characters
+    if formula:
+        text = text.replace('"', '""')  # a string constant in a formula doubles its quotes
+    return escape(text).encode()
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One zip member of the template, pre-split around its placeholders if it has any."""
+
+    name: str
+    date_time: tuple[int, int, int, int, int, int]
+    external_attr: int
+    data: bytes
+    #: literal bytes and (kind, name) placeholders in order, or None when nothing is personal
+    pieces: tuple[bytes | tuple[str, str], ...] | None
+    level: int
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        assert self.pieces is not None
+        return b"".join(p if isinstance(p, bytes) else _escape(values[p[1]], p[0] == "SPF")
+                        for p in self.pieces)
+
+
+@functools.lru_cache(maxsize=16)
+def _template(form: FormDef, lang: Language) -> tuple[_Part, ...]:
+    parts = []
+    with zipfile.ZipFile(BytesIO(build_template(form, lang))) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            pieces: list[bytes | tuple[str, str]] | None = None
+            if b"@@SP" in data:
+                pieces, at = [], 0
+                for m in _PLACEHOLDER.finditer(data):
+                    pieces += [data[at:m.start()], (m[1].decode(), m[2].decode())]
+                    at = m.end()
+                pieces.append(data[at:])
+            # the personal parts are small; the fastest level keeps a unit's build near 1 ms
+            level = 1 if pieces is not None else 6
+            parts.append(_Part(info.filename, info.date_time, info.external_attr, data,
+                               None if pieces is None else tuple(pieces), level))
+    return tuple(parts)
+
+
+# ---- building the template with openpyxl -------------------------------------------------------
+
+def build_template(form: FormDef, lang: Language) -> bytes:
+    """The form in ``lang`` with placeholders where the unit's values go (see module doc)."""
+    wb = Workbook()
+    instructions_title, answers_title = SHEET_NAMES[lang]
+    ins = wb.active
+    ins.title = instructions_title
+    ws = wb.create_sheet(answers_title)
+    meta = wb.create_sheet(META_SHEET)
+    _instructions(ins, form, lang, answers_title)
+    names = _answers(ws, form, lang)
+    for row, (key, value) in enumerate((
+            ("form_id", form.id), ("form_version", form.version), ("language", lang),
+            ("unit_code", _ph("unit.code")), ("reference", _ph("reference")),
+            ("stamp", _ph("stamp")), ("note", "skjemapost: machine data, do not edit")), 1):
+        meta.cell(row, 1, key)
+        meta.cell(row, 2, value)
+    meta.sheet_state = "veryHidden"
+    meta.protection.sheet = True
+    names |= {STAMP_NAME: _ph_formula("stamp"), REFERENCE_NAME: _ph_formula("reference")}
+    for name, text in names.items():
+        wb.defined_names[name] = DefinedName(name, attr_text=text)
+    # leaders must not add, delete or rename sheets: the reader finds the answers by sheet name
+    wb.security = WorkbookProtection(lockStructure=True)
+    wb.active = 0
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: str) -> None:
+    ui = _UI[lang]
+    ws.column_dimensions["A"].width = 2
+    ws.column_dimensions["B"].width = 100
+    lines: list[tuple[str, Font | None]] = [
+        (form.title.get(lang), Font(bold=True, size=16)),
+        (_ph("campaign"), Font(italic=True, size=12)),
+        ("", None),
+        (f"{ui['unit']}: {_ph('unit.code')} {_ph('unit.name')}", Font(bold=True)),
+        (f"{ui['deadline']}: {_ph('deadline')}", Font(bold=True)),
+        (f"{REFERENCE_LABEL.get(lang)}: {_ph('reference')}", Font(bold=True)),
+        ("", None),
+        (ui["where"].format(sheet=answers_title), Font(bold=True)),
+    ]
+    lines += [(p.strip(), None) for p in re.split(r"\n\s*\n", form.instructions.get(lang))]
+    for row, (text, font) in enumerate(lines, 1):
+        cell = ws.cell(row, 2, text or None)
+        cell.alignment = _WRAP
+        if font is not None:
+            cell.font = font
+        _fit_height(ws, row, ((text, 100),))
+    ws.protection.sheet = True
+    _print_setup(ws, f"B1:B{len(lines)}")
+
+
+def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
+    """Lay out the answer sheet; return the defined names (name -> reference) it needs."""
+    ui = _UI[lang]
+    layout = sheet_layout(form)
+    sheet = ws.title
+    names: dict[str, str] = {}
+    right = max([6] + [LABEL_COL + len(f.columns) - 1 for f in form.fields()])  # widest table
+
+    def answer_cell(row: int, col: int, key: str) -> None:
+        cell = ws.cell(row, col)
+        cell.protection, cell.fill, cell.border, cell.alignment = (
+            _UNLOCKED, _ANSWER_FILL, _BOX, _WRAP)
+        names[cell_name(key)] = sheet_ref(sheet, f"${get_column_letter(col)}${row}")
+
+    for letter, width in _WIDTHS.items():
+        ws.column_dimensions[letter].width = width
+    ws.column_dimensions["A"].hidden = True  # the row keys: plain text every client keeps
+    ws.cell(1, LABEL_COL, form.title.get(lang)).font = Font(bold=True, size=14)
+    ws.cell(2, LABEL_COL, _ph("campaign")).font = Font(italic=True)
+    ws.cell(REFERENCE_ROW, ID_COL, REFERENCE_KEY)
+    ws.cell(REFERENCE_ROW, LABEL_COL, REFERENCE_LABEL.get(lang)).font = Font(bold=True)
+    ws.cell(REFERENCE_ROW, ANSWER_COL, _ph("reference")).font = Font(bold=True, size=12)
+    ws.cell(REFERENCE_ROW, HELP_COL, ui["keep"]).alignment = _WRAP
+    ws.cell(REFERENCE_ROW + 1, LABEL_COL, ui["deadline"]).font = Font(bold=True)
+    ws.cell(REFERENCE_ROW + 1, ANSWER_COL, _ph("deadline")).font = Font(bold=True)
+    for col, key in ((LABEL_COL, "question"), (ANSWER_COL, "answer"), (HELP_COL, "help")):
+        cell = ws.cell(HEADER_ROW, col, ui[key])
+        cell.font, cell.fill = Font(bold=True), _SUB_FILL
+
+    for section in form.sections:
+        head = layout[section.fields[0].id] - 1
+        for col in range(LABEL_COL, right + 1):
+            ws.cell(head, col).fill = _HEAD_FILL
+        ws.cell(head, LABEL_COL, section.title.get(lang)).font = Font(
+            bold=True, size=12, color="FFFFFF")
+        for f in section.fields:
+            row = layout[f.id]
+            ws.cell(row, ID_COL, f.id)
+            label = ws.cell(row, LABEL_COL, f.label.get(lang) + (" *" if f.required else ""))
+            label.alignment = _WRAP
+            help_text = _help(f, lang)
+            ws.cell(row, HELP_COL, help_text or None).alignment = Alignment(
+                wrap_text=True, vertical="top")
+            ws.cell(row, HELP_COL).font = Font(italic=True, color="595959")
+            _fit_height(ws, row, ((label.value, _WIDTHS["B"]), (help_text, _WIDTHS["D"])),
+                        minimum=4 if f.type == "longtext" else 1)  # room to write in
+            if f.source:
+                cell = ws.cell(row, ANSWER_COL, _ph(f.source))
+                cell.fill, cell.border, cell.alignment = _FILLED_FILL, _BOX, _WRAP
+                names[cell_name(f.id)] = sheet_ref(sheet, f"${get_column_letter(ANSWER_COL)}${row}")
+            elif f.type == "multichoice":
+                dv = _validation(f, lang, [c.label.get(lang) for c in YES_NO[:1]])
+                for c in f.options:
+                    orow = layout[option_key(f.id, c.value)]
+                    ws.cell(orow, ID_COL, option_key(f.id, c.value))
+                    ws.cell(orow, LABEL_COL, c.label.get(lang)).alignment = Alignment(
+                        indent=2, wrap_text=True, vertical="top")
+                    answer_cell(orow, ANSWER_COL, option_key(f.id, c.value))
+                    dv.add(ws.cell(orow, ANSWER_COL))
+                ws.add_data_validation(dv)
+            elif f.type == "table":
+                _table(ws, f, lang, layout, names, sheet)
+            else:
+                answer_cell(row, ANSWER_COL, f.id)
+                _style_answer(ws.cell(row, ANSWER_COL), f)
+                dv = _validation(f, lang)
+                dv.add(ws.cell(row, ANSWER_COL))
+                ws.add_data_validation(dv)
+    last = max(layout.values()) + 1
+    ws.freeze_panes = ws.cell(HEADER_ROW + 1, 1)
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    ws.protection.sheet = True
+    ws.protection.formatRows = ws.protection.formatColumns = False  # may resize to read
+    _print_setup(ws, f"B1:{get_column_letter(right)}{last}")
+    return names
+
+
+def _table(ws: Worksheet, f: Field, lang: Language, layout: dict[str, int],
+           names: dict[str, str], sheet: str) -> None:
+    header = layout[f.id] + 1
+    first, last = layout[row_key(f.id, 1)], layout[row_key(f.id, f.rows)]
+    for k, col in enumerate(f.columns):
+        c = LABEL_COL + k
+        cell = ws.cell(header, c, col.label.get(lang) + (" *" if col.required else ""))
+        cell.font, cell.fill, cell.border, cell.alignment = Font(bold=True), _SUB_FILL, _BOX, _WRAP
+        dv = _validation(col, lang)
+        for row in range(first, last + 1):
+            answer = ws.cell(row, c)
+            answer.protection, answer.fill, answer.border, answer.alignment = (
+                _UNLOCKED, _ANSWER_FILL, _BOX, _WRAP)
+            _style_answer(answer, col)
+            dv.add(answer)
+        ws.add_data_validation(dv)
+    for n in range(1, f.rows + 1):
+        ws.cell(layout[row_key(f.id, n)], ID_COL, row_key(f.id, n))
+    end = get_column_letter(LABEL_COL + len(f.columns) - 1)
+    names[cell_name(f.id)] = sheet_ref(sheet, f"${get_column_letter(LABEL_COL)}${first}:${end}${last}")
+
+
+def _style_answer(cell: Cell, item: Item) -> None:
+    if item.type == "date":
+        cell.number_format = DATE_FORMAT
+    elif item.type in ("text", "longtext"):
+        cell.number_format = "@"  # keep "0123" and "2020/1" as typed
+
+
+def _help(item: Item, lang: Language) -> str:
+    """The help column text: the help, plus the options spelled out for clients without dropdowns."""
+    ui = _UI[lang]
+    parts = [item.help.get(lang)] if item.help else []
+    if item.type == "date":
+        parts.append(ui["date"])
+    if item.type == "choice":
+        parts.append(f"{ui['options']}: " + " · ".join(c.label.get(lang) for c in item.options))
+    if item.type == "multichoice":
+        parts.append(ui["tick"])
+    for col in item.columns if isinstance(item, Field) else ():
+        # a table's help cell speaks for its columns too: dropdowns and input messages may be lost
+        if col.type == "choice":
+            parts.append(f"{col.label.get(lang)}: "
+                         + " · ".join(o.label.get(lang) for o in col.options))
+        elif col.help:
+            parts.append(f"{col.label.get(lang)}: {col.help.get(lang)}")
+    return "\n".join(parts)
+
+
+def _validation(item: Item, lang: Language, items: list[str] | None = None) -> DataValidation:
+    """A dropdown (choice-like) or a typed check, always carrying the help as input message."""
+    ui = _UI[lang]
+    prompt = _help(item, lang)
+    kw: dict[str, object] = {}
+    if items is None and item.type in ("choice", "yesno"):
+        items = [c.label.get(lang) for c in item.options]
+    elif items is None and item.type == "scale":
+        items = [str(n) for n in range(int(str(item.min)), int(str(item.max)) + 1)]
+    if items is not None:
+        kw = {"type": "list", "formula1": '"' + ",".join(items) + '"', "error": ui["pick"]}
+    elif item.type == "integer" and item.min is not None and item.max is not None:
+        kw = {"type": "whole", "operator": "between", "formula1": str(item.min),
+              "formula2": str(item.max), "error": ui["whole"].format(lo=item.min, hi=item.max)}
+    elif item.type in ("text", "longtext") and item.max_length:
+        kw = {"type": "textLength", "operator": "lessThanOrEqual",
+              "formula1": str(item.max_length), "error": ui["long"].format(n=item.max_length)}
+    # Excel refuses files whose input message exceeds 255 characters or its title 32
+    return DataValidation(allow_blank=True, showInputMessage=bool(prompt),
+                          promptTitle=_cut(item.label.get(lang), 32), prompt=_cut(prompt, 250),
+                          showErrorMessage="error" in kw, errorTitle=ui["bad"], **kw)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]],
+                minimum: int = 1) -> None:
+    """Set a row tall enough for its wrapped text; Google Sheets and Numbers do not autofit."""
+    lines = minimum
+    for text, width in texts:
+        if isinstance(text, str) and text:
+            # ~1.1 characters of body text per unit of column width
+            lines = max(lines, sum(max(1, math.ceil(len(p) / (width * 1.1)))
+                                   for p in text.split("\n")))
+    if lines > 1:
+        ws.row_dimensions[row].height = 15 * lines + 2
+
+
+def _print_setup(ws: Worksheet, area: str) -> None:
+    ws.print_area = area
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_options.gridLines = False

@@ -1,0 +1,416 @@
+"""Read a filled form (.xlsx bytes) back into answers keyed by field id.
+
+A reply may have passed through Excel, LibreOffice, Google Sheets or Numbers, each of which drops
+some of what ``formbook`` wrote. So every answer row is located three ways, in this order:
+
+1. the key in hidden column A (plain cell text, which every client keeps);
+2. the defined name of the answer cell (``sp_<key>``);
+3. the layout computed from the form definition, accepted only if the label cell still shows the
+   field's label in either language; failing that, the label is searched for in column B.
+
+The unit code, reference and stamp are likewise taken from the very hidden sheet, the defined
+names and the visible reference cell, whichever survived. Values are read as cached values
+(``data_only``), never formulas, and converted by field type; what cannot be converted becomes a
+``ConversionProblem`` with its cell. Limits: the file size, the unpacked size and the rows and
+columns scanned are capped, because a reply is untrusted input that may claim a million rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import zipfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import from_excel
+
+from service.errors import FormReadError, Problem
+from service.forms import (
+    ANSWER_COL,
+    ID_COL,
+    LABEL_COL,
+    META_SHEET,
+    REFERENCE_KEY,
+    REFERENCE_LABEL,
+    SHEET_NAMES,
+    YES_NO,
+    Field,
+    FormDef,
+    Item,
+    cell_key,
+    normalise,
+    option_key,
+    row_key,
+    sheet_layout,
+    sheet_ref,
+)
+from service.models import LANGUAGES, Language
+from service.validate import ConversionKind, ConversionProblem, FormReading, conversion_message
+
+__all__ = ["FormReading", "read_form"]
+
+MAX_BYTES = 20 * 2**20  # far above any real reply (~15 KB); mail systems cap near this anyway
+MAX_UNPACKED = 100 * 2**20  # zip bombs: the declared sizes, which zipfile enforces on reading
+MAX_ROWS, MAX_COLS = 1000, 30
+STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as formbook writes
+_OLE = b"\xd0\xcf\x11\xe0"  # .xls and password-protected .xlsx are OLE files, not zips
+_TICKED = {"ja", "yes", "x", "✓", "✔", "true", "sann", "1"}
+_UNTICKED = {"nei", "no", "false", "usann", "0", "-"}
+_DATE_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)"
+                  r"(?::\$?([A-Z]{1,3})\$?(\d+))?$")
+#: Excel serial day numbers of 1950-01-01 and 2099-12-31: a number there in a date field is a date
+#: whose format was lost; anything else is a typo
+_SERIALS = (18264, 73050)
+
+
+def read_form(data: bytes, form: FormDef, *, lang: Language | None = None) -> FormReading:
+    """The answers in a filled copy of ``form``; messages in ``lang`` (default: the file's).
+
+    Raises FormReadError when the bytes are not a readable workbook or not this form.
+    """
+    return _Interpreter(_load(data), form, lang).read()
+
+
+@dataclass
+class _Book:
+    """Everything read from the workbook, so openpyxl is only touched inside ``_load``."""
+
+    sheet: str  # title of the answer sheet
+    grid: list[tuple[object, ...]]
+    meta: dict[str, object] = field(default_factory=dict)
+    #: defined name -> string constant, or (sheet, row, col, last row, last col)
+    names: dict[str, str | tuple[str, int, int, int, int]] = field(default_factory=dict)
+
+
+def _load(data: bytes) -> _Book:
+    if len(data) > MAX_BYTES:
+        raise FormReadError(f"the file is too large ({len(data)} bytes)", code="too_large")
+    if data[:4] == _OLE:
+        raise FormReadError("an old .xls file or a password-protected workbook, not an .xlsx",
+                            code="not_xlsx")
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise FormReadError("not an .xlsx workbook (not a zip archive)", code="not_xlsx") from exc
+    if len(infos) > 500 or sum(i.file_size for i in infos) > MAX_UNPACKED:
+        raise FormReadError("the workbook unpacks to more than we accept", code="too_large")
+    try:
+        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
+        try:
+            return _read_book(wb)
+        finally:
+            wb.close()
+    except FormReadError:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds (KeyError, TypeError...) on bad files
+        raise FormReadError(f"the workbook could not be read: {type(exc).__name__}: {exc}",
+                            code="unreadable") from exc
+
+
+def _read_book(wb: Any) -> _Book:
+    sheets = {ws.title: ws for ws in wb.worksheets}
+    names: dict[str, str | tuple[str, int, int, int, int]] = {}
+    scopes = [wb.defined_names] + [ws.defined_names for ws in sheets.values()]
+    for scope in scopes:
+        for name, dn in scope.items():
+            parsed = _parse_name(str(dn.attr_text or ""))
+            if parsed is not None and name.lower().startswith(NAME_PREFIX):
+                names.setdefault(name.lower(), parsed)
+    known = {SHEET_NAMES[lang][1] for lang in LANGUAGES}
+    title = next((t for t in sheets if t in known), None)
+    if title is None:  # renamed: the sheet the cell names point to, else the second sheet
+        pointed = [v[0] for v in names.values() if isinstance(v, tuple) and v[0] in sheets]
+        visible = [t for t, ws in sheets.items() if t != META_SHEET]
+        title = pointed[0] if pointed else visible[min(1, len(visible) - 1)] if visible else None
+    if title is None:
+        raise FormReadError("the workbook has no sheets", code="wrong_form")
+    grid = list(sheets[title].iter_rows(min_row=1, max_row=MAX_ROWS, max_col=MAX_COLS,
+                                        values_only=True))
+    meta: dict[str, object] = {}
+    if META_SHEET in sheets:
+        for row in sheets[META_SHEET].iter_rows(min_row=1, max_row=50, max_col=2,
+                                                values_only=True):
+            if len(row) == 2 and isinstance(row[0], str):
+                meta[row[0]] = row[1]
+    return _Book(title, grid, meta, names)
+
+
+def _parse_name(text: str) -> str | tuple[str, int, int, int, int] | None:
+    text = text.strip().lstrip("=")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    m = _REF.match(text)
+    if m is None:
+        return None
+    sheet = m[1].replace("''", "'") if m[1] else m[2]
+    row, col = int(m[4]), _col(m[3])
+    return sheet, row, col, int(m[6] or row), _col(m[5]) if m[5] else col
+
+
+def _col(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+class _Bad(Exception):
+    def __init__(self, kind: ConversionKind) -> None:
+        self.kind = kind
+
+
+class _Interpreter:
+    """Locates each answer in the grid and converts it."""
+
+    def __init__(self, book: _Book, form: FormDef, lang: Language | None) -> None:
+        self.book, self.form = book, form
+        file_lang = book.meta.get("language")
+        self.file_lang: Language | None = next((x for x in LANGUAGES if x == file_lang), None)
+        self.lang: Language = lang or self.file_lang or "nb"
+        self.answers: dict[str, object] = {}
+        self.cells: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self.layout = sheet_layout(form)
+        self.rows: dict[str, int] = {}
+        for r, row in enumerate(book.grid, 1):  # 1. the hidden key column
+            key = row[ID_COL - 1] if len(row) >= ID_COL else None
+            if isinstance(key, str) and key.strip() in self.layout:
+                self.rows.setdefault(key.strip(), r)
+
+    def read(self) -> FormReading:
+        meta, form = self.book.meta, self.form
+        if meta.get("form_id") not in (None, form.id):
+            raise FormReadError(f"this is the form {meta['form_id']!r}, not {form.id!r}",
+                                code="wrong_form")
+        located = 0
+        for f in form.fields():
+            row = self.locate(f.id, f.label.get("nb"), f.label.get("en"))
+            if row is None:
+                self.cells[f.id] = self.where(self.layout[f.id], self.answer_col(f))
+                self.fail(f.id, f, None, "missing", "")
+                continue
+            located += 1
+            if f.type == "multichoice":
+                self.multichoice(f, row)
+            elif f.type == "table":
+                self.table(f, row)
+            else:
+                self.put(f.id, f, None, row, self.answer_col(f), self.answers)
+        if located == 0 and not meta:
+            raise FormReadError(f"none of the fields of {form.id!r} were found: this is not "
+                                "the form we sent", code="wrong_form")
+        version = meta.get("form_version")
+        source = next((f.id for f in form.fields() if f.source == "unit.code"), None)
+        unit = self.constant("unit_code", None) or (self.answers.get(source) if source else None)
+        return FormReading(
+            form_id=str(meta["form_id"]) if "form_id" in meta else None,
+            form_version=int(version) if isinstance(version, int | float) else None,
+            language=self.file_lang, unit_code=str(unit) if unit else None,
+            reference=self.constant("reference", REFERENCE_NAME) or self.visible_reference(),
+            stamp=self.constant("stamp", STAMP_NAME),
+            answers=self.answers, cells=self.cells, problems=self.problems)
+
+    # -- locating ---------------------------------------------------------------------------------
+
+    def locate(self, key: str, *labels: str, anchor: int | None = None) -> int | None:
+        """The sheet row of ``key``: hidden id column, defined name, layout, then label search."""
+        if key in self.rows:
+            return self.rows[key]
+        named = self.book.names.get((NAME_PREFIX + key.replace("/", "__")).lower())
+        if isinstance(named, tuple) and named[0] == self.book.sheet:
+            return named[1]
+        expected = self.layout[key] if anchor is None else anchor
+        if self.label_at(expected, labels):
+            return expected
+        hits = [r for r in range(1, len(self.book.grid) + 1) if self.label_at(r, labels)]
+        return hits[0] if len(hits) == 1 else None
+
+    def label_at(self, row: int, labels: tuple[str, ...]) -> bool:
+        text = self.value(row, LABEL_COL)
+        if not isinstance(text, str):
+            return False
+        text = normalise(text).rstrip("* ").strip()
+        return any(text == normalise(label) for label in labels)
+
+    def answer_col(self, f: Field) -> int:
+        named = self.book.names.get((NAME_PREFIX + f.id).lower())
+        return named[2] if isinstance(named, tuple) and named[0] == self.book.sheet else ANSWER_COL
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def value(self, row: int, col: int) -> object:
+        grid = self.book.grid
+        if 1 <= row <= len(grid) and 1 <= col <= len(grid[row - 1]):
+            return grid[row - 1][col - 1]
+        return None
+
+    def where(self, row: int, col: int) -> str:
+        return sheet_ref(self.book.sheet, f"{get_column_letter(col)}{row}")
+
+    def put(self, key: str, item: Item, column: str | None, row: int, col: int,
+            into: dict[str, object]) -> None:
+        """Convert one cell into ``into[item.id]``, or record why it could not be."""
+        self.cells[key] = self.where(row, col)
+        raw = self.value(row, col)
+        if _blank(raw):
+            return
+        try:
+            into[item.id] = _convert(item, raw)
+        except _Bad as bad:
+            self.fail(key, self.form.field(key.split("/")[0]), column, bad.kind, _show(raw))
+
+    def fail(self, key: str, f: Field, column: str | None, kind: ConversionKind,
+             raw: str) -> None:
+        p = ConversionProblem(self.cells[key], "", key=key, field=f.id, column=column,
+                              kind=kind, raw=raw)
+        self.problems.append(conversion_message(self.form, p, self.lang))
+
+    def multichoice(self, f: Field, row: int) -> None:
+        self.cells[f.id] = self.where(row, ANSWER_COL)
+        ticked = []
+        for k, c in enumerate(f.options, 1):
+            key = option_key(f.id, c.value)
+            orow = self.locate(key, c.label.nb, c.label.en, anchor=row + k)
+            if orow is None:
+                self.cells[key] = self.where(row + k, ANSWER_COL)
+                self.fail(key, f, None, "missing", "")
+                continue
+            self.cells[key] = self.where(orow, ANSWER_COL)
+            raw = self.value(orow, ANSWER_COL)
+            if _blank(raw):
+                continue
+            try:
+                if _tick(raw):
+                    ticked.append(c.value)
+            except _Bad:
+                self.fail(key, f, None, "tick", _show(raw))
+        if ticked:
+            self.answers[f.id] = tuple(ticked)
+
+    def table(self, f: Field, row: int) -> None:
+        named = self.book.names.get((NAME_PREFIX + f.id).lower())
+        first_col = named[2] if isinstance(named, tuple) else LABEL_COL
+        kept: list[object] = []
+        for n in range(1, f.rows + 1):
+            key = row_key(f.id, n)
+            if key in self.rows:
+                r = self.rows[key]
+            elif isinstance(named, tuple) and named[0] == self.book.sheet:
+                r = named[1] + n - 1
+            else:
+                r = row + 1 + n  # below the label row and the column headers
+            if n == 1:
+                self.cells[f.id] = self.where(r, first_col)
+            if all(_blank(self.value(r, first_col + k)) for k in range(len(f.columns))):
+                continue
+            values: dict[str, object] = {}
+            index = len(kept) + 1
+            for k, col in enumerate(f.columns):
+                self.put(cell_key(f.id, index, col.id), col, col.id, r, first_col + k, values)
+            kept.append(values)
+        if kept:
+            self.answers[f.id] = kept
+
+    def constant(self, meta_key: str, name: str | None) -> str | None:
+        for value in (self.book.meta.get(meta_key),
+                      self.book.names.get(name) if name else None):
+            if isinstance(value, str | int) and str(value).strip():
+                return str(value).strip()
+        return None
+
+    def visible_reference(self) -> str | None:
+        row = self.locate(REFERENCE_KEY, REFERENCE_LABEL.nb, REFERENCE_LABEL.en)
+        value = self.value(row, ANSWER_COL) if row is not None else None
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _convert(item: Item, raw: object) -> object:
+    """One non-empty cell value as the item's type; raises _Bad with the reason."""
+    t = item.type
+    if t in ("integer", "scale"):
+        return _integer(raw, t)
+    if t == "date":
+        return _date(raw)
+    if t in ("choice", "yesno"):
+        if isinstance(raw, bool) and t == "yesno":
+            return YES_NO[0 if raw else 1].value
+        text = _show(raw)
+        choice = item.match(text)
+        if choice is None:
+            raise _Bad("choice")
+        return choice.value
+    # text, longtext: what was typed, as the leader would read it
+    if isinstance(raw, datetime.datetime | datetime.date):
+        return raw.strftime("%d.%m.%Y")
+    text = _show(raw).replace("\r\n", "\n").strip()
+    return text if t == "longtext" else " ".join(text.split("\n"))
+
+
+def _integer(raw: object, kind: ConversionKind) -> int:
+    if isinstance(raw, bool | datetime.date | datetime.time):
+        raise _Bad(kind)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        if raw.is_integer():
+            return int(raw)
+        raise _Bad(kind)
+    text = re.sub(r"[\s\u00a0\u202f]", "", str(raw))  # "1 200" with (narrow) no-break spaces
+    m = re.fullmatch(r"([+-]?\d{1,9})(?:[.,]0+)?", text)
+    if m is None:
+        raise _Bad(kind)
+    return int(m[1])
+
+
+def _date(raw: object) -> datetime.date:
+    if isinstance(raw, datetime.datetime):
+        return raw.date()
+    if isinstance(raw, datetime.date):
+        return raw
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        if _SERIALS[0] <= raw <= _SERIALS[1]:
+            value = from_excel(raw)
+            if isinstance(value, datetime.datetime):
+                return value.date()
+        raise _Bad("date")
+    text = str(raw).strip()
+    m = _DATE_DMY.fullmatch(text)
+    ymd = (int(m[3]), int(m[2]), int(m[1])) if m else None
+    m = _DATE_ISO.fullmatch(text)
+    ymd = (int(m[1]), int(m[2]), int(m[3])) if m else ymd
+    try:
+        if ymd is not None:
+            return datetime.date(*ymd)
+    except ValueError:
+        pass
+    raise _Bad("date")
+
+
+def _tick(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    key = normalise(_show(raw))
+    if key in _TICKED:
+        return True
+    if key in _UNTICKED:
+        return False
+    raise _Bad("tick")
+
+
+def _blank(raw: object) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def _show(raw: object) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, datetime.datetime | datetime.date):
+        return raw.strftime("%d.%m.%Y")
+    return str(raw)

@@ -1,0 +1,190 @@
+"""A person fills the form in LibreOffice (headless, typing through the dispatcher); we read it.
+
+tests/lo_fill.py runs under /usr/bin/python3, which has LibreOffice's ``uno``. Typing goes through
+``.uno:GoToCell`` + ``.uno:EnterString``, so sheet protection is honoured and LibreOffice turns
+typed numbers and dates into numbers and dates as it would for a person, in the given locale.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from service.formbook import build_form
+from service.formread import read_form
+from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, load_form, sheet_layout
+from service.models import Unit
+from service.validate import validate
+
+pytestmark = pytest.mark.libreoffice
+
+HERE = Path(__file__).parent
+FORM = HERE.parent / "forms" / "oppsummering-og-evaluering.toml"
+SYSTEM_PYTHON = "/usr/bin/python3"
+STAMP = "st1.TlYtSUJJ.c2lnbmF0dXJl"
+REFERENCE = "PX4K-9TQR"
+D = datetime.date
+UNITS = {
+    "nb": Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
+               "kari@example.test", "nb"),
+    "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
+}
+
+
+def missing_libreoffice() -> str | None:
+    if shutil.which("soffice") is None:
+        return "soffice is not installed (apt-get install libreoffice-calc-nogui python3-uno)"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return f"{SYSTEM_PYTHON} cannot import uno (apt-get install python3-uno)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def form():
+    return load_form(FORM)
+
+
+@pytest.fixture
+def workdir():
+    reason = missing_libreoffice()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    # soffice's profile and HOME live here; 0755 so nothing depends on who runs it
+    path = Path(tempfile.mkdtemp(prefix="lo-fill-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def at(form, lang, key, column=None):
+    row = sheet_layout(form)[key]
+    col = ANSWER_COL
+    if column is not None:
+        col = LABEL_COL + [c.id for c in form.field(key.split("/")[0]).columns].index(column)
+    return f"{SHEET_NAMES[lang][1]}!{'ABCDEFGH'[col - 1]}{row}"
+
+
+def type_in_libreoffice(workdir, data, cells, locale):
+    """Run lo_fill.py: type ``cells`` ({Sheet!C14: text}) into ``data``; the saved bytes."""
+    src, dst, spec = workdir / "form.xlsx", workdir / "filled.xlsx", workdir / "cells.json"
+    src.write_bytes(data)
+    spec.write_text(json.dumps(cells, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run(
+        [SYSTEM_PYTHON, str(HERE / "lo_fill.py"), str(src), str(dst), str(spec), str(workdir)],
+        capture_output=True, text=True, timeout=180, check=False,
+        env=dict(os.environ, LO_FILL_LOCALE=locale))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dst.read_bytes()
+
+
+def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
+    """Typed in nb LibreOffice, every answer reads back exactly and the locked unit code stays."""
+    unit = UNITS["nb"]
+    data = build_form(form, unit, lang="nb", reference=REFERENCE, stamp=STAMP,
+                      campaign_title="ARK 2020", deadline=D(2020, 12, 16))
+
+    def c(key, column=None):
+        return at(form, "nb", key, column)
+
+    typed = {
+        c("enhet_kode"): "HACKED",
+        c("forlop"): "Fullførte handlingsplan i vår (lysbilde 8)",
+        c("antall_ansatte"): "23",
+        c("motedato"): "03.11.2020",
+        c("moteform"): "Digitalt møte",
+        c("antall_deltakere"): "19",
+        c("verneombud_navn"): "Åsmund Ærø-Øye",
+        c("verneombud_involvert"): "Nei",
+        c("losam_involvert"): "Ja",
+        c("handlingsplan_ephorte"): "Ja",
+        c("saksnummer"): "2020/12345",
+        c("tiltak/1", "beskrivelse"): "Faste møteplasser på campus",
+        c("tiltak/1", "tema"): "Hjemmekontor / digitalt arbeid",
+        c("tiltak/1", "status"): "Videreført",
+        c("tiltak/1", "ansvarlig"): "Instituttleder",
+        c("tiltak/1", "frist"): "01.03.2021",
+        c("tiltak/2", "beskrivelse"): "Kurs i smittevern",
+        c("tiltak/2", "tema"): "Smittevern / fysisk arbeidsmiljø",
+        c("tiltak/2", "status"): "Evaluert",
+        c("tiltak/2", "ansvarlig"): "HMS-koordinator",
+        c("pandemi_pavirkning"): "5",
+        c("prosess_vurdering"): "2",
+        c("fullt_forsvarlig"): "Nei",
+        c("forsvarlig_beskrivelse"): "For høy arbeidsmengde i eksamensperioden.",
+        c("hjelp_onsket/hr_hms"): "Ja",
+        c("kommentarer"): "Takk – «bra» opplegg & god støtte",
+        c("bekreftet"): "Ja",
+        c("bekreftet_dato"): "10.12.2020",
+    }
+    filled = type_in_libreoffice(workdir, data, typed, "nb-NO")
+
+    ws = openpyxl.load_workbook(BytesIO(filled), data_only=True)["Skjema"]
+    assert isinstance(ws[c("motedato").split("!")[1]].value, datetime.datetime)  # LO made a date
+    assert ws[c("enhet_kode").split("!")[1]].value == "IE-IDI"  # protection refused "HACKED"
+    reading = read_form(filled, form)
+    assert reading.answers == {
+        "enhet_kode": "IE-IDI", "enhet_navn": unit.name, "fakultet": "IE",
+        "leder": "Kari Nordmann", "forlop": "handlingsplan_var", "antall_ansatte": 23,
+        "motedato": D(2020, 11, 3), "moteform": "digitalt", "antall_deltakere": 19,
+        "verneombud_navn": "Åsmund Ærø-Øye", "verneombud_involvert": "no",
+        "losam_involvert": "yes", "handlingsplan_ephorte": "yes", "saksnummer": "2020/12345",
+        "tiltak": [
+            {"beskrivelse": "Faste møteplasser på campus", "tema": "hjemmekontor",
+             "status": "viderefort", "ansvarlig": "Instituttleder", "frist": D(2021, 3, 1)},
+            {"beskrivelse": "Kurs i smittevern", "tema": "smittevern", "status": "evaluert",
+             "ansvarlig": "HMS-koordinator"},
+        ],
+        "pandemi_pavirkning": 5, "prosess_vurdering": 2, "fullt_forsvarlig": "no",
+        "forsvarlig_beskrivelse": "For høy arbeidsmengde i eksamensperioden.",
+        "hjelp_onsket": ("hr_hms",), "kommentarer": "Takk – «bra» opplegg & god støtte",
+        "bekreftet": "yes", "bekreftet_dato": D(2020, 12, 10),
+    }
+    assert (reading.unit_code, reading.reference, reading.stamp) == ("IE-IDI", REFERENCE, STAMP)
+    assert validate(form, reading, "nb") == []
+
+
+def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
+    """Typed in en LibreOffice, text dates and English labels read back; a non-number is flagged."""
+    data = build_form(form, UNITS["en"], lang="en", reference=REFERENCE, stamp=STAMP,
+                      campaign_title="ARK 2020", deadline=D(2020, 12, 16))
+
+    def c(key, column=None):
+        return at(form, "en", key, column)
+
+    typed = {
+        c("enhet_navn"): "Renamed",
+        c("motedato"): "'03.11.2020",  # the apostrophe makes LibreOffice keep it as text
+        c("antall_ansatte"): "about 40",
+        c("moteform"): "A combination",
+        c("hjelp_onsket/ingen"): "Yes",
+        c("tiltak/1", "beskrivelse"): "Weekly coffee",
+        c("tiltak/1", "tema"): "Social community",
+        c("tiltak/1", "frist"): "2021-02-15",
+        c("bekreftet"): "Yes",
+    }
+    filled = type_in_libreoffice(workdir, data, typed, "en-US")
+    ws = openpyxl.load_workbook(BytesIO(filled), data_only=True)["Form"]
+    assert ws[c("motedato").split("!")[1]].value == "03.11.2020"
+    reading = read_form(filled, form)
+    answers = reading.answers
+    assert answers["enhet_navn"] == "Department of Biology"
+    assert answers["motedato"] == D(2020, 11, 3) and answers["moteform"] == "kombinasjon"
+    assert answers["hjelp_onsket"] == ("ingen",) and answers["bekreftet"] == "yes"
+    assert answers["tiltak"] == [{"beskrivelse": "Weekly coffee", "tema": "sosialt_fellesskap",
+                                  "frist": D(2021, 2, 15)}]
+    assert "antall_ansatte" not in answers
+    problems = {p.where: p.message for p in validate(form, reading, "en")}
+    assert "whole number" in problems[c("antall_ansatte")]
+    assert reading.stamp == STAMP and reading.language == "en"
