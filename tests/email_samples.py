@@ -1,0 +1,218 @@
+"""Complete, realistic contexts for every mail kind, for tests and for previewing the templates.
+
+``sample_context(kind, lang)`` returns a fresh dict each call, so a test may change it freely. The
+contract it follows is documented in templates/email/README.md. Names carry æøå on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+OSLO = ZoneInfo("Europe/Oslo")
+CAMPAIGN_OPENS = dt.date(2020, 11, 23)
+DEADLINE = dt.date(2020, 12, 16)  # a Wednesday
+REFERENCE = "7KQM-4XPZ"
+REMINDERS = [dt.date(2020, 12, 2), dt.date(2020, 12, 9), dt.date(2020, 12, 14), dt.date(2020, 12, 17)]
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    """An aware time, given as Oslo wall time."""
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=OSLO)
+
+
+def unit(code: str, name: str, leader: str, verneombud: str, faculty: str = "IE") -> dict[str, str]:
+    """A unit as the templates see it; e-mail addresses are made from the names."""
+
+    def address(person: str) -> str:
+        plain = person.lower().translate(str.maketrans({"æ": "ae", "ø": "o", "å": "a", ".": ""}))
+        return ".".join(plain.split()) + "@example.edu"
+
+    return {
+        "code": code,
+        "name": name,
+        "faculty": faculty,
+        "leader_name": leader,
+        "leader_email": address(leader),
+        "verneombud_name": verneombud,
+        "verneombud_email": address(verneombud) if verneombud else "",
+    }
+
+
+UNIT = unit("IE-IBM", "Institutt for bygg- og miljøteknikk", "Bjørn Å. Æsøy", "Siri Løvås")
+OTHER_UNITS = [
+    unit("IE-IDI", "Institutt for datateknologi og informatikk", "Marit Solberg", "Per Olsen"),
+    unit("IE-IIK", "Institutt for informasjonssikkerhet og kommunikasjonsteknologi", "Lars Haugen", ""),
+    unit("IE-IES", "Institutt for elektroniske systemer", "Anna Kowalska", "Jon Dahl"),
+    unit("NV-IBI", "Institutt for biologi", "Åse Grønli", "Tor Ødegård", faculty="NV"),
+    unit("HF-ISL", "Institutt for språk og litteratur", "Øystein Bråten", "Kjersti Hæg", faculty="HF"),
+]
+
+COORDINATORS = {
+    "IE": [{"name": "Kari Nordmann", "email": "kari.nordmann@example.edu"}],
+    "NV": [{"name": "Ola Hansen", "email": "ola.hansen@example.edu"}],
+    "HF": [
+        {"name": "Ingrid Berg", "email": "ingrid.berg@example.edu"},
+        {"name": "Håkon Sæther", "email": "hakon.saether@example.edu"},
+    ],
+}
+
+#: which optional part of the contract each kind uses, besides campaign and sender
+KIND_KEYS = {
+    "leader-invitation": ("unit", "reference", "coordinators", "attachment_name"),
+    "leader-reminder-before": (
+        "unit", "reference", "coordinators", "attachment_name", "days_left", "reminder_number",
+        "invited_on",
+    ),
+    "leader-reminder-after": ("unit", "reference", "coordinators", "attachment_name", "days_overdue"),
+    "escalation": ("unit", "reference", "coordinators", "days_overdue", "invited_on", "reminders"),
+    "leader-receipt": ("unit", "reference", "coordinators", "submission"),
+    "leader-correction": (
+        "unit", "reference", "coordinators", "submission", "problems", "attachment_name", "answers_kept",
+        "days_left",
+    ),
+    "coordinator-digest": (
+        "coordinators", "faculty", "period_start", "period_end", "progress", "new_submissions",
+        "missing_units", "flags", "bounces", "out_of_office", "review_count",
+    ),
+    "hr-digest": (
+        "period_start", "period_end", "progress", "faculties", "new_submissions", "missing_units",
+        "flags", "bounces", "out_of_office", "review_count",
+    ),
+}
+
+
+def _pick(lang: str, nb: str, en: str) -> str:
+    return nb if lang == "nb" else en
+
+
+def _summary(lang: str) -> list[dict[str, str]]:
+    rows = [
+        ("Løp høsten 2020", "Track in autumn 2020",
+         "Lysark 8: ferdig handlingsplan i vår", "Slide 8: action plan finished in spring"),
+        ("Antall ansatte", "Number of employees", "42", "42"),
+        ("Oppfølgingsmøte", "Follow-up meeting", "05.11.2020", "05.11.2020"),
+        ("Møteform", "Meeting form", "Digitalt", "Digital"),
+        ("Verneombud", "Safety representative", "Siri Løvås", "Siri Løvås"),
+        ("Handlingsplan i ePhorte", "Action plan in ePhorte", "Ja, 2020/12345", "Yes, 2020/12345"),
+        ("Tiltak", "Measures", "3", "3"),
+    ]
+    return [{"label": _pick(lang, ln, le), "value": _pick(lang, vn, ve)} for ln, le, vn, ve in rows]
+
+
+def _flags(lang: str) -> list[dict[str, str]]:
+    return [
+        {"label": _pick(lang, "Er arbeidsmiljøet fullt forsvarlig?", "Is the work environment fully sound?"),
+         "value": _pick(lang, "Usikker", "Unsure"),
+         "message": _pick(lang, "Fakultetet følger opp enheter som svarer nei eller usikker.",
+                          "The faculty follows up units that answer no or unsure.")},
+        {"label": _pick(lang, "Ønsker hjelp fra", "Help wanted from"),
+         "value": _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
+         "message": _pick(lang, "Koordinatoren tar kontakt.", "The coordinator will get in touch.")},
+    ]
+
+
+def _problems(lang: str) -> list[dict[str, str]]:
+    return [
+        {"label": _pick(lang, "Saksnummer i ePhorte", "ePhorte case number"), "cell": "Skjema!C24",
+         "message": _pick(lang, "Skriv saksnummeret slik: 2020/12345.",
+                          "Write the case number like this: 2020/12345.")},
+        {"label": _pick(lang, "Bekreftelse", "Confirmation"), "cell": "Skjema!C52",
+         "message": _pick(lang, "Kryss av for at skjemaet er fylt ut av leder og verneombud sammen.",
+                          "Tick the box confirming that the leader and the safety representative "
+                          "filled in the form together.")},
+    ]
+
+
+def _progress(units: int, submitted: int, valid: int) -> dict[str, int]:
+    return {"units": units, "submitted": submitted, "valid": valid, "missing": units - valid,
+            "percent": valid * 100 // units if units else 0}
+
+
+def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
+    units = [u for u in [*OTHER_UNITS, UNIT] if faculty is None or u["faculty"] == faculty]
+    idi, iik, ies = OTHER_UNITS[0], OTHER_UNITS[1], OTHER_UNITS[2]
+    ibi, isl = OTHER_UNITS[3], OTHER_UNITS[4]
+
+    def keep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if r["unit"] in units]
+
+    flags = [{"unit": UNIT, **f} for f in _flags(lang)]
+    flags.append({"unit": ibi, **_flags(lang)[0], "value": _pick(lang, "Nei", "No")})
+    return {
+        "period_start": dt.date(2020, 12, 7),
+        "period_end": dt.date(2020, 12, 14),
+        "progress": _progress(20, 15, 14) if faculty == "IE" else _progress(61, 40, 37),
+        "new_submissions": keep([
+            {"unit": UNIT, "received_at": at(dt.date(2020, 12, 10), 14, 5), "version": 2, "updated": True,
+             "valid": True},
+            {"unit": idi, "received_at": at(dt.date(2020, 12, 8), 9, 41), "version": 1, "updated": False,
+             "valid": True},
+            {"unit": ies, "received_at": at(dt.date(2020, 12, 11), 16, 20), "version": 1, "updated": False,
+             "valid": False},
+            {"unit": ibi, "received_at": at(dt.date(2020, 12, 9), 11, 2), "version": 1, "updated": False,
+             "valid": True},
+        ]),
+        "missing_units": keep([
+            {"unit": iik, "reminders": REMINDERS[:2], "escalated_on": None},
+            {"unit": ies, "reminders": REMINDERS[:2], "escalated_on": None},
+            {"unit": isl, "reminders": REMINDERS[:3], "escalated_on": dt.date(2020, 12, 14)},
+        ]),
+        "flags": keep(flags),
+        "bounces": keep([
+            {"unit": iik, "address": iik["leader_email"], "at": at(dt.date(2020, 12, 9), 9, 3),
+             "reason": "550 5.1.1 User unknown"},
+        ]),
+        "out_of_office": keep([
+            {"unit": ies, "address": ies["leader_email"], "seen_at": at(dt.date(2020, 12, 9), 9, 4),
+             "returns_on": dt.date(2020, 12, 18)},
+            {"unit": isl, "address": isl["leader_email"], "seen_at": at(dt.date(2020, 12, 2), 9, 2),
+             "returns_on": None},
+        ]),
+        "review_count": 2,
+    }
+
+
+def sample_context(kind: str, lang: str) -> dict[str, Any]:
+    """A complete context for ``kind`` in ``lang`` (nb or en), as the service would build it."""
+    if kind not in KIND_KEYS:
+        raise KeyError(f"no sample for kind {kind!r}")
+    context: dict[str, Any] = {
+        "campaign": {"id": "aml-2020", "title": "Oppsummering og evaluering 2020",
+                     "opens": CAMPAIGN_OPENS, "deadline": DEADLINE},
+        "sender": {"name": _pick(lang, "HMS-avdelingen", "HSE Department"),
+                   "address": "hms-skjema@example.edu"},
+    }
+    if kind == "hr-digest":
+        per_faculty = {"HF": (21, 12, 10), "IE": (20, 15, 14), "NV": (20, 13, 13)}
+        faculties = [{"faculty": f, **_progress(*n)} for f, n in per_faculty.items()]
+        context.update(_digest(lang, None), faculties=faculties)
+    elif kind == "coordinator-digest":
+        context.update(_digest(lang, "IE"), faculty="IE", coordinators=COORDINATORS["IE"])
+    else:
+        context.update(
+            unit=dict(UNIT),
+            reference=REFERENCE,
+            coordinators=list(COORDINATORS["IE"]),
+            attachment_name="Oppsummering og evaluering 2020 - IE-IBM.xlsx",
+            invited_on=CAMPAIGN_OPENS,
+            days_left=2,
+            days_overdue=1,
+            reminder_number=3,
+            reminders=list(REMINDERS),
+            answers_kept=True,
+            problems=_problems(lang),
+            submission={
+                "version": 2,
+                "updated": True,
+                "received_at": at(dt.date(2020, 12, 10), 14, 5),
+                "sent_by": "",
+                "summary": _summary(lang),
+                "flags": _flags(lang),
+            },
+        )
+        if kind == "escalation":
+            context["days_overdue"] = 6
+            context["reminders"] = list(REMINDERS)
+    return {k: v for k, v in context.items() if k in ("campaign", "sender", *KIND_KEYS[kind])}
