@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -20,10 +21,22 @@ from .errors import Problem, SkjemapostError, TokenError, UnknownUnitError
 from .formbook import build_form
 from .formread import FormReading, read_form
 from .forms import FormDef, load_form
-from .models import Language, Unit
+from .imapbox import ImapSettings, SentCopies
+from .letters import Letters
+from .models import Language, NewMail, Unit
+from .outbox import DrainReport, Transport, drain_once
+from .render import Renderer
 from .roster import Roster, read_roster
-from .store import CampaignInfo, FacultyProgress, RosterDiff, Store
+from .sender import Result, SmtpSettings
+from .store import CampaignInfo, FacultyProgress, OutboxRow, RosterDiff, Store
 from .validate import validate
+
+PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after",
+                 "escalation")
+
+
+class PreviewError(SkjemapostError, ValueError):
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class App:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self._checked = False
 
     @cached_property
     def store(self) -> Store:
@@ -58,6 +72,12 @@ class App:
     def form(self) -> FormDef:
         return load_form(self.config.campaign.form)
 
+    def _ready(self) -> None:
+        """Check once per App that the database schema is current (it cannot change under us)."""
+        if not self._checked:
+            self.store.require_current()
+            self._checked = True
+
     @property
     def campaign_id(self) -> str:
         return self.config.campaign.id
@@ -65,6 +85,32 @@ class App:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.config.mail.templates, timezone=self.config.campaign.timezone)
+
+    @cached_property
+    def letters(self) -> Letters:
+        return Letters(self.config, self.form, self.renderer, self.config.secrets.token_secret())
+
+    def smtp_settings(self) -> SmtpSettings:
+        s = self.config.smtp
+        password = (self.config.secrets.require(s.password_env, f"the password of SMTP user {s.user}")
+                    if s.user else None)
+        return SmtpSettings(s.host, s.port, s.tls, s.user, password, s.timeout, s.max_connections,
+                            s.rate_per_minute, s.retry_attempts, s.retry_base_seconds, s.ca_file)
+
+    def imap_settings(self) -> ImapSettings:
+        i = self.config.imap
+        password = self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}")
+        return ImapSettings(i.host, i.port, i.tls, i.user, password, i.inbox, i.ca_file)
+
+    def transport(self) -> Transport:
+        sent_folder = self.config.imap.folders.sent
+        copies = SentCopies(self.imap_settings(), sent_folder) if sent_folder else None
+        return Transport(self.smtp_settings(), self.config.mail.inbox_address, copies,
+                         self.config.mail.inbox_address if copies else "")
 
     def campaign_info(self) -> CampaignInfo:
         c = self.config.campaign
@@ -84,7 +130,7 @@ class App:
         return read_roster(path or self.config.campaign.roster, self.config.campaign.default_language)
 
     def import_roster(self, path: Path | None = None) -> tuple[Roster, RosterDiff]:
-        self.store.require_current()
+        self._ready()
         roster = self.read_roster(path)
         return roster, self.store.import_roster(self.campaign_id, roster.units, self.clock.now())
 
@@ -139,7 +185,7 @@ class App:
 
     def build_form(self, code: str, lang: Language | None = None) -> tuple[Unit, bytes]:
         """The personalised .xlsx for unit ``code``, in its language unless ``lang`` is given."""
-        self.store.require_current()
+        self._ready()
         unit = self.store.unit(self.campaign_id, code)
         secret = self.config.secrets.token_secret()
         data = build_form(
@@ -151,6 +197,10 @@ class App:
             deadline=self.config.campaign.deadline,
         )
         return unit, data
+
+    def units(self, *, include_inactive: bool = False) -> list[Unit]:
+        self._ready()
+        return self.store.units(self.campaign_id, include_inactive=include_inactive)
 
     def check_form(self, data: bytes, lang: Language | None = None) -> FormCheck:
         """Read a filled form, find its unit by stamp, then reference, and validate it."""
@@ -183,10 +233,58 @@ class App:
             return None, f"reference {ref} matches no unit"
         return None, "the form carries neither its hidden stamp nor a reference code"
 
+    # -- invitations and the outbox -----------------------------------------------------------
+
+    def invitations_due(self) -> list[Unit]:
+        """Active units that have no invitation in the outbox yet."""
+        units = self.units()
+        have = self.store.existing_keys(self.campaign_id,
+                                        (f"{self.campaign_id}:{u.code}:invitation" for u in units))
+        return [u for u in units if f"{self.campaign_id}:{u.code}:invitation" not in have]
+
+    def queue_invitations(self, units: list[Unit], batch: int = 100) -> int:
+        """Render each unit's invitation with its form and queue it, ``batch`` per transaction."""
+        queued = 0
+        for i in range(0, len(units), batch):
+            now = self.clock.now()
+            mails: list[NewMail] = [self.letters.invitation(u, now) for u in units[i:i + batch]]
+            queued += self.store.queue(self.campaign_id, mails, now)
+        return queued
+
+    def queued(self) -> list[OutboxRow]:
+        self._ready()
+        return self.store.outbox_rows(self.campaign_id, ["queued", "sending"])
+
+    def drain(self, progress: Callable[[OutboxRow, Result], None] | None = None,
+              should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+        self._ready()
+        return drain_once(self.store, self.campaign_id, self.transport(), self.clock,
+                          progress=progress, should_stop=should_stop)
+
+    def preview(self, kind: str, code: str, lang: Language | None = None) -> NewMail:
+        """The mail ``kind`` that unit ``code`` would get now (nothing is queued or sent)."""
+        self._ready()
+        unit = self.store.unit(self.campaign_id, code)
+        if lang:
+            unit = replace(unit, language=lang)
+        now, today = self.clock.now(), self.today()
+        days_left = (self.config.campaign.deadline - today).days
+        invited_on = min(today, self.config.campaign.opens)
+        if kind == "leader-invitation":
+            return self.letters.invitation(unit, now)
+        if kind == "leader-reminder-before":
+            return self.letters.reminder_before(unit, 1, max(days_left, 0), invited_on, now)
+        if kind == "leader-reminder-after":
+            return self.letters.reminder_after(unit, max(-days_left, 1), now)
+        if kind == "escalation":
+            return self.letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
+        raise PreviewError(f"preview of {kind!r} is not available; choose one of "
+                           f"{', '.join(PREVIEW_KINDS)}")
+
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> list[FacultyProgress]:
-        self.store.require_current()
+        self._ready()
         return self.store.faculty_progress(self.campaign_id)
 
     def today(self) -> dt.date:

@@ -5,6 +5,8 @@ Each command's docstring is its ``--help`` text, with an example.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import sys
@@ -15,7 +17,7 @@ from typing import Any, cast
 import click
 
 from . import config as config_mod
-from .app import App
+from .app import PREVIEW_KINDS, App
 from .clock import FixedClock, parse_as_of
 from .errors import SkjemapostError
 from .models import LANGUAGES, Language
@@ -148,8 +150,7 @@ def roster_list(ctx: click.Context, include_inactive: bool) -> None:
     Example: skjemapost roster list
     """
     app = _app(ctx)
-    app.store.require_current()
-    for u in app.store.units(app.campaign_id, include_inactive=include_inactive):
+    for u in app.units(include_inactive=include_inactive):
         click.echo(f"{u.code:<12} {u.faculty:<6} {u.language}  {u.leader_name} <{u.leader_email}>"
                    f"  {u.name}")
 
@@ -160,20 +161,38 @@ def form() -> None:
 
 
 @form.command("build")
-@click.option("--unit", "code", required=True, metavar="CODE", help="The unit's code.")
+@click.option("--unit", "code", metavar="CODE", help="The unit's code.")
+@click.option("--all", "all_units", is_flag=True, help="Every active unit, into --output as a folder.")
 @click.option("--lang", type=LANG, help="Language; default: the unit's own.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the .xlsx; default: <CODE>.xlsx.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write: a file for --unit (default <CODE>.xlsx), a folder for --all.")
 @click.pass_context
-def form_build(ctx: click.Context, code: str, lang: str | None, output: Path | None) -> None:
-    """Write the personalised .xlsx form for one unit.
+def form_build(ctx: click.Context, code: str | None, all_units: bool, lang: str | None,
+               output: Path | None) -> None:
+    """Write the personalised .xlsx form for one unit, or for every unit with --all.
 
-    Example: skjemapost form build --unit IE-IDI --lang en -o IE-IDI.xlsx
+    \b
+    Examples:
+      skjemapost form build --unit IE-IDI --lang en -o IE-IDI.xlsx
+      skjemapost form build --all -o data/forms
     """
-    unit, data = _app(ctx).build_form(code, cast(Language | None, lang))
-    out = output or Path(f"{unit.code}.xlsx")
-    out.write_bytes(data)
-    click.echo(f"wrote {out} ({len(data):,} bytes) for {unit.code} {unit.name}")
+    app = _app(ctx)
+    if all_units == bool(code):
+        raise click.UsageError("give either --unit CODE or --all")
+    if code:
+        unit, data = app.build_form(code, cast(Language | None, lang))
+        out = output or Path(f"{unit.code}.xlsx")
+        out.write_bytes(data)
+        click.echo(f"wrote {out} ({len(data):,} bytes) for {unit.code} {unit.name}")
+        return
+    folder = output or app.config.storage.data_dir / "forms"
+    folder.mkdir(parents=True, exist_ok=True)
+    units = app.units()
+    with click.progressbar(units, label="building forms", file=sys.stderr) as bar:
+        for unit in bar:
+            _, data = app.build_form(unit.code, cast(Language | None, lang))
+            (folder / f"{unit.code}.xlsx").write_bytes(data)
+    click.echo(f"wrote {len(units)} forms to {folder}")
 
 
 @form.command("check")
@@ -217,6 +236,77 @@ def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) 
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Print what would be queued and sent; send nothing.")
+@click.pass_context
+def send(ctx: click.Context, dry_run: bool) -> None:
+    """Queue an invitation, with its form, for every active unit that has none yet; then send
+    everything queued.
+
+    Safe to rerun and to interrupt: a unit is invited once, a message marked sent is never sent
+    again, and a later `send` goes on where this one stopped.
+
+    \b
+    Examples:
+      skjemapost send --dry-run
+      skjemapost send
+    """
+    app = _app(ctx)
+    due = app.invitations_due()
+    skipped = len(app.units()) - len(due)
+    if dry_run:
+        for u in due:
+            click.echo(f"would queue  invitation  {u.code:<12} {u.language}  {u.leader_email}")
+        for row in app.queued():
+            click.echo(f"would send   {row.kind:<11} {row.unit_code or '-':<12} "
+                       f"{', '.join(row.recipients)}  ({row.status})")
+        click.echo(f"dry run: {len(due)} invitations to queue, {len(app.queued())} already queued, "
+                   f"{skipped} units already invited; nothing was sent")
+        return
+    if due:
+        with click.progressbar(length=len(due), label="queueing invitations", file=sys.stderr) as bar:
+            for i in range(0, len(due), 50):
+                app.queue_invitations(due[i:i + 50])
+                bar.update(len(due[i:i + 50]))
+    rows = app.queued()
+    with click.progressbar(length=len(rows), label="sending", file=sys.stderr) as bar:
+        report = app.drain(progress=lambda row, result: bar.update(1))
+    for key, reason in report.failures:
+        click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)
+    click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred} (retried "
+               f"by the next send), skipped {skipped} already invited")
+    if report.recovered or report.resent:
+        click.echo(f"after an interruption: {report.recovered} found already sent, "
+                   f"{report.resent} sent again")
+    if report.failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(PREVIEW_KINDS))
+@click.option("--unit", "code", required=True, metavar="CODE", help="The unit's code.")
+@click.option("--lang", type=LANG, help="Language; default: the unit's own.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to write the .eml and .html into.")
+@click.pass_context
+def preview(ctx: click.Context, kind: str, code: str, lang: str | None, output: Path) -> None:
+    """Write the mail KIND that a unit would get, as .eml (open it in a mail client) and .html.
+
+    Nothing is queued or sent. Use --as-of to see a reminder as it would read on a given day.
+
+    Example: skjemapost --as-of 2020-12-09 preview leader-reminder-before --unit IE-IDI
+    """
+    mail = _app(ctx).preview(kind, code, cast(Language | None, lang))
+    output.mkdir(parents=True, exist_ok=True)
+    stem = output / f"{kind}-{mail.unit_code}-{lang or 'unit'}"
+    eml, html = stem.with_suffix(".eml"), stem.with_suffix(".html")
+    eml.write_bytes(mail.payload)
+    parsed = email.message_from_bytes(mail.payload, policy=email.policy.default)
+    body = parsed.get_body(("html",))
+    html.write_text(body.get_content() if body else "", encoding="utf-8")
+    click.echo(f"subject: {mail.subject}\nto: {', '.join(mail.recipients)}\nwrote {eml} and {html}")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
@@ -249,4 +339,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

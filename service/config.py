@@ -56,6 +56,9 @@ class Smtp:
     timeout: float
     max_connections: int
     rate_per_minute: int
+    retry_attempts: int
+    retry_base_seconds: float
+    ca_file: Path | None  # None: the system's trusted CAs
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Imap:
     password_env: str
     inbox: str
     folders: ImapFolders
+    ca_file: Path | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,12 @@ class Mail:
     cc_verneombud: bool
     auto_submitted_on_outreach: bool
     max_per_address_per_hour: int
+    templates: Path
+
+    @property
+    def inbox_address(self) -> str:
+        """The address whose inbox skjemapost reads: replies and bounces (MAIL FROM) go here."""
+        return self.reply_to or self.from_address
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,26 @@ class _Reader:
             self.bad(key, f"{got} is outside {low}–{high}")
         return got
 
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        got = self._get(key)
+        if got is None:
+            return default
+        if isinstance(got, bool) or not isinstance(got, int | float):
+            self.bad(key, f"expected a number {low}–{high}, got {type(got).__name__} {got!r}")
+            return default
+        if not low <= got <= high:
+            self.bad(key, f"{got} is outside {low}–{high}")
+        return float(got)
+
+    def optional_file(self, key: str) -> Path | None:
+        got = self.text(key, "", nonempty=False)
+        if not got:
+            return None
+        path = (self.base / got).resolve()
+        if not path.is_file():
+            self.bad(key, f"no such file: {path}")
+        return path
+
     def flag(self, key: str, default: bool) -> bool:
         return self.value(key, bool, default, "true or false")
 
@@ -306,6 +336,9 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         timeout=float(r.integer("smtp.timeout_seconds", 30, 1, 600)),
         max_connections=r.integer("smtp.max_connections", 4, 1, 32),
         rate_per_minute=r.integer("smtp.rate_per_minute", 600, 1, 100_000),
+        retry_attempts=r.integer("smtp.retry_attempts", 4, 1, 20),
+        retry_base_seconds=r.number("smtp.retry_base_seconds", 2.0, 0.0, 600.0),
+        ca_file=r.optional_file("smtp.ca_file"),
     )
     imap = Imap(
         host=r.text("imap.host", "127.0.0.1"),
@@ -321,6 +354,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
             quarantine=r.text("imap.folders.quarantine", "Skjemapost/Karantene"),
             sent=r.text("imap.folders.sent", "", nonempty=False),
         ),
+        ca_file=r.optional_file("imap.ca_file"),
     )
     mail = Mail(
         from_address=r.email("mail.from_address"),
@@ -330,6 +364,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         cc_verneombud=r.flag("mail.cc_verneombud", False),
         auto_submitted_on_outreach=r.flag("mail.auto_submitted_on_outreach", False),
         max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
+        templates=r.path("mail.templates", "../templates/email"),
     )
     coordinators = _coordinators(r)
     hr = tuple(

@@ -22,3 +22,16 @@ class Unit:
     verneombud_name: str = ""
     verneombud_email: str = ""
     superior_email: str = ""
+
+
+@dataclass(frozen=True)
+class NewMail:
+    """A mail ready for the outbox: its dedupe key says which step of the campaign it is."""
+
+    kind: str
+    unit_code: str | None
+    dedupe_key: str
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    payload: bytes

@@ -35,6 +35,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("unit_code", "unit_name", "faculty", "leader_name", "leader_email")
 EMAIL_COLUMNS = ("leader_email", "verneombud_email", "superior_email")
+LANGUAGE_ALIASES = {"no": "nb", "nob": "nb", "norsk": "nb", "bokmål": "nb", "english": "en", "eng": "en"}
 MAX_ROWS = 20_000  # a university has hundreds of units; more than this is a wrong file
 
 
@@ -152,7 +153,7 @@ def _unit(values: dict[str, str], number: int, default_language: Language,
             except EmailNotValidError as exc:
                 bad(col, f"{values[col]!r} is not a valid email address: {exc}")
     lang = values.get("language", "").lower() or default_language
-    lang = {"no": "nb", "nob": "nb", "norsk": "nb", "bokmål": "nb", "english": "en", "eng": "en"}.get(lang, lang)
+    lang = LANGUAGE_ALIASES.get(lang, lang)
     if lang not in LANGUAGES:
         bad("language", f"unknown language {values['language']!r}; use nb or en")
     if values.get("verneombud_email") and not values.get("verneombud_name"):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import tables as t
 from .errors import StoreError, UnknownUnitError
-from .models import Unit
+from .models import NewMail, Unit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UNIT_FIELDS = tuple(f.name for f in fields(Unit))
@@ -65,6 +65,29 @@ class FacultyProgress:
     @property
     def percent(self) -> float:
         return 100.0 * self.valid / self.units if self.units else 0.0
+
+
+# -- the outbox: values ----------------------------------------------------------------------
+# A row per mail, created before anything is sent. status: queued -> sending -> sent | failed;
+# "sending" is set just before a row's SMTP transaction, so after a crash only the rows left in
+# "sending" can have gone out unrecorded.
+
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "bounced")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    unit_code: str | None
+    dedupe_key: str
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    payload: bytes
+    status: str
+    attempts: int
+    last_error: str | None
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
@@ -174,9 +197,10 @@ class Store:
                 values = {n: getattr(unit, n) for n in UNIT_FIELDS}
                 row = existing.get(code)
                 if row is None:
-                    uid = conn.execute(t.units.insert().values(
+                    key = conn.execute(t.units.insert().values(
                         campaign_id=campaign_id, active=True, created_at=now, updated_at=now,
-                        **values)).inserted_primary_key[0]
+                        **values)).inserted_primary_key
+                    uid = int(key[0]) if key else None
                     _event(conn, campaign_id, uid, now, "unit.added", values)
                     added.append(code)
                     continue
@@ -252,12 +276,76 @@ class Store:
         return [FacultyProgress(r.faculty, r.units, int(r.submitted or 0), int(r.valid or 0),
                                 r.units - int(r.valid or 0)) for r in rows]
 
+    # -- the outbox ---------------------------------------------------------------------------
+
+    def existing_keys(self, campaign_id: str, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        found: set[str] = set()
+        with self._tx() as conn:
+            for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+                found.update(conn.execute(sa.select(t.outbox.c.dedupe_key).where(
+                    t.outbox.c.campaign_id == campaign_id,
+                    t.outbox.c.dedupe_key.in_(wanted[i:i + 500]))).scalars())
+        return found
+
+    def queue(self, campaign_id: str, mails: Sequence[NewMail], now: dt.datetime) -> int:
+        """Add mails to the outbox in one transaction; a dedupe key already there is skipped."""
+        if not mails:
+            return 0
+        existing = self.existing_keys(campaign_id, (m.dedupe_key for m in mails))
+        with self._tx() as conn:
+            unit_ids = dict(conn.execute(sa.select(t.units.c.code, t.units.c.id)
+                                         .where(t.units.c.campaign_id == campaign_id)).tuples())
+            rows = [{
+                "campaign_id": campaign_id, "unit_id": unit_ids.get(m.unit_code or ""),
+                "kind": m.kind, "dedupe_key": m.dedupe_key, "message_id": m.message_id,
+                "recipients": list(m.recipients), "subject": m.subject, "payload": m.payload,
+                "status": "queued", "attempts": 0, "created_at": now, "updated_at": now,
+            } for m in mails if m.dedupe_key not in existing]
+            if rows:
+                conn.execute(t.outbox.insert(), rows)
+        return len(rows)
+
+    def outbox_rows(self, campaign_id: str, statuses: Sequence[str],
+                    limit: int | None = None) -> list[OutboxRow]:
+        query = (sa.select(t.outbox, t.units.c.code)
+                 .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
+                 .where(t.outbox.c.campaign_id == campaign_id, t.outbox.c.status.in_(statuses))
+                 .order_by(t.outbox.c.id).limit(limit))
+        with self._tx() as conn:
+            return [OutboxRow(r.id, r.kind, r.code, r.dedupe_key, r.message_id,
+                              tuple(r.recipients), r.subject, r.payload or b"", r.status,
+                              r.attempts, r.last_error) for r in conn.execute(query)]
+
+    def mark(self, row_id: int, status: str, now: dt.datetime, error: str | None = None) -> None:
+        """Move one row to ``status``; "sending" also counts an attempt."""
+        assert status in OUTBOX_STATES
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == "sending":
+            values["attempts"] = t.outbox.c.attempts + 1
+        if status == "sent":
+            values["sent_at"] = now
+            values["last_error"] = None
+        if error is not None:
+            values["last_error"] = error[:2000]
+        with self._tx() as conn:
+            conn.execute(t.outbox.update().where(t.outbox.c.id == row_id).values(**values))
+
+    def outbox_counts(self, campaign_id: str) -> dict[str, int]:
+        query = (sa.select(t.outbox.c.status, sa.func.count()).where(
+            t.outbox.c.campaign_id == campaign_id).group_by(t.outbox.c.status))
+        with self._tx() as conn:
+            return {status: n for status, n in conn.execute(query).tuples()}
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")  # readers (status, web) never block the runner
     cur.execute("PRAGMA busy_timeout=5000")
+    # WAL + NORMAL: a commit survives a killed process (what the outbox needs) without an fsync
+    # per commit; only a power cut can lose the last commits
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 

@@ -53,11 +53,14 @@ def test_minimal_config_gets_defaults(tmp_path):
 
 def test_three_mistakes_are_all_reported_with_their_key_paths(tmp_path):
     """A config with three mistakes: all three are reported, each with its key path, exit code 2."""
-    text = MINIMAL.replace('id = "aml-2020"', 'id = "AML 2020!"') + """
+    text = (
+        MINIMAL.replace('id = "aml-2020"', 'id = "AML 2020!"')
+        + """
 [smtp]
 port = "587"
 tls = "ssl"
 """
+    )
     with pytest.raises(ConfigError) as err:
         config.load(write(tmp_path, text), {})
     where = {p.where for p in err.value.problems}

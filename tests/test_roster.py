@@ -11,7 +11,8 @@ from service.errors import RosterError
 from service.roster import read_roster, write_csv
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "roster.example.csv"
-HEADER = "unit_code;unit_name;faculty;leader_name;leader_email;language;verneombud_name;verneombud_email;superior_email"
+HEADER = ("unit_code;unit_name;faculty;leader_name;leader_email;language;"
+          "verneombud_name;verneombud_email;superior_email")
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "roster.csv") -> Path:
@@ -55,13 +56,19 @@ def test_norwegian_headers_and_default_language(tmp_path):
 
 def test_every_bad_row_is_reported_with_row_and_column(tmp_path):
     """Duplicate code, invalid email and unknown language are each reported by row and column."""
-    text = HEADER + "\n" + "\n".join([
-        "A-1;Ok;IE;Leder;a@example.edu;nb;;;",
-        "A-2;Bad mail;IE;Leder;not-an-address;nb;;;",
-        "A-1;Duplicate;IE;Leder;b@example.edu;en;;;",
-        "A-3;Bad language;IE;Leder;c@example.edu;de;;;",
-        "A-4;;IE;Leder;d@example.edu;nb;Vo;vo@@example.edu;",
-    ])
+    text = (
+        HEADER
+        + "\n"
+        + "\n".join(
+            [
+                "A-1;Ok;IE;Leder;a@example.edu;nb;;;",
+                "A-2;Bad mail;IE;Leder;not-an-address;nb;;;",
+                "A-1;Duplicate;IE;Leder;b@example.edu;en;;;",
+                "A-3;Bad language;IE;Leder;c@example.edu;de;;;",
+                "A-4;;IE;Leder;d@example.edu;nb;Vo;vo@@example.edu;",
+            ]
+        )
+    )
     with pytest.raises(RosterError) as err:
         read_roster(write(tmp_path, text))
     where = [p.where for p in err.value.problems]

@@ -16,13 +16,26 @@ from service.models import Unit
 from service.store import CampaignInfo, Store
 
 NOW = dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC)
-INFO = CampaignInfo("aml-2020", "Test", "oppsummering-og-evaluering", 1, dt.date(2020, 11, 23),
-                    dt.date(2020, 12, 16), "Europe/Oslo")
+INFO = CampaignInfo(
+    "aml-2020",
+    "Test",
+    "oppsummering-og-evaluering",
+    1,
+    dt.date(2020, 11, 23),
+    dt.date(2020, 12, 16),
+    "Europe/Oslo",
+)
 
 
 def unit(code: str, faculty: str = "IE", **kw) -> Unit:
-    base = dict(code=code, name=f"Unit {code}", faculty=faculty, leader_name="Leder",
-                leader_email=f"{code.lower()}@example.edu", language="nb")
+    base = dict(
+        code=code,
+        name=f"Unit {code}",
+        faculty=faculty,
+        leader_name="Leder",
+        leader_email=f"{code.lower()}@example.edu",
+        language="nb",
+    )
     return Unit(**(base | kw))
 
 
@@ -70,7 +83,8 @@ def test_reimport_reports_added_changed_removed_and_keeps_history(store):
     assert first.added == ("A", "B", "C")
     later = NOW + dt.timedelta(days=3)
     diff = store.import_roster(
-        "aml-2020", [unit("A"), unit("B", leader_email="new@example.edu"), unit("D")], later)
+        "aml-2020", [unit("A"), unit("B", leader_email="new@example.edu"), unit("D")], later
+    )
     assert diff.added == ("D",)
     assert [(c.code, c.fields) for c in diff.changed] == [("B", ("leader_email",))]
     assert diff.removed == ("C",)
@@ -81,8 +95,9 @@ def test_reimport_reports_added_changed_removed_and_keeps_history(store):
     changed = store.events("aml-2020", "unit.changed")
     assert changed[0]["unit"] == "B"
     assert changed[0]["detail"]["leader_email"] == {"from": "b@example.edu", "to": "new@example.edu"}
-    back = store.import_roster("aml-2020", [unit("A"), unit("B", leader_email="new@example.edu"),
-                                            unit("C"), unit("D")], later)
+    back = store.import_roster(
+        "aml-2020", [unit("A"), unit("B", leader_email="new@example.edu"), unit("C"), unit("D")], later
+    )
     assert back.reactivated == ("C",) and back.added == ()
 
 
@@ -96,16 +111,36 @@ def test_faculty_progress_counts_submitted_valid_and_missing(store):
     """Status counts come from real queries over units and their current submissions."""
     store.import_roster("aml-2020", [unit("A"), unit("B"), unit("C"), unit("N", "NV")], NOW)
     assert [dataclasses.astuple(p) for p in store.faculty_progress("aml-2020")] == [
-        ("IE", 3, 0, 0, 3), ("NV", 1, 0, 0, 1)]
+        ("IE", 3, 0, 0, 3),
+        ("NV", 1, 0, 0, 1),
+    ]
     with store.engine.connect() as conn:
         ids = {code: i for i, code in conn.execute(sa.select(t.units.c.id, t.units.c.code))}
-    rows = [("A", 1, True, False), ("A", 2, True, True),  # A: two versions, the newest current
-            ("B", 1, False, False)]                         # B: only an invalid one
+    rows = [
+        ("A", 1, True, False),
+        ("A", 2, True, True),  # A: two versions, the newest current
+        ("B", 1, False, False),
+    ]  # B: only an invalid one
     with store.engine.begin() as conn:
         for code, version, valid, current in rows:
-            conn.execute(t.submissions.insert().values(
-                campaign_id="aml-2020", unit_id=ids[code], version=version, received_at=NOW,
-                sender="x@example.edu", valid=valid, current=current, answers={}, problems=[],
-                flags=[], file_name="f.xlsx", file_sha256="0" * 64, created_at=NOW))
+            conn.execute(
+                t.submissions.insert().values(
+                    campaign_id="aml-2020",
+                    unit_id=ids[code],
+                    version=version,
+                    received_at=NOW,
+                    sender="x@example.edu",
+                    valid=valid,
+                    current=current,
+                    answers={},
+                    problems=[],
+                    flags=[],
+                    file_name="f.xlsx",
+                    file_sha256="0" * 64,
+                    created_at=NOW,
+                )
+            )
     assert [dataclasses.astuple(p) for p in store.faculty_progress("aml-2020")] == [
-        ("IE", 3, 2, 1, 2), ("NV", 1, 0, 0, 1)]
+        ("IE", 3, 2, 1, 2),
+        ("NV", 1, 0, 0, 1),
+    ]

@@ -25,8 +25,13 @@ def test_common_mangling_is_accepted():
     """Lower case, spaces, a missing dash, O for 0 and I/L for 1 all parse back."""
     ref = tokens.reference(SECRET, "aml-2020", "IE-IDI")
     body = ref.replace("-", "")
-    variants = [ref.lower(), body, f" {body[:4]} {body[4:]} ", f"{body[:2]}-{body[2:]}",
-                ref.replace("0", "O").replace("1", "l")]
+    variants = [
+        ref.lower(),
+        body,
+        f" {body[:4]} {body[4:]} ",
+        f"{body[:2]}-{body[2:]}",
+        ref.replace("0", "O").replace("1", "l"),
+    ]
     for v in variants:
         assert tokens.verify(SECRET, "aml-2020", v) == ref
 
@@ -37,12 +42,12 @@ def test_every_single_typo_and_neighbour_swap_is_caught():
         body = tokens.reference(SECRET, "aml-2020", code).replace("-", "")
         for i in range(8):
             for ch in tokens.ALPHABET:
-                typo = body[:i] + ch + body[i + 1:]
+                typo = body[:i] + ch + body[i + 1 :]
                 if typo != body:
                     with pytest.raises(TokenError):
                         tokens.verify(SECRET, "aml-2020", typo)
             if i < 7 and body[i] != body[i + 1]:
-                swapped = body[:i] + body[i + 1] + body[i] + body[i + 2:]
+                swapped = body[:i] + body[i + 1] + body[i] + body[i + 2 :]
                 with pytest.raises(TokenError):
                     tokens.verify(SECRET, "aml-2020", swapped)
 
