@@ -113,15 +113,17 @@ def build_form(form: FormDef, unit: Unit, *, lang: Language, reference: str, sta
     values = {source: str(getattr(unit, attr)) for source, attr in SOURCES.items()}
     values |= {"reference": reference, "stamp": stamp, "campaign": campaign_title,
                "deadline": format_date(deadline, lang)}
-    out = BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for part in _template(form, lang):
-            data = part.data if part.pieces is None else part.fill(values)
+    fixed, personal = _template(form, lang)
+    # the members nobody's data touches are compressed once, in `fixed`; a unit's build only
+    # appends its few personal members (append mode rewrites just the central directory)
+    out = BytesIO(fixed)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zf:
+        for part in personal:
             # a fresh ZipInfo each time: writestr fills in sizes and offsets on the object it
             # is given, and the cached template is shared by every thread that builds forms
             info = zipfile.ZipInfo(part.name, part.date_time)
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, part.external_attr
-            zf.writestr(info, data, compresslevel=part.level)
+            zf.writestr(info, part.fill(values), compresslevel=1)
     return out.getvalue()
 
 
@@ -162,40 +164,38 @@ def _escape(value: str, formula: bool) -> bytes:
 
 @dataclass(frozen=True)
 class _Part:
-    """One zip member of the template, pre-split around its placeholders if it has any."""
+    """A zip member of the template that holds personal values, pre-split around them."""
 
     name: str
     date_time: tuple[int, int, int, int, int, int]
     external_attr: int
-    data: bytes
-    #: literal bytes and (kind, name) placeholders in order, or None when nothing is personal
-    pieces: tuple[bytes | tuple[str, str], ...] | None
-    level: int
+    #: literal bytes and (kind, name) placeholders, in order
+    pieces: tuple[bytes | tuple[str, str], ...]
 
     def fill(self, values: dict[str, str]) -> bytes:
-        assert self.pieces is not None
         return b"".join(p if isinstance(p, bytes) else _escape(values[p[1]], p[0] == "SPF")
                         for p in self.pieces)
 
 
 @functools.lru_cache(maxsize=16)
-def _template(form: FormDef, lang: Language) -> tuple[_Part, ...]:
-    parts = []
-    with zipfile.ZipFile(BytesIO(build_template(form, lang))) as zf:
-        for info in zf.infolist():
-            data = zf.read(info)
-            pieces: list[bytes | tuple[str, str]] | None = None
-            if b"@@SP" in data:
-                pieces, at = [], 0
-                for m in _PLACEHOLDER.finditer(data):
-                    pieces += [data[at:m.start()], (m[1].decode(), m[2].decode())]
-                    at = m.end()
-                pieces.append(data[at:])
-            # the personal parts are small; the fastest level keeps a unit's build near 1 ms
-            level = 1 if pieces is not None else 6
-            parts.append(_Part(info.filename, info.date_time, info.external_attr, data,
-                               None if pieces is None else tuple(pieces), level))
-    return tuple(parts)
+def _template(form: FormDef, lang: Language) -> tuple[bytes, tuple[_Part, ...]]:
+    """The template as a zip of its fixed members, plus the members to personalise."""
+    fixed, parts = BytesIO(), []
+    with zipfile.ZipFile(BytesIO(build_template(form, lang))) as src, \
+            zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if b"@@SP" not in data:
+                dst.writestr(info, data, compresslevel=6)
+                continue
+            pieces: list[bytes | tuple[str, str]] = []
+            at = 0
+            for m in _PLACEHOLDER.finditer(data):
+                pieces += [data[at:m.start()], (m[1].decode(), m[2].decode())]
+                at = m.end()
+            pieces.append(data[at:])
+            parts.append(_Part(info.filename, info.date_time, info.external_attr, tuple(pieces)))
+    return fixed.getvalue(), tuple(parts)
 
 
 # ---- building the template with openpyxl -------------------------------------------------------

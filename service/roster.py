@@ -149,7 +149,10 @@ def _unit(values: dict[str, str], number: int, default_language: Language,
     for col in EMAIL_COLUMNS:
         if values.get(col):
             try:
-                values[col] = validate_email(values[col], check_deliverability=False).normalized
+                # no DNS lookups at import; test_environment admits the reserved .test domain
+                # (which no real roster holds) so test deployments use real validation too
+                values[col] = validate_email(values[col], check_deliverability=False,
+                                             test_environment=True).normalized
             except EmailNotValidError as exc:
                 bad(col, f"{values[col]!r} is not a valid email address: {exc}")
     lang = values.get("language", "").lower() or default_language

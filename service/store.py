@@ -294,8 +294,8 @@ class Store:
             return 0
         existing = self.existing_keys(campaign_id, (m.dedupe_key for m in mails))
         with self._tx() as conn:
-            unit_ids = dict(conn.execute(sa.select(t.units.c.code, t.units.c.id)
-                                         .where(t.units.c.campaign_id == campaign_id)).tuples())
+            unit_ids = {code: uid for code, uid in conn.execute(
+                sa.select(t.units.c.code, t.units.c.id).where(t.units.c.campaign_id == campaign_id))}
             rows = [{
                 "campaign_id": campaign_id, "unit_id": unit_ids.get(m.unit_code or ""),
                 "kind": m.kind, "dedupe_key": m.dedupe_key, "message_id": m.message_id,
@@ -318,24 +318,35 @@ class Store:
                               r.attempts, r.last_error) for r in conn.execute(query)]
 
     def mark(self, row_id: int, status: str, now: dt.datetime, error: str | None = None) -> None:
-        """Move one row to ``status``; "sending" also counts an attempt."""
-        assert status in OUTBOX_STATES
-        values: dict[str, Any] = {"status": status, "updated_at": now}
-        if status == "sending":
-            values["attempts"] = t.outbox.c.attempts + 1
+        """Move one row to ``status``; "sending" also counts an attempt.
+
+        Called twice per message on the send path, so the statements are built once (below)
+        and only their parameters change.
+        """
+        params: dict[str, Any] = {"row_id": row_id, "status": status, "now": now}
         if status == "sent":
-            values["sent_at"] = now
-            values["last_error"] = None
-        if error is not None:
-            values["last_error"] = error[:2000]
+            stmt = _MARK_SENT
+            params["error"] = error[:2000] if error else None
+        elif error is not None:
+            stmt, params["error"] = _MARK_WITH_ERROR, error[:2000]
+        else:
+            stmt = _MARK_SENDING if status == "sending" else _MARK
+        assert status in OUTBOX_STATES
         with self._tx() as conn:
-            conn.execute(t.outbox.update().where(t.outbox.c.id == row_id).values(**values))
+            conn.execute(stmt, params)
 
     def outbox_counts(self, campaign_id: str) -> dict[str, int]:
         query = (sa.select(t.outbox.c.status, sa.func.count()).where(
             t.outbox.c.campaign_id == campaign_id).group_by(t.outbox.c.status))
         with self._tx() as conn:
-            return {status: n for status, n in conn.execute(query).tuples()}
+            return {status: n for status, n in conn.execute(query)}
+
+
+_BY_ID = t.outbox.update().where(t.outbox.c.id == sa.bindparam("row_id"))
+_MARK = _BY_ID.values(status=sa.bindparam("status"), updated_at=sa.bindparam("now"))
+_MARK_SENDING = _MARK.values(attempts=t.outbox.c.attempts + 1)
+_MARK_WITH_ERROR = _MARK.values(last_error=sa.bindparam("error"))
+_MARK_SENT = _MARK.values(sent_at=sa.bindparam("now"), last_error=sa.bindparam("error"))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

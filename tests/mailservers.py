@@ -576,6 +576,15 @@ class MailWorld:
         with self._faults() as faults:
             faults.append(fault)
 
+    def smtp_hold(self, seconds: float, *, to: str) -> None:
+        """Deliver the next message to ``to``, then wait ``seconds`` before answering 250.
+
+        The journal gets an ``held`` event when the wait begins, so a test can kill the client
+        while the message is delivered but not yet acknowledged.
+        """
+        with self._faults() as faults:
+            faults.append({"stage": "hold", "count": 1, "seconds": seconds, "to": to})
+
     def smtp_faults(self) -> list[dict[str, Any]]:
         """Faults not yet consumed."""
         with self._faults() as faults:

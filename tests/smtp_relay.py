@@ -162,6 +162,16 @@ class Relay:
         return reply
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        reply = await self._handle_data(server, session, envelope)
+        hold = self.faults.take("hold", list(envelope.rcpt_tos))
+        if hold is not None:
+            # delivered, but the client waits for the reply: a client killed now has sent a
+            # message it never saw accepted (the "in flight" case of a crash)
+            self.note(event="held", rcpt_tos=list(envelope.rcpt_tos), seconds=hold.get("seconds", 30))
+            await asyncio.sleep(float(hold.get("seconds", 30)))
+        return reply
+
+    async def _handle_data(self, server: SMTP, session: Any, envelope: Any) -> str:
         reply = self.fault_reply(server, "data", list(envelope.rcpt_tos))
         if reply is None:
             failed: list[str] = []

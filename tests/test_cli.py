@@ -1,0 +1,168 @@
+"""The skjemapost command: help, init, check, roster import, form build/check, status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from projects import ROOT, new_project
+
+from service.cli import cli
+
+
+@pytest.fixture
+def project(tmp_path):
+    p = new_project(tmp_path)
+    p.setup()
+    return p
+
+
+def test_help_lists_every_command_with_a_description():
+    """`skjemapost --help` lists the commands, each with a one-line description."""
+    out = CliRunner().invoke(cli, ["--help"]).output
+    for command in ("init", "check", "roster", "form", "status", "send", "preview"):
+        line = next((ln for ln in out.splitlines() if ln.strip().startswith(command + " ")), "")
+        assert len(line.split(None, 1)) == 2, f"{command} has no description in:\n{out}"
+
+
+def test_every_command_help_has_an_example():
+    """Each command's --help carries an example line."""
+    for args in (["init"], ["check"], ["roster", "import"], ["form", "build"], ["form", "check"],
+                 ["status"], ["send"], ["preview"]):
+        out = CliRunner().invoke(cli, [*args, "--help"]).output
+        assert "Example" in out and "skjemapost " in out, args
+
+
+def test_python_dash_m_service_is_the_same_command():
+    """`python -m service --help` works like `skjemapost --help`."""
+    out = subprocess.run([sys.executable, "-m", "service", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert "roster" in out and "status" in out
+
+
+def test_config_with_three_mistakes_exits_2_naming_each_key(tmp_path):
+    """A config with three mistakes: exit 2 and every key path in the message."""
+    p = new_project(tmp_path, smtp={"host": "127.0.0.1", "port": 70000, "tls": "ssl"},
+                    mail={"from_address": "not an address"})
+    result = CliRunner().invoke(cli, ["--config", str(p.config), "status"], env=p.env)
+    assert result.exit_code == 2
+    for key in ("smtp.port", "smtp.tls", "mail.from_address"):
+        assert key in result.output
+
+
+def test_init_is_idempotent_and_status_counts_are_real(project):
+    """init twice is fine; status --json reports every faculty with zero submissions."""
+    assert "already up to date" in project.cli("init").output
+    doc = json.loads(project.cli("status", "--json").output)
+    assert doc["campaign"] == "aml-2020"
+    assert {f["faculty"]: f["units"] for f in doc["faculties"]} == {"HF": 2, "IE": 2, "NV": 2}
+    assert doc["total"] == {"faculty": "total", "units": 6, "submitted": 0, "valid": 0, "missing": 6}
+    table = project.cli("status").output
+    assert "total" in table and "IE" in table
+
+
+def test_status_before_init_says_what_to_do(tmp_path):
+    """status on a database never set up: a clear 'run skjemapost init', exit 1."""
+    p = new_project(tmp_path)
+    result = p.cli("status")
+    assert result.exit_code == 1 and "skjemapost init" in result.output
+
+
+def test_bad_roster_is_rejected_whole_with_rows_and_columns(project):
+    """A roster with bad rows: each row and column reported, exit 2, nothing imported."""
+    bad = project.dir / "bad.csv"
+    bad.write_text("unit_code;unit_name;faculty;leader_name;leader_email;language\n"
+                   "Z-1;Ny enhet;IE;Ny;ny@example.test;nb\n"
+                   "Z-2;Feil;IE;Feil;feil@;nb\n"
+                   "Z-3;Feil språk;IE;Feil;f@example.test;sv\n", encoding="utf-8")
+    result = project.cli("roster", "import", str(bad))
+    assert result.exit_code == 2
+    assert "row 3, column leader_email" in result.output and "row 4, column language" in result.output
+    listed = project.cli("roster", "list").output
+    assert "Z-1" not in listed and len(listed.strip().splitlines()) == 6
+
+
+def test_reimport_reports_added_changed_removed(project):
+    """A re-import names what was added, changed and removed; removed units stay listed with --all."""
+    units = list(project.units)
+    gone = units.pop()
+    units[0] = units[0].__class__(**{**units[0].__dict__, "leader_email": "new.leader@example.test"})
+    project.write_roster(units)
+    out = project.cli("roster", "import").output
+    assert f"removed (deactivated) (1): {gone.code}" in out
+    assert f"changed {units[0].code}: leader_email" in out
+    assert gone.code not in project.cli("roster", "list").output
+    assert gone.code in project.cli("roster", "list", "--all").output
+
+
+def test_form_build_for_a_unit(project, tmp_path):
+    """form build writes the unit's workbook with its code filled in and the sheet protected."""
+    unit = project.units[2]
+    out = tmp_path / "f.xlsx"
+    result = project.cli("form", "build", "--unit", unit.code, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(out)
+    values = [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+    assert unit.code in values and unit.name in values
+
+
+def test_form_build_for_unknown_unit_says_so(project, tmp_path):
+    """form build --unit NOPE: 'unknown unit', non-zero exit, no file."""
+    result = project.cli("form", "build", "--unit", "NOPE", "-o", str(tmp_path / "x.xlsx"))
+    assert result.exit_code != 0 and "unknown unit 'NOPE'" in result.output
+    assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_form_build_all_writes_one_file_per_active_unit(project, tmp_path):
+    """form build --all writes every active unit's form into the folder."""
+    result = project.cli("form", "build", "--all", "-o", str(tmp_path / "forms"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in (tmp_path / "forms").iterdir()) == sorted(u.code for u in project.units)
+
+
+def test_form_check_reports_unit_and_every_problem(project, tmp_path):
+    """form check on an empty form: the unit is recognised by its stamp and the problems listed."""
+    unit = project.units[0]
+    path = tmp_path / "blank.xlsx"
+    project.cli("form", "build", "--unit", unit.code, "-o", str(path))
+    result = project.cli("form", "check", str(path), "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    assert doc["unit"] == unit.code and doc["matched_by"] == "hidden stamp"
+    assert doc["valid"] is False and doc["problems"]
+    assert all(p["cell"] for p in doc["problems"])
+
+
+def test_check_reports_the_missing_secret(tmp_path):
+    """check without the token secret in the environment names the variable and exits 2."""
+    p = new_project(tmp_path)
+    p.env = {}
+    result = p.cli("check")
+    assert result.exit_code == 2 and "SKJEMAPOST_SECRET" in result.output
+
+
+def test_check_passes_on_a_good_setup(project):
+    """check on a set-up project says what it found and 'all good'."""
+    result = project.cli("check")
+    assert result.exit_code == 0, result.output
+    assert "6 units in 3 faculties" in result.output and "all good" in result.output
+
+
+def test_example_config_is_complete(tmp_path):
+    """The shipped example config and roster pass `check` once init has run."""
+    example = Path(ROOT / "config/skjemapost.example.toml").read_text()
+    cfg = tmp_path / "config" / "skjemapost.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(example.replace('roster = "roster.example.csv"',
+                                   f'roster = "{ROOT}/config/roster.example.csv"')
+                   .replace('form = "../forms/', f'form = "{ROOT}/forms/')
+                   .replace('templates = "../templates/email"', f'templates = "{ROOT}/templates/email"'))
+    env = {"SKJEMAPOST_SECRET": "x"}
+    assert CliRunner().invoke(cli, ["--config", str(cfg), "init"], env=env).exit_code == 0
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "check"], env=env)
+    assert result.exit_code == 0, result.output

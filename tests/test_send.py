@@ -1,0 +1,165 @@
+"""`skjemapost send` end to end: the outbox, the real STARTTLS+AUTH relay, real Dovecot mailboxes."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from projects import ROOT, SECRET, Project, make_units
+
+from service import tokens
+from service.formread import read_form
+from service.forms import load_form
+
+pytestmark = pytest.mark.servers
+FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")
+
+
+def send_project(tmp_path: Path, world, n: int, *, sent_folder: str = "", max_connections: int = 2,
+                 rate: int = 100_000, password: str | None = None) -> Project:
+    """A project whose n leaders and own service address are real users of ``world``."""
+    service = world.new_user("svc")
+    units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
+    world.add_users(u.leader_email for u in units)
+    pw = password or world.password(service)
+    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": SECRET, "SKJEMAPOST_SMTP_PASSWORD": pw,
+                                  "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
+    p.service = service
+    p.write_config(
+        smtp={"host": world.host, "port": world.smtp_port, "tls": "starttls", "user": service,
+              "ca_file": str(world.cert_path), "max_connections": max_connections,
+              "rate_per_minute": rate, "retry_base_seconds": 0.01},
+        imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
+        mail={"from_address": service},
+        extra=f'[imap.folders]\nsent = "{sent_folder}"' if sent_folder else "",
+    )
+    p.write_roster()
+    p.setup()
+    return p
+
+
+def inbox(world, address: str) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(raw, policy=email.policy.default)
+            for raw in world.messages(address)]
+
+
+def outbox_status(p: Project) -> Counter[str]:
+    with sqlite3.connect(p.dir / "data" / "skjemapost.db") as db:
+        return Counter(dict(db.execute("select status, count(*) from outbox group by status")))
+
+
+def test_fifty_units_each_get_exactly_their_own_invitation(tmp_path, mail_world):
+    """50 invitations, each to the right leader, with that unit's form, reference and language."""
+    p = send_project(tmp_path, mail_world, 50)
+    result = p.cli("send")
+    assert result.exit_code == 0, result.output
+    assert "sent 50, failed 0" in result.output
+    secret = SECRET.encode()
+    for unit in p.units:
+        (msg,) = inbox(mail_world, unit.leader_email)
+        ref = tokens.reference(secret, "aml-2020", unit.code)
+        assert f"[ref {ref}]" in msg["Subject"]
+        (att,) = list(msg.iter_attachments())
+        reading = read_form(att.get_content(), FORM)
+        assert tokens.read_stamp(secret, reading.stamp).unit_code == unit.code
+        assert reading.reference == ref
+        text = msg.get_body(("plain",)).get_content()
+        greeting = "Dear " if unit.language == "en" else "Hei "
+        assert text.startswith(greeting + unit.leader_name)
+        assert msg["To"].addresses[0].addr_spec == unit.leader_email
+        assert "Auto-Submitted" not in msg  # outreach wants out-of-office replies back
+    again = p.cli("send")
+    assert "sent 0, failed 0" in again.output and "skipped 50 already invited" in again.output
+    assert all(len(mail_world.messages(u.leader_email)) == 1 for u in p.units)
+
+
+def test_dry_run_sends_nothing(tmp_path, mail_world):
+    """send --dry-run lists what would go and leaves the outbox empty."""
+    p = send_project(tmp_path, mail_world, 3)
+    out = p.cli("send", "--dry-run").output
+    assert out.count("would queue  invitation") == 3 and "nothing was sent" in out
+    assert outbox_status(p) == Counter()
+    assert all(mail_world.messages(u.leader_email) == [] for u in p.units)
+
+
+def test_invalid_address_fails_its_row_and_the_rest_are_sent(tmp_path, mail_world):
+    """A leader address the server refuses: that row fails with the reason; the others go out."""
+    p = send_project(tmp_path, mail_world, 4)
+    units = list(p.units)
+    units[1] = units[1].__class__(**{**units[1].__dict__, "leader_email": "no-such-leader@example.test"})
+    p.write_roster(units)
+    p.cli("roster", "import")
+    result = p.cli("send")
+    assert result.exit_code == 1
+    assert "sent 3, failed 1" in result.output
+    assert f"aml-2020:{units[1].code}:invitation" in result.output and "550" in result.output
+    assert outbox_status(p) == Counter({"sent": 3, "failed": 1})
+
+
+def test_wrong_password_is_a_clear_error_and_the_queue_stays(tmp_path, mail_world):
+    """A wrong SMTP password: names server and user, not the password; a later send goes on."""
+    p = send_project(tmp_path, mail_world, 3, password="wrong-secret-pw")
+    result = p.cli("send")
+    assert result.exit_code == 3
+    assert f"{mail_world.host}:{mail_world.smtp_port}" in result.output and p.service in result.output
+    assert "wrong-secret-pw" not in result.output
+    assert outbox_status(p) == Counter({"queued": 3})
+    p.env["SKJEMAPOST_SMTP_PASSWORD"] = mail_world.password(p.service)
+    assert "sent 3, failed 0" in p.cli("send").output
+
+
+def test_server_down_is_a_clear_error_and_a_later_send_goes_on(tmp_path, mail_world):
+    """SMTP unreachable: a clear error, the queue intact; once it is back, send finishes."""
+    from mailservers import free_ports
+
+    p = send_project(tmp_path, mail_world, 3)
+    text = p.config.read_text()
+    p.config.write_text(text.replace(f"port = {mail_world.smtp_port}", f"port = {free_ports(1)[0]}"))
+    result = p.cli("send")
+    assert result.exit_code == 3 and "cannot connect to the SMTP server" in result.output
+    assert outbox_status(p) == Counter({"queued": 3})
+    p.config.write_text(text)
+    assert "sent 3, failed 0" in p.cli("send").output
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    """Poll until ``condition()`` holds (an event, not a time); fail after ``timeout``."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sent_folder", ["Sent", ""], ids=["with-sent-check", "without-check"])
+def test_sigkill_in_flight_then_rerun(tmp_path, mail_world, sent_folder):
+    """SIGKILL with one message delivered but unacknowledged, then rerun: every unit gets its
+    invitation; with the Sent check no duplicate at all, without it only the one in flight."""
+    p = send_project(tmp_path, mail_world, 30, sent_folder=sent_folder, max_connections=1)
+    victim = p.units[12]
+    mail_world.smtp_hold(30, to=victim.leader_email)
+    proc = p.popen("send")
+    wait_for(lambda: any(e.get("event") == "held" and victim.leader_email in e["rcpt_tos"]
+                         for e in mail_world.smtp_journal()), "the held message")
+    proc.kill()
+    proc.wait(10)
+    before = outbox_status(p)
+    assert before["sending"] == 1 and before["queued"] > 0 and before["sent"] > 0, before
+    result = p.cli("send")
+    assert result.exit_code == 0, result.output
+    counts = {u.code: len(mail_world.messages(u.leader_email)) for u in p.units}
+    assert all(n >= 1 for n in counts.values()), counts
+    if sent_folder:
+        assert set(counts.values()) == {1}
+        assert "1 found already sent" in result.output
+        assert len(mail_world.messages(p.service, "Sent")) == 30  # every copy filed
+        assert mail_world.messages(p.service) == []
+    else:
+        assert counts[victim.code] == 2 and sum(counts.values()) == 31
+    assert outbox_status(p) == Counter({"sent": 30})
