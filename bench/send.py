@@ -150,7 +150,8 @@ def main(n: int) -> None:
     assert sink.count() - before == n
     sink.stop()
 
-    print(f"{n} invitations, {size / 1024:.1f} KB each (text + HTML + personalised .xlsx), sink in its own process")
+    print(f"{n} invitations, {size / 1024:.1f} KB each (text + HTML + personalised .xlsx), "
+          "sink in its own process")
     print(f"  skjemapost send, queue to sent      {ours:7.0f} msg/s   ({ours / top:.0%} of blast; "
           f"queue {t1 - t0:.2f} s, drain {t2 - t1:.2f} s)")
     print(f"  baseline: smtplib, conn per message {base:7.0f} msg/s")

@@ -52,7 +52,8 @@ class Project:
             return "\n".join(lines)
 
         coordinators = "\n".join(
-            f'[[coordinators]]\nfaculty = "{f}"\nname = "Koordinator {f}"\nemail = "koord-{f.lower()}@example.test"'
+            f'[[coordinators]]\nfaculty = "{f}"\nname = "Koordinator {f}"\n'
+            f'email = "koord-{f.lower()}@example.test"'
             for f in FACULTIES)
         text = "\n\n".join([
             table("campaign", {"id": "aml-2020", "title": "Oppsummering og evaluering 2020",
