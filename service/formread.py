@@ -9,24 +9,21 @@ some of what ``formbook`` wrote. So every answer row is located three ways, in t
    field's label in either language; failing that, the label is searched for in column B.
 
 The unit code, reference and stamp are likewise taken from the very hidden sheet, the defined
-names and the visible reference cell, whichever survived. Values are read as cached values
-(``data_only``), never formulas, and converted by field type; what cannot be converted becomes a
+names and the visible reference cell, whichever survived. Values are read as cached values,
+never formulas, and converted by field type; what cannot be converted becomes a
 ``ConversionProblem`` with its cell. Limits: the file size, the unpacked size and the rows and
 columns scanned are capped, because a reply is untrusted input that may claim a million rows.
+
+Cells come from ``xlsxcells`` (zip + XML, ~2 ms), not openpyxl (~13 ms), as reading the form is
+most of the inbox's work per reply; it refuses DTDs and zip bombs too. No openpyxl fallback is
+kept: no file was found that openpyxl reads and it does not (see bench/form_read.py).
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-import zipfile
 from dataclasses import dataclass, field
-from io import BytesIO
-from typing import Any
-
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import from_excel
 
 from service.errors import FormReadError, Problem
 from service.forms import (
@@ -50,11 +47,15 @@ from service.forms import (
 )
 from service.models import LANGUAGES, Language
 from service.validate import ConversionKind, ConversionProblem, FormReading, conversion_message
+from service.xlsxcells import Value, Workbook, XlsxError, ZipLimits, from_serial
+from service.xlsxcells import column_index as _column
+from service.xlsxcells import column_letters as _letters
 
 __all__ = ["FormReading", "read_form"]
 
 MAX_BYTES = 20 * 2**20  # far above any real reply (~15 KB); mail systems cap near this anyway
-MAX_UNPACKED = 100 * 2**20  # zip bombs: the declared sizes, which zipfile enforces on reading
+#: zip bombs: checked in the zip directory and again while unpacking (see safezip)
+LIMITS = ZipLimits(max_unpacked=100 * 2**20, max_members=500)
 MAX_ROWS, MAX_COLS = 1000, 30
 STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as formbook writes
 _OLE = b"\xd0\xcf\x11\xe0"  # .xls and password-protected .xlsx are OLE files, not zips
@@ -79,13 +80,19 @@ def read_form(data: bytes, form: FormDef, *, lang: Language | None = None) -> Fo
 
 @dataclass
 class _Book:
-    """Everything read from the workbook, so openpyxl is only touched inside ``_load``."""
+    """Everything read from the workbook, so the file is only touched inside ``_load``."""
 
     sheet: str  # title of the answer sheet
-    grid: list[tuple[object, ...]]
+    cells: dict[tuple[int, int], Value]  # (row, column) -> value, within MAX_ROWS x MAX_COLS
+    rows: int  # the last row read
     meta: dict[str, object] = field(default_factory=dict)
     #: defined name -> string constant, or (sheet, row, col, last row, last col)
     names: dict[str, str | tuple[str, int, int, int, int]] = field(default_factory=dict)
+
+
+#: what a reader of our errors is told, by xlsxcells' code
+_CODES = {"not_zip": "not_xlsx", "bomb": "too_large", "xml_attack": "xml_attack",
+          "encrypted": "not_xlsx", "corrupt": "unreadable"}
 
 
 def _load(data: bytes) -> _Book:
@@ -95,51 +102,48 @@ def _load(data: bytes) -> _Book:
         raise FormReadError("an old .xls file or a password-protected workbook, not an .xlsx",
                             code="not_xlsx")
     try:
-        with zipfile.ZipFile(BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise FormReadError("not an .xlsx workbook (not a zip archive)", code="not_xlsx") from exc
-    if len(infos) > 500 or sum(i.file_size for i in infos) > MAX_UNPACKED:
-        raise FormReadError("the workbook unpacks to more than we accept", code="too_large")
-    try:
-        wb = load_workbook(BytesIO(data), read_only=True, data_only=True)
-        try:
+        with Workbook(data, LIMITS) as wb:
             return _read_book(wb)
-        finally:
-            wb.close()
+    except XlsxError as exc:
+        raise FormReadError(f"the workbook could not be read: {exc}",
+                            code=_CODES[exc.code]) from exc
     except FormReadError:
         raise
-    except Exception as exc:  # openpyxl raises many kinds (KeyError, TypeError...) on bad files
+    except Exception as exc:  # an input we did not foresee must still be a FormReadError
         raise FormReadError(f"the workbook could not be read: {type(exc).__name__}: {exc}",
                             code="unreadable") from exc
 
 
-def _read_book(wb: Any) -> _Book:
-    sheets = {ws.title: ws for ws in wb.worksheets}
+def _read_book(wb: Workbook) -> _Book:
+    titles = [s.name for s in wb.sheets]
+    # as openpyxl: within a scope the last of two equal names wins; the workbook's scope first,
+    # then each sheet's in tab order; the first name (ignoring case) across scopes is kept
+    scopes: dict[str | None, dict[str, str]] = {None: {}}
+    for dn in wb.names:
+        scopes.setdefault(dn.sheet, {})[dn.name] = dn.text
     names: dict[str, str | tuple[str, int, int, int, int]] = {}
-    scopes = [wb.defined_names] + [ws.defined_names for ws in sheets.values()]
-    for scope in scopes:
-        for name, dn in scope.items():
-            parsed = _parse_name(str(dn.attr_text or ""))
+    for scope in (None, *(t for t in titles if t in scopes)):
+        for name, text in scopes[scope].items():
+            parsed = _parse_name(text)
             if parsed is not None and name.lower().startswith(NAME_PREFIX):
                 names.setdefault(name.lower(), parsed)
     known = {SHEET_NAMES[lang][1] for lang in LANGUAGES}
-    title = next((t for t in sheets if t in known), None)
+    title = next((t for t in titles if t in known), None)
     if title is None:  # renamed: the sheet the cell names point to, else the second sheet
-        pointed = [v[0] for v in names.values() if isinstance(v, tuple) and v[0] in sheets]
-        visible = [t for t, ws in sheets.items() if t != META_SHEET]
+        pointed = [v[0] for v in names.values() if isinstance(v, tuple) and v[0] in titles]
+        visible = [t for t in titles if t != META_SHEET]
         title = pointed[0] if pointed else visible[min(1, len(visible) - 1)] if visible else None
     if title is None:
         raise FormReadError("the workbook has no sheets", code="wrong_form")
-    grid = list(sheets[title].iter_rows(min_row=1, max_row=MAX_ROWS, max_col=MAX_COLS,
-                                        values_only=True))
+    grid = wb.read(title, max_row=MAX_ROWS, max_col=MAX_COLS)
     meta: dict[str, object] = {}
-    if META_SHEET in sheets:
-        for row in sheets[META_SHEET].iter_rows(min_row=1, max_row=50, max_col=2,
-                                                values_only=True):
-            if len(row) == 2 and isinstance(row[0], str):
-                meta[row[0]] = row[1]
-    return _Book(title, grid, meta, names)
+    if META_SHEET in titles:
+        rows = wb.read(META_SHEET, max_row=50, max_col=2)
+        for r in range(1, rows.rows + 1):
+            key = rows.value(r, 1)
+            if isinstance(key, str):
+                meta[key] = rows.value(r, 2)
+    return _Book(title, grid.cells, grid.rows, meta, names)
 
 
 def _parse_name(text: str) -> str | tuple[str, int, int, int, int] | None:
@@ -150,15 +154,8 @@ def _parse_name(text: str) -> str | tuple[str, int, int, int, int] | None:
     if m is None:
         return None
     sheet = m[1].replace("''", "'") if m[1] else m[2]
-    row, col = int(m[4]), _col(m[3])
-    return sheet, row, col, int(m[6] or row), _col(m[5]) if m[5] else col
-
-
-def _col(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n
+    row, col = int(m[4]), _column(m[3])
+    return sheet, row, col, int(m[6] or row), _column(m[5]) if m[5] else col
 
 
 class _Bad(Exception):
@@ -179,8 +176,8 @@ class _Interpreter:
         self.problems: list[Problem] = []
         self.layout = sheet_layout(form)
         self.rows: dict[str, int] = {}
-        for r, row in enumerate(book.grid, 1):  # 1. the hidden key column
-            key = row[ID_COL - 1] if len(row) >= ID_COL else None
+        for r in range(1, book.rows + 1):  # 1. the hidden key column
+            key = book.cells.get((r, ID_COL))
             if isinstance(key, str) and key.strip() in self.layout:
                 self.rows.setdefault(key.strip(), r)
 
@@ -229,7 +226,7 @@ class _Interpreter:
         expected = self.layout[key] if anchor is None else anchor
         if self.label_at(expected, labels):
             return expected
-        hits = [r for r in range(1, len(self.book.grid) + 1) if self.label_at(r, labels)]
+        hits = [r for r in range(1, self.book.rows + 1) if self.label_at(r, labels)]
         return hits[0] if len(hits) == 1 else None
 
     def label_at(self, row: int, labels: tuple[str, ...]) -> bool:
@@ -246,13 +243,10 @@ class _Interpreter:
     # -- reading ----------------------------------------------------------------------------------
 
     def value(self, row: int, col: int) -> object:
-        grid = self.book.grid
-        if 1 <= row <= len(grid) and 1 <= col <= len(grid[row - 1]):
-            return grid[row - 1][col - 1]
-        return None
+        return self.book.cells.get((row, col))
 
     def where(self, row: int, col: int) -> str:
-        return sheet_ref(self.book.sheet, f"{get_column_letter(col)}{row}")
+        return sheet_ref(self.book.sheet, f"{_letters(col)}{row}")
 
     def put(self, key: str, item: Item, column: str | None, row: int, col: int,
             into: dict[str, object]) -> None:
@@ -376,9 +370,9 @@ def _date(raw: object) -> datetime.date:
         return raw
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         if _SERIALS[0] <= raw <= _SERIALS[1]:
-            value = from_excel(raw)
-            if isinstance(value, datetime.datetime):
-                return value.date()
+            value = from_serial(raw, "date")
+            if isinstance(value, datetime.date):
+                return value
         raise _Bad("date")
     text = str(raw).strip()
     m = _DATE_DMY.fullmatch(text)
