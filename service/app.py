@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from imap_tools import BaseMailBox
+
 from . import tokens
 from .clock import Clock, SystemClock
 from .config import Config
@@ -21,14 +23,19 @@ from .errors import Problem, SkjemapostError, TokenError, UnknownUnitError
 from .formbook import build_form
 from .formread import FormReading, read_form
 from .forms import FormDef, load_form
-from .imapbox import ImapSettings, SentCopies
+from .imapbox import ImapSettings, SentCopies, move_message
+from .imapbox import connect as connect_imap
+from .inbox import Directory, Processor
+from .intake import soffice_converter
 from .letters import Letters
-from .models import Language, NewMail, Unit
+from .models import Decision, Language, NewMail, Unit
 from .outbox import DrainReport, Transport, drain_once
+from .parser import parse
+from .poller import Archive, PollReport, poll_once
 from .render import Renderer
 from .roster import Roster, read_roster
 from .sender import Result, SmtpSettings
-from .store import CampaignInfo, FacultyProgress, OutboxRow, RosterDiff, Store
+from .store import CampaignInfo, FacultyProgress, InboundRow, OutboxRow, RosterDiff, Store, UnitStatus
 from .validate import validate
 
 PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after",
@@ -36,6 +43,10 @@ PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder
 
 
 class PreviewError(SkjemapostError, ValueError):
+    exit_code = 2
+
+
+class ReviewError(SkjemapostError, ValueError):
     exit_code = 2
 
 
@@ -280,6 +291,69 @@ class App:
             return self.letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
         raise PreviewError(f"preview of {kind!r} is not available; choose one of "
                            f"{', '.join(PREVIEW_KINDS)}")
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    def processor(self) -> Processor:
+        secret = self.config.secrets.token_secret()
+        directory = Directory.load(self.store, self.campaign_id, secret)
+        converter = soffice_converter if self.config.inbox.convert_with_libreoffice else None
+        return Processor(self.config, self.form, self.letters, self.store, secret, directory, converter)
+
+    def poll(self, progress: Callable[[int], None] | None = None,
+             should_stop: Callable[[], bool] = lambda: False,
+             box: BaseMailBox | None = None) -> tuple[PollReport, DrainReport]:
+        """Read everything new in the inbox, then send the answers it queued."""
+        self._ready()
+        own_box = box is None
+        box = box or connect_imap(self.imap_settings())
+        try:
+            report = poll_once(box, self.store, self.processor(), self.archive, self.clock,
+                               progress=progress, should_stop=should_stop)
+        finally:
+            if own_box:
+                box.logout()
+        sent = self.drain(should_stop=should_stop) if self.queued() else DrainReport()
+        return report, sent
+
+    @property
+    def archive(self) -> Archive:
+        return Archive(self.config.storage.data_dir / "raw")
+
+    def review_queue(self) -> list[InboundRow]:
+        self._ready()
+        return self.store.review_queue(self.campaign_id)
+
+    def review(self, row_id: int, *, unit: str | None = None, note: str = "") -> Decision:
+        """A person's choice for a message in review: assign it to ``unit`` (it is then processed
+        as that unit's submission) or, without a unit, dismiss it. Recorded in the event log."""
+        self._ready()
+        row = self.store.inbound_by_id(row_id)
+        if row.outcome != "review":
+            raise ReviewError(f"message {row_id} is not waiting for review (it is {row.outcome})")
+        now = self.clock.now()
+        if unit is not None:
+            code = self.store.unit(self.campaign_id, unit).code
+            mail = parse(self.archive.get(row.raw_path))
+            decision = self.processor().decide(mail, row.id, row.received_at, now, force_unit=code)
+            decision = replace(decision, detail=decision.detail | {"review": "assigned", "note": note})
+        else:
+            decision = Decision(row.kind or "unknown", "dismissed", self.config.imap.folders.ignored,
+                                row.unit_code, {"review": "dismissed", "note": note})
+        self.store.record_decision(self.campaign_id, row.id, decision, now)
+        box = connect_imap(self.imap_settings())
+        try:
+            move_message(box, row.message_id, self.config.imap.folders.review, decision.folder)
+        finally:
+            box.logout()
+        self.store.mark_done([row.id], now)
+        if decision.answers:
+            self.drain()
+        return decision
+
+    def unit_status(self) -> list[UnitStatus]:
+        self._ready()
+        return self.store.unit_status(self.campaign_id)
 
     # -- status -------------------------------------------------------------------------------
 

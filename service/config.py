@@ -100,6 +100,14 @@ class Mail:
 
 
 @dataclass(frozen=True)
+class Inbox:
+    max_attachment_mb: int
+    max_unpacked_mb: int
+    max_rows: int
+    convert_with_libreoffice: bool  # read .ods/.xls by converting them; else ask for .xlsx
+
+
+@dataclass(frozen=True)
 class Coordinator:
     faculty: str
     name: str
@@ -154,6 +162,7 @@ class Config:
     smtp: Smtp
     imap: Imap
     mail: Mail
+    inbox: Inbox
     coordinators: tuple[Coordinator, ...]
     hr_recipients: tuple[str, ...]
     schedule: Schedule
@@ -366,6 +375,12 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
         templates=r.path("mail.templates", "../templates/email"),
     )
+    inbox = Inbox(
+        max_attachment_mb=r.integer("inbox.max_attachment_mb", 10, 1, 100),
+        max_unpacked_mb=r.integer("inbox.max_unpacked_mb", 50, 1, 1000),
+        max_rows=r.integer("inbox.max_rows", 1000, 50, 100_000),
+        convert_with_libreoffice=r.flag("inbox.convert_with_libreoffice", True),
+    )
     coordinators = _coordinators(r)
     hr = tuple(
         _list_email(r, f"hr.recipients[{i}]", item)
@@ -381,7 +396,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         raise ConfigError(r.problems, str(path))
     names = {token_env, smtp.password_env, imap.password_env}
     secrets = Secrets(token_env, {n: environ.get(n) or None for n in names})
-    return Config(path.resolve(), campaign, smtp, imap, mail, coordinators, hr, schedule,
+    return Config(path.resolve(), campaign, smtp, imap, mail, inbox, coordinators, hr, schedule,
                   storage, secrets)
 
 

@@ -121,3 +121,15 @@ class SentCopies:
             return len(uids)
         finally:
             box.logout()
+
+
+def move_message(box: BaseMailBox, message_id: str, source: str, target: str) -> bool:
+    """Move the message with ``message_id`` from folder ``source`` to ``target``; False if absent."""
+    if not box.folder.exists(source):
+        return False
+    box.folder.set(source)
+    uids = box.uids(AND(header=H("Message-ID", message_id)))
+    if uids:
+        ensure_folder(box, target)
+        box.move(uids, target)
+    return bool(uids)

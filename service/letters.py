@@ -77,7 +77,7 @@ class Letters:
 
     def mail(self, kind: str, key: str, lang: Language, context: Mapping[str, Any],
              envelope: Envelope, now: dt.datetime, *, unit: Unit | None = None,
-             attachments: Sequence[Attachment] = ()) -> NewMail:
+             attachments: Sequence[Attachment] = (), in_reply_to: str = "") -> NewMail:
         """Render ``kind`` and compose it into a NewMail with dedupe key ``campaign:key``."""
         m = self.config.mail
         rendered = self.renderer.render(kind, lang, context)
@@ -86,6 +86,8 @@ class Letters:
             sender=Mailbox(m.from_address, m.from_name), message_id=message_id, date=now,
             reply_to=self.reply_to(unit),
             auto_submitted=kind in MACHINE_KINDS or m.auto_submitted_on_outreach,
+            # answers thread under the leader's own reply in every mail client
+            extra=(("In-Reply-To", in_reply_to), ("References", in_reply_to)) if in_reply_to else (),
         )
         raw = compose(rendered, envelope, headers, attachments)
         return NewMail(kind, unit.code if unit else None, f"{self.campaign_id}:{key}", message_id,
@@ -132,6 +134,33 @@ class Letters:
                                                "invited_on": invited_on, "reminders": list(reminders)}
         return self.mail("escalation", f"{unit.code}:escalation", lang, ctx,
                          Envelope(to=tuple(to), cc=cc), now, unit=unit)
+
+
+    # -- answers to a reply -------------------------------------------------------------------
+
+    def receipt(self, unit: Unit, to: Mailbox, submission: Mapping[str, Any], key: str,
+                in_reply_to: str, now: dt.datetime) -> NewMail:
+        """The receipt for a valid form; ``submission`` as templates/email/README.md says."""
+        lang = unit.language
+        ctx = self.unit_context(unit, lang) | {"submission": dict(submission)}
+        return self.mail("leader-receipt", key, lang, ctx, Envelope(to=(to,)), now, unit=unit,
+                         in_reply_to=in_reply_to)
+
+    def correction(self, unit: Unit, to: Mailbox, problems: Sequence[Mapping[str, str]],
+                   received_at: dt.datetime, attachment: Attachment | None, key: str,
+                   in_reply_to: str, today: dt.date, now: dt.datetime) -> NewMail:
+        """What to fix, with the sender's own file attached again (or a fresh form if their file
+        could not be read at all)."""
+        lang = unit.language
+        kept = attachment is not None
+        att = attachment or self.form_for(unit, lang)
+        ctx = self.unit_context(unit, lang) | {
+            "submission": {"received_at": received_at}, "problems": [dict(p) for p in problems],
+            "attachment_name": att.filename, "answers_kept": kept,
+            "days_left": (self.config.campaign.deadline - today).days,
+        }
+        return self.mail("leader-correction", key, lang, ctx, Envelope(to=(to,)), now, unit=unit,
+                         attachments=[att], in_reply_to=in_reply_to)
 
 
 def unit_mapping(unit: Unit) -> dict[str, str]:

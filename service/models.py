@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
@@ -35,3 +36,34 @@ class NewMail:
     recipients: tuple[str, ...]
     subject: str
     payload: bytes
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """A form read from a reply, checked, ready to be stored as a version of its unit's answer."""
+
+    unit_code: str
+    received_at: dt.datetime
+    sender: str
+    valid: bool
+    answers: dict[str, Any]  # JSON-ready: dates as ISO strings, tables as lists of dicts
+    problems: tuple[dict[str, str], ...]  # {"cell", "label", "message"}
+    flags: tuple[dict[str, str], ...]  # {"field", "label", "value", "message_nb", "message_en"}
+    file_name: str
+    file_sha256: str
+    sent_by: str = ""  # a deputy who sent it for the leader
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What processing one inbound message decided; the store commits it in one transaction."""
+
+    kind: str  # submission, question, bounce, auto-reply, report, list, own, duplicate, unknown
+    outcome: str  # receipt, correction, rejected, review, ignored, bounce-recorded, sent-copy...
+    folder: str  # the IMAP folder it is moved to after the commit
+    unit_code: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    submissions: tuple[NewSubmission, ...] = ()
+    answers: tuple[NewMail, ...] = ()
+    failing_addresses: tuple[tuple[str, str], ...] = ()  # (address, reason)
+    bounced_message_id: str = ""  # our outbox row the bounce is about

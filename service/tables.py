@@ -110,6 +110,8 @@ outbox = Table(
     Column("dedupe_key", String(200), nullable=False, unique=True),
     Column("message_id", String(255), nullable=False, unique=True),
     Column("recipients", JSON, nullable=False),
+    # the first recipient, for the per-address hourly cap (an index, not a scan of the JSON)
+    Column("to_address", String(320), nullable=False),
     Column("subject", Text, nullable=False),
     Column("payload", LargeBinary, nullable=True),
     Column("status", String(16), nullable=False),  # queued, sending, sent, failed, bounced
@@ -119,6 +121,7 @@ outbox = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=True),
     Index("ix_outbox_status", "status"),
+    Index("ix_outbox_to_address", "to_address", "created_at"),
 )
 
 inbound = Table(
@@ -136,7 +139,10 @@ inbound = Table(
     Column("raw_path", Text, nullable=False),  # the raw message, archived before processing
     Column("sha256", String(64), nullable=False),
     Column("kind", String(32), nullable=True),  # submission, bounce, auto-reply, question...
-    Column("status", String(16), nullable=False),  # stored, processed, review, ignored, failed
+    # stored (raw archived, row written) -> processed (decision committed) -> done (moved)
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(32), nullable=True),  # receipt, correction, review, ignored...
+    Column("target_folder", String(255), nullable=True),  # where it goes, decided by processing
     Column("unit_id", ForeignKey("units.id"), nullable=True),
     Column("detail", JSON, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -177,4 +183,30 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("detail", JSON, nullable=False),
     Index("ix_events_campaign_id", "campaign_id", "at"),
+)
+
+mailbox_state = Table(
+    "mailbox_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("folder", String(255), nullable=False),
+    # a new UIDVALIDITY means every UID changed: rescan from 0 (idempotent by Message-ID)
+    Column("uidvalidity", Integer, nullable=False),
+    Column("last_uid", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "folder"),
+)
+
+address_failures = Table(
+    "address_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("unit_id", ForeignKey("units.id"), nullable=True),
+    Column("inbound_id", ForeignKey("inbound.id"), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "address"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,4 +109,27 @@ def new_project(tmp_path: Path, n_units: int = 6, **config: dict[str, object]) -
     p = Project(tmp_path, make_units(n_units), {"SKJEMAPOST_SECRET": SECRET})
     p.write_config(**config)
     p.write_roster()
+    return p
+
+
+def mail_project(tmp_path: Path, world, n: int, *, sent_folder: str = "", max_connections: int = 2,
+                 rate: int = 100_000, password: str | None = None) -> Project:
+    """A project whose n leaders and own service address are real users of ``world``."""
+    service = world.new_user("svc")
+    units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
+    world.add_users(u.leader_email for u in units)
+    pw = password or world.password(service)
+    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": SECRET, "SKJEMAPOST_SMTP_PASSWORD": pw,
+                                  "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
+    p.service = service
+    p.write_config(
+        smtp={"host": world.host, "port": world.smtp_port, "tls": "starttls", "user": service,
+              "ca_file": str(world.cert_path), "max_connections": max_connections,
+              "rate_per_minute": rate, "retry_base_seconds": 0.01},
+        imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
+        mail={"from_address": service},
+        extra=f'[imap.folders]\nsent = "{sent_folder}"' if sent_folder else "",
+    )
+    p.write_roster()
+    p.setup()
     return p

@@ -6,12 +6,10 @@ import email
 import email.policy
 import sqlite3
 import time
-import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from projects import ROOT, SECRET, Project, make_units
+from projects import ROOT, SECRET, Project, mail_project
 
 from service import tokens
 from service.formread import read_form
@@ -19,29 +17,6 @@ from service.forms import load_form
 
 pytestmark = pytest.mark.servers
 FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")
-
-
-def send_project(tmp_path: Path, world, n: int, *, sent_folder: str = "", max_connections: int = 2,
-                 rate: int = 100_000, password: str | None = None) -> Project:
-    """A project whose n leaders and own service address are real users of ``world``."""
-    service = world.new_user("svc")
-    units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
-    world.add_users(u.leader_email for u in units)
-    pw = password or world.password(service)
-    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": SECRET, "SKJEMAPOST_SMTP_PASSWORD": pw,
-                                  "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
-    p.service = service
-    p.write_config(
-        smtp={"host": world.host, "port": world.smtp_port, "tls": "starttls", "user": service,
-              "ca_file": str(world.cert_path), "max_connections": max_connections,
-              "rate_per_minute": rate, "retry_base_seconds": 0.01},
-        imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
-        mail={"from_address": service},
-        extra=f'[imap.folders]\nsent = "{sent_folder}"' if sent_folder else "",
-    )
-    p.write_roster()
-    p.setup()
-    return p
 
 
 def inbox(world, address: str) -> list[email.message.EmailMessage]:
@@ -56,7 +31,7 @@ def outbox_status(p: Project) -> Counter[str]:
 
 def test_fifty_units_each_get_exactly_their_own_invitation(tmp_path, mail_world):
     """50 invitations, each to the right leader, with that unit's form, reference and language."""
-    p = send_project(tmp_path, mail_world, 50)
+    p = mail_project(tmp_path, mail_world, 50)
     result = p.cli("send")
     assert result.exit_code == 0, result.output
     assert "sent 50, failed 0" in result.output
@@ -81,7 +56,7 @@ def test_fifty_units_each_get_exactly_their_own_invitation(tmp_path, mail_world)
 
 def test_dry_run_sends_nothing(tmp_path, mail_world):
     """send --dry-run lists what would go and leaves the outbox empty."""
-    p = send_project(tmp_path, mail_world, 3)
+    p = mail_project(tmp_path, mail_world, 3)
     out = p.cli("send", "--dry-run").output
     assert out.count("would queue  invitation") == 3 and "nothing was sent" in out
     assert outbox_status(p) == Counter()
@@ -90,7 +65,7 @@ def test_dry_run_sends_nothing(tmp_path, mail_world):
 
 def test_invalid_address_fails_its_row_and_the_rest_are_sent(tmp_path, mail_world):
     """A leader address the server refuses: that row fails with the reason; the others go out."""
-    p = send_project(tmp_path, mail_world, 4)
+    p = mail_project(tmp_path, mail_world, 4)
     units = list(p.units)
     units[1] = units[1].__class__(**{**units[1].__dict__, "leader_email": "no-such-leader@example.test"})
     p.write_roster(units)
@@ -104,7 +79,7 @@ def test_invalid_address_fails_its_row_and_the_rest_are_sent(tmp_path, mail_worl
 
 def test_wrong_password_is_a_clear_error_and_the_queue_stays(tmp_path, mail_world):
     """A wrong SMTP password: names server and user, not the password; a later send goes on."""
-    p = send_project(tmp_path, mail_world, 3, password="wrong-secret-pw")
+    p = mail_project(tmp_path, mail_world, 3, password="wrong-secret-pw")
     result = p.cli("send")
     assert result.exit_code == 3
     assert f"{mail_world.host}:{mail_world.smtp_port}" in result.output and p.service in result.output
@@ -118,7 +93,7 @@ def test_server_down_is_a_clear_error_and_a_later_send_goes_on(tmp_path, mail_wo
     """SMTP unreachable: a clear error, the queue intact; once it is back, send finishes."""
     from mailservers import free_ports
 
-    p = send_project(tmp_path, mail_world, 3)
+    p = mail_project(tmp_path, mail_world, 3)
     text = p.config.read_text()
     p.config.write_text(text.replace(f"port = {mail_world.smtp_port}", f"port = {free_ports(1)[0]}"))
     result = p.cli("send")
@@ -141,7 +116,7 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
 def test_sigkill_in_flight_then_rerun(tmp_path, mail_world, sent_folder):
     """SIGKILL with one message delivered but unacknowledged, then rerun: every unit gets its
     invitation; with the Sent check no duplicate at all, without it only the one in flight."""
-    p = send_project(tmp_path, mail_world, 30, sent_folder=sent_folder, max_connections=1)
+    p = mail_project(tmp_path, mail_world, 30, sent_folder=sent_folder, max_connections=1)
     victim = p.units[12]
     mail_world.smtp_hold(30, to=victim.leader_email)
     proc = p.popen("send")

@@ -1,4 +1,5 @@
-"""initial schema: campaigns, units, outbox, inbound, submissions, events
+"""initial schema: campaigns, units, outbox, inbound, submissions, events, mailbox state,
+address failures
 
 Revision ID: 0001_initial
 Revises:
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("dedupe_key", sa.String(200), nullable=False),
         sa.Column("message_id", sa.String(255), nullable=False),
         sa.Column("recipients", sa.JSON(), nullable=False),
+        sa.Column("to_address", sa.String(320), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
@@ -75,6 +77,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id", name="uq_outbox_message_id"),
     )
     op.create_index("ix_outbox_status", "outbox", ["status"])
+    op.create_index("ix_outbox_to_address", "outbox", ["to_address", "created_at"])
     op.create_table(
         "inbound",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -90,6 +93,8 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(32), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=True),
+        sa.Column("target_folder", sa.String(255), nullable=True),
         sa.Column("unit_id", sa.Integer(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.Column("created_at", TS, nullable=False),
@@ -140,8 +145,39 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_events"),
     )
     op.create_index("ix_events_campaign_id", "events", ["campaign_id", "at"])
+    op.create_table(
+        "mailbox_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.String(40), nullable=False),
+        sa.Column("folder", sa.String(255), nullable=False),
+        sa.Column("uidvalidity", sa.Integer(), nullable=False),
+        sa.Column("last_uid", sa.Integer(), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
+                                name="fk_mailbox_state_campaign_id_campaigns"),
+        sa.PrimaryKeyConstraint("id", name="pk_mailbox_state"),
+        sa.UniqueConstraint("campaign_id", "folder", name="uq_mailbox_state_campaign_id"),
+    )
+    op.create_table(
+        "address_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.String(40), nullable=False),
+        sa.Column("address", sa.String(320), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=True),
+        sa.Column("inbound_id", sa.Integer(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("since", TS, nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
+                                name="fk_address_failures_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_address_failures_unit_id_units"),
+        sa.ForeignKeyConstraint(["inbound_id"], ["inbound.id"],
+                                name="fk_address_failures_inbound_id_inbound"),
+        sa.PrimaryKeyConstraint("id", name="pk_address_failures"),
+        sa.UniqueConstraint("campaign_id", "address", name="uq_address_failures_campaign_id"),
+    )
 
 
 def downgrade() -> None:
-    for table in ("events", "submissions", "inbound", "outbox", "units", "campaigns"):
+    for table in ("address_failures", "mailbox_state", "events", "submissions", "inbound", "outbox",
+                  "units", "campaigns"):
         op.drop_table(table)

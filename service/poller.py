@@ -1,0 +1,206 @@
+"""Reading the inbox: ``poll_once`` fetches what is new by UID and sees each message through
+store -> decide -> commit -> move.
+
+The order is what makes it safe (DESIGN.md, "Inbox"; Mailman's runner):
+  1. the raw bytes are archived in the data directory and the message gets its row;
+  2. it is processed, and the decision (kind, submissions, answers queued) is committed in one
+     transaction;
+  3. only then is it moved on the server to its folder; nothing is ever deleted.
+A crash between any two steps leaves a row whose status says what is left, and the message still
+in the inbox, so the next poll finishes the job and does nothing twice. A message that breaks
+processing is put in quarantine with the error, and the loop goes on.
+
+UIDs are remembered per UIDVALIDITY. A new UIDVALIDITY means every UID changed: the inbox is
+scanned again from the start, and messages already known (same Message-ID and bytes) are only
+moved, never processed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imap_tools import BaseMailBox
+
+from .clock import Clock
+from .imapbox import ensure_folder
+from .inbox import Processor, received_time
+from .models import Decision
+from .parser import InboundMail, parse
+from .store import Store
+
+log = logging.getLogger(__name__)
+_UID = re.compile(rb"UID (\d+)")
+
+
+@dataclass
+class PollReport:
+    fetched: int = 0
+    processed: int = 0
+    resumed: int = 0  # rows a crash left half-done, finished now
+    already_known: int = 0  # seen before (a rescan after a UIDVALIDITY change)
+    rescan: bool = False
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Archive:
+    """Raw messages on disk, named by their SHA-256: written once, never changed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, raw: bytes) -> tuple[str, str]:
+        digest = hashlib.sha256(raw).hexdigest()
+        path = self.root / digest[:2] / f"{digest}.eml"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(path)  # whole or absent, even if we are killed mid-write
+        return str(path), digest
+
+    def get(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+
+def _new_uids(box: BaseMailBox, last: int) -> list[int]:
+    typ, data = box.client.uid("SEARCH", f"UID {last + 1}:*")
+    if typ != "OK" or not data or not data[0]:
+        return []
+    # "last+1:*" matches the highest UID even when it is <= last: drop those
+    return sorted(u for u in (int(x) for x in data[0].split()) if u > last)
+
+
+def _fetch(box: BaseMailBox, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+    """(uid, raw bytes) without parsing them twice and without setting \\Seen."""
+    typ, data = box.client.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+    if typ != "OK":
+        raise ConnectionError(f"UID FETCH failed: {data!r}")
+    for item in data:
+        if isinstance(item, tuple) and (m := _UID.search(item[0])):
+            yield int(m.group(1)), item[1]
+
+
+def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Archive, clock: Clock,
+              *, batch: int = 100, should_stop: Callable[[], bool] = lambda: False,
+              progress: Callable[[int], None] | None = None) -> PollReport:
+    """Fetch and handle everything new in the selected inbox; returns what happened."""
+    report = PollReport()
+    campaign, folder = processor.campaign, processor.config.imap.inbox
+    status = box.folder.status(folder, ["UIDVALIDITY"])
+    uidvalidity = int(status["UIDVALIDITY"])
+    state = store.mailbox_state(campaign, folder)
+    last = state[1] if state and state[0] == uidvalidity else 0
+    if state and state[0] != uidvalidity:
+        report.rescan = True
+        log.warning("UIDVALIDITY of %s changed (%s -> %s): rescanning", folder, state[0], uidvalidity)
+    uids = _new_uids(box, last)
+    for start in range(0, len(uids), batch):
+        if should_stop():
+            break
+        chunk = uids[start:start + batch]
+        moves: dict[str, list[int]] = defaultdict(list)
+        done_rows: list[int] = []
+        for uid, raw in _fetch(box, chunk):
+            report.fetched += 1
+            row_id, target = _handle(store, processor, archive, clock, folder, uidvalidity, uid, raw,
+                                     report)
+            moves[target].append(uid)
+            done_rows.append(row_id)
+            if progress:
+                progress(1)
+        for target, target_uids in moves.items():  # after every commit of the batch
+            ensure_folder(box, target)
+            box.move([str(u) for u in target_uids], target)
+        store.mark_done(done_rows, clock.now())
+        store.set_mailbox_state(campaign, folder, uidvalidity, chunk[-1], clock.now())
+    return report
+
+
+def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock, folder: str,
+            uidvalidity: int, uid: int, raw: bytes, report: PollReport) -> tuple[int, str]:
+    """Take one message as far as "decided and committed"; returns (row id, target folder)."""
+    campaign = processor.campaign
+    row = store.inbound_at(campaign, folder, uidvalidity, uid)
+    if row is not None and row.status in ("processed", "done") and row.target_folder:
+        report.resumed += 1  # decided before a crash; only the move was left
+        return row.id, row.target_folder
+    mail = parse(raw)
+    now = clock.now()
+    if row is None:
+        path, digest = archive.put(raw)
+        earlier = store.inbound_with_message_id(campaign, mail.message_id)
+        same = next((r for r in earlier if r.sha256 == digest and r.target_folder), None)
+        if same is not None:
+            # the very same message at a new UID (the mailbox was recreated): never twice
+            store.rebind_inbound(same.id, folder, uidvalidity, uid)
+            report.already_known += 1
+            return same.id, same.target_folder or processor.folders.processed
+        row_id = store.store_inbound(
+            campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
+            received_at=received_time(mail, now), sender=mail.from_address, subject=mail.subject,
+            raw_path=path, sha256=digest, now=now)
+        duplicate = bool(earlier)
+    else:
+        row_id, duplicate = row.id, False
+        report.resumed += 1
+    decision = (Decision("duplicate", "ignored", processor.folders.ignored,
+                         detail={"message_id": mail.message_id}) if duplicate
+                else _decide(processor, mail, row_id, received_time(mail, now), now))
+    store.record_decision(campaign, row_id, decision, now)
+    report.processed += 1
+    report.outcomes[decision.outcome] += 1
+    return row_id, decision.folder
+
+
+def _decide(processor: Processor, mail: InboundMail, row_id: int, received_at: dt.datetime,
+            now: dt.datetime) -> Decision:
+    try:
+        return processor.decide(mail, row_id, received_at, now)
+    except Exception as exc:
+        log.exception("processing message %s failed; it goes to quarantine", mail.message_id)
+        return Decision("error", "quarantined", processor.folders.quarantine,
+                        detail={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object],
+          should_stop: Callable[[], bool], *, idle_seconds: int = 240,
+          on_error: Callable[[Exception], None] = lambda e: None) -> None:
+    """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), forever until stopped.
+
+    A dropped connection or an ``imaplib.IMAP4.abort`` (servers split IDLE lines, see
+    test-servers.md) is reported to ``on_error`` and answered by reconnecting; IDLE that does not
+    work at all degrades to polling every ``idle_seconds``.
+    """
+    import imaplib
+    import time
+
+    box: BaseMailBox | None = None
+    failures = 0
+    while not should_stop():
+        try:
+            if box is None:
+                box = connect()
+            poll(box)
+            failures = 0
+            if should_stop():
+                break
+            try:
+                box.idle.wait(timeout=idle_seconds)
+            except imaplib.IMAP4.error:
+                time.sleep(min(idle_seconds, 30))  # no IDLE here: a short interval instead
+        except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, ConnectionError) as exc:
+            on_error(exc)
+            box = None
+            failures += 1
+            time.sleep(min(2 ** failures, 60))  # back off while the server is away
+    if box is not None:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            box.logout()

@@ -1,0 +1,136 @@
+"""Filling a built form the way a leader would, by field id, for tests and benchmarks.
+
+``answers`` use the form's value ids (choices) and Python values; they are typed into the cells
+as the labels a person picks from the dropdowns, in the form's language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import BytesIO
+from pathlib import Path
+
+import openpyxl
+from openpyxl.utils import get_column_letter
+
+from service.forms import (
+    ANSWER_COL,
+    LABEL_COL,
+    SHEET_NAMES,
+    FormDef,
+    load_form,
+    option_key,
+    row_key,
+    sheet_layout,
+)
+from service.models import Language
+
+FORM_PATH = Path(__file__).resolve().parent.parent / "forms" / "oppsummering-og-evaluering.toml"
+YES = {"nb": "Ja", "en": "Yes"}
+
+
+def shipped_form() -> FormDef:
+    return load_form(FORM_PATH)
+
+
+def cells(form: FormDef, answers: dict[str, object], lang: Language) -> dict[str, object]:
+    """{coordinate: typed value} for ``answers`` (value ids become labels in ``lang``)."""
+    layout = sheet_layout(form)
+    out: dict[str, object] = {}
+    answer_col = get_column_letter(ANSWER_COL)
+    for field_id, value in answers.items():
+        f = form.field(field_id)
+        if f.type == "multichoice":
+            for v in value:  # type: ignore[attr-defined]
+                out[f"{answer_col}{layout[option_key(f.id, v)]}"] = YES[lang]
+        elif f.type == "table":
+            for n, row in enumerate(value, start=1):  # type: ignore[arg-type]
+                for col_id, cell_value in row.items():
+                    index = [c.id for c in f.columns].index(col_id)
+                    col = f.columns[index]
+                    typed = col.choice_label(cell_value, lang) if col.type == "choice" else cell_value
+                    out[f"{get_column_letter(LABEL_COL + index)}{layout[row_key(f.id, n)]}"] = typed
+        elif f.type in ("choice", "yesno") and isinstance(value, str):
+            out[f"{answer_col}{layout[f.id]}"] = f.choice_label(value, lang)
+        else:
+            out[f"{answer_col}{layout[f.id]}"] = value
+    return out
+
+
+def fill(data: bytes, form: FormDef, answers: dict[str, object], lang: Language) -> bytes:
+    """The workbook ``data`` with ``answers`` typed in and saved (by openpyxl)."""
+    wb = openpyxl.load_workbook(BytesIO(data))
+    ws = wb[SHEET_NAMES[lang][1]]
+    for coordinate, value in cells(form, answers, lang).items():
+        ws[coordinate] = value
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def valid_answers(variant: int = 0) -> dict[str, object]:
+    """A complete, valid answer set; ``variant`` varies a few values (and which flags rise)."""
+    answers: dict[str, object] = {
+        "forlop": ("ingen_mote_var", "avbrutt", "handlingsplan_var")[variant % 3],
+        "antall_ansatte": 10 + variant, "motedato": dt.date(2020, 11, 3), "moteform": "digitalt",
+        "antall_deltakere": 8 + variant % 5, "verneombud_navn": f"Verneombud Ås {variant}",
+        "verneombud_involvert": "yes" if variant % 4 else "no",
+        "losam_involvert": "not_relevant", "handlingsplan_ephorte": "yes",
+        "saksnummer": f"2020/{10000 + variant}",
+        "tiltak": [{"beskrivelse": "Faste møteplasser", "tema": "sosialt_fellesskap",
+                    "status": "nytt", "ansvarlig": "Leder", "frist": dt.date(2021, 3, 1)}],
+        "pandemi_pavirkning": 1 + variant % 5, "prosess_vurdering": 3,
+        "fullt_forsvarlig": "yes" if variant % 3 else "unsure",
+        "hjelp_onsket": ("ingen",) if variant % 2 else ("koordinator",),
+        "bekreftet": "yes", "bekreftet_dato": dt.date(2020, 12, 10),
+    }
+    if answers["fullt_forsvarlig"] != "yes":
+        answers["forsvarlig_beskrivelse"] = "Høy arbeidsbelastning."
+    return answers
+
+
+def answers_with_mistakes(variant: int = 0) -> dict[str, object]:
+    """A set with typical mistakes: an empty required field, text in a number, a broken condition."""
+    answers = valid_answers(variant)
+    del answers["antall_ansatte"]
+    answers["antall_deltakere"] = "mange"
+    del answers["saksnummer"]  # required when the plan is in ePhorte
+    return answers
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # has LibreOffice's uno; the venv must not import it
+
+
+def missing_libreoffice() -> str | None:
+    import shutil
+    import subprocess
+
+    if shutil.which("soffice") is None:
+        return "soffice is not installed (apt-get install libreoffice-calc-nogui python3-uno)"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, check=False)
+    return None if probe.returncode == 0 else f"{SYSTEM_PYTHON} cannot import uno"
+
+
+def fill_in_libreoffice(data: bytes, form: FormDef, answers: dict[str, object], lang: Language,
+                        workdir: Path) -> bytes:
+    """``answers`` typed as a person would in LibreOffice (tests/lo_fill.py), saved as .xlsx."""
+    import json
+    import os
+    import subprocess
+
+    sheet = SHEET_NAMES[lang][1]
+
+    def typed(v: object) -> str:
+        return v.strftime("%d.%m.%Y") if isinstance(v, dt.date) else str(v)
+
+    spec = {f"{sheet}!{k}": typed(v) for k, v in cells(form, answers, lang).items()}
+    src, dst, spec_path = workdir / "form.xlsx", workdir / "filled.xlsx", workdir / "cells.json"
+    src.write_bytes(data)
+    spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run(
+        [SYSTEM_PYTHON, str(Path(__file__).parent / "lo_fill.py"), str(src), str(dst), str(spec_path),
+         str(workdir)], capture_output=True, text=True, timeout=180, check=False,
+        env=dict(os.environ, LO_FILL_LOCALE="nb-NO" if lang == "nb" else "en-GB"))
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout + done.stderr)
+    return dst.read_bytes()

@@ -1,0 +1,311 @@
+"""`skjemapost poll` end to end: replies from real mail clients' shapes, through real Dovecot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections import Counter
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+from filling import (
+    answers_with_mistakes,
+    fill,
+    fill_in_libreoffice,
+    missing_libreoffice,
+    shipped_form,
+    valid_answers,
+)
+from projects import Project, mail_project
+from test_send import wait_for
+
+pytestmark = pytest.mark.servers
+FORM = shipped_form()
+FOLDERS = {"processed": "Skjemapost/Behandlet", "review": "Skjemapost/Til vurdering",
+           "ignored": "Skjemapost/Ignorert"}
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def invitation(world, unit) -> EmailMessage:
+    (raw,) = world.messages(unit.leader_email)
+    return parse(raw)
+
+
+def reply(unit, original: EmailMessage, attachment: tuple[str, bytes] | None, text: str = "Her er skjemaet.",
+          sender: str | None = None, subject_prefix: str = "SV: ") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"{unit.leader_name} <{sender or unit.leader_email}>"
+    msg["To"] = original["Reply-To"] or original["From"]
+    msg["Subject"] = subject_prefix + original["Subject"]
+    msg["Message-ID"] = make_msgid(domain="client.example.test")
+    msg["In-Reply-To"] = original["Message-ID"]
+    msg["Date"] = format_datetime(original["Date"].datetime)
+    msg["X-Mailer"] = "Microsoft Outlook 16.0"
+    msg.set_content(text)
+    if attachment:
+        msg.add_attachment(attachment[1], maintype="application",
+                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           filename=attachment[0])
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def out_of_office(unit, original: EmailMessage, lang: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = unit.leader_email
+    msg["To"] = original["From"]
+    msg["Subject"] = ("Automatisk svar: " if lang == "nb" else "Automatic reply: ") + original["Subject"]
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Message-ID"] = make_msgid(domain="client.example.test")
+    msg["In-Reply-To"] = original["Message-ID"]
+    msg.set_content("Jeg er på ferie til 4. januar 2021." if lang == "nb"
+                    else "I am out of the office until 4 January 2021.")
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def dsn(unit, original: EmailMessage, service: str) -> bytes:
+    """A Postfix-style DSN (multipart/report) for the invitation to ``unit``."""
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.test>
+To: {service}
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+Message-ID: {make_msgid(domain="mx.example.test")}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsn-boundary"
+
+--dsn-boundary
+Content-Type: text/plain; charset=us-ascii
+
+I'm sorry to have to inform you that your message could not be delivered to
+<{unit.leader_email}>: host mx said: 550 5.1.1 User unknown
+
+--dsn-boundary
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.test
+
+Final-Recipient: rfc822; {unit.leader_email}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 User unknown
+
+--dsn-boundary
+Content-Type: text/rfc822-headers
+
+From: {original["From"]}
+To: {unit.leader_email}
+Subject: x
+Message-ID: {original["Message-ID"]}
+
+--dsn-boundary--
+""".replace("\n", "\r\n").encode()
+
+
+def db(p: Project) -> sqlite3.Connection:
+    return sqlite3.connect(p.dir / "data" / "skjemapost.db")
+
+
+@pytest.fixture
+def lo_workdir():
+    reason = missing_libreoffice()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    path = Path(tempfile.mkdtemp(prefix="lo-poll-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_thirty_replies_three_auto_replies_two_bounces_one_poll(tmp_path, mail_world, lo_workdir):
+    """25 valid forms registered, 5 corrections delivered, no machine answered, bounces flagged,
+    and every message in its folder, after one poll."""
+    p = mail_project(tmp_path, mail_world, 36)
+    assert p.cli("send").exit_code == 0
+    units = p.units
+    valid, mistakes = units[:25], units[25:30]
+    away, bounced = units[30:33], units[33:35]
+    for i, unit in enumerate(units[:30]):
+        original = invitation(mail_world, unit)
+        (att,) = list(original.iter_attachments())
+        answers = valid_answers(i) if unit in valid else answers_with_mistakes(i)
+        if i in (3, 27):  # one valid and one with mistakes go through LibreOffice
+            data = fill_in_libreoffice(att.get_content(), FORM, answers, unit.language, lo_workdir)
+        else:
+            data = fill(att.get_content(), FORM, answers, unit.language)
+        mail_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service,
+                           mail_from=unit.leader_email)
+    for k, unit in enumerate(away):
+        mail_world.deliver(out_of_office(unit, invitation(mail_world, unit), ("nb", "en")[k % 2]),
+                           p.service, mail_from="")
+    for unit in bounced:
+        mail_world.deliver(dsn(unit, invitation(mail_world, unit), p.service), p.service, mail_from="")
+
+    result = p.cli("poll")
+    assert result.exit_code == 0, result.output
+
+    status = json.loads(p.cli("status", "--json").output)["total"]
+    assert (status["valid"], status["submitted"]) == (25, 30)
+    for unit in mistakes:
+        got = [parse(r) for r in mail_world.messages(unit.leader_email)]
+        assert len(got) == 2, unit.code
+        correction = got[1]
+        assert correction["Auto-Submitted"] == "auto-generated"
+        assert correction["In-Reply-To"]
+        body = correction.get_body(("plain",)).get_content()
+        assert "C14" in body  # the empty "number of employees" cell is named
+    for unit in valid:
+        got = [parse(r) for r in mail_world.messages(unit.leader_email)]
+        assert len(got) == 2, unit.code  # the invitation and the receipt
+    for unit in away + bounced:
+        assert len(mail_world.messages(unit.leader_email)) == 1  # never answered
+    per_unit = {u["code"]: u for u in json.loads(p.cli("status", "--units", "--json").output)}
+    for unit in bounced:
+        assert unit.leader_email in per_unit[unit.code]["bounced"]
+    assert mail_world.messages(p.service) == []
+    assert len(mail_world.messages(p.service, FOLDERS["processed"])) == 32  # 30 forms + 2 bounces
+    assert len(mail_world.messages(p.service, FOLDERS["ignored"])) == 3
+    with db(p) as conn:
+        rows = Counter(dict(conn.execute("select outcome, count(*) from inbound group by outcome")))
+        returns = [json.loads(d)["returns_on"] for (d,) in conn.execute(
+            "select detail from inbound where kind = 'auto-reply'")]
+    assert rows == Counter({"receipt": 25, "correction": 5, "bounce-recorded": 2, "auto-reply-noted": 3})
+    assert returns == ["2021-01-04"] * 3
+    again = p.cli("poll")
+    assert "polled: 0 new" in again.output
+
+
+def test_resubmission_newest_valid_wins_and_receipt_says_updated(tmp_path, mail_world):
+    """A second valid form replaces the first; the unit counts once; the receipt says so."""
+    p = mail_project(tmp_path, mail_world, 3)
+    p.cli("send")
+    unit = p.units[0]
+    original = invitation(mail_world, unit)
+    (att,) = list(original.iter_attachments())
+    for variant in (0, 1):
+        data = fill(att.get_content(), FORM, valid_answers(variant), unit.language)
+        mail_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service)
+        assert p.cli("poll").exit_code == 0
+    doc = json.loads(p.cli("status", "--json").output)["total"]
+    assert (doc["valid"], doc["submitted"]) == (1, 1)
+    receipts = [parse(r) for r in mail_world.messages(unit.leader_email)][1:]
+    assert len(receipts) == 2
+    assert "oppdatert" in receipts[1].get_body(("plain",)).get_content().lower() or \
+        "updated" in receipts[1].get_body(("plain",)).get_content().lower()
+    with db(p) as conn:
+        versions = conn.execute("select version, valid, current from submissions order by version").fetchall()
+    assert versions == [(1, 1, 0), (2, 1, 1)]
+
+
+def test_unknown_sender_with_valid_form_goes_to_review_and_can_be_assigned(tmp_path, mail_world):
+    """A valid form from an outside address is kept for review; assigning it registers it."""
+    p = mail_project(tmp_path, mail_world, 2)
+    p.cli("send")
+    unit = p.units[0]
+    original = invitation(mail_world, unit)
+    (att,) = list(original.iter_attachments())
+    data = fill(att.get_content(), FORM, valid_answers(1), unit.language)
+    outsider = mail_world.new_user("outsider", domain="elsewhere.test")
+    mail_world.deliver(reply(unit, original, (att.get_filename(), data), sender=outsider), p.service)
+    assert p.cli("poll").exit_code == 0
+    assert len(mail_world.messages(p.service, FOLDERS["review"])) == 1
+    listing = p.cli("review").output
+    assert "1 message(s) need review" in listing and outsider in listing
+    with db(p) as conn:
+        (row_id,) = conn.execute("select id from inbound where outcome = 'review'").fetchone()
+    assert p.cli("review", "assign", str(row_id), "--unit", unit.code, "--note", "checked").exit_code == 0
+    assert json.loads(p.cli("status", "--json").output)["total"]["valid"] == 1
+    assert len(mail_world.messages(p.service, FOLDERS["review"])) == 0
+    assert len(mail_world.messages(p.service, FOLDERS["processed"])) == 1
+    assert len(mail_world.messages(outsider)) == 1  # the receipt went to whoever sent it
+
+
+def form_reply(p: Project, unit, variant: int) -> bytes:
+    """A leader's reply carrying their unit's own form, filled in, built without the invitation."""
+    from service import tokens
+    from service.formbook import build_form
+
+    secret = p.env["SKJEMAPOST_SECRET"].encode()
+    blank = build_form(FORM, unit, lang=unit.language,
+                       reference=tokens.reference(secret, "aml-2020", unit.code),
+                       stamp=tokens.stamp(secret, "aml-2020", unit.code),
+                       campaign_title="Oppsummering og evaluering 2020",
+                       deadline=dt.date(2020, 12, 16))
+    original = EmailMessage()
+    original["From"], original["Subject"] = p.service, f"Skjema for {unit.name}"
+    original["Message-ID"] = make_msgid(domain="example.test")
+    original["Date"] = format_datetime(dt.datetime(2020, 11, 23, 9, 0, tzinfo=dt.UTC))
+    return reply(unit, original, ("skjema.xlsx", fill(blank, FORM, valid_answers(variant), unit.language)))
+
+
+def test_sigkill_during_a_poll_of_200_then_rerun_processes_each_exactly_once(tmp_path, mail_world):
+    """Killed mid-poll and run again: 200 messages, 200 submissions, 200 receipts, none twice."""
+    p = mail_project(tmp_path, mail_world, 200, sent_folder="Sent")
+    mail_world.add_users(u.leader_email for u in p.units)
+    for i, unit in enumerate(p.units):
+        mail_world.deliver(form_reply(p, unit, i), p.service, mail_from=unit.leader_email)
+    proc = p.popen("poll")
+
+    def processed() -> int:
+        try:
+            with db(p) as conn:
+                return conn.execute("select count(*) from inbound where status != 'stored'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    wait_for(lambda: processed() >= 60 or proc.poll() is not None, "60 messages processed")
+    proc.kill()
+    proc.wait(10)
+    result = p.cli("poll")
+    assert result.exit_code == 0, result.output
+    p.cli("poll")  # files our own sent copies; must change nothing else
+    with db(p) as conn:
+        inbound = conn.execute("select count(*), count(distinct message_id) from inbound "
+                               "where kind = 'submission'").fetchone()
+        subs = conn.execute("select count(*), count(distinct unit_id) from submissions").fetchone()
+        receipts_queued = conn.execute("select count(*) from outbox where kind = 'leader-receipt'").fetchone()
+        states = conn.execute("select status, count(*) from outbox group by status").fetchall()
+    assert inbound == (200, 200)
+    assert subs == (200, 200) and receipts_queued == (200,) and states == [("sent", 200)]
+    receipts = Counter(u.code for u in p.units for _ in mail_world.messages(u.leader_email))
+    assert set(receipts.values()) == {1}, [c for c, n in receipts.items() if n != 1]
+    assert mail_world.messages(p.service) == []
+    assert len(mail_world.messages(p.service, FOLDERS["processed"])) == 200
+
+
+def test_new_uidvalidity_rescans_without_duplicating_anything(tmp_path, mail_world):
+    """The inbox folder recreated with the same messages: rescanned, nothing processed twice."""
+    p = mail_project(tmp_path, mail_world, 4)
+    text = p.config.read_text().replace('[imap]\n', '[imap]\ninbox = "Svar"\n')
+    p.config.write_text(text)
+    raws = [form_reply(p, unit, i) for i, unit in enumerate(p.units[:3])]
+    with mail_world.mailbox(p.service, folder=None) as box:
+        box.folder.create("Svar")
+        for raw in raws[:2]:
+            box.append(raw, "Svar")
+    assert "polled: 2 new" in p.cli("poll").output
+    with mail_world.mailbox(p.service, folder=None) as box:
+        box.folder.delete("Svar")
+        box.folder.create("Svar")  # a new folder: a new UIDVALIDITY
+        for raw in raws:  # the two already processed, and one new
+            box.append(raw, "Svar")
+    out = p.cli("poll").output
+    assert "UIDVALIDITY changed" in out and "polled: 3 new" in out
+    with db(p) as conn:
+        assert conn.execute("select count(*) from inbound").fetchone() == (3,)
+        assert conn.execute("select count(*) from submissions").fetchone() == (3,)
+        assert conn.execute("select count(*) from outbox where kind = 'leader-receipt'").fetchone() == (3,)
+    assert mail_world.messages(p.service, "Svar") == []
+    assert sum(len(mail_world.messages(u.leader_email)) for u in p.units) == 3
