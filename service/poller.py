@@ -34,7 +34,7 @@ from .imapbox import ensure_folder
 from .inbox import Processor, received_time
 from .models import Decision
 from .parser import InboundMail, parse
-from .store import Store
+from .store import InboundRow, Store
 
 log = logging.getLogger(__name__)
 _UID = re.compile(rb"UID (\d+)")
@@ -108,10 +108,11 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
         chunk = uids[start:start + batch]
         moves: dict[str, list[int]] = defaultdict(list)
         done_rows: list[int] = []
+        known = store.inbound_at_uids(campaign, folder, uidvalidity, chunk)
         for uid, raw in _fetch(box, chunk):
             report.fetched += 1
-            row_id, target = _handle(store, processor, archive, clock, folder, uidvalidity, uid, raw,
-                                     report)
+            row_id, target = _handle(store, processor, archive, clock, known.get(uid), folder,
+                                     uidvalidity, uid, raw, report)
             moves[target].append(uid)
             done_rows.append(row_id)
             if progress:
@@ -124,11 +125,12 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
     return report
 
 
-def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock, folder: str,
-            uidvalidity: int, uid: int, raw: bytes, report: PollReport) -> tuple[int, str]:
-    """Take one message as far as "decided and committed"; returns (row id, target folder)."""
+def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
+            row: InboundRow | None, folder: str, uidvalidity: int, uid: int, raw: bytes,
+            report: PollReport) -> tuple[int, str]:
+    """Take one message as far as "decided and committed"; returns (row id, target folder).
+    ``row`` is what the store already holds for this UID, if anything."""
     campaign = processor.campaign
-    row = store.inbound_at(campaign, folder, uidvalidity, uid)
     if row is not None and row.status in ("processed", "done") and row.target_folder:
         report.resumed += 1  # decided before a crash; only the move was left
         return row.id, row.target_folder

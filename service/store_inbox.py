@@ -89,6 +89,13 @@ class InboxStore(StoreBase):
                                      t.inbound.c.uidvalidity == uidvalidity, t.inbound.c.uid == uid))
         return rows[0] if rows else None
 
+    def inbound_at_uids(self, campaign_id: str, folder: str, uidvalidity: int,
+                        uids: Sequence[int]) -> dict[int, InboundRow]:
+        """The rows already stored for ``uids`` (one query for a whole batch)."""
+        rows = self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.folder == folder,
+                                     t.inbound.c.uidvalidity == uidvalidity, t.inbound.c.uid.in_(uids)))
+        return {r.uid: r for r in rows}
+
     def inbound_with_message_id(self, campaign_id: str, message_id: str) -> list[InboundRow]:
         return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
                                      t.inbound.c.message_id == message_id))
@@ -205,18 +212,26 @@ class InboxStore(StoreBase):
 def _add_submission(conn: Connection, campaign_id: str, unit_id: int, inbound_id: int,
                     sub: NewSubmission, now: dt.datetime) -> None:
     s = t.submissions
-    version = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(s.c.version), 0))
-                               .where(s.c.unit_id == unit_id)).scalar_one()) + 1
-    conn.execute(s.insert().values(
-        campaign_id=campaign_id, unit_id=unit_id, inbound_id=inbound_id, version=version,
-        received_at=sub.received_at, sender=sub.sender, valid=sub.valid, current=False,
-        answers=jsonable(sub.answers), problems=list(sub.problems), flags=list(sub.flags),
-        file_name=sub.file_name, file_sha256=sub.file_sha256, created_at=now))
+    current = s.alias("current_version")
+    version, current_id, current_at = conn.execute(sa.select(
+        sa.select(sa.func.coalesce(sa.func.max(s.c.version), 0)).where(s.c.unit_id == unit_id)
+        .scalar_subquery(),
+        sa.select(current.c.id).where(current.c.unit_id == unit_id, current.c.current.is_(True))
+        .scalar_subquery(),
+        sa.select(current.c.received_at).where(current.c.unit_id == unit_id,
+                                               current.c.current.is_(True)).scalar_subquery(),
+    )).one()
     # the current version is the newest *valid* one by the time it was received, so an older
     # file that arrives late never replaces a newer one
-    newest = conn.execute(sa.select(s.c.id).where(s.c.unit_id == unit_id, s.c.valid.is_(True))
-                          .order_by(s.c.received_at.desc(), s.c.id.desc()).limit(1)).scalar()
-    conn.execute(s.update().where(s.c.unit_id == unit_id).values(current=s.c.id == newest))
+    newest_at = aware(current_at)
+    takes_over = sub.valid and (newest_at is None or sub.received_at >= newest_at)
+    if takes_over and current_id is not None:
+        conn.execute(s.update().where(s.c.id == current_id).values(current=False))
+    conn.execute(s.insert().values(
+        campaign_id=campaign_id, unit_id=unit_id, inbound_id=inbound_id, version=int(version) + 1,
+        received_at=sub.received_at, sender=sub.sender, valid=sub.valid, current=takes_over,
+        answers=jsonable(sub.answers), problems=list(sub.problems), flags=list(sub.flags),
+        file_name=sub.file_name, file_sha256=sub.file_sha256, created_at=now))
 
 
 def _add_failure(conn: Connection, campaign_id: str, address: str, unit_id: int | None,

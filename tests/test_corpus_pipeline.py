@@ -1,0 +1,107 @@
+"""Every corpus message through the real pipeline: Dovecot, poll, the store. None crashes the
+poller; each ends as exactly one stored row in one folder, with the outcome in outcomes.json."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from projects import Project
+
+from service import config as config_mod
+from service.app import App
+from service.imapbox import connect
+from service.poller import poll_once
+from service.roster import read_roster
+
+pytestmark = pytest.mark.servers
+CORPUS = Path(__file__).parent / "corpus"
+ROOT = Path(__file__).parent.parent
+EXPECTED = json.loads((CORPUS / "outcomes.json").read_text(encoding="utf-8"))
+MACHINE_OUTCOMES = {"bounce-recorded", "delay-noted", "auto-reply-noted", "ignored", "sent-copy"}
+
+
+@pytest.fixture(scope="module")
+def outcomes(mail_world, tmp_path_factory):
+    """Deliver the whole corpus to a fresh service mailbox and poll once."""
+    service = mail_world.new_user("corpus")
+    units = list(read_roster(ROOT / "config/roster.example.csv").units)
+    p = Project(tmp_path_factory.mktemp("corpus"), units,
+                {"SKJEMAPOST_SECRET": "corpus-secret", "SKJEMAPOST_IMAP_PASSWORD": mail_world.password(service)})
+    p.write_config(imap={"host": mail_world.host, "port": mail_world.imap_port, "tls": "none", "user": service},
+                   mail={"from_address": "hms-skjema@example.edu"})
+    p.config.write_text(p.config.read_text().replace('institution_domains = ["example.test"]',
+                                                     'institution_domains = ["example.edu"]'))
+    p.write_roster()
+    p.setup()
+    names = sorted(x.stem for x in CORPUS.glob("*.eml"))
+    for name in names:
+        mail_world.deliver((CORPUS / f"{name}.eml").read_bytes(), service, mail_from="x@example.edu")
+    app = App(config_mod.load(p.config, p.env))
+    box = connect(app.imap_settings())
+    report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
+    box.logout()
+    with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
+        rows = conn.execute("select id, kind, outcome, target_folder, status from inbound order by id").fetchall()
+        answers = conn.execute("select inbound.id, count(outbox.id) from inbound left join outbox "
+                               "on outbox.dedupe_key like 'aml-2020:inbound' || inbound.id || ':%' "
+                               "group by inbound.id").fetchall()
+    assert report.fetched == len(names) == len(rows)
+    left = mail_world.messages(service)
+    return {"rows": dict(zip(names, rows, strict=True)), "answers": dict(answers), "left": left,
+            "names": names}
+
+
+def test_every_message_is_one_row_in_one_folder_and_the_inbox_is_empty(outcomes):
+    """No message crashes the poller or is left behind; none went to quarantine."""
+    assert outcomes["left"] == []
+    assert all(row[4] == "done" for row in outcomes["rows"].values())
+    assert not [n for n, row in outcomes["rows"].items() if row[2] == "quarantined"]
+
+
+def test_outcomes_file_covers_the_whole_corpus(outcomes):
+    """outcomes.json names every .eml, and nothing else."""
+    assert sorted(EXPECTED) == outcomes["names"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_message_ends_as_expected(outcomes, name):
+    """Kind, outcome and folder as outcomes.json says; machines are never answered."""
+    row_id, kind, outcome, folder, _ = outcomes["rows"][name]
+    assert {"kind": kind, "outcome": outcome, "folder": folder} == EXPECTED[name]
+    answered = outcomes["answers"].get(row_id, 0)
+    if outcome in MACHINE_OUTCOMES or outcome == "review":
+        assert answered == 0
+    else:
+        assert answered >= 1
+
+
+def test_a_30_mb_attachment_is_turned_away_with_an_answer(tmp_path, mail_world):
+    """A 30 MB attachment: stored, not read, the sender told what to do, the mail kept."""
+    import sys
+
+    sys.path.insert(0, str(CORPUS))
+    try:
+        import make_corpus
+    finally:
+        sys.path.remove(str(CORPUS))
+    raw, _ = make_corpus.large_message()
+    service = mail_world.new_user("big")
+    units = list(read_roster(ROOT / "config/roster.example.csv").units)
+    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": "corpus-secret",
+                                  "SKJEMAPOST_IMAP_PASSWORD": mail_world.password(service)})
+    p.write_config(imap={"host": mail_world.host, "port": mail_world.imap_port, "tls": "none", "user": service},
+                   mail={"from_address": "hms-skjema@example.edu"})
+    p.write_roster()
+    p.setup()
+    mail_world.deliver(raw, service, mail_from="x@example.edu")
+    app = App(config_mod.load(p.config, p.env))
+    box = connect(app.imap_settings())
+    report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
+    box.logout()
+    assert report.outcomes["rejected"] == 1
+    (answer,) = app.store.outbox_rows("aml-2020", ["queued"])
+    assert answer.kind == "leader-correction" and b"MB" in answer.payload.replace(b"=\r\n", b"")
+    assert len(mail_world.messages(service, "Skjemapost/Behandlet")) == 1
