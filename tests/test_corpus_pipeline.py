@@ -23,19 +23,25 @@ EXPECTED = json.loads((CORPUS / "outcomes.json").read_text(encoding="utf-8"))
 MACHINE_OUTCOMES = {"bounce-recorded", "delay-noted", "auto-reply-noted", "ignored", "sent-copy"}
 
 
-@pytest.fixture(scope="module")
-def outcomes(mail_world, tmp_path_factory):
-    """Deliver the whole corpus to a fresh service mailbox and poll once."""
-    service = mail_world.new_user("corpus")
+def corpus_project(path: Path, world, service: str) -> Project:
+    """The deployment the corpus was made for: the example roster, its secret and domain."""
     units = list(read_roster(ROOT / "config/roster.example.csv").units)
-    p = Project(tmp_path_factory.mktemp("corpus"), units,
-                {"SKJEMAPOST_SECRET": "corpus-secret", "SKJEMAPOST_IMAP_PASSWORD": mail_world.password(service)})
-    p.write_config(imap={"host": mail_world.host, "port": mail_world.imap_port, "tls": "none", "user": service},
+    p = Project(path, units, {"SKJEMAPOST_SECRET": "corpus-secret",
+                              "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
+    p.write_config(imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
                    mail={"from_address": "hms-skjema@example.edu"})
     p.config.write_text(p.config.read_text().replace('institution_domains = ["example.test"]',
                                                      'institution_domains = ["example.edu"]'))
     p.write_roster()
     p.setup()
+    return p
+
+
+@pytest.fixture(scope="module")
+def outcomes(mail_world, tmp_path_factory):
+    """Deliver the whole corpus to a fresh service mailbox and poll once."""
+    service = mail_world.new_user("corpus")
+    p = corpus_project(tmp_path_factory.mktemp("corpus"), mail_world, service)
     names = sorted(x.stem for x in CORPUS.glob("*.eml"))
     for name in names:
         mail_world.deliver((CORPUS / f"{name}.eml").read_bytes(), service, mail_from="x@example.edu")
@@ -44,7 +50,8 @@ def outcomes(mail_world, tmp_path_factory):
     report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
     box.logout()
     with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
-        rows = conn.execute("select id, kind, outcome, target_folder, status from inbound order by id").fetchall()
+        rows = conn.execute("select id, kind, outcome, target_folder, status from inbound "
+                            "order by id").fetchall()
         answers = conn.execute("select inbound.id, count(outbox.id) from inbound left join outbox "
                                "on outbox.dedupe_key like 'aml-2020:inbound' || inbound.id || ':%' "
                                "group by inbound.id").fetchall()
@@ -89,13 +96,7 @@ def test_a_30_mb_attachment_is_turned_away_with_an_answer(tmp_path, mail_world):
         sys.path.remove(str(CORPUS))
     raw, _ = make_corpus.large_message()
     service = mail_world.new_user("big")
-    units = list(read_roster(ROOT / "config/roster.example.csv").units)
-    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": "corpus-secret",
-                                  "SKJEMAPOST_IMAP_PASSWORD": mail_world.password(service)})
-    p.write_config(imap={"host": mail_world.host, "port": mail_world.imap_port, "tls": "none", "user": service},
-                   mail={"from_address": "hms-skjema@example.edu"})
-    p.write_roster()
-    p.setup()
+    p = corpus_project(tmp_path, mail_world, service)
     mail_world.deliver(raw, service, mail_from="x@example.edu")
     app = App(config_mod.load(p.config, p.env))
     box = connect(app.imap_settings())
