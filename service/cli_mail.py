@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,7 +13,10 @@ import click
 
 from .app import PREVIEW_KINDS
 from .cli_base import LANG, app_for, cli
+from .imapbox import connect
 from .models import Language
+from .poller import StopFlag
+from .poller import watch as watch_loop
 
 
 @cli.command()
@@ -100,41 +103,29 @@ def poll(ctx: click.Context, watch: bool) -> None:
       skjemapost poll --watch
     """
     app = app_for(ctx)
-    stop = _stop_on_signals()
-    if watch:
-        from .imapbox import connect
-        from .poller import watch as watch_loop
-
-        def once(box: Any) -> None:
-            _print_poll(*app.poll(box=box, should_stop=stop))
-
-        watch_loop(lambda: connect(app.imap_settings()), once, stop,
-                   on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True,
-                                                  fg="yellow"))
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop.handle)
+    if not watch:
+        _print_poll(*app.poll(should_stop=stop))
         return
-    _print_poll(*app.poll(should_stop=stop))
+
+    def once(box: Any) -> None:
+        _print_poll(*app.poll(box=box, should_stop=stop))
+
+    watch_loop(lambda: connect(app.imap_settings()), once, stop,
+               on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True,
+                                              fg="yellow"))
+    click.echo("stopped")
 
 
 def _print_poll(report: Any, sent: Any) -> None:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())) or "nothing new"
     click.echo(f"polled: {report.fetched} new ({outcomes})"
                + (f"; {report.resumed} resumed after an interruption" if report.resumed else "")
-               + ("; UIDVALIDITY changed, inbox rescanned" if report.rescan else ""))
+               + ("; UIDVALIDITY changed, inbox rescanned" if report.rescan else "")
+               + ("; stopped early, as asked: the rest waits for the next poll" if report.stopped else ""))
     if sent.sent or sent.failed or sent.deferred:
         click.echo(f"answers: sent {sent.sent}, failed {sent.failed}, deferred {sent.deferred}")
-
-
-def _stop_on_signals() -> Callable[[], bool]:
-    """SIGTERM/SIGINT ask the loops to finish the current message and stop."""
-    import signal
-
-    flag = {"stop": False}
-
-    def handler(signum: int, frame: object) -> None:
-        flag["stop"] = True
-
-    signal.signal(signal.SIGTERM, handler)
-    return lambda: flag["stop"]
 
 
 @cli.group(invoke_without_command=True)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
+import imaplib
 import logging
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +50,7 @@ class PollReport:
     resumed: int = 0  # rows a crash left half-done, finished now
     already_known: int = 0  # seen before (a rescan after a UIDVALIDITY change)
     rescan: bool = False
+    stopped: bool = False  # asked to stop (SIGTERM) before everything new was handled
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -103,25 +107,31 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
         log.warning("UIDVALIDITY of %s changed (%s -> %s): rescanning", folder, state[0], uidvalidity)
     uids = _new_uids(box, last)
     for start in range(0, len(uids), batch):
-        if should_stop():
-            break
         chunk = uids[start:start + batch]
         moves: dict[str, list[int]] = defaultdict(list)
         done_rows: list[int] = []
+        handled = 0
         known = store.inbound_at_uids(campaign, folder, uidvalidity, chunk)
         for uid, raw in _fetch(box, chunk):
+            if should_stop():
+                break  # between messages: the one in hand is finished, the rest wait
             report.fetched += 1
             row_id, target = _handle(store, processor, archive, clock, known.get(uid), folder,
                                      uidvalidity, uid, raw, report)
             moves[target].append(uid)
             done_rows.append(row_id)
+            handled = max(handled, uid)
             if progress:
                 progress(1)
         for target, target_uids in moves.items():  # after every commit of the batch
             ensure_folder(box, target)
             box.move([str(u) for u in target_uids], target)
         store.mark_done(done_rows, clock.now())
-        store.set_mailbox_state(campaign, folder, uidvalidity, chunk[-1], clock.now())
+        if handled:
+            store.set_mailbox_state(campaign, folder, uidvalidity, handled, clock.now())
+        if should_stop():
+            report.stopped = True
+            break
     return report
 
 
@@ -172,37 +182,70 @@ def _decide(processor: Processor, mail: InboundMail, row_id: int, received_at: d
                         detail={"error": f"{type(exc).__name__}: {exc}"})
 
 
-def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object],
-          should_stop: Callable[[], bool], *, idle_seconds: int = 240,
-          on_error: Callable[[Exception], None] = lambda e: None) -> None:
-    """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), forever until stopped.
+class StopRequested(Exception):
+    """Raised by ``StopFlag`` to leave an IMAP IDLE wait at once; never mid-message."""
+
+
+class StopFlag:
+    """What SIGTERM sets. Loops check ``requested`` between messages; while the watcher only
+    waits on IDLE (``interruptible``), the signal also breaks the wait, since nothing is half-done.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            raise StopRequested
+
+
+def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object], stop: StopFlag, *,
+          idle_seconds: int = 240, on_error: Callable[[Exception], None] = lambda e: None) -> None:
+    """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), until ``stop`` is set.
 
     A dropped connection or an ``imaplib.IMAP4.abort`` (servers split IDLE lines, see
-    test-servers.md) is reported to ``on_error`` and answered by reconnecting; IDLE that does not
-    work at all degrades to polling every ``idle_seconds``.
+    test-servers.md) is reported to ``on_error`` and answered by reconnecting, with backoff; a
+    server without IDLE is polled every ``idle_seconds`` instead.
     """
-    import imaplib
-    import time
-
     box: BaseMailBox | None = None
     failures = 0
-    while not should_stop():
-        try:
-            if box is None:
-                box = connect()
-            poll(box)
-            failures = 0
-            if should_stop():
-                break
+    try:
+        while not stop():
             try:
-                box.idle.wait(timeout=idle_seconds)
-            except imaplib.IMAP4.error:
-                time.sleep(min(idle_seconds, 30))  # no IDLE here: a short interval instead
-        except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, ConnectionError) as exc:
-            on_error(exc)
-            box = None
-            failures += 1
-            time.sleep(min(2 ** failures, 60))  # back off while the server is away
-    if box is not None:
-        with contextlib.suppress(OSError, imaplib.IMAP4.error):
-            box.logout()
+                if box is None:
+                    box = connect()
+                poll(box)
+                failures = 0
+                _pause(stop, functools.partial(box.idle.wait, timeout=idle_seconds), idle_seconds)
+            except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, ConnectionError) as exc:
+                on_error(exc)
+                box = None
+                failures += 1
+                _pause(stop, functools.partial(time.sleep, min(2 ** failures, 60)), 0)
+    except StopRequested:
+        pass
+    finally:
+        if box is not None:
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+                box.logout()
+
+
+def _pause(stop: StopFlag, wait: Callable[[], object], fallback_seconds: int) -> None:
+    """Wait interruptibly (a signal may end it); a server that refuses IDLE gets a plain sleep."""
+    if stop():
+        return
+    stop.interruptible = True
+    try:
+        try:
+            wait()
+        except imaplib.IMAP4.error as exc:
+            if "IDLE" not in str(exc).upper() or fallback_seconds <= 0:
+                raise
+            time.sleep(min(fallback_seconds, 30))
+    finally:
+        stop.interruptible = False

@@ -309,3 +309,65 @@ def test_new_uidvalidity_rescans_without_duplicating_anything(tmp_path, mail_wor
         assert conn.execute("select count(*) from outbox where kind = 'leader-receipt'").fetchone() == (3,)
     assert mail_world.messages(p.service, "Svar") == []
     assert sum(len(mail_world.messages(u.leader_email)) for u in p.units) == 3
+
+
+def test_watch_picks_up_a_reply_by_idle_and_stops_on_sigterm(tmp_path, mail_world):
+    """poll --watch registers a reply that arrives while it waits, and SIGTERM ends it cleanly."""
+    import signal
+
+    p = mail_project(tmp_path, mail_world, 2)
+    proc = p.popen("poll", "--watch")
+
+    def registered() -> int:
+        try:
+            with db(p) as conn:
+                return conn.execute("select count(*) from submissions").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    wait_for(lambda: proc.poll() is not None or _idling(mail_world, p.service), "the watcher in IDLE")
+    mail_world.deliver(form_reply(p, p.units[0], 1), p.service)
+    wait_for(lambda: registered() == 1 or proc.poll() is not None, "the reply to be registered")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in out and registered() == 1
+
+
+def _idling(world, user: str) -> bool:
+    """True once Dovecot shows an IMAP session of ``user`` in IDLE (doveadm who)."""
+    import subprocess
+
+    out = subprocess.run(["doveadm", "-c", str(world.dir / "dovecot.conf"), "who", "-1"],
+                         capture_output=True, text=True, check=False).stdout
+    return user in out
+
+
+def test_sigterm_during_a_poll_finishes_the_message_in_hand_and_exits(tmp_path, mail_world):
+    """SIGTERM mid-poll: exit 0 with nothing half-done; the next poll takes the rest, once."""
+    import signal
+
+    p = mail_project(tmp_path, mail_world, 60)
+    for i, unit in enumerate(p.units):
+        mail_world.deliver(form_reply(p, unit, i), p.service, mail_from=unit.leader_email)
+    proc = p.popen("poll")
+
+    def processed() -> int:
+        try:
+            with db(p) as conn:
+                return conn.execute("select count(*) from inbound where status != 'stored'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    wait_for(lambda: processed() >= 10 or proc.poll() is not None, "10 messages processed")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    with db(p) as conn:
+        assert conn.execute("select count(*) from inbound where status = 'stored'").fetchone() == (0,)
+        first = conn.execute("select count(*) from inbound").fetchone()[0]
+    assert first < 60 and "stopped early" in out
+    assert p.cli("poll").exit_code == 0
+    with db(p) as conn:
+        assert conn.execute("select count(*), count(distinct unit_id) from submissions").fetchone() == (60, 60)
+    assert mail_world.messages(p.service) == []
