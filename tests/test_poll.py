@@ -369,5 +369,6 @@ def test_sigterm_during_a_poll_finishes_the_message_in_hand_and_exits(tmp_path, 
     assert first < 60 and "stopped early" in out
     assert p.cli("poll").exit_code == 0
     with db(p) as conn:
-        assert conn.execute("select count(*), count(distinct unit_id) from submissions").fetchone() == (60, 60)
+        subs = conn.execute("select count(*), count(distinct unit_id) from submissions").fetchone()
+    assert subs == (60, 60)
     assert mail_world.messages(p.service) == []
