@@ -372,3 +372,22 @@ def test_sigterm_during_a_poll_finishes_the_message_in_hand_and_exits(tmp_path, 
         subs = conn.execute("select count(*), count(distinct unit_id) from submissions").fetchone()
     assert subs == (60, 60)
     assert mail_world.messages(p.service) == []
+
+
+def test_no_address_gets_more_than_the_hourly_cap(tmp_path, mail_world):
+    """Six faulty forms from one leader in an hour: the invitation and four corrections go out,
+    the rest are registered but not answered, so no loop can run."""
+    p = mail_project(tmp_path, mail_world, 1)
+    p.cli("send")
+    unit = p.units[0]
+    original = invitation(mail_world, unit)
+    (att,) = list(original.iter_attachments())
+    for i in range(6):
+        data = fill(att.get_content(), FORM, answers_with_mistakes(i), unit.language)
+        mail_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service)
+    assert p.cli("poll").exit_code == 0
+    assert len(mail_world.messages(unit.leader_email)) == 5  # mail.max_per_address_per_hour = 5
+    with db(p) as conn:
+        outcomes = Counter(dict(conn.execute("select outcome, count(*) from inbound group by outcome")))
+        versions = conn.execute("select count(*) from submissions").fetchone()[0]
+    assert outcomes == Counter({"correction": 4, "correction-capped": 2}) and versions == 6
