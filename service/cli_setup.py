@@ -192,10 +192,12 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     rows = app.status()
     total = FacultyProgress("total", *(sum(getattr(r, k) for r in rows)
                                        for k in ("units", "submitted", "valid", "missing")))
+    runner = app.store.runner(app.campaign_id)
     if as_json:
         doc = {"campaign": app.campaign_id, "deadline": str(app.config.campaign.deadline),
-               "faculties": [asdict(r) for r in rows], "total": asdict(total)}
-        click.echo(json.dumps(doc, indent=2))
+               "faculties": [asdict(r) for r in rows], "total": asdict(total),
+               "runner": asdict(runner) if runner else None}
+        click.echo(json.dumps(doc, indent=2, default=str))
         return
     click.echo(f"campaign {app.campaign_id}, deadline {app.config.campaign.deadline}")
     header = f"{'faculty':<10}{'units':>7}{'submitted':>11}{'valid':>7}{'missing':>9}{'done':>7}"
@@ -206,6 +208,16 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
             click.echo("-" * len(header))
         click.echo(f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}"
                    f"{r.percent:>6.0f}%")
+    if runner is None:
+        click.echo("runner: never started (skjemapost run)")
+        return
+    alive = runner.expires_at > app.clock.now()
+    click.echo(f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
+               f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
+               f"{runner.detail.get('last_cycle_at') or '-'}")
+    if runner.detail.get("last_error"):
+        click.secho(f"runner trouble: {runner.detail['last_error']} "
+                    f"({runner.detail.get('failures', 0)} failed cycles in a row)", fg="yellow")
 
 
 def _unit_table(app: App, as_json: bool) -> None:

@@ -169,7 +169,7 @@ class Processor:
             x.rejection = opened
             return x
         try:
-            x.reading = read_form(opened.xlsx, self.form)
+            x.reading = read_form(opened.xlsx, self.form, workbook=opened.workbook)
         except FormReadError as exc:
             x.rejection = Rejection(exc.code, _NOT_OUR_FORM["nb"], _NOT_OUR_FORM["en"])
         return x
@@ -316,10 +316,15 @@ def _describe(x: _Found) -> dict[str, Any]:
     return out | x.details
 
 
-def received_time(mail: InboundMail, fallback: dt.datetime) -> dt.datetime:
-    """When the message reached us: the newest Received: stamp, else its Date, else ``fallback``."""
+def received_time(mail: InboundMail, now: dt.datetime) -> dt.datetime:
+    """When the message reached us: the newest Received: stamp, else its Date, else ``now``.
+
+    Never later than ``now``: a message cannot arrive after we fetched it, and a campaign
+    replayed with --as-of must see its replies arrive in its own time.
+    """
     from email.utils import parsedate_to_datetime
 
+    found: dt.datetime | None = None
     for value in mail.headers.get("received", ()):
         stamp = value.rpartition(";")[2].strip()
         try:
@@ -327,5 +332,8 @@ def received_time(mail: InboundMail, fallback: dt.datetime) -> dt.datetime:
         except (TypeError, ValueError, IndexError):
             continue
         if when.tzinfo is not None:
-            return when.astimezone(dt.UTC)
-    return mail.date.astimezone(dt.UTC) if mail.date else fallback
+            found = when.astimezone(dt.UTC)
+            break
+    if found is None and mail.date is not None:
+        found = mail.date.astimezone(dt.UTC)
+    return min(found, now) if found is not None else now

@@ -16,12 +16,24 @@ import sqlalchemy as sa
 from . import tables as t
 from .errors import StoreError, UnknownUnitError
 from .models import Unit
+from .store_campaign import CampaignStore, RunnerLock, UnitSnapshot
 from .store_inbox import InboundRow, InboxStore, UnitHistory
 from .store_outbox import OutboxRow, OutboxStore
 from .storebase import add_event, aware
 
-__all__ = ["CampaignInfo", "FacultyProgress", "InboundRow", "OutboxRow", "RosterDiff", "Store", "UnitChange",
-           "UnitHistory", "UnitStatus"]
+__all__ = [
+    "CampaignInfo",
+    "FacultyProgress",
+    "InboundRow",
+    "OutboxRow",
+    "RosterDiff",
+    "RunnerLock",
+    "Store",
+    "UnitChange",
+    "UnitHistory",
+    "UnitSnapshot",
+    "UnitStatus",
+]
 
 UNIT_FIELDS = tuple(f.name for f in fields(Unit))
 
@@ -65,7 +77,7 @@ class FacultyProgress:
         return 100.0 * self.valid / self.units if self.units else 0.0
 
 
-class Store(OutboxStore, InboxStore):
+class Store(OutboxStore, InboxStore, CampaignStore):
     # -- campaign and roster --------------------------------------------------------------------
 
     def ensure_campaign(self, info: CampaignInfo, now: dt.datetime) -> bool:

@@ -210,3 +210,16 @@ address_failures = Table(
     Column("since", UtcDateTime(), nullable=False),
     UniqueConstraint("campaign_id", "address"),
 )
+
+runner = Table(
+    "runner",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # one row per campaign: whoever holds it (host:pid) is the only one that sends
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, unique=True),
+    Column("holder", String(255), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("detail", JSON, nullable=False),  # the last run of each job, for `status`
+)

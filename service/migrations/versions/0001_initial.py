@@ -177,7 +177,22 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "runner",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.String(40), nullable=False),
+        sa.Column("holder", sa.String(255), nullable=False),
+        sa.Column("acquired_at", TS, nullable=False),
+        sa.Column("heartbeat_at", TS, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name="fk_runner_campaign_id_campaigns"),
+        sa.PrimaryKeyConstraint("id", name="pk_runner"),
+        sa.UniqueConstraint("campaign_id", name="uq_runner_campaign_id"),
+    )
+
+
 def downgrade() -> None:
-    for table in ("address_failures", "mailbox_state", "events", "submissions", "inbound", "outbox",
+    for table in ("runner", "address_failures", "mailbox_state", "events", "submissions", "inbound", "outbox",
                   "units", "campaigns"):
         op.drop_table(table)

@@ -1,0 +1,105 @@
+"""Weekly digests: one per faculty for its coordinators, one for HR with every faculty.
+
+Each digest is a mail in the outbox with a dedupe key per ISO week (``digest:IE:2020-W50``), so a
+runner restarted on digest day never sends it twice. The numbers come from the same queries as
+``status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .answers import flags_for
+from .clock import local
+from .compose import Envelope, Mailbox
+from .config import Config
+from .letters import Letters, unit_mapping
+from .models import NewMail, Unit
+from .store import FacultyProgress, Store
+
+
+@dataclass(frozen=True)
+class DigestWeek:
+    """The week a digest covers: since the previous one (or the opening) until today."""
+
+    key: str  # 2020-W50
+    start: dt.date
+    end: dt.date
+    since: dt.datetime
+
+
+def week_of(store: Store, config: Config, now: dt.datetime, scope: str) -> DigestWeek:
+    today = local(now, config.campaign.timezone).date()
+    year, week, _ = today.isocalendar()
+    last = store.last_mail_of_kind(config.campaign.id, "coordinator-digest" if scope != "hr" else "hr-digest",
+                                   f"{config.campaign.id}:digest:{scope}:")
+    since = last or dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
+    return DigestWeek(f"{year}-W{week:02d}", local(since, config.campaign.timezone).date(), today, since)
+
+
+def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
+    units = sum(r.units for r in rows)
+    valid = sum(r.valid for r in rows)
+    return {"units": units, "submitted": sum(r.submitted for r in rows), "valid": valid,
+            "missing": units - valid, "percent": valid * 100 // units if units else 0}
+
+
+def _context(store: Store, config: Config, units: dict[str, Unit], faculties: set[str],
+             week: DigestWeek, lang: str) -> dict[str, Any]:
+    cid = config.campaign.id
+    mine = {code for code, u in units.items() if u.faculty in faculties}
+    rows = [r for r in store.faculty_progress(cid) if r.faculty in faculties]
+    snaps = [s for s in store.unit_snapshots(cid) if s.code in mine and s.active]
+    tz = config.campaign.timezone
+    versions = store.new_submissions(cid, week.since)
+    return {
+        "period_start": week.start, "period_end": week.end, "progress": _progress(rows),
+        "new_submissions": [{"unit": unit_mapping(units[v["code"]]), "received_at": v["received_at"],
+                             "version": v["version"], "updated": v["version"] > 1, "valid": v["valid"]}
+                            for v in versions if v["code"] in mine],
+        "missing_units": [{"unit": unit_mapping(units[s.code]),
+                           "reminders": [local(r, tz).date() for r in s.reminders],
+                           "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None}
+                          for s in snaps if not s.has_valid],
+        "flags": [{"unit": unit_mapping(units[code])} | f
+                  for code, stored in store.current_flags(cid) if code in mine
+                  for f in flags_for(stored, "en" if lang == "en" else "nb")],
+        "bounces": [{"unit": unit_mapping(units[b["code"]]), "address": b["address"], "at": b["at"],
+                     "reason": b["reason"]}
+                    for b in store.bounces_since(cid, week.since) if b["code"] in mine],
+        "out_of_office": [{"unit": unit_mapping(units[a["code"]]), "address": a["address"],
+                           "seen_at": a["seen_at"], "returns_on": a["returns_on"]}
+                          for a in store.auto_replies_since(cid, week.since) if a["code"] in mine],
+        "review_count": sum(n for f, n in store.review_counts(cid).items() if f in faculties),
+    }
+
+
+def digests(store: Store, config: Config, letters: Letters, now: dt.datetime) -> list[NewMail]:
+    """This week's digests not yet queued: each faculty's, and HR's."""
+    cid = config.campaign.id
+    lang = config.campaign.default_language
+    units = {u.code: u for u in store.units(cid, include_inactive=True)}
+    active = {u.faculty for u in store.units(cid)}
+    out = []
+    for faculty in sorted(active):
+        coordinators = config.coordinators_for(faculty)
+        if not coordinators:
+            continue
+        week = week_of(store, config, now, faculty)
+        ctx = letters.base_context() | _context(store, config, units, {faculty}, week, lang) | {
+            "faculty": faculty,
+            "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
+        envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
+        key = f"digest:{faculty}:{week.key}"
+        out.append(letters.mail("coordinator-digest", key, lang, ctx, envelope, now))
+    if config.hr_recipients:
+        week = week_of(store, config, now, "hr")
+        ctx = letters.base_context() | _context(store, config, units, active, week, lang) | {
+            "faculties": [{"faculty": r.faculty, **_progress([r])} for r in store.faculty_progress(cid)]}
+        envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
+        out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
+    existing = store.existing_keys(cid, (m.dedupe_key for m in out))
+    return [m for m in out if m.dedupe_key not in existing]

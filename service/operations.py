@@ -1,0 +1,96 @@
+"""The campaign's recurring work, for `remind`, `digest`, `simulate` and `run`.
+
+``Operations`` wraps an ``App`` (config, store, letters, clock) the way the CLI and the runner
+need it; each method is one step that can run at any time and is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .app import App
+from .campaign import UnitState, is_digest_time, simulate
+from .chase import ChaseReport, chase_once
+from .digest import digests
+from .models import NewMail
+from .outbox import DrainReport
+from .poller import PollReport, StopFlag
+from .runner import Lock, Runner, RunState
+
+
+@dataclass
+class RemindReport:
+    polled: PollReport | None = None
+    chase: ChaseReport = field(default_factory=ChaseReport)
+    sent: DrainReport = field(default_factory=DrainReport)
+
+
+class Operations:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.app.clock.now()
+
+    def remind(self, *, dry_run: bool = False, should_stop: StopFlag | None = None) -> RemindReport:
+        """Poll first (nobody who just replied is reminded), then queue and send what is due."""
+        app, stop = self.app, should_stop or StopFlag()
+        report = RemindReport()
+        if not dry_run:
+            report.polled, _ = app.poll(should_stop=stop)
+        app.units()  # checks the database is set up
+        report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
+        if not dry_run and app.queued():
+            report.sent = app.drain(should_stop=stop)
+        return report
+
+    def digests_due(self) -> list[NewMail]:
+        self.app.units()
+        return digests(self.app.store, self.app.config, self.app.letters, self.now)
+
+    def digest(self, *, dry_run: bool = False) -> tuple[list[NewMail], DrainReport]:
+        """This week's digests (each once per ISO week); sent unless ``dry_run``."""
+        mails = self.digests_due()
+        if dry_run or not mails:
+            return mails, DrainReport()
+        self.app.store.queue(self.app.campaign_id, mails, self.now)
+        return mails, self.app.drain()
+
+    def simulate(self, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str]]:
+        """The day-by-day plan from ``start`` to ``end`` for the units as they stand now."""
+        app = self.app
+        states = [UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
+                  for s in app.store.unit_snapshots(app.campaign_id)]
+        return simulate(app.config.campaign, app.config.schedule, states, start, end)
+
+    def cycle(self, stop: StopFlag) -> dict[str, Any]:
+        """One turn of `run`: poll, remind, send, and the digests when it is their time."""
+        app = self.app
+        reminded = self.remind(should_stop=stop)
+        result: dict[str, Any] = {
+            "polled": reminded.polled.fetched if reminded.polled else 0,
+            "due": len(reminded.chase.due), "sent": reminded.sent.sent, "failed": reminded.sent.failed}
+        cid, tz = app.campaign_id, app.config.campaign.timezone
+        last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
+            cid, "coordinator-digest")
+        if not stop() and is_digest_time(self.now, app.config.schedule, last, tz):
+            result["digests"] = len(self.digest()[0])
+        return result
+
+    def run(self, stop: StopFlag, *, tick_seconds: float = 1.0) -> RunState:
+        """The service, until SIGTERM. Returns what it did last."""
+        app = self.app
+        app.units()
+        state = RunState()
+        cid = app.campaign_id
+        ttl = dt.timedelta(minutes=max(3, app.config.schedule.poll_minutes * 2))
+        lock = Lock(lambda now: app.store.acquire_runner(cid, state.holder, now, ttl),
+                    lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
+                    lambda now: app.store.release_runner(cid, state.holder, now))
+        Runner(lambda: self.cycle(stop), lock, app.clock, stop,
+               every_minutes=app.config.schedule.poll_minutes, tick_seconds=tick_seconds, state=state).run()
+        return state
+

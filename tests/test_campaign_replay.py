@@ -1,0 +1,176 @@
+"""A whole campaign replayed with a clock, against the real SMTP relay and Dovecot.
+
+Spring 2021: it opens Monday 15 March, the deadline is Wednesday 7 April. Summer time begins on
+Sunday 28 March, and Easter (1, 2 and 5 April) falls before the deadline, so the reminder two
+days before it (Easter Monday) moves back to Wednesday 31 March, where it meets the seven-day
+one. The runner's cycle runs at 08:00 and 09:00 every day; leaders reply on various days; the
+service is down for three days around one reminder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+import pytest
+from filling import answers_with_mistakes, fill, shipped_form, valid_answers
+from projects import mail_project
+from test_poll import reply
+
+from service import config as config_mod
+from service.app import App
+from service.clock import FixedClock
+from service.operations import Operations
+from service.poller import StopFlag
+
+pytestmark = pytest.mark.servers
+OSLO = ZoneInfo("Europe/Oslo")
+FORM = shipped_form()
+D = dt.date
+
+
+def at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=OSLO)
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+KINDS = (("Påminnelse:", "reminder"), ("Reminder:", "reminder"), ("vi mangler skjemaet", "reminder-after"),
+         ("we have not received", "reminder-after"), ("Kvittering:", "receipt"), ("Receipt:", "receipt"),
+         ("må rettes", "correction"), ("Please correct", "correction"), ("Ukesoversikt", "digest"),
+         ("Weekly summary", "digest"), ("Skjema mangler", "escalation"), ("Form missing", "escalation"),
+         ("– skjema for", "invitation"), ("– form for", "invitation"))
+
+
+def kind_of(msg) -> str:
+    """What a mail is, by its subject (the templates' wording)."""
+    return next((kind for word, kind in KINDS if word in msg["Subject"]), msg["Subject"])
+
+
+@pytest.fixture(scope="module")
+def replay(mail_world, tmp_path_factory):
+    """Run the spring 2021 campaign day by day; return what every mailbox received, and when."""
+    p = mail_project(tmp_path_factory.mktemp("replay"), mail_world, 9)
+    units = p.units  # IE-U000, NV-U001, HF-U002 (en), IE-U003, …
+    coordinators = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")]
+    mail_world.add_users([u.superior_email for u in units] + coordinators + ["hr@example.test"])
+    text = p.config.read_text().replace('opens = "2020-11-23"', 'opens = "2021-03-15"') \
+        .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"')
+    p.config.write_text(text + '\n[schedule]\nsend_hour = 9\ndigest_weekday = "monday"\ndigest_hour = 8\n'
+                        'reminder_days_before = [14, 7, 2]\nescalation_working_days = 3\n')
+    clock = FixedClock(at(D(2021, 3, 15), 8))
+    app = App(config_mod.load(p.config, p.env), clock)
+    ops = Operations(app)
+    # who replies when (before that day's 09:00 cycle), and with what
+    replies = {units[0].code: [(D(2021, 3, 17), "valid")],                        # early
+               units[1].code: [(D(2021, 3, 25), "mistakes"), (D(2021, 3, 26), "valid")],
+               units[2].code: [(D(2021, 4, 6), "valid")],                         # after two reminders
+               units[3].code: [(D(2021, 4, 9), "valid")]}                         # after the deadline
+    down = {D(2021, 3, 23), D(2021, 3, 24), D(2021, 3, 25)}                      # the 14-day reminder day
+    received: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    seen: dict[str, int] = defaultdict(int)
+    day = D(2021, 3, 15)
+    while day <= D(2021, 4, 21):
+        for hour in (8, 9):
+            for code, plan in replies.items():
+                for when, what in plan:
+                    if when == day and hour == 9:
+                        unit = next(u for u in units if u.code == code)
+                        original = parse(mail_world.messages(unit.leader_email)[0])
+                        (att,) = list(original.iter_attachments())
+                        answers = valid_answers(1) if what == "valid" else answers_with_mistakes(1)
+                        data = fill(att.get_content(), FORM, answers, unit.language)
+                        mail_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service)
+            clock.set(at(day, hour))
+            if day not in down:
+                ops.cycle(StopFlag())
+            for address in {u.leader_email for u in units} | {u.superior_email for u in units} | \
+                    {f"koord-{f}@example.test" for f in ("ie", "nv", "hf")} | {"hr@example.test"}:
+                got = mail_world.messages(address)
+                for raw in got[seen[address]:]:
+                    received[address].append((day, kind_of(parse(raw)), parse(raw)))
+                seen[address] = len(got)
+        day += dt.timedelta(days=1)
+    return p, units, received
+
+
+def kinds(received, address):
+    return [(d, k) for d, k, _ in received[address]]
+
+
+def test_non_submitters_get_exactly_the_reminders_on_working_days(replay):
+    """A unit that never replies: invitation, reminders (the missed 14-day one once, on return;
+    the 7-day one before Easter, merged with the 2-day one), the after-deadline reminder on the
+    first working day after the deadline, then nothing more to the leader."""
+    _, units, received = replay
+    silent = units[8]
+    assert kinds(received, silent.leader_email) == [
+        (D(2021, 3, 15), "invitation"),
+        (D(2021, 3, 26), "reminder"),         # due 24 March while down; sent once when back
+        (D(2021, 3, 31), "reminder"),         # 7 days before; the 2-day one (Easter Monday) moved here
+        (D(2021, 4, 8), "reminder-after"),    # Thursday after the deadline
+    ]
+
+
+def test_mails_go_out_at_the_local_send_hour_across_summer_time(replay):
+    """09:00 in Oslo: 08:00 UTC before 28 March, 07:00 UTC after."""
+    _, units, received = replay
+    hours = {d: m["Date"].datetime.astimezone(dt.UTC).hour for d, k, m in received[units[8].leader_email]}
+    assert hours[D(2021, 3, 15)] == 8 and hours[D(2021, 3, 31)] == 7
+
+
+def test_no_submitter_is_reminded_after_their_valid_form(replay):
+    """Each replying unit gets what was due until its valid form, then only its receipt; a form
+    with mistakes does not stop the reminders, and the reply sent while the service was down is
+    answered when it is back, before any reminder."""
+    _, units, received = replay
+    invited, missed, before = (D(2021, 3, 15), "invitation"), (D(2021, 3, 26), "reminder"), \
+        (D(2021, 3, 31), "reminder")
+    assert kinds(received, units[0].leader_email) == [invited, (D(2021, 3, 17), "receipt")]
+    assert kinds(received, units[1].leader_email) == [invited, (D(2021, 3, 26), "correction"),
+                                                      (D(2021, 3, 26), "receipt")]
+    assert kinds(received, units[2].leader_email) == [invited, missed, before, (D(2021, 4, 6), "receipt")]
+    assert kinds(received, units[3].leader_email) == [invited, missed, before,
+                                                      (D(2021, 4, 8), "reminder-after"),
+                                                      (D(2021, 4, 9), "receipt")]
+
+
+def test_escalation_reaches_the_superior_and_the_coordinator(replay):
+    """Three working days after the after-deadline reminder: the superior leader and the faculty
+    coordinator get the escalation, once."""
+    _, units, received = replay
+    silent = units[8]
+    coordinator = f"koord-{silent.faculty.lower()}@example.test"
+    for address in (silent.superior_email, coordinator):
+        escalations = [(d, m) for d, k, m in received[address]
+                       if silent.name in m["Subject"] and k == "escalation"]
+        assert [d for d, _ in escalations] == [D(2021, 4, 13)], address
+        assert silent.verneombud_email in escalations[0][1]["Cc"]
+
+
+def test_each_coordinator_gets_one_digest_a_week_with_their_faculty_only(replay):
+    """Mondays at 08:00 (Tuesday after Easter Monday): one digest per coordinator per week, with
+    their faculty's numbers only."""
+    _, units, received = replay
+    mondays = [D(2021, 3, 15) + dt.timedelta(weeks=n) for n in range(6)]
+    mondays[3] = D(2021, 4, 6)  # Easter Monday is a public holiday: digests go on working days
+    valid_on = {units[0].code: D(2021, 3, 17), units[1].code: D(2021, 3, 26),
+                units[2].code: D(2021, 4, 6), units[3].code: D(2021, 4, 9)}
+    for faculty in ("IE", "NV", "HF"):
+        digests = [(d, m) for d, k, m in received[f"koord-{faculty.lower()}@example.test"] if k == "digest"]
+        assert [d for d, _ in digests] == mondays, faculty
+        mine = [u for u in units if u.faculty == faculty]
+        others = [u for u in units if u.faculty != faculty]
+        for d, m in digests:
+            valid = sum(1 for u in mine if u.code in valid_on and valid_on[u.code] < d)
+            assert f"Ukesoversikt {faculty}: {valid} av {len(mine)} enheter" in m["Subject"], d
+            text = m.get_body(("plain",)).get_content()
+            assert not any(u.code in text or u.name in text for u in others), (faculty, d)
+    hr = [(d, m) for d, k, m in received["hr@example.test"] if k == "digest"]
+    assert [d for d, _ in hr] == mondays
+    assert "4 av 9 enheter" in hr[-1][1]["Subject"]

@@ -1,0 +1,71 @@
+"""`skjemapost run`: one runner at a time, honest status, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+
+import pytest
+from projects import mail_project
+from test_send import wait_for
+
+pytestmark = pytest.mark.servers
+AS_OF = "2021-03-15T10:00"  # a Monday, after the send hour, in the campaign below
+
+
+def spring(p) -> None:
+    text = p.config.read_text().replace('opens = "2020-11-23"', 'opens = "2021-03-15"') \
+        .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"')
+    p.config.write_text(text + "\n[schedule]\npoll_minutes = 1\n")
+
+
+def sent(p) -> int:
+    try:
+        with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
+            return conn.execute("select count(*) from outbox where status = 'sent' "
+                                "and kind = 'leader-invitation'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world):
+    """Two `run`s: one holds the lock and sends each invitation once; the other waits."""
+    p = mail_project(tmp_path, mail_world, 6)
+    spring(p)
+    first, second = p.popen("--as-of", AS_OF, "run"), p.popen("--as-of", AS_OF, "run")
+    wait_for(lambda: sent(p) == 6 or first.poll() is not None or second.poll() is not None,
+             "the invitations to go out")
+    status = json.loads(p.cli("status", "--json").output)
+    for proc in (first, second):
+        proc.send_signal(signal.SIGTERM)
+    logs = [proc.communicate(timeout=30) for proc in (first, second)]
+    assert [proc.returncode for proc in (first, second)] == [0, 0], logs
+    assert all(len(mail_world.messages(u.leader_email)) == 1 for u in p.units)
+    holders = {str(proc.pid) for proc in (first, second)}
+    assert status["runner"]["holder"].rsplit(":", 1)[1] in holders
+    waited = [err for _, err in logs if '"event": "lock.waiting"' in err]
+    took = [err for _, err in logs if '"event": "lock.taken"' in err]
+    assert len(took) == 1 and len(waited) == 1
+
+
+def test_unreachable_imap_is_logged_once_and_status_shows_it(tmp_path, mail_world):
+    """IMAP down during run: the runner keeps going, logs it once, and status says so."""
+    from mailservers import free_ports
+
+    p = mail_project(tmp_path, mail_world, 2)
+    spring(p)
+    p.config.write_text(p.config.read_text().replace(f"port = {mail_world.imap_port}",
+                                                     f"port = {free_ports(1)[0]}"))
+    proc = p.popen("--as-of", AS_OF, "run")
+
+    def trouble() -> bool:
+        return "runner trouble" in p.cli("status").output
+
+    wait_for(lambda: trouble() or proc.poll() is not None, "status to show the trouble")
+    assert proc.poll() is None  # still running
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert err.count('"event": "cycle.failed"') == 1
+    assert "cannot connect to the IMAP server" in err
