@@ -7,6 +7,12 @@ tests/lo_fill.py (shared strings, LibreOffice's styles; skipped without soffice 
 - feeding the same interpreter; "new" is ``read_form`` as it is. Both readings must be equal.
 Goal: <= 3 ms per read. Figures only: nothing here asserts on time.
 
+The inbox first opens each attachment (``intake.open_attachment``: zip checks, every member
+unpacked and DTD-checked), then reads it. The second table times that whole path per reply:
+"two passes" hands the reader only the bytes (it unzips and parses them again, as the inbox
+did), "one pass" hands it intake's opened workbook too (``read_form(..., workbook=)``, as the
+inbox does now).
+
 Run: .venv/bin/python bench/form_read.py [READS_PER_ROUND]
 """
 
@@ -28,7 +34,9 @@ import openpyxl
 
 from service import formread
 from service.formbook import build_form
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, load_form, option_key, row_key, sheet_layout
+from service.formdef import load_form
+from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, option_key, row_key, sheet_layout
+from service.intake import Limits, Spreadsheet, open_attachment
 from service.models import Unit
 
 ROOT = Path(__file__).parent.parent
@@ -36,6 +44,7 @@ FORM = ROOT / "forms" / "oppsummering-og-evaluering.toml"
 UNIT = Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
             "kari@example.test", "nb")
 ROUNDS = 15
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def typed_answers(form):
@@ -134,6 +143,13 @@ def old_read(data, form):
     return formread._Interpreter(openpyxl_book(data), form, None).read()
 
 
+def intake_then_read(data, form, reuse):
+    """The inbox's path for one attachment: open it, then read the form from it."""
+    opened = open_attachment("skjema.xlsx", XLSX, data, Limits())
+    assert isinstance(opened, Spreadsheet), opened
+    return formread.read_form(opened.xlsx, form, workbook=opened.workbook if reuse else None)
+
+
 def timed(fn, reads):
     """ms per call: median and best of ROUNDS rounds of ``reads`` calls (this host is noisy)."""
     fn()
@@ -168,6 +184,17 @@ def main(reads=100):
         print(f"{label:<22}{len(data):>7}  {o[0]:>7.2f} ({o[1]:.2f})  {n[0]:>6.2f} ({n[1]:.2f})  "
               f"{o[0] / n[0]:>7.1f}x")
     print("readings identical (old == new) and complete, without problems, for every file read")
+    print(f"\nintake + read per reply, ms, median of {ROUNDS} rounds x {reads} replies (best)")
+    print(f"{'file':<22}{'bytes':>7}  {'two passes':>15}  {'one pass':>14}  {'saved':>8}")
+    for label, data in files.items():
+        if data is None:
+            continue
+        assert intake_then_read(data, form, True) == intake_then_read(data, form, False)
+        two, one = (timed(lambda d=data, r=reuse: intake_then_read(d, form, r), reads)
+                    for reuse in (False, True))
+        print(f"{label:<22}{len(data):>7}  {two[0]:>7.2f} ({two[1]:.2f})  {one[0]:>6.2f} ({one[1]:.2f})  "
+              f"{1 - one[0] / two[0]:>7.0%}")
+    print("readings identical with and without intake's workbook")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from .clock import Clock, SystemClock
 from .config import Config
 from .errors import Problem, SkjemapostError, TokenError, UnknownUnitError
 from .formbook import build_form
+from .formdef import load_form
 from .formread import FormReading, read_form
-from .forms import FormDef, load_form
+from .forms import FormDef
 from .imapbox import ImapSettings, SentCopies, move_message
 from .imapbox import connect as connect_imap
 from .inbox import Directory, Processor

@@ -14,29 +14,24 @@ as a defined name and on a very hidden sheet, and never in a visible cell.
 
 Multichoice: one row per option with a one-item dropdown holding the language's "yes"; an empty
 cell means "not ticked". A tick per row reads back reliably from every client, unlike several
-values typed into one cell.
+values typed into one cell. How the cells look (fills, help texts, dropdowns) is ``formstyle``.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-import math
 import re
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from service.forms import (
@@ -54,55 +49,31 @@ from service.forms import (
     YES_NO,
     Field,
     FormDef,
-    Item,
     option_key,
     row_key,
     sheet_layout,
     sheet_ref,
 )
+from service.formstyle import (
+    ANSWER_FILL,
+    BOX,
+    FILLED_FILL,
+    HEAD_FILL,
+    SUB_FILL,
+    UI,
+    UNLOCKED,
+    WIDTHS,
+    WRAP,
+    fit_height,
+    help_text,
+    print_setup,
+    style_answer,
+    validation,
+)
 from service.models import Language, Unit
 
 #: defined names the reader looks for; cell names are NAME_PREFIX + key with '/' as '__'
 STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"
-DATE_FORMAT = "DD.MM.YYYY"
-_WIDTHS = {"A": 14, "B": 44, "C": 30, "D": 48, "E": 22, "F": 14}
-
-_UI: dict[Language, dict[str, str]] = {
-    "nb": {
-        "question": "Spørsmål  (* = må fylles ut)", "answer": "Svar", "help": "Hjelp",
-        "deadline": "Svarfrist", "unit": "Enhet",
-        "keep": "Ikke endre koden: den knytter svaret til enheten.",
-        "where": "Svarene skrives i de gule feltene i arkfanen «{sheet}».",
-        "options": "Alternativer", "tick": "Velg «Ja» ved hvert alternativ som passer.",
-        "date": "Skriv datoen som DD.MM.ÅÅÅÅ, for eksempel 16.12.2020.",
-        "bad": "Ugyldig svar", "pick": "Velg et alternativ fra listen.",
-        "whole": "Skriv et heltall fra {lo} til {hi}.", "long": "Høyst {n} tegn.",
-        "months": "januar februar mars april mai juni juli august september oktober "
-                  "november desember",
-    },
-    "en": {
-        "question": "Question  (* = required)", "answer": "Answer", "help": "Help",
-        "deadline": "Deadline", "unit": "Unit",
-        "keep": "Do not change the code: it links your reply to your unit.",
-        "where": "Write your answers in the yellow cells on the “{sheet}” tab.",
-        "options": "Options", "tick": "Choose “Yes” next to each option that applies.",
-        "date": "Write the date as DD.MM.YYYY, for example 16.12.2020.",
-        "bad": "Invalid answer", "pick": "Choose an option from the list.",
-        "whole": "Write a whole number from {lo} to {hi}.", "long": "At most {n} characters.",
-        "months": "January February March April May June July August September October "
-                  "November December",
-    },
-}
-
-_THIN = Side(style="thin", color="808080")
-_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_ANSWER_FILL = PatternFill("solid", fgColor="FFF6CC")  # yellow: "type here"
-_FILLED_FILL = PatternFill("solid", fgColor="E7E6E6")  # grey: prefilled, locked
-_HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
-_SUB_FILL = PatternFill("solid", fgColor="DDEBF7")
-_WRAP = Alignment(wrap_text=True, vertical="top")
-_UNLOCKED = Protection(locked=False)
-
 
 def build_form(form: FormDef, unit: Unit, *, lang: Language, reference: str, stamp: str,
                campaign_title: str, deadline: datetime.date) -> bytes:
@@ -129,7 +100,7 @@ def build_form(form: FormDef, unit: Unit, *, lang: Language, reference: str, sta
 
 def format_date(day: datetime.date, lang: Language) -> str:
     """A date as a person writes it: '16. desember 2020' / '16 December 2020'."""
-    month = _UI[lang]["months"].split()[day.month - 1]
+    month = UI[lang]["months"].split()[day.month - 1]
     return f"{day.day}. {month} {day.year}" if lang == "nb" else f"{day.day} {month} {day.year}"
 
 
@@ -230,7 +201,7 @@ def build_template(form: FormDef, lang: Language) -> bytes:
 
 
 def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: str) -> None:
-    ui = _UI[lang]
+    ui = UI[lang]
     ws.column_dimensions["A"].width = 2
     ws.column_dimensions["B"].width = 100
     lines: list[tuple[str, Font | None]] = [
@@ -246,17 +217,17 @@ def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: s
     lines += [(p.strip(), None) for p in re.split(r"\n\s*\n", form.instructions.get(lang))]
     for row, (text, font) in enumerate(lines, 1):
         cell = ws.cell(row, 2, text or None)
-        cell.alignment = _WRAP
+        cell.alignment = WRAP
         if font is not None:
             cell.font = font
-        _fit_height(ws, row, ((text, 100),))
+        fit_height(ws, row, ((text, 100),))
     ws.protection.sheet = True
-    _print_setup(ws, f"B1:B{len(lines)}")
+    print_setup(ws, f"B1:B{len(lines)}")
 
 
 def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     """Lay out the answer sheet; return the defined names (name -> reference) it needs."""
-    ui = _UI[lang]
+    ui = UI[lang]
     layout = sheet_layout(form)
     sheet = ws.title
     names: dict[str, str] = {}
@@ -265,10 +236,10 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     def answer_cell(row: int, col: int, key: str) -> None:
         cell = ws.cell(row, col)
         cell.protection, cell.fill, cell.border, cell.alignment = (
-            _UNLOCKED, _ANSWER_FILL, _BOX, _WRAP)
+            UNLOCKED, ANSWER_FILL, BOX, WRAP)
         names[cell_name(key)] = sheet_ref(sheet, f"${get_column_letter(col)}${row}")
 
-    for letter, width in _WIDTHS.items():
+    for letter, width in WIDTHS.items():
         ws.column_dimensions[letter].width = width
     ws.column_dimensions["A"].hidden = True  # the row keys: plain text every client keeps
     ws.cell(1, LABEL_COL, form.title.get(lang)).font = Font(bold=True, size=14)
@@ -276,36 +247,36 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     ws.cell(REFERENCE_ROW, ID_COL, REFERENCE_KEY)
     ws.cell(REFERENCE_ROW, LABEL_COL, REFERENCE_LABEL.get(lang)).font = Font(bold=True)
     ws.cell(REFERENCE_ROW, ANSWER_COL, _ph("reference")).font = Font(bold=True, size=12)
-    ws.cell(REFERENCE_ROW, HELP_COL, ui["keep"]).alignment = _WRAP
+    ws.cell(REFERENCE_ROW, HELP_COL, ui["keep"]).alignment = WRAP
     ws.cell(REFERENCE_ROW + 1, LABEL_COL, ui["deadline"]).font = Font(bold=True)
     ws.cell(REFERENCE_ROW + 1, ANSWER_COL, _ph("deadline")).font = Font(bold=True)
     for col, key in ((LABEL_COL, "question"), (ANSWER_COL, "answer"), (HELP_COL, "help")):
         cell = ws.cell(HEADER_ROW, col, ui[key])
-        cell.font, cell.fill = Font(bold=True), _SUB_FILL
+        cell.font, cell.fill = Font(bold=True), SUB_FILL
 
     for section in form.sections:
         head = layout[section.fields[0].id] - 1
         for col in range(LABEL_COL, right + 1):
-            ws.cell(head, col).fill = _HEAD_FILL
+            ws.cell(head, col).fill = HEAD_FILL
         ws.cell(head, LABEL_COL, section.title.get(lang)).font = Font(
             bold=True, size=12, color="FFFFFF")
         for f in section.fields:
             row = layout[f.id]
             ws.cell(row, ID_COL, f.id)
             label = ws.cell(row, LABEL_COL, f.label.get(lang) + (" *" if f.required else ""))
-            label.alignment = _WRAP
-            help_text = _help(f, lang)
-            ws.cell(row, HELP_COL, help_text or None).alignment = Alignment(
+            label.alignment = WRAP
+            helping = help_text(f, lang)
+            ws.cell(row, HELP_COL, helping or None).alignment = Alignment(
                 wrap_text=True, vertical="top")
             ws.cell(row, HELP_COL).font = Font(italic=True, color="595959")
-            _fit_height(ws, row, ((label.value, _WIDTHS["B"]), (help_text, _WIDTHS["D"])),
+            fit_height(ws, row, ((label.value, WIDTHS["B"]), (helping, WIDTHS["D"])),
                         minimum=4 if f.type == "longtext" else 1)  # room to write in
             if f.source:
                 cell = ws.cell(row, ANSWER_COL, _ph(f.source))
-                cell.fill, cell.border, cell.alignment = _FILLED_FILL, _BOX, _WRAP
+                cell.fill, cell.border, cell.alignment = FILLED_FILL, BOX, WRAP
                 names[cell_name(f.id)] = sheet_ref(sheet, f"${get_column_letter(ANSWER_COL)}${row}")
             elif f.type == "multichoice":
-                dv = _validation(f, lang, [c.label.get(lang) for c in YES_NO[:1]])
+                dv = validation(f, lang, [c.label.get(lang) for c in YES_NO[:1]])
                 for c in f.options:
                     orow = layout[option_key(f.id, c.value)]
                     ws.cell(orow, ID_COL, option_key(f.id, c.value))
@@ -318,8 +289,8 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
                 _table(ws, f, lang, layout, names, sheet)
             else:
                 answer_cell(row, ANSWER_COL, f.id)
-                _style_answer(ws.cell(row, ANSWER_COL), f)
-                dv = _validation(f, lang)
+                style_answer(ws.cell(row, ANSWER_COL), f)
+                dv = validation(f, lang)
                 dv.add(ws.cell(row, ANSWER_COL))
                 ws.add_data_validation(dv)
     last = max(layout.values()) + 1
@@ -327,7 +298,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
     ws.protection.sheet = True
     ws.protection.formatRows = ws.protection.formatColumns = False  # may resize to read
-    _print_setup(ws, f"B1:{get_column_letter(right)}{last}")
+    print_setup(ws, f"B1:{get_column_letter(right)}{last}")
     return names
 
 
@@ -338,92 +309,16 @@ def _table(ws: Worksheet, f: Field, lang: Language, layout: dict[str, int],
     for k, col in enumerate(f.columns):
         c = LABEL_COL + k
         cell = ws.cell(header, c, col.label.get(lang) + (" *" if col.required else ""))
-        cell.font, cell.fill, cell.border, cell.alignment = Font(bold=True), _SUB_FILL, _BOX, _WRAP
-        dv = _validation(col, lang)
+        cell.font, cell.fill, cell.border, cell.alignment = Font(bold=True), SUB_FILL, BOX, WRAP
+        dv = validation(col, lang)
         for row in range(first, last + 1):
             answer = ws.cell(row, c)
             answer.protection, answer.fill, answer.border, answer.alignment = (
-                _UNLOCKED, _ANSWER_FILL, _BOX, _WRAP)
-            _style_answer(answer, col)
+                UNLOCKED, ANSWER_FILL, BOX, WRAP)
+            style_answer(answer, col)
             dv.add(answer)
         ws.add_data_validation(dv)
     for n in range(1, f.rows + 1):
         ws.cell(layout[row_key(f.id, n)], ID_COL, row_key(f.id, n))
     end = get_column_letter(LABEL_COL + len(f.columns) - 1)
     names[cell_name(f.id)] = sheet_ref(sheet, f"${get_column_letter(LABEL_COL)}${first}:${end}${last}")
-
-
-def _style_answer(cell: Cell, item: Item) -> None:
-    if item.type == "date":
-        cell.number_format = DATE_FORMAT
-    elif item.type in ("text", "longtext"):
-        cell.number_format = "@"  # keep "0123" and "2020/1" as typed
-
-
-def _help(item: Item, lang: Language) -> str:
-    """The help column text: the help, plus the options spelled out for clients without dropdowns."""
-    ui = _UI[lang]
-    parts = [item.help.get(lang)] if item.help else []
-    if item.type == "date":
-        parts.append(ui["date"])
-    if item.type == "choice":
-        parts.append(f"{ui['options']}: " + " · ".join(c.label.get(lang) for c in item.options))
-    if item.type == "multichoice":
-        parts.append(ui["tick"])
-    for col in item.columns if isinstance(item, Field) else ():
-        # a table's help cell speaks for its columns too: dropdowns and input messages may be lost
-        if col.type == "choice":
-            parts.append(f"{col.label.get(lang)}: "
-                         + " · ".join(o.label.get(lang) for o in col.options))
-        elif col.help:
-            parts.append(f"{col.label.get(lang)}: {col.help.get(lang)}")
-    return "\n".join(parts)
-
-
-def _validation(item: Item, lang: Language, items: list[str] | None = None) -> DataValidation:
-    """A dropdown (choice-like) or a typed check, always carrying the help as input message."""
-    ui = _UI[lang]
-    prompt = _help(item, lang)
-    kw: dict[str, object] = {}
-    if items is None and item.type in ("choice", "yesno"):
-        items = [c.label.get(lang) for c in item.options]
-    elif items is None and item.type == "scale":
-        items = [str(n) for n in range(int(str(item.min)), int(str(item.max)) + 1)]
-    if items is not None:
-        kw = {"type": "list", "formula1": '"' + ",".join(items) + '"', "error": ui["pick"]}
-    elif item.type == "integer" and item.min is not None and item.max is not None:
-        kw = {"type": "whole", "operator": "between", "formula1": str(item.min),
-              "formula2": str(item.max), "error": ui["whole"].format(lo=item.min, hi=item.max)}
-    elif item.type in ("text", "longtext") and item.max_length:
-        kw = {"type": "textLength", "operator": "lessThanOrEqual",
-              "formula1": str(item.max_length), "error": ui["long"].format(n=item.max_length)}
-    # Excel refuses files whose input message exceeds 255 characters or its title 32
-    return DataValidation(allow_blank=True, showInputMessage=bool(prompt),
-                          promptTitle=_cut(item.label.get(lang), 32), prompt=_cut(prompt, 250),
-                          showErrorMessage="error" in kw, errorTitle=ui["bad"], **kw)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
-
-
-def _fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]],
-                minimum: int = 1) -> None:
-    """Set a row tall enough for its wrapped text; Google Sheets and Numbers do not autofit."""
-    lines = minimum
-    for text, width in texts:
-        if isinstance(text, str) and text:
-            # ~1.1 characters of body text per unit of column width
-            lines = max(lines, sum(max(1, math.ceil(len(p) / (width * 1.1)))
-                                   for p in text.split("\n")))
-    if lines > 1:
-        ws.row_dimensions[row].height = 15 * lines + 2
-
-
-def _print_setup(ws: Worksheet, area: str) -> None:
-    ws.print_area = area
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "portrait"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    ws.print_options.gridLines = False

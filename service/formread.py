@@ -16,12 +16,13 @@ columns scanned are capped, because a reply is untrusted input that may claim a 
 
 Cells come from ``xlsxcells`` (zip + XML, ~2 ms), not openpyxl (~13 ms), as reading the form is
 most of the inbox's work per reply; it refuses DTDs and zip bombs too. No openpyxl fallback is
-kept: no file was found that openpyxl reads and it does not (see bench/form_read.py).
+kept: no file was found that openpyxl reads and it does not (see bench/form_read.py). The inbox
+passes the workbook ``intake`` already opened and checked, so a reply is unzipped once. Turning
+a cell into the field's type is ``formvalues``.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass, field
 
@@ -34,7 +35,6 @@ from service.forms import (
     REFERENCE_KEY,
     REFERENCE_LABEL,
     SHEET_NAMES,
-    YES_NO,
     Field,
     FormDef,
     Item,
@@ -45,9 +45,10 @@ from service.forms import (
     sheet_layout,
     sheet_ref,
 )
+from service.formvalues import BadValue, blank, convert, shown, tick
 from service.models import LANGUAGES, Language
 from service.validate import ConversionKind, ConversionProblem, FormReading, conversion_message
-from service.xlsxcells import Value, Workbook, XlsxError, ZipLimits, from_serial
+from service.xlsxcells import Value, Workbook, XlsxError, ZipLimits
 from service.xlsxcells import column_index as _column
 from service.xlsxcells import column_letters as _letters
 
@@ -59,23 +60,19 @@ LIMITS = ZipLimits(max_unpacked=100 * 2**20, max_members=500)
 MAX_ROWS, MAX_COLS = 1000, 30
 STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as formbook writes
 _OLE = b"\xd0\xcf\x11\xe0"  # .xls and password-protected .xlsx are OLE files, not zips
-_TICKED = {"ja", "yes", "x", "✓", "✔", "true", "sann", "1"}
-_UNTICKED = {"nei", "no", "false", "usann", "0", "-"}
-_DATE_DMY = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-_DATE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)"
                   r"(?::\$?([A-Z]{1,3})\$?(\d+))?$")
-#: Excel serial day numbers of 1950-01-01 and 2099-12-31: a number there in a date field is a date
-#: whose format was lost; anything else is a typo
-_SERIALS = (18264, 73050)
 
 
-def read_form(data: bytes, form: FormDef, *, lang: Language | None = None) -> FormReading:
+def read_form(data: bytes, form: FormDef, *, lang: Language | None = None,
+              workbook: Workbook | None = None) -> FormReading:
     """The answers in a filled copy of ``form``; messages in ``lang`` (default: the file's).
 
-    Raises FormReadError when the bytes are not a readable workbook or not this form.
+    ``workbook``: ``data`` already opened (``intake.Spreadsheet.workbook``); its unpacked parts
+    are read instead of unzipping ``data`` again. Raises FormReadError when the bytes are not a
+    readable workbook or not this form.
     """
-    return _Interpreter(_load(data), form, lang).read()
+    return _Interpreter(_load(data, workbook), form, lang).read()
 
 
 @dataclass
@@ -95,13 +92,18 @@ _CODES = {"not_zip": "not_xlsx", "bomb": "too_large", "xml_attack": "xml_attack"
           "encrypted": "not_xlsx", "corrupt": "unreadable"}
 
 
-def _load(data: bytes) -> _Book:
+def _load(data: bytes, workbook: Workbook | None = None) -> _Book:
     if len(data) > MAX_BYTES:
         raise FormReadError(f"the file is too large ({len(data)} bytes)", code="too_large")
     if data[:4] == _OLE:
         raise FormReadError("an old .xls file or a password-protected workbook, not an .xlsx",
                             code="not_xlsx")
     try:
+        if workbook is not None:
+            # opened under the caller's limits (the operator's config); ours must hold as well,
+            # or a file refused when read alone would be read when handed over
+            workbook.package.check_sizes(LIMITS)
+            return _read_book(workbook)
         with Workbook(data, LIMITS) as wb:
             return _read_book(wb)
     except XlsxError as exc:
@@ -156,11 +158,6 @@ def _parse_name(text: str) -> str | tuple[str, int, int, int, int] | None:
     sheet = m[1].replace("''", "'") if m[1] else m[2]
     row, col = int(m[4]), _column(m[3])
     return sheet, row, col, int(m[6] or row), _column(m[5]) if m[5] else col
-
-
-class _Bad(Exception):
-    def __init__(self, kind: ConversionKind) -> None:
-        self.kind = kind
 
 
 class _Interpreter:
@@ -253,12 +250,12 @@ class _Interpreter:
         """Convert one cell into ``into[item.id]``, or record why it could not be."""
         self.cells[key] = self.where(row, col)
         raw = self.value(row, col)
-        if _blank(raw):
+        if blank(raw):
             return
         try:
-            into[item.id] = _convert(item, raw)
-        except _Bad as bad:
-            self.fail(key, self.form.field(key.split("/")[0]), column, bad.kind, _show(raw))
+            into[item.id] = convert(item, raw)
+        except BadValue as bad:
+            self.fail(key, self.form.field(key.split("/")[0]), column, bad.kind, shown(raw))
 
     def fail(self, key: str, f: Field, column: str | None, kind: ConversionKind,
              raw: str) -> None:
@@ -278,13 +275,13 @@ class _Interpreter:
                 continue
             self.cells[key] = self.where(orow, ANSWER_COL)
             raw = self.value(orow, ANSWER_COL)
-            if _blank(raw):
+            if blank(raw):
                 continue
             try:
-                if _tick(raw):
+                if tick(raw):
                     ticked.append(c.value)
-            except _Bad:
-                self.fail(key, f, None, "tick", _show(raw))
+            except BadValue:
+                self.fail(key, f, None, "tick", shown(raw))
         if ticked:
             self.answers[f.id] = tuple(ticked)
 
@@ -302,7 +299,7 @@ class _Interpreter:
                 r = row + 1 + n  # below the label row and the column headers
             if n == 1:
                 self.cells[f.id] = self.where(r, first_col)
-            if all(_blank(self.value(r, first_col + k)) for k in range(len(f.columns))):
+            if all(blank(self.value(r, first_col + k)) for k in range(len(f.columns))):
                 continue
             values: dict[str, object] = {}
             index = len(kept) + 1
@@ -323,88 +320,3 @@ class _Interpreter:
         row = self.locate(REFERENCE_KEY, REFERENCE_LABEL.nb, REFERENCE_LABEL.en)
         value = self.value(row, ANSWER_COL) if row is not None else None
         return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _convert(item: Item, raw: object) -> object:
-    """One non-empty cell value as the item's type; raises _Bad with the reason."""
-    t = item.type
-    if t in ("integer", "scale"):
-        return _integer(raw, t)
-    if t == "date":
-        return _date(raw)
-    if t in ("choice", "yesno"):
-        if isinstance(raw, bool) and t == "yesno":
-            return YES_NO[0 if raw else 1].value
-        text = _show(raw)
-        choice = item.match(text)
-        if choice is None:
-            raise _Bad("choice")
-        return choice.value
-    # text, longtext: what was typed, as the leader would read it
-    if isinstance(raw, datetime.datetime | datetime.date):
-        return raw.strftime("%d.%m.%Y")
-    text = _show(raw).replace("\r\n", "\n").strip()
-    return text if t == "longtext" else " ".join(text.split("\n"))
-
-
-def _integer(raw: object, kind: ConversionKind) -> int:
-    if isinstance(raw, bool | datetime.date | datetime.time):
-        raise _Bad(kind)
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float):
-        if raw.is_integer():
-            return int(raw)
-        raise _Bad(kind)
-    text = re.sub(r"[\s\u00a0\u202f]", "", str(raw))  # "1 200" with (narrow) no-break spaces
-    m = re.fullmatch(r"([+-]?\d{1,9})(?:[.,]0+)?", text)
-    if m is None:
-        raise _Bad(kind)
-    return int(m[1])
-
-
-def _date(raw: object) -> datetime.date:
-    if isinstance(raw, datetime.datetime):
-        return raw.date()
-    if isinstance(raw, datetime.date):
-        return raw
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        if _SERIALS[0] <= raw <= _SERIALS[1]:
-            value = from_serial(raw, "date")
-            if isinstance(value, datetime.date):
-                return value
-        raise _Bad("date")
-    text = str(raw).strip()
-    m = _DATE_DMY.fullmatch(text)
-    ymd = (int(m[3]), int(m[2]), int(m[1])) if m else None
-    m = _DATE_ISO.fullmatch(text)
-    ymd = (int(m[1]), int(m[2]), int(m[3])) if m else ymd
-    try:
-        if ymd is not None:
-            return datetime.date(*ymd)
-    except ValueError:
-        pass
-    raise _Bad("date")
-
-
-def _tick(raw: object) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    key = normalise(_show(raw))
-    if key in _TICKED:
-        return True
-    if key in _UNTICKED:
-        return False
-    raise _Bad("tick")
-
-
-def _blank(raw: object) -> bool:
-    return raw is None or (isinstance(raw, str) and not raw.strip())
-
-
-def _show(raw: object) -> str:
-    if isinstance(raw, float) and raw.is_integer():
-        return str(int(raw))
-    if isinstance(raw, datetime.datetime | datetime.date):
-        return raw.strftime("%d.%m.%Y")
-    return str(raw)

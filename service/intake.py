@@ -28,7 +28,7 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -59,12 +59,17 @@ class Limits:
 
 @dataclass(frozen=True)
 class Spreadsheet:
-    """An attachment as .xlsx bytes ready for ``formread.read_form``."""
+    """An attachment as .xlsx bytes ready for ``formread.read_form``.
+
+    ``workbook`` is those bytes as intake opened them, every member already unpacked and checked;
+    ``read_form(xlsx, form, workbook=workbook)`` reads from it instead of unzipping it all again.
+    """
 
     xlsx: bytes
     original_format: OriginalFormat
     converted: bool
     had_macros: bool = False  # an .xlsm's VBA project: kept in the bytes, never run
+    workbook: Workbook | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -187,40 +192,41 @@ def _open(filename: str, content_type: str, data: bytes, limits: Limits,
 def _zip(filename: str, content_type: str, data: bytes, limits: Limits,
          converter: Converter | None, *, converted_from: OriginalFormat | None = None,
          ) -> Spreadsheet | Rejection:
-    with Package(data, limits.zip_limits()) as package:
-        mimetype = package.read("mimetype")[:100] if package.has("mimetype") else b""
-        main = package.office_document() or (
-            "xl/workbook.xml" if package.has("xl/workbook.xml") else None)
-        if mimetype.startswith(b"application/vnd.oasis.opendocument.spreadsheet"):
-            manifest = "META-INF/manifest.xml"
-            if package.has(manifest) and "encryption-data" in package.xml(manifest):
-                return _reject("encrypted", filename, "an encrypted OpenDocument file")
-            package.check_members()  # LibreOffice will open it: nothing hostile may reach it
-            return _convert("ods", filename, data, limits, converter)
-        if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-            return _reject("not_spreadsheet", filename, mimetype.decode("ascii", "replace"),
-                           what="opendocument")
-        if main is None or not main.startswith("xl/"):
-            for part, what in (("word/document.xml", "word"), ("ppt/presentation.xml",
-                                                                 "powerpoint")):
-                if package.has(part) or main == part:
-                    return _reject("not_spreadsheet", filename, part, what=what)
-        if main is None:
-            if package.has("[Content_Types].xml") or _looks_like_spreadsheet(filename,
-                                                                             content_type):
-                return _reject("corrupt", filename, "no workbook part")
-            return _reject("not_spreadsheet", filename, "a zip without a workbook", what="zip")
-        package.check_members()
-        book = Workbook(package)
-        if not book.sheets:
-            return _reject("corrupt", filename, "the workbook lists no readable sheet")
-        types = package.xml("[Content_Types].xml") if package.has("[Content_Types].xml") else ""
-        macros = any(n.lower().endswith("vbaproject.bin") for n in package.names)
-        macro_enabled = macros or "macroEnabled" in types or filename.lower().endswith(".xlsm")
+    # not closed: it holds only memory, and the Spreadsheet hands it on to the reader
+    package = Package(data, limits.zip_limits())
+    mimetype = package.read("mimetype")[:100] if package.has("mimetype") else b""
+    main = package.office_document() or (
+        "xl/workbook.xml" if package.has("xl/workbook.xml") else None)
+    if mimetype.startswith(b"application/vnd.oasis.opendocument.spreadsheet"):
+        manifest = "META-INF/manifest.xml"
+        if package.has(manifest) and "encryption-data" in package.xml(manifest):
+            return _reject("encrypted", filename, "an encrypted OpenDocument file")
+        package.check_members()  # LibreOffice will open it: nothing hostile may reach it
+        return _convert("ods", filename, data, limits, converter)
+    if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+        return _reject("not_spreadsheet", filename, mimetype.decode("ascii", "replace"),
+                       what="opendocument")
+    if main is None or not main.startswith("xl/"):
+        for part, what in (("word/document.xml", "word"), ("ppt/presentation.xml",
+                                                             "powerpoint")):
+            if package.has(part) or main == part:
+                return _reject("not_spreadsheet", filename, part, what=what)
+    if main is None:
+        if package.has("[Content_Types].xml") or _looks_like_spreadsheet(filename,
+                                                                         content_type):
+            return _reject("corrupt", filename, "no workbook part")
+        return _reject("not_spreadsheet", filename, "a zip without a workbook", what="zip")
+    package.check_members()
+    book = Workbook(package)
+    if not book.sheets:
+        return _reject("corrupt", filename, "the workbook lists no readable sheet")
+    types = package.xml("[Content_Types].xml") if package.has("[Content_Types].xml") else ""
+    macros = any(n.lower().endswith("vbaproject.bin") for n in package.names)
+    macro_enabled = macros or "macroEnabled" in types or filename.lower().endswith(".xlsm")
     if converted_from is not None:
-        return Spreadsheet(data, converted_from, converted=True, had_macros=macros)
+        return Spreadsheet(data, converted_from, converted=True, had_macros=macros, workbook=book)
     return Spreadsheet(data, "xlsm" if macro_enabled else "xlsx", converted=False,
-                       had_macros=macros)
+                       had_macros=macros, workbook=book)
 
 
 def _convert(fmt: Literal["ods", "xls"], filename: str, data: bytes, limits: Limits,

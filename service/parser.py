@@ -5,12 +5,10 @@ Design note. Everything downstream (classifier, form reading, matching, the stor
 is untrusted and often malformed, so every accessor returns an empty value ("" / () / None)
 instead of raising, and what was wrong is recorded in ``defects``.
 
-Why the stdlib ``compat32`` policy and our own header decoding: the modern ``email.policy.default``
-builds header objects on every access and costs several times more per message; with compat32
-the parse of a 25 KB reply stays well under the 2 ms budget. compat32 hands back raw header
-text, so RFC 2047 words are decoded here, with adjacent words of one charset joined *before*
-decoding (Outlook splits a UTF-8 "ø" across two words) and unknown charsets decoded as UTF-8,
-then Latin-1, never an exception.
+Why the stdlib ``compat32`` policy: the modern ``email.policy.default`` builds header objects on
+every access and costs several times more per message; with compat32 the parse of a 25 KB reply
+stays well under the 2 ms budget. compat32 hands back raw header text, so headers, charsets and
+HTML bodies are decoded by ``mailtext``; this module is the MIME walk.
 
 Attachments are collected from the whole tree, including inside forwarded messages
 (message/rfc822) and Outlook's winmail.dat (TNEF, via tnefparse); ``origin`` says where each
@@ -20,7 +18,6 @@ was found: "top", "forwarded", "winmail.dat" or "forwarded/winmail.dat".
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import quopri
@@ -30,12 +27,31 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
-from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tnefparse import TNEF  # type: ignore[import-untyped]
+
+from .mailtext import (
+    address_headers,
+    addresses,
+    clean_filename,
+    decode_bytes,
+    decode_words,
+    header_date,
+    header_text,
+    html_to_text,
+    message_id_in,
+    message_ids_in,
+    part_filename,
+    read_headers,
+)
+
+# decode_bytes, decode_words, html_to_text and message_id_in moved to mailtext; callers and
+# tests still import them from here
+__all__ = ["REPORT_TYPES", "AttachmentFile", "ForwardedMail", "HeaderMap", "InboundMail",
+           "ReportPart", "decode_bytes", "decode_words", "html_to_text", "message_id_in", "parse",
+           "synthetic_message_id"]
 
 HeaderMap = Mapping[str, tuple[str, ...]]
 T = TypeVar("T")
@@ -47,13 +63,6 @@ _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
 _MAX_DEPTH, _MAX_PARTS = 12, 2000  # a hostile message may nest without end
 _EMPTY: HeaderMap = MappingProxyType({})
 
-_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_MSGID = re.compile(r"<[^<>\s]+>")
-_SPACES = re.compile(r"[ \t\xa0\u200b]+")
-_BLANKS = re.compile(r"\n{3,}")
-_ESCAPED = re.compile("[\udc80-\udcff]")
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 _MIME_BY_EXT = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
@@ -159,208 +168,7 @@ def synthetic_message_id(raw: bytes) -> str:
     return f"<sha256-{hashlib.sha256(raw).hexdigest()}@skjemapost.invalid>"
 
 
-# ---- text decoding ---------------------------------------------------------------------------
-
-def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:
-    """Bytes as text in ``charset``; a wrong or unknown charset falls back to UTF-8, then Latin-1."""
-    name = (charset or "").strip().strip("\"'").lower() or "us-ascii"
-    known = True
-    try:
-        return data.decode(name)
-    except UnicodeError:
-        pass
-    except (LookupError, ValueError):  # an unknown or malformed charset name
-        known = False
-        if defects is not None:
-            defects.append(f"unknown charset {name[:40]!r}")
-    try:
-        return data.decode("utf-8")
-    except UnicodeError:
-        pass
-    if known and name not in ("us-ascii", "ascii"):
-        return data.decode(name, errors="replace")  # a declared charset wrong for a few bytes
-    return data.decode("cp1252" if known else "latin-1", errors="replace")
-
-
-def _fix_8bit(value: str) -> str:
-    # BytesParser keeps raw 8-bit header bytes as surrogate escapes; they are UTF-8 or cp1252
-    if value.isascii() or not _ESCAPED.search(value):
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded-words; whitespace between two words goes, as the RFC says."""
-    if "=?" not in value:
-        return value
-    out: list[str] = []
-    pending, pending_cs, pos, last_was_word = b"", "", 0, False
-    for m in _WORD.finditer(value):
-        between = value[pos:m.start()]
-        if between and not (last_was_word and between.isspace()):
-            if pending:
-                out.append(decode_bytes(pending, pending_cs))
-                pending = b""
-            out.append(between)
-        cs, enc, text = m.group(1).split("*", 1)[0].lower(), m.group(2), m.group(3)
-        try:
-            encoded = text.encode("ascii")
-        except UnicodeEncodeError:
-            encoded = text.encode("utf-8", "surrogateescape")
-        if enc in "Bb":
-            try:
-                data = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4))
-            except binascii.Error:
-                data = encoded
-        else:
-            data = binascii.a2b_qp(encoded, header=True)
-        if pending and cs != pending_cs:
-            out.append(decode_bytes(pending, pending_cs))
-            pending = b""
-        pending, pending_cs, pos, last_was_word = pending + data, cs, m.end(), True
-    if pending:
-        out.append(decode_bytes(pending, pending_cs))
-    out.append(value[pos:])
-    return "".join(out)
-
-
-def _header_text(value: str) -> str:
-    """A raw header value unfolded, with 8-bit bytes and encoded-words decoded."""
-    unfolded = _FOLD.sub("", value).replace("\r", " ").replace("\n", " ").strip()
-    return decode_words(_fix_8bit(unfolded))
-
-
-def _address_headers(msg: Message) -> dict[str, list[str]]:
-    """The raw From, Reply-To, To and Cc values, unfolded, in one pass over the headers."""
-    found: dict[str, list[str]] = {"from": [], "reply-to": [], "to": [], "cc": []}
-    for name, value in msg.raw_items():
-        values = found.get(str(name).lower())
-        if values is not None:
-            values.append(_fix_8bit(_FOLD.sub("", str(value)).replace("\r", " ").replace("\n", " ")))
-    return found
-
-
-def _addresses(values: list[str]) -> list[tuple[str, str]]:
-    """(decoded display name, lower-case addr-spec) pairs, in order.
-
-    Parsed from the raw value, before encoded-words are decoded: a decoded name may hold a comma.
-    """
-    found: list[tuple[str, str]] = []
-    for display, addr in getaddresses(values):
-        addr = addr.strip().lower()
-        if "@" in addr:
-            found.append((decode_words(display).strip(), addr))
-    return found
-
-
-def _date(value: str, defects: list[str]) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(f"unreadable Date: {value[:80]!r}")
-        return None
-    if when.tzinfo is None:  # "-0000": the time is UTC, the zone unknown (RFC 5322 3.3)
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC)
-
-
-def message_id_in(value: str) -> str:
-    """The first <id> in a header value; a bare "id@host" (scanners send them) gets its brackets."""
-    m = _MSGID.search(value)
-    if m:
-        return m.group(0)
-    value = value.strip()
-    return f"<{value}>" if value and " " not in value and "@" in value else ""
-
-
-class _HtmlText(HTMLParser):
-    """The readable text of an HTML body; scripts, styles and the <head> are dropped."""
-
-    # blocks break the line before and after; line items only before, so a list stays compact
-    _BLOCK = frozenset({"address", "article", "aside", "blockquote", "div", "dl", "footer", "h1", "h2",
-                        "h3", "h4", "h5", "h6", "header", "hr", "ol", "p", "pre", "section", "table", "ul"})
-    _LINE = frozenset({"br", "li", "tr", "dt", "dd"})
-    _SKIP = frozenset({"script", "style", "head", "title", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":
-            self.skipping = 0  # an unclosed <head> must not swallow the body
-        elif tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._BLOCK or tag in self._LINE:
-            self.chunks.append("\n")
-        elif tag in ("td", "th"):
-            self.chunks.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self._BLOCK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.chunks.append(data.replace("\r", " ").replace("\n", " "))
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML document, one line per block."""
-    extractor = _HtmlText()
-    try:
-        extractor.feed(html)
-        extractor.close()
-    except Exception:  # html.parser is lenient; a failure keeps what was read
-        pass
-    lines = (_SPACES.sub(" ", line).strip() for line in "".join(extractor.chunks).split("\n"))
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
-
-
 # ---- the MIME walk ---------------------------------------------------------------------------
-
-def _read_headers(msg: Message) -> dict[str, tuple[str, ...]]:
-    headers: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():
-        headers.setdefault(str(name).strip().lower(), []).append(_header_text(str(value)))
-    return {k: tuple(v) for k, v in headers.items()}
-
-
-def _param(part: Message, name: str, header: str) -> str:
-    """A header parameter, the RFC 2231 form (``filename*=utf-8''…``) preferred over the plain one.
-
-    The stdlib's ``get_filename`` returns whichever it meets first, and senders (skjemapost's own
-    compose among them) put an ASCII fallback ``filename=`` next to the exact ``filename*``.
-    """
-    plain = ""
-    for key, value in _safe(lambda: part.get_params(header=header), None) or []:
-        if key.lower() != name:
-            continue
-        if isinstance(value, tuple):
-            return str(collapse_rfc2231_value(value))
-        plain = plain or str(value)
-    return plain
-
-
-def _filename(part: Message) -> str:
-    name = _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
-    name = decode_words(_fix_8bit(name)).strip().strip('"')
-    # "C:\Users\kari\skjema.xlsx" from old clients: only the name, without control characters
-    return _clean_name(name)
-
-
-def _clean_name(name: str) -> str:
-    return _UNSAFE_NAME.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-
 
 class _Walker:
     """One pass over the MIME tree, collecting text, attachments, reports and forwards."""
@@ -375,7 +183,7 @@ class _Walker:
 
     def mail(self) -> InboundMail:
         msg = BytesParser(policy=compat32).parsebytes(self.raw)
-        headers = _read_headers(msg)
+        headers = read_headers(msg)
         texts: list[str] = []
         self._walk(msg, "top", texts, 0)
         first = {k: v[0] for k, v in headers.items() if v}
@@ -383,8 +191,8 @@ class _Walker:
         if not message_id:
             message_id = synthetic_message_id(self.raw)
             self.defects.append("no Message-ID: synthesised from the SHA-256 of the bytes")
-        raw = _address_headers(msg)
-        senders, reply_to = _addresses(raw["from"]), _addresses(raw["reply-to"])
+        raw = address_headers(msg)
+        senders, reply_to = addresses(raw["from"]), addresses(raw["reply-to"])
         ctype = _safe(msg.get_content_type, "text/plain")
         report_type = _safe(lambda: str(msg.get_param("report-type") or ""), "")
         return InboundMail(
@@ -392,12 +200,12 @@ class _Walker:
             from_address=senders[0][1] if senders else "",
             from_name=senders[0][0] if senders else "",
             reply_to=reply_to[0][1] if reply_to else "",
-            to=tuple(a for _, a in _addresses(raw["to"])),
-            cc=tuple(a for _, a in _addresses(raw["cc"])),
+            to=tuple(a for _, a in addresses(raw["to"])),
+            cc=tuple(a for _, a in addresses(raw["cc"])),
             subject=first.get("subject", ""),
-            date=_date(first.get("date", ""), self.defects),
+            date=header_date(first.get("date", ""), self.defects),
             in_reply_to=message_id_in(first.get("in-reply-to", "")),
-            references=tuple(_MSGID.findall(" ".join(headers.get("references", ())))),
+            references=message_ids_in(" ".join(headers.get("references", ()))),
             headers=MappingProxyType(headers), content_type=ctype,
             report_type=report_type.lower() if ctype == "multipart/report" else "",
             text="\n".join(t for t in texts if t).strip(),
@@ -429,7 +237,7 @@ class _Walker:
             self._leaf(part, ctype, origin, texts)
 
     def _leaf(self, part: Message, ctype: str, origin: str, texts: list[str] | None) -> None:
-        name = _filename(part)
+        name = part_filename(part)
         disposition = str(part.get("content-disposition", "")).split(";", 1)[0].strip().lower()
         if ctype in ("text/plain", "text/html") and not name and disposition != "attachment":
             if texts is not None:
@@ -496,7 +304,7 @@ class _Walker:
             return False
         where = "winmail.dat" if origin == "top" else f"{origin}/winmail.dat"
         for name, mime, payload in found:
-            clean = _clean_name(name)
+            clean = clean_filename(name)
             ext = clean.rpartition(".")[2].lower()
             ctype = mime.lower() or _MIME_BY_EXT.get(ext, "application/octet-stream")
             self.attachments.append(AttachmentFile(clean, ctype, payload, where))
@@ -525,19 +333,19 @@ def _tnef_mime(att: Any) -> str:
 def _field_block(items: list[tuple[str, Any]]) -> Mapping[str, str]:
     block: dict[str, str] = {}
     for name, value in items:
-        block.setdefault(str(name).strip().lower(), _header_text(str(value)))
+        block.setdefault(str(name).strip().lower(), header_text(str(value)))
     return MappingProxyType(block)
 
 
 def _forwarded(inner: Message, text: str, defects: list[str],
                headers_only: bool = False) -> ForwardedMail:
-    headers = _read_headers(inner)
+    headers = read_headers(inner)
     first = {k: v[0] for k, v in headers.items() if v}
-    senders = _addresses(_address_headers(inner)["from"])
+    senders = addresses(address_headers(inner)["from"])
     return ForwardedMail(
         message_id=message_id_in(first.get("message-id", "")),
         from_address=senders[0][1] if senders else "", from_name=senders[0][0] if senders else "",
-        subject=first.get("subject", ""), date=_date(first.get("date", ""), defects),
+        subject=first.get("subject", ""), date=header_date(first.get("date", ""), defects),
         headers=MappingProxyType(headers), text=text, headers_only=headers_only)
 
 

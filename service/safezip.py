@@ -89,6 +89,10 @@ class Package:
             _check_sizes(infos, limits)
         self._infos = {i.filename.lower(): i for i in infos}
         self._spent: dict[str, int] = {}  # bytes actually unpacked, per member
+        #: XML parts already decoded and checked, by lower-case name: intake checks every part
+        #: and the reader then reads the same parts, so each is inflated and scanned only once
+        #: (the cost: the package's XML text is held while it lives, at most ``max_unpacked``)
+        self._texts: dict[str, str] = {}
 
     @property
     def names(self) -> list[str]:
@@ -114,14 +118,28 @@ class Package:
         return data
 
     def xml(self, name: str) -> str:
-        """The part as text, refused if it carries a DTD (see ``xml_text``)."""
-        return xml_text(self.read(name), name)
+        """The part as text, refused if it carries a DTD (see ``xml_text``); decoded once."""
+        key = name.lower()
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = xml_text(self.read(name), name)
+        return text
+
+    def check_sizes(self, limits: ZipLimits) -> None:
+        """Check the directory against ``limits`` as well as those it was opened with.
+
+        For a reader handed a package someone else opened: its own limits must hold as they
+        would had it opened the bytes itself.
+        """
+        with guarded():
+            _check_sizes(self._zf.infolist(), limits)
 
     def check_members(self) -> None:
         """Unpack every member within the budget; refuse any XML part that carries a DTD.
 
         For a package that another program (LibreOffice) will open, or that is kept: this
-        checks what the directory claims against what the members really hold.
+        checks what the directory claims against what the members really hold. The XML parts'
+        text is kept (see ``xml``), so reading them afterwards unpacks nothing again.
         """
         for name in self.names:
             if name.lower().endswith(_XMLISH):

@@ -85,6 +85,19 @@ def normalise(text: str) -> str:
     return _format(cleaned)
 
 
+def well_formed(ref: str) -> bool:
+    """True if ``ref`` normalises to a reference whose check symbol holds; no secret needed.
+
+    The keyless half of ``verify``: it catches every single typo and neighbour swap, and 36 of 37
+    random words, so free text can be searched for references before any keyed check.
+    """
+    try:
+        body = normalise(ref).replace("-", "")
+    except TokenError:
+        return False
+    return _check_symbol(body[:-1]) == body[-1]
+
+
 def verify(secret: bytes, campaign: str, text: str) -> str:
     """Return the normalised reference if it passes both checks; raise TokenError otherwise.
 

@@ -10,7 +10,8 @@ exponent), a formula's cached ``<v>`` (nothing is evaluated), error values as te
 ISO dates (``t="d"``), and numbers whose style has a date or time format converted from the Excel
 serial (1900 system, or 1904 by ``workbookPr date1904``). Deliberate differences: a date-only
 format gives a ``datetime.date`` (openpyxl: a midnight ``datetime``), and ST_Xstring escapes such
-as ``_x000D_`` are decoded (openpyxl leaves them in the text; see _ESCAPED).
+as ``_x000D_`` are decoded (openpyxl leaves them in the text; see _ESCAPED). Which formats show
+a date, and what a serial is as one, is ``xlsxdates``.
 
 Hostile input is refused by ``safezip`` (bombs, DTDs, memory); here, rows past the cap are never
 parsed: the row tags are scanned and the text is cut before the first row past it, and nothing
@@ -25,13 +26,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
-from typing import Literal
 from xml.etree import ElementTree as ET
 
 from service.safezip import Package, PackageError, ZipLimits, guarded, parse
+from service.xlsxdates import BUILTIN_DATE_FORMATS, DateKind, format_kind, from_serial, iso_value
 
 Value = str | int | float | bool | datetime.date | datetime.time | datetime.timedelta | None
-DateKind = Literal["date", "datetime", "time", "timedelta"]
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STRICT_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"
@@ -141,7 +141,7 @@ def _style_kinds(text: str, ns: str) -> list[DateKind | None]:
     xfs = _CELL_XFS.search(text)
     tags = _XF.finditer(xfs[0]) if xfs is not None else iter(())
     ids = (int(m[1]) if m else 0 for m in (_NUM_FMT_ID.search(x[1]) for x in tags))
-    return [_format_kind(custom.get(n, BUILTIN_DATE_FORMATS.get(n, ""))) for n in ids]
+    return [format_kind(custom.get(n, BUILTIN_DATE_FORMATS.get(n, ""))) for n in ids]
 
 
 # ---- the workbook ------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ class Workbook:
                 elif t == "b":
                     cells[row_no, col] = bool(int(v))
                 elif t == "d":
-                    cells[row_no, col] = _iso(v)
+                    cells[row_no, col] = iso_value(v)
                 else:  # str (a formula's text result), e (#N/A...) or unknown: the text itself
                     cells[row_no, col] = v
         return Grid(name, cells, last, truncated)
@@ -339,65 +339,3 @@ def column_letters(col: int) -> str:
 #: A..ZZ, looked up for every cell; three letters are rare enough to compute
 _COLUMNS = {a + b: column_index(a + b) for a in ("", *map(chr, range(65, 91)))
             for b in map(chr, range(65, 91))}
-
-
-def _iso(text: str) -> Value:
-    """A ``t="d"`` cell: an ISO 8601 date, time, or date and time."""
-    text = text.strip().removesuffix("Z")
-    if "T" in text or " " in text:
-        return datetime.datetime.fromisoformat(text)
-    return datetime.time.fromisoformat(text) if ":" in text else datetime.date.fromisoformat(text)
-
-
-#: the built-in number formats that show a date or a time (ECMA-376 18.8.30)
-BUILTIN_DATE_FORMATS = {
-    14: "mm-dd-yy", 15: "d-mmm-yy", 16: "d-mmm", 17: "mmm-yy", 18: "h:mm AM/PM",
-    19: "h:mm:ss AM/PM", 20: "h:mm", 21: "h:mm:ss", 22: "m/d/yy h:mm", 45: "mm:ss",
-    46: "[h]:mm:ss", 47: "mmss.0",
-}
-#: what a format shows literally: quoted text, \x, the _x padding and *x fill characters, and
-#: bracketed colours or locales ([Red], [$-414]) but not elapsed time ([h], [mm], [ss])
-_LITERALS = re.compile(r'"[^"]*"|\\.|_.|\*.|\[(?![hms]+\])[^\]]*\]', re.IGNORECASE)
-_ELAPSED = re.compile(r"\[hh?\](:mm(:ss(\.0*)?)?)?|\[mm?\](:ss(\.0*)?)?|\[ss?\](\.0*)?",
-                      re.IGNORECASE)
-
-
-@lru_cache(maxsize=256)
-def _format_kind(code: str) -> DateKind | None:
-    """Whether a number format shows a date, a date and time, a time of day or elapsed time."""
-    first = code.split(";")[0]  # the section for positive numbers decides, as in Excel
-    if _ELAPSED.search(first):
-        return "timedelta"
-    bare = _LITERALS.sub("", first).lower()
-    has_time = "h" in bare or "s" in bare
-    # m is a month (mmm-yy) unless it stands with h or s (h:mm, mm:ss)
-    if "d" in bare or "y" in bare or ("m" in bare and not has_time):
-        return "datetime" if has_time else "date"
-    return "time" if has_time else None
-
-
-_EPOCHS = (datetime.datetime(1899, 12, 30), datetime.datetime(1904, 1, 1))
-
-
-def from_serial(value: int | float, kind: DateKind, *, date1904: bool = False) -> Value:
-    """An Excel serial day number as the kind its format shows (as openpyxl's from_excel).
-
-    A value in [0, 1) is a time of day whatever the format; a serial beyond Python's dates
-    stays a number.
-    """
-    try:
-        if kind == "timedelta":
-            delta = datetime.timedelta(days=value)
-            return datetime.timedelta(seconds=delta.total_seconds() // 1,
-                                      microseconds=round(delta.microseconds, -3))
-        day, fraction = divmod(value, 1)
-        diff = datetime.timedelta(milliseconds=round(fraction * 86_400_000))
-        if 0 <= value < 1 and diff.days == 0:
-            minutes, seconds = divmod(diff.seconds, 60)
-            return datetime.time(minutes // 60, minutes % 60, seconds, diff.microseconds)
-        if 0 < value < 60 and not date1904:
-            day += 1  # Excel counts a 29 February 1900 that never was; earlier serials shift
-        moment = _EPOCHS[date1904] + datetime.timedelta(days=day) + diff
-    except (OverflowError, ValueError):
-        return value
-    return moment.date() if kind == "date" else moment

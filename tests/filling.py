@@ -13,12 +13,12 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import get_column_letter
 
+from service.formdef import load_form
 from service.forms import (
     ANSWER_COL,
     LABEL_COL,
     SHEET_NAMES,
     FormDef,
-    load_form,
     option_key,
     row_key,
     sheet_layout,

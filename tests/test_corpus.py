@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from service.classifier import Classification, classify, is_machine
+from service.formdef import load_form
 from service.formread import read_form
-from service.forms import load_form
 from service.parser import InboundMail, parse
 from service.tokens import read_stamp
 

@@ -12,13 +12,13 @@ import openpyxl
 import pytest
 
 from service.formbook import build_form, format_date
+from service.formdef import load_form
 from service.forms import (
     ANSWER_COL,
     HELP_COL,
     LABEL_COL,
     META_SHEET,
     SHEET_NAMES,
-    load_form,
     option_key,
     row_key,
     sheet_layout,

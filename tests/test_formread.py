@@ -12,13 +12,13 @@ import pytest
 
 from service.errors import FormReadError
 from service.formbook import build_form
+from service.formdef import load_form
 from service.formread import FormReading, read_form
 from service.forms import (
     ANSWER_COL,
     LABEL_COL,
     META_SHEET,
     SHEET_NAMES,
-    load_form,
     sheet_layout,
 )
 from service.models import Unit

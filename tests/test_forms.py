@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from service.errors import FormDefinitionError
-from service.forms import FIELD_TYPES, YES_NO, Condition, load_form, sheet_layout
+from service.formdef import load_form
+from service.forms import FIELD_TYPES, YES_NO, Condition, sheet_layout
 
 FORM = Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_formread import FORM, blank, complete, fill
 
+from service.formdef import load_form
 from service.formread import read_form
-from service.forms import load_form
 from service.intake import Limits, Rejection, Spreadsheet, cfb_names, open_attachment, soffice_converter
 
 LIMITS = Limits()
@@ -96,6 +96,15 @@ def test_a_filled_xlsx_is_accepted_unchanged(filled):
     data, _ = filled
     result = opened(data)
     assert result == Spreadsheet(data, "xlsx", converted=False, had_macros=False)
+
+
+def test_the_opened_workbook_reads_like_the_bytes(form, filled):
+    """read_form given intake's opened workbook reads what it reads from the bytes alone."""
+    data, answers = filled
+    result = opened(data)
+    assert isinstance(result, Spreadsheet) and result.workbook is not None
+    reading = read_form(result.xlsx, form, workbook=result.workbook)
+    assert reading == read_form(data, form) and reading.answers == answers
 
 
 def test_xlsm_is_read_like_xlsx_and_its_macros_are_noted(form, filled):

@@ -20,8 +20,9 @@ import openpyxl
 import pytest
 
 from service.formbook import build_form
+from service.formdef import load_form
 from service.formread import read_form
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, load_form, sheet_layout
+from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
 from service.models import Unit
 from service.validate import validate
 

@@ -12,8 +12,8 @@ import pytest
 from projects import ROOT, SECRET, Project, mail_project
 
 from service import tokens
+from service.formdef import load_form
 from service.formread import read_form
-from service.forms import load_form
 
 pytestmark = pytest.mark.servers
 FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")

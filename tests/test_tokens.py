@@ -73,6 +73,23 @@ def test_garbage_is_not_a_reference():
             tokens.verify(SECRET, "aml-2020", bad)
 
 
+def test_well_formed_checks_the_symbol_without_the_secret():
+    """Any issued reference, however mangled, is well formed; a typo, a swap or garbage is not."""
+    ref = tokens.reference(SECRET, "aml-2020", "IE-IDI")
+    body = ref.replace("-", "")
+    other = tokens.reference(b"another secret", "aml-2021", "NV-IBI")
+    mangled = (ref.lower(), f" {body[:4]} {body[4:]} ", ref.replace("0", "O").replace("1", "l"))
+    for good in (ref, other, *mangled):
+        assert tokens.well_formed(good), good
+    typo = body[:3] + next(ch for ch in tokens.ALPHABET if ch != body[3]) + body[4:]
+    assert not tokens.well_formed(typo)
+    i = next(i for i in range(7) if body[i] != body[i + 1])
+    swapped = body[:i] + body[i + 1] + body[i] + body[i + 2:]
+    assert not tokens.well_formed(swapped)
+    for bad in ("", "ABC", "ABCD-EFGH-JK", "ÆBCD-EFGH", "vedlagte"):
+        assert not tokens.well_formed(bad)
+
+
 def test_find_references_in_a_rewritten_subject():
     """A reference survives subject rewriting: found in any case and spacing."""
     ref = tokens.reference(SECRET, "aml-2020", "IE-IDI")

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from service.formbook import build_form
-from service.forms import load_form
+from service.formdef import load_form
 from service.models import Unit
 from service.safezip import ZipLimits
 from service.xlsxcells import XlsxError, from_serial, open_workbook

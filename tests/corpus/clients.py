@@ -50,7 +50,8 @@ from builders import (  # noqa: E402
 
 from service import tokens  # noqa: E402
 from service.formbook import build_form  # noqa: E402
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, load_form, sheet_layout  # noqa: E402
+from service.formdef import load_form  # noqa: E402
+from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout  # noqa: E402
 from service.models import Unit  # noqa: E402
 from service.render import Renderer  # noqa: E402
 from service.roster import read_roster  # noqa: E402
