@@ -112,12 +112,16 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
         done_rows: list[int] = []
         handled = 0
         known = store.inbound_at_uids(campaign, folder, uidvalidity, chunk)
-        for uid, raw in _fetch(box, chunk):
+        fetched = [(uid, raw, None if uid in known else parse(raw)) for uid, raw in _fetch(box, chunk)]
+        # one query for the batch: which of these Message-IDs were seen before
+        seen = store.inbound_with_message_ids(campaign, [m.message_id for _, _, m in fetched if m])
+        fresh: set[str] = set()
+        for uid, raw, mail in fetched:
             if should_stop():
                 break  # between messages: the one in hand is finished, the rest wait
             report.fetched += 1
             row_id, target = _handle(store, processor, archive, clock, known.get(uid), folder,
-                                     uidvalidity, uid, raw, report)
+                                     uidvalidity, uid, mail or parse(raw), raw, seen, fresh, report)
             moves[target].append(uid)
             done_rows.append(row_id)
             handled = max(handled, uid)
@@ -136,19 +140,20 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
 
 
 def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
-            row: InboundRow | None, folder: str, uidvalidity: int, uid: int, raw: bytes,
+            row: InboundRow | None, folder: str, uidvalidity: int, uid: int, mail: InboundMail,
+            raw: bytes, seen: dict[str, list[InboundRow]], fresh: set[str],
             report: PollReport) -> tuple[int, str]:
     """Take one message as far as "decided and committed"; returns (row id, target folder).
-    ``row`` is what the store already holds for this UID, if anything."""
+    ``row`` is what the store already holds for this UID; ``seen`` the earlier rows of the
+    batch's Message-IDs, ``fresh`` the Message-IDs first stored in this batch."""
     campaign = processor.campaign
     if row is not None and row.status in ("processed", "done") and row.target_folder:
         report.resumed += 1  # decided before a crash; only the move was left
         return row.id, row.target_folder
-    mail = parse(raw)
     now = clock.now()
     if row is None:
         path, digest = archive.put(raw)
-        earlier = store.inbound_with_message_id(campaign, mail.message_id)
+        earlier = seen.get(mail.message_id, [])
         same = next((r for r in earlier if r.sha256 == digest and r.target_folder), None)
         if same is not None:
             # the very same message at a new UID (the mailbox was recreated): never twice
@@ -159,7 +164,8 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
             campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
             received_at=received_time(mail, now), sender=mail.from_address, subject=mail.subject,
             raw_path=path, sha256=digest, now=now)
-        duplicate = bool(earlier)
+        duplicate = bool(earlier) or mail.message_id in fresh
+        fresh.add(mail.message_id)
     else:
         row_id, duplicate = row.id, False
         report.resumed += 1

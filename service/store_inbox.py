@@ -96,6 +96,16 @@ class InboxStore(StoreBase):
                                      t.inbound.c.uidvalidity == uidvalidity, t.inbound.c.uid.in_(uids)))
         return {r.uid: r for r in rows}
 
+    def inbound_with_message_ids(self, campaign_id: str,
+                                 message_ids: Sequence[str]) -> dict[str, list[InboundRow]]:
+        """Rows already stored for any of ``message_ids`` (one query for a batch)."""
+        out: dict[str, list[InboundRow]] = {}
+        if message_ids:
+            for r in self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
+                                           t.inbound.c.message_id.in_(list(message_ids)))):
+                out.setdefault(r.message_id, []).append(r)
+        return out
+
     def inbound_with_message_id(self, campaign_id: str, message_id: str) -> list[InboundRow]:
         return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
                                      t.inbound.c.message_id == message_id))
