@@ -39,13 +39,6 @@ from .sender import Result, SmtpSettings
 from .store import CampaignInfo, FacultyProgress, InboundRow, OutboxRow, RosterDiff, Store, UnitStatus
 from .validate import validate
 
-PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after",
-                 "escalation")
-
-
-class PreviewError(SkjemapostError, ValueError):
-    exit_code = 2
-
 
 class ReviewError(SkjemapostError, ValueError):
     exit_code = 2
@@ -272,26 +265,6 @@ class App:
         self._ready()
         return drain_once(self.store, self.campaign_id, self.transport(), self.clock,
                           progress=progress, should_stop=should_stop)
-
-    def preview(self, kind: str, code: str, lang: Language | None = None) -> NewMail:
-        """The mail ``kind`` that unit ``code`` would get now (nothing is queued or sent)."""
-        self._ready()
-        unit = self.store.unit(self.campaign_id, code)
-        if lang:
-            unit = replace(unit, language=lang)
-        now, today = self.clock.now(), self.today()
-        days_left = (self.config.campaign.deadline - today).days
-        invited_on = min(today, self.config.campaign.opens)
-        if kind == "leader-invitation":
-            return self.letters.invitation(unit, now)
-        if kind == "leader-reminder-before":
-            return self.letters.reminder_before(unit, 1, max(days_left, 0), invited_on, now)
-        if kind == "leader-reminder-after":
-            return self.letters.reminder_after(unit, max(-days_left, 1), now)
-        if kind == "escalation":
-            return self.letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
-        raise PreviewError(f"preview of {kind!r} is not available; choose one of "
-                           f"{', '.join(PREVIEW_KINDS)}")
 
     # -- the inbox ---------------------------------------------------------------------------
 

@@ -11,10 +11,10 @@ from typing import Any, cast
 
 import click
 
-from .app import PREVIEW_KINDS
 from .cli_base import LANG, app_for, cli
 from .imapbox import connect
 from .models import Language
+from .operations import PREVIEW_KINDS, Operations
 from .poller import StopFlag
 from .poller import watch as watch_loop
 
@@ -79,7 +79,7 @@ def preview(ctx: click.Context, kind: str, code: str, lang: str | None, output: 
 
     Example: skjemapost --as-of 2020-12-09 preview leader-reminder-before --unit IE-IDI
     """
-    mail = app_for(ctx).preview(kind, code, cast(Language | None, lang))
+    mail = Operations(app_for(ctx)).preview(kind, code, cast(Language | None, lang))
     output.mkdir(parents=True, exist_ok=True)
     stem = output / f"{kind}-{mail.unit_code}-{lang or 'unit'}"
     eml, html = stem.with_suffix(".eml"), stem.with_suffix(".html")

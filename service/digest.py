@@ -77,8 +77,9 @@ def _context(store: Store, config: Config, units: dict[str, Unit], faculties: se
     }
 
 
-def digests(store: Store, config: Config, letters: Letters, now: dt.datetime) -> list[NewMail]:
-    """This week's digests not yet queued: each faculty's, and HR's."""
+def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
+            include_sent: bool = False) -> list[NewMail]:
+    """This week's digests not yet queued (or all, for a preview): each faculty's, and HR's."""
     cid = config.campaign.id
     lang = config.campaign.default_language
     units = {u.code: u for u in store.units(cid, include_inactive=True)}
@@ -101,5 +102,7 @@ def digests(store: Store, config: Config, letters: Letters, now: dt.datetime) ->
             "faculties": [{"faculty": r.faculty, **_progress([r])} for r in store.faculty_progress(cid)]}
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
         out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
+    if include_sent:
+        return out
     existing = store.existing_keys(cid, (m.dedupe_key for m in out))
     return [m for m in out if m.dedupe_key not in existing]

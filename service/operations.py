@@ -7,17 +7,22 @@ need it; each method is one step that can run at any time and is safe to repeat.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .answers import flags_for, from_json, summary
 from .app import App
 from .campaign import UnitState, is_digest_time, simulate
 from .chase import ChaseReport, chase_once
+from .compose import Mailbox
 from .digest import digests
-from .models import NewMail
+from .errors import SkjemapostError
+from .formread import read_form
+from .models import Language, NewMail
 from .outbox import DrainReport
 from .poller import PollReport, StopFlag
 from .runner import Lock, Runner, RunState
+from .validate import validate
 
 
 @dataclass
@@ -25,6 +30,14 @@ class RemindReport:
     polled: PollReport | None = None
     chase: ChaseReport = field(default_factory=ChaseReport)
     sent: DrainReport = field(default_factory=DrainReport)
+
+
+PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after", "escalation",
+                 "leader-receipt", "leader-correction", "coordinator-digest", "hr-digest")
+
+
+class PreviewError(SkjemapostError, LookupError):
+    exit_code = 2
 
 
 class Operations:
@@ -58,6 +71,53 @@ class Operations:
             return mails, DrainReport()
         self.app.store.queue(self.app.campaign_id, mails, self.now)
         return mails, self.app.drain()
+
+    def preview(self, kind: str, code: str, lang: Language | None = None) -> NewMail:
+        """The mail ``kind`` about unit ``code`` as it would go now; nothing is queued or sent.
+
+        Receipts show the unit's current valid form; correction requests the problems of the
+        unit's blank form (every required field); digests the unit's faculty (or all, for HR).
+        """
+        app = self.app
+        app.units()
+        unit = app.store.unit(app.campaign_id, code)
+        if lang:
+            unit = replace(unit, language=lang)
+        now, today, letters = self.now, app.today(), app.letters
+        days_left = (app.config.campaign.deadline - today).days
+        invited_on = min(today, app.config.campaign.opens)
+        leader = Mailbox(unit.leader_email, unit.leader_name)
+        if kind == "leader-invitation":
+            return letters.invitation(unit, now)
+        if kind == "leader-reminder-before":
+            return letters.reminder_before(unit, 1, max(days_left, 0), invited_on, now)
+        if kind == "leader-reminder-after":
+            return letters.reminder_after(unit, max(-days_left, 1), now)
+        if kind == "escalation":
+            return letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
+        if kind == "leader-correction":
+            blank = letters.form_for(unit, unit.language)
+            problems = validate(app.form, read_form(blank.data, app.form), unit.language)
+            return letters.correction(unit, leader, [{"label": "", "cell": p.where, "message": p.message}
+                                                     for p in problems], now, None, "preview", "", today, now)
+        if kind == "leader-receipt":
+            current = app.store.current_submission(app.campaign_id, unit.code)
+            if current is None:
+                raise PreviewError(f"{unit.code} has no valid form registered yet: a receipt preview "
+                                   "shows the unit's current form")
+            answers = from_json(app.form, current["answers"])
+            return letters.receipt(unit, leader, {
+                "version": current["version"], "updated": current["version"] > 1,
+                "received_at": current["received_at"], "sent_by": "",
+                "summary": summary(app.form, answers, unit.language),
+                "flags": flags_for(current["flags"], unit.language)}, "preview", "", now)
+        mails = digests(app.store, app.config, letters, now, include_sent=True)
+        wanted = f":digest:{'hr' if kind == 'hr-digest' else unit.faculty}:"
+        found = next((m for m in mails if wanted in m.dedupe_key), None)
+        if found is None:
+            raise PreviewError(f"no {kind} for {unit.faculty}: check coordinators and hr.recipients "
+                               "in the config")
+        return found
 
     def simulate(self, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str]]:
         """The day-by-day plan from ``start`` to ``end`` for the units as they stand now."""

@@ -68,6 +68,19 @@ class CampaignStore(StoreBase):
                 next((w for k, w in when if k == "escalation"), None)))
         return out
 
+    def current_submission(self, campaign_id: str, code: str) -> dict[str, Any] | None:
+        """The unit's current valid version: answers and flags as stored, version, time."""
+        s, u = t.submissions, t.units
+        with self._tx() as conn:
+            row = conn.execute(sa.select(s.c.answers, s.c.flags, s.c.version, s.c.received_at)
+                               .join(u, u.c.id == s.c.unit_id)
+                               .where(u.c.campaign_id == campaign_id, u.c.code == code,
+                                      s.c.current.is_(True), s.c.valid.is_(True))).first()
+        if row is None:
+            return None
+        return {"answers": row.answers, "flags": list(row.flags), "version": row.version,
+                "received_at": aware(row.received_at)}
+
     def last_mail_of_kind(self, campaign_id: str, kind: str, key_prefix: str = "") -> dt.datetime | None:
         o = t.outbox
         with self._tx() as conn:

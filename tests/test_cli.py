@@ -25,7 +25,8 @@ def project(tmp_path):
 def test_help_lists_every_command_with_a_description():
     """`skjemapost --help` lists the commands, each with a one-line description."""
     out = CliRunner().invoke(cli, ["--help"]).output
-    for command in ("init", "check", "roster", "form", "status", "send", "preview"):
+    for command in ("init", "check", "roster", "form", "status", "send", "preview", "poll", "review",
+                    "remind", "digest", "simulate", "run"):
         line = next((ln for ln in out.splitlines() if ln.strip().startswith(command + " ")), "")
         assert len(line.split(None, 1)) == 2, f"{command} has no description in:\n{out}"
 
@@ -33,7 +34,8 @@ def test_help_lists_every_command_with_a_description():
 def test_every_command_help_has_an_example():
     """Each command's --help carries an example line."""
     for args in (["init"], ["check"], ["roster", "import"], ["form", "build"], ["form", "check"],
-                 ["status"], ["send"], ["preview"]):
+                 ["status"], ["send"], ["preview"], ["poll"], ["review"], ["remind"], ["digest"],
+                 ["simulate"], ["run"]):
         out = CliRunner().invoke(cli, [*args, "--help"]).output
         assert "Example" in out and "skjemapost " in out, args
 
@@ -166,3 +168,34 @@ def test_example_config_is_complete(tmp_path):
     assert CliRunner().invoke(cli, ["--config", str(cfg), "init"], env=env).exit_code == 0
     result = CliRunner().invoke(cli, ["--config", str(cfg), "check"], env=env)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("kind", ["leader-invitation", "leader-reminder-before", "leader-reminder-after",
+                                  "escalation", "leader-correction", "coordinator-digest", "hr-digest"])
+def test_preview_writes_eml_and_html_for_every_kind(project, tmp_path, kind):
+    """preview KIND writes an .eml that parses and an .html with the unit's name; nothing is queued."""
+    import email
+    import email.policy
+
+    unit = project.units[0]
+    result = project.cli("--as-of", "2020-12-09T10:00", "preview", kind, "--unit", unit.code,
+                         "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    eml = next(tmp_path.glob("*.eml"))
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg["Subject"] and msg.get_body(("html",)) is not None
+    html = next(tmp_path.glob("*.html")).read_text(encoding="utf-8")
+    assert (unit.faculty if "digest" in kind else unit.name) in html
+    assert json.loads(project.cli("status", "--json").output)["total"]["submitted"] == 0
+
+
+def test_preview_of_a_receipt_needs_a_registered_form(project, tmp_path):
+    """preview leader-receipt for a unit without a valid form says why, exit 2."""
+    result = project.cli("preview", "leader-receipt", "--unit", project.units[0].code, "-o", str(tmp_path))
+    assert result.exit_code == 2 and "no valid form registered yet" in result.output
+
+
+def test_as_of_that_is_not_a_time_names_the_format(project):
+    """--as-of tomorrow: a clear error naming the accepted formats."""
+    result = project.cli("--as-of", "tomorrow", "status")
+    assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
