@@ -12,23 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, Problem
 from .models import LANGUAGES, Language
+from .tomlkeys import KeyReader, domain, list_email
 
 TlsMode = Literal["implicit", "starttls", "none"]
 TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-# Deliberately loose: the roster and the mail server are the real judges of an address; this
-# catches the typos an operator makes in a config (a missing @, a stray space, no domain).
-EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_CONFIG = Path("config/skjemapost.toml")
 CONFIG_ENV = "SKJEMAPOST_CONFIG"
 
@@ -192,149 +189,9 @@ def load(path: Path, environ: Mapping[str, str]) -> Config:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], str(path)) from None
     return parse(raw, path, environ)
 
-
-T = TypeVar("T")
-
-
-class _Reader:
-    """Walks the parsed TOML, returning typed values (or defaults) and collecting problems.
-
-    Every accessor records a problem under the full key path instead of raising, so one run
-    reports every mistake in the file. Keys nobody asked for are reported too: a typo in an
-    optional key would otherwise be silently ignored and its default used.
-    """
-
-    def __init__(self, raw: Mapping[str, Any], base: Path) -> None:
-        self.raw = raw
-        self.base = base
-        self.problems: list[Problem] = []
-        self.seen: set[str] = set()
-
-    def bad(self, key: str, message: str) -> None:
-        self.problems.append(Problem(key, message))
-
-    def _get(self, key: str) -> Any:
-        self.seen.add(key)
-        node: Any = self.raw
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return None
-            node = node[part]
-        return node
-
-    def value(self, key: str, kind: type[T], default: T | None, what: str) -> T:
-        got = self._get(key)
-        if got is None:
-            if default is None:
-                self.bad(key, f"missing; expected {what}")
-                return cast(T, _placeholder(kind))
-            return default
-        # bool is an int in Python; a `port = true` must not pass as port 1
-        if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
-            self.bad(key, f"expected {what}, got {type(got).__name__} {got!r}")
-            return default if default is not None else cast(T, _placeholder(kind))
-        return got
-
-    def text(self, key: str, default: str | None = None, *, nonempty: bool = True) -> str:
-        got = self.value(key, str, default, "a string").strip()
-        if nonempty and not got and default is None:
-            self.bad(key, "must not be empty")
-        return got
-
-    def integer(self, key: str, default: int | None, low: int, high: int) -> int:
-        got = self.value(key, int, default, f"a whole number {low}–{high}")
-        if not low <= got <= high:
-            self.bad(key, f"{got} is outside {low}–{high}")
-        return got
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        got = self._get(key)
-        if got is None:
-            return default
-        if isinstance(got, bool) or not isinstance(got, int | float):
-            self.bad(key, f"expected a number {low}–{high}, got {type(got).__name__} {got!r}")
-            return default
-        if not low <= got <= high:
-            self.bad(key, f"{got} is outside {low}–{high}")
-        return float(got)
-
-    def optional_file(self, key: str) -> Path | None:
-        got = self.text(key, "", nonempty=False)
-        if not got:
-            return None
-        path = (self.base / got).resolve()
-        if not path.is_file():
-            self.bad(key, f"no such file: {path}")
-        return path
-
-    def flag(self, key: str, default: bool) -> bool:
-        return self.value(key, bool, default, "true or false")
-
-    def date(self, key: str) -> dt.date:
-        got = self._get(key)
-        if isinstance(got, dt.date) and not isinstance(got, dt.datetime):
-            return got
-        if isinstance(got, str):
-            try:
-                return dt.date.fromisoformat(got)
-            except ValueError:
-                pass
-        self.bad(key, "missing; expected a date, YYYY-MM-DD" if got is None else
-                 f"expected a date YYYY-MM-DD, got {got!r}")
-        return dt.date(1970, 1, 1)
-
-    def choice(self, key: str, options: tuple[str, ...], default: str | None) -> str:
-        got = self.text(key, default)
-        if got and got not in options:
-            self.bad(key, f"{got!r} is not one of {', '.join(options)}")
-        return got
-
-    def email(self, key: str, default: str | None = None) -> str:
-        got = self.text(key, default, nonempty=default is None)
-        if got and not EMAIL.match(got):
-            self.bad(key, f"{got!r} is not an email address")
-        return got
-
-    def env_name(self, key: str, default: str) -> str:
-        got = self.text(key, default)
-        if got and not ENV_NAME.match(got):
-            self.bad(key, f"{got!r} is not an environment variable name")
-        return got
-
-    def path(self, key: str, default: str | None = None) -> Path:
-        got = self.text(key, default)
-        return (self.base / got).resolve() if got else self.base
-
-    def items(self, key: str) -> list[Any]:
-        got = self._get(key)
-        if got is None:
-            return []
-        if not isinstance(got, list):
-            self.bad(key, f"expected a list, got {type(got).__name__}")
-            return []
-        return got
-
-    def unknown_keys(self) -> None:
-        def walk(node: Mapping[str, Any], prefix: str) -> None:
-            for name, sub in node.items():
-                key = f"{prefix}{name}"
-                if key in self.seen:
-                    continue
-                if isinstance(sub, Mapping) and any(s.startswith(key + ".") for s in self.seen):
-                    walk(sub, key + ".")
-                else:
-                    self.bad(key, "unknown key (a typo?)")
-
-        walk(self.raw, "")
-
-
-def _placeholder(kind: type) -> Any:
-    return {str: "", int: 0, bool: False, float: 0.0}.get(kind, "")
-
-
 def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
     """Validate an already parsed TOML document; see ``load``."""
-    r = _Reader(raw, path.resolve().parent)
+    r = KeyReader(raw, path.resolve().parent)
     campaign = _campaign(r)
     smtp = Smtp(
         host=r.text("smtp.host", "127.0.0.1"),
@@ -383,7 +240,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     )
     coordinators = _coordinators(r)
     hr = tuple(
-        _list_email(r, f"hr.recipients[{i}]", item)
+        list_email(r, f"hr.recipients[{i}]", item)
         for i, item in enumerate(r.items("hr.recipients"))
     )
     schedule = _schedule(r, campaign)
@@ -400,7 +257,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
                   storage, secrets)
 
 
-def _campaign(r: _Reader) -> Campaign:
+def _campaign(r: KeyReader) -> Campaign:
     cid = r.text("campaign.id")
     if cid and not CAMPAIGN_ID.match(cid):
         r.bad("campaign.id", f"{cid!r} must be lower-case letters, digits and dashes (≤ 40)")
@@ -413,7 +270,7 @@ def _campaign(r: _Reader) -> Campaign:
     if opens > deadline:
         r.bad("campaign.deadline", f"{deadline} is before campaign.opens {opens}")
     domains = tuple(
-        _domain(r, f"campaign.institution_domains[{i}]", d)
+        domain(r, f"campaign.institution_domains[{i}]", d)
         for i, d in enumerate(r.items("campaign.institution_domains"))
     )
     return Campaign(
@@ -429,14 +286,14 @@ def _campaign(r: _Reader) -> Campaign:
     )
 
 
-def _coordinators(r: _Reader) -> tuple[Coordinator, ...]:
+def _coordinators(r: KeyReader) -> tuple[Coordinator, ...]:
     out = []
     for i, item in enumerate(r.items("coordinators")):
         key = f"coordinators[{i}]"
         if not isinstance(item, Mapping):
             r.bad(key, "expected a table with faculty, name and email")
             continue
-        sub = _Reader(item, r.base)
+        sub = KeyReader(item, r.base)
         c = Coordinator(sub.text("faculty"), sub.text("name"), sub.email("email"))
         sub.unknown_keys()
         r.problems.extend(Problem(f"{key}.{p.where}", p.message) for p in sub.problems)
@@ -444,7 +301,7 @@ def _coordinators(r: _Reader) -> tuple[Coordinator, ...]:
     return tuple(out)
 
 
-def _schedule(r: _Reader, campaign: Campaign) -> Schedule:
+def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
     days = []
     given = r.items("schedule.reminder_days_before")
     if r._get("schedule.reminder_days_before") is None:
@@ -473,19 +330,3 @@ def _schedule(r: _Reader, campaign: Campaign) -> Schedule:
         digest_hour=r.integer("schedule.digest_hour", 8, 0, 23),
         poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
     )
-
-
-def _checked(r: _Reader, key: str, item: Any, ok: Callable[[str], bool], what: str) -> str:
-    if not isinstance(item, str) or not ok(item.strip()):
-        r.bad(key, f"{item!r} is not {what}")
-        return ""
-    return item.strip()
-
-
-def _list_email(r: _Reader, key: str, item: Any) -> str:
-    return _checked(r, key, item, lambda s: bool(EMAIL.match(s)), "an email address")
-
-
-def _domain(r: _Reader, key: str, item: Any) -> str:
-    ok = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
-    return _checked(r, key, item, lambda s: bool(ok.match(s.lower())), "a domain name").lower()
