@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from filling import missing_libreoffice
 from mailservers import MailWorld, start_for_pytest
 
 WORLD_USERS = ("service@example.test", "leader1@example.test", "leader2@example.test")
@@ -24,3 +29,18 @@ def fresh_mail_world() -> Iterator[MailWorld]:
     world = start_for_pytest(WORLD_USERS)
     yield world
     world.stop()
+
+
+@pytest.fixture
+def lo_workdir() -> Iterator[Path]:
+    """A private folder for LibreOffice's HOME and profile (0755 under /tmp, see test-servers.md).
+    Without LibreOffice: a failure in CI, a skip elsewhere."""
+    reason = missing_libreoffice()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    path = Path(tempfile.mkdtemp(prefix="lo-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

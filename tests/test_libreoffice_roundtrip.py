@@ -10,17 +10,15 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from io import BytesIO
 from pathlib import Path
 
 import openpyxl
 import pytest
+from filling import SYSTEM_PYTHON
 
 from service.formbook import build_form
-from service.formdef import load_form
 from service.formread import read_form
 from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
 from service.models import Unit
@@ -30,7 +28,6 @@ pytestmark = pytest.mark.libreoffice
 
 HERE = Path(__file__).parent
 FORM = HERE.parent / "forms" / "oppsummering-og-evaluering.toml"
-SYSTEM_PYTHON = "/usr/bin/python3"
 STAMP = "st1.TlYtSUJJ.c2lnbmF0dXJl"
 REFERENCE = "PX4K-9TQR"
 D = datetime.date
@@ -41,32 +38,9 @@ UNITS = {
 }
 
 
-def missing_libreoffice() -> str | None:
-    if shutil.which("soffice") is None:
-        return "soffice is not installed (apt-get install libreoffice-calc-nogui python3-uno)"
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        return f"{SYSTEM_PYTHON} cannot import uno (apt-get install python3-uno)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
-
-
 @pytest.fixture
-def workdir():
-    reason = missing_libreoffice()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    # soffice's profile and HOME live here; 0755 so nothing depends on who runs it
-    path = Path(tempfile.mkdtemp(prefix="lo-fill-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def workdir(lo_workdir):
+    return lo_workdir
 
 
 def at(form, lang, key, column=None):
