@@ -19,6 +19,7 @@ import pytest
 from filling import SYSTEM_PYTHON
 
 from service.formbook import build_form
+from service.formdef import load_form
 from service.formread import read_form
 from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
 from service.models import Unit
@@ -36,6 +37,11 @@ UNITS = {
                "kari@example.test", "nb"),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
+
+
+@pytest.fixture(scope="module")
+def form():
+    return load_form(FORM)
 
 
 @pytest.fixture
