@@ -164,6 +164,13 @@ class App:
                                        "in the roster")
         except SkjemapostError as exc:
             report.problems.append(str(exc))
+        try:
+            template_problems = self.renderer.check()
+            report.problems.extend(f"templates {self.config.mail.templates}: {p}" for p in template_problems)
+            if not template_problems:
+                report.facts.append(f"templates {self.config.mail.templates}: every kind in nb and en")
+        except SkjemapostError as exc:
+            report.problems.append(str(exc))
         secrets = self.config.secrets
         for env, purpose in ((secrets.token_secret_env, "tokens; needed by every command that "
                               "builds or reads a form"),

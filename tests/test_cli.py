@@ -199,3 +199,16 @@ def test_as_of_that_is_not_a_time_names_the_format(project):
     """--as-of tomorrow: a clear error naming the accepted formats."""
     result = project.cli("--as-of", "tomorrow", "status")
     assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
+
+
+def test_check_reports_a_missing_template(project, tmp_path):
+    """check with a templates folder lacking a file names the file, exit 2."""
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(ROOT / "templates/email"), templates)
+    (templates / "en" / "leader-receipt.txt").unlink()
+    project.config.write_text(project.config.read_text().replace(
+        f'templates = "{ROOT / "templates/email"}"', f'templates = "{templates}"'))
+    result = project.cli("check")
+    assert result.exit_code == 2 and "en/leader-receipt.txt: missing" in result.output
