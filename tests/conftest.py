@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from filling import missing_libreoffice
 from mailservers import MailWorld, start_for_pytest
+from pgserver import PgServer, postgres_bin_dir
 
 WORLD_USERS = ("service@example.test", "leader1@example.test", "leader2@example.test")
 
@@ -44,3 +45,24 @@ def lo_workdir() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL 15 shared by the session (use pg.fresh_database() for isolation).
+    If it does not start: a failure in CI; elsewhere a skip only when PostgreSQL or psycopg is
+    not installed."""
+    server = PgServer()
+    try:
+        server.start()
+    except Exception as e:
+        if os.environ.get("CI") != "true":
+            if postgres_bin_dir() is None:
+                pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                pytest.skip("psycopg is not installed (pip install -e '.[postgres]')")
+        pytest.fail(f"PostgreSQL did not start: {e}", pytrace=False)
+    yield server
+    server.stop()

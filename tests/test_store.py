@@ -39,30 +39,41 @@ def unit(code: str, faculty: str = "IE", **kw) -> Unit:
     return Unit(**(base | kw))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
+def db_url(request, tmp_path) -> str:
+    """The URL of an empty database: a SQLite file, or a fresh database on the session's
+    PostgreSQL (tests/pgserver.py, started only when a postgresql test runs)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/skjemapost.db"
+    return request.getfixturevalue("pg").fresh_database()
+
+
 @pytest.fixture
-def store(tmp_path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path}/db/skjemapost.db")
+def store(db_url) -> Store:
+    s = Store.open(db_url)
     s.upgrade()
     s.ensure_campaign(INFO, NOW)
     yield s
     s.close()
 
 
-def test_migrations_produce_exactly_the_declared_schema(tmp_path):
+def test_migrations_produce_exactly_the_declared_schema(db_url):
     """After `upgrade`, alembic finds no difference between the database and tables.py."""
-    s = Store.open(f"sqlite:///{tmp_path}/x.db")
+    s = Store.open(db_url)
     assert s.upgrade() == (None, "0001_initial")
     with s.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []
     assert s.upgrade() == ("0001_initial", "0001_initial")
+    s.close()
 
 
-def test_store_refuses_to_work_on_a_database_not_set_up(tmp_path):
+def test_store_refuses_to_work_on_a_database_not_set_up(db_url):
     """A database without the schema gives a clear 'run skjemapost init'."""
-    s = Store.open(f"sqlite:///{tmp_path}/empty.db")
+    s = Store.open(db_url)
     with pytest.raises(StoreError, match="skjemapost init"):
         s.require_current()
+    s.close()
 
 
 def test_bad_url_is_a_store_error():
