@@ -144,6 +144,7 @@ class Processor:
                 return Decision("unknown", "review", self.folders.review, None,
                                 detail | {"why": f"{why}, from an unknown sender"})
             return Decision(kind, "review", self.folders.review, thread_unit, detail | {"why": why})
+        _one_form_per_unit(forms)
         troubled = [x for x in forms if x.trouble]
         if troubled:
             return Decision("submission", "review", self.folders.review,
@@ -299,6 +300,22 @@ _NOT_OUR_FORM = {
     "en": "The file is not the form «Oppsummering og evaluering» as we sent it. Please use the form "
           "attached to this email and send it back filled in.",
 }
+
+
+def _one_form_per_unit(forms: list[_Found]) -> None:
+    """The same file attached twice counts once; two different files for one unit are a
+    question for a person (which one is meant?)."""
+    first: dict[str, _Found] = {}
+    for x in list(forms):
+        if x.unit is None or x.trouble:
+            continue
+        earlier = first.setdefault(x.unit, x)
+        if earlier is x:
+            continue
+        if earlier.attachment.data == x.attachment.data:
+            forms.remove(x)
+        else:
+            x.trouble = f"two different forms for {x.unit} in one message"
 
 
 def _domain(address: str) -> str:

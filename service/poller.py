@@ -172,7 +172,13 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
     decision = (Decision("duplicate", "ignored", processor.folders.ignored,
                          detail={"message_id": mail.message_id}) if duplicate
                 else _decide(processor, mail, row_id, received_time(mail, now), now))
-    store.record_decision(campaign, row_id, decision, now)
+    try:
+        store.record_decision(campaign, row_id, decision, now)
+    except Exception as exc:  # the decision cannot be stored: keep the message, for a person
+        log.exception("storing the decision for %s failed; it goes to quarantine", mail.message_id)
+        decision = Decision("error", "quarantined", processor.folders.quarantine,
+                            detail={"error": f"{type(exc).__name__}: {exc}"})
+        store.record_decision(campaign, row_id, decision, now)
     report.processed += 1
     report.outcomes[decision.outcome] += 1
     return row_id, decision.folder

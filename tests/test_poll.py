@@ -366,3 +366,28 @@ def test_no_address_gets_more_than_the_hourly_cap(tmp_path, mail_world):
         outcomes = Counter(dict(conn.execute("select outcome, count(*) from inbound group by outcome")))
         versions = conn.execute("select count(*) from submissions").fetchone()[0]
     assert outcomes == Counter({"correction": 4, "correction-capped": 2}) and versions == 6
+
+
+def test_the_same_form_attached_twice_counts_once_and_two_versions_go_to_review(tmp_path, mail_world):
+    """One file attached twice: one version, one receipt. Two different files for one unit in one
+    mail: a person decides which is meant."""
+    p = mail_project(tmp_path, mail_world, 2)
+    p.cli("send")
+    first, second = p.units
+    for unit, variants in ((first, (1, 1)), (second, (1, 2))):
+        original = invitation(mail_world, unit)
+        (att,) = list(original.iter_attachments())
+        files = [fill(att.get_content(), FORM, valid_answers(v), unit.language) for v in variants]
+        msg = parse(reply(unit, original, (att.get_filename(), files[0])))
+        msg.add_attachment(files[1], maintype="application",
+                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           filename="kopi.xlsx")
+        mail_world.deliver(msg.as_bytes(policy=email.policy.SMTP), p.service)
+    assert p.cli("poll").exit_code == 0
+    with db(p) as conn:
+        outcomes = dict(conn.execute("select units.code, inbound.outcome from inbound "
+                                     "join units on units.id = inbound.unit_id").fetchall())
+        versions = conn.execute("select count(*) from submissions").fetchone()[0]
+    assert outcomes == {first.code: "receipt", second.code: "review"} and versions == 1
+    assert len(mail_world.messages(first.leader_email)) == 2
+    assert len(mail_world.messages(second.leader_email)) == 1
