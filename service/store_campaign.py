@@ -4,6 +4,7 @@ week, and the one-runner lock with its heartbeat."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,54 @@ class CampaignStore(StoreBase):
             return None
         return {"answers": row.answers, "flags": list(row.flags), "version": row.version,
                 "received_at": aware(row.received_at)}
+
+    # -- the master workbook (read in streams: 10,000 answer sets never sit in memory) ----------
+
+    def _unit_filter(self, campaign_id: str, faculty: str | None) -> list[Any]:
+        u = t.units
+        return [u.c.campaign_id == campaign_id, *([u.c.faculty == faculty] if faculty else [])]
+
+    def version_summary(self, campaign_id: str, faculty: str | None = None
+                        ) -> tuple[dict[str, tuple[int, dt.datetime]], frozenset[str]]:
+        """Per active unit: (versions received, newest receipt time); and the codes whose current
+        version is valid."""
+        u, s = t.units, t.submissions
+        where = [*self._unit_filter(campaign_id, faculty), u.c.active.is_(True)]
+        with self._tx() as conn:
+            counts = {code: (int(n), aware(at) or dt.datetime.min.replace(tzinfo=dt.UTC))
+                      for code, n, at in conn.execute(
+                          sa.select(u.c.code, sa.func.count(s.c.id), sa.func.max(s.c.received_at))
+                          .join(u, u.c.id == s.c.unit_id).where(*where).group_by(u.c.code))}
+            valid = frozenset(conn.execute(sa.select(u.c.code).join(s, s.c.unit_id == u.c.id).where(
+                *where, s.c.current.is_(True), s.c.valid.is_(True))).scalars())
+        return counts, valid
+
+    def current_versions(self, campaign_id: str, faculty: str | None = None) -> Iterator[dict[str, Any]]:
+        """The current valid version of each active unit, by faculty and code, streamed."""
+        u, s = t.units, t.submissions
+        query = (sa.select(u.c.code, s.c.version, s.c.received_at, s.c.answers, s.c.flags)
+                 .join(u, u.c.id == s.c.unit_id)
+                 .where(*self._unit_filter(campaign_id, faculty), u.c.active.is_(True),
+                        s.c.current.is_(True), s.c.valid.is_(True))
+                 .order_by(u.c.faculty, u.c.code))
+        yield from self._stream(query)
+
+    def version_log(self, campaign_id: str, faculty: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every version received, with its provenance, by faculty, code and version, streamed."""
+        u, s, i = t.units, t.submissions, t.inbound
+        query = (sa.select(u.c.code, s.c.version, s.c.received_at, s.c.valid, s.c.sender,
+                           i.c.message_id, s.c.file_name, s.c.file_sha256)
+                 .join(u, u.c.id == s.c.unit_id).outerjoin(i, i.c.id == s.c.inbound_id)
+                 .where(*self._unit_filter(campaign_id, faculty))
+                 .order_by(u.c.faculty, u.c.code, s.c.version))
+        yield from self._stream(query)
+
+    def _stream(self, query: Any) -> Iterator[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(stream_results=True, yield_per=500).execute(query):
+                out = dict(row._mapping)
+                out["received_at"] = aware(out["received_at"])
+                yield out
 
     def last_mail_of_kind(self, campaign_id: str, kind: str, key_prefix: str = "") -> dt.datetime | None:
         o = t.outbox

@@ -1,0 +1,157 @@
+"""`skjemapost compile`: the master workbook, built from a real store and read back with openpyxl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from filling import valid_answers
+from projects import new_project
+
+from service import config as config_mod
+from service.answers import raised_flags, to_json
+from service.app import App
+from service.models import Decision, NewSubmission
+
+EVIL = '=HYPERLINK("http://x","y")'
+SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
+T0 = dt.datetime(2020, 12, 1, 8, 30, tzinfo=dt.UTC)
+
+
+def _submit(app: App, n: int, code: str, answers: dict[str, object], valid: bool, *,
+            sender: str = "leader@example.test", file_name: str = "skjema.xlsx") -> None:
+    at = T0 + dt.timedelta(hours=n)
+    row = app.store.store_inbound(app.campaign_id, message_id=f"<m{n}@example.test>", folder="INBOX",
+                                  uidvalidity=1, uid=n, received_at=at, sender=sender, subject="skjema",
+                                  raw_path=f"raw/{n}.eml", sha256=f"{n:064x}", now=at)
+    flags = tuple(raised_flags(app.form, answers)) if valid else ()
+    sub = NewSubmission(code, at, sender, valid, to_json(answers), (), flags, file_name, f"{n:064d}")
+    app.store.record_decision(app.campaign_id, row, Decision("submission", "receipt", "Behandlet", code,
+                                                             submissions=(sub,)), at)
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    """Six units over IE/NV/HF: two delivered (one twice, one with formula-like text), one invalid."""
+    p = new_project(tmp_path)
+    p.setup()
+    app = App(config_mod.load(p.config, p.env))
+    evil = {**valid_answers(1), "kommentarer": EVIL}
+    _submit(app, 1, "IE-U000", valid_answers(0), True)
+    _submit(app, 2, "IE-U000", valid_answers(2), True)
+    _submit(app, 3, "NV-U001", evil, True, sender="=cmd|' /C calc'!A0@example.test", file_name=EVIL)
+    _submit(app, 4, "HF-U002", {"antall_ansatte": "mange"}, False)
+    app.close()
+    return p
+
+
+def _compile(p, tmp_path: Path, *args: str) -> openpyxl.Workbook:
+    out = tmp_path / "out.xlsx"
+    result = p.cli("compile", "-o", str(out), *args)
+    assert result.exit_code == 0, result.output
+    return openpyxl.load_workbook(out)
+
+
+def _rows(ws) -> list[dict[str, object]]:
+    header = [c.value for c in ws[1]]
+    return [dict(zip(header, (c.value for c in row), strict=False)) for row in ws.iter_rows(min_row=2)]
+
+
+def test_six_sheets_and_one_row_per_active_unit_with_its_status(project, tmp_path):
+    """The six sheets exist and Svar has one row per active unit with levert/ugyldig/mangler."""
+    wb = _compile(project, tmp_path)
+    assert wb.sheetnames == SHEETS
+    svar = {r["Enhetskode"]: r for r in _rows(wb["Svar"])}
+    assert sorted(svar) == sorted(u.code for u in project.units)
+    assert {c: r["Status"] for c, r in svar.items()} == {
+        "IE-U000": "levert", "NV-U001": "levert", "HF-U002": "ugyldig",
+        "IE-U003": "mangler", "NV-U004": "mangler", "HF-U005": "mangler"}
+    assert svar["IE-U000"]["Versjoner"] == 2
+    assert {r["Enhetskode"] for r in _rows(wb["Mangler"])} == {"HF-U002", "IE-U003", "NV-U004", "HF-U005"}
+    assert len(_rows(wb["Logg"])) == 4
+    assert wb["Svar"].freeze_panes == "A2" and wb["Svar"].auto_filter.ref
+    assert all(c.font.b for c in wb["Svar"][1])
+
+
+def test_answers_are_typed_in_form_order(project, tmp_path):
+    """Numbers are numbers, dates dates, times local datetimes and choices their nb labels."""
+    wb = _compile(project, tmp_path)
+    ws = wb["Svar"]
+    header = [c.value for c in ws[1]]
+    assert header.index("Antall ansatte i enheten") < header.index("Dato for oppfølgingsmøtet")
+    row = next(r for r in _rows(ws) if r["Enhetskode"] == "IE-U000")
+    assert row["Antall ansatte i enheten"] == 12 and isinstance(row["Antall ansatte i enheten"], int)
+    assert row["Dato for oppfølgingsmøtet"] == dt.datetime(2020, 11, 3)  # a date cell
+    assert row["Mottatt"] == dt.datetime(2020, 12, 1, 11, 30)  # 10:30 UTC is 11:30 in Oslo
+    assert row["Var verneombudet med i prosessen?"] == "Ja"
+    assert row["Tiltak i handlingsplanen (antall)"] == 1
+    tiltak = _rows(wb["Tiltak"])
+    assert len(tiltak) == 2 and tiltak[0]["Enhetskode"] == "IE-U000"
+    assert isinstance(next(iter(v for k, v in tiltak[0].items() if k and "rist" in k)), dt.datetime)
+
+
+def test_leader_text_that_looks_like_a_formula_stays_text_everywhere(project, tmp_path):
+    """=HYPERLINK(...) in an answer and a file name, and a sender starting with '=', stay strings."""
+    wb = _compile(project, tmp_path)
+    seen = set()
+    for ws in wb:
+        for row in ws.iter_rows():
+            for c in row:
+                if isinstance(c.value, str) and c.value.startswith("="):
+                    assert c.data_type == "s", (ws.title, c.coordinate, c.value)
+                    seen.add(ws.title)
+                if c.value == EVIL:
+                    seen.add(f"{ws.title}:evil")
+    assert {"Svar:evil", "Logg:evil"} <= seen
+    assert "=cmd|' /C calc'!A0@example.test" in {r["Avsender"] for r in _rows(wb["Logg"])}
+
+
+def test_overview_totals_match_status_json(project, tmp_path):
+    """Oversikt's per-faculty and total counts are the ones `status --json` reports."""
+    status = json.loads(project.cli("status", "--json").output)
+    wb = _compile(project, tmp_path)
+    rows = list(wb["Oversikt"].iter_rows(min_row=2, values_only=True))
+    want = [*status["faculties"], status["total"]]
+    got = [dict(zip(("faculty", "units", "submitted", "valid", "missing"), r[:5], strict=True)) for r in rows]
+    assert got == [{**w, "faculty": "Totalt" if w["faculty"] == "total" else w["faculty"]} for w in want]
+    assert rows[-1][5] == pytest.approx(2 / 6)
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as z:  # openpyxl drops charts on load
+        assert any(n.startswith("xl/charts/chart") for n in z.namelist())
+
+
+def test_faculty_restricts_every_sheet(project, tmp_path):
+    """--faculty IE leaves only IE units in every sheet."""
+    wb = _compile(project, tmp_path, "--faculty", "IE")
+    for name in SHEETS[1:]:
+        for row in _rows(wb[name]):
+            assert str(row["Enhetskode"]).startswith("IE-"), (name, row)
+    assert [r[0] for r in wb["Oversikt"].iter_rows(min_row=2, values_only=True)] == ["IE", "Totalt"]
+    assert project.cli("compile", "--faculty", "XX", "-o", str(tmp_path / "x.xlsx")).exit_code != 0
+
+
+def test_default_output_under_data_dir(project, tmp_path):
+    """Without -o the workbook lands in <data_dir>/compiled/<campaign>-YYYYMMDD-HHMM.xlsx."""
+    result = project.cli("compile")
+    assert result.exit_code == 0, result.output
+    files = list((tmp_path / "data" / "compiled").glob("aml-2020-*.xlsx"))
+    assert len(files) == 1 and len(files[0].stem) == len("aml-2020-20201201-0830")
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_converts_the_workbook_to_pdf(project, tmp_path, lo_workdir):
+    """LibreOffice headless opens the workbook and prints it to PDF without complaint."""
+    _compile(project, tmp_path)
+    env = {**os.environ, "HOME": str(lo_workdir)}
+    done = subprocess.run(["soffice", f"-env:UserInstallation=file://{lo_workdir}/profile", "--headless",
+                           "--convert-to", "pdf", "--outdir", str(lo_workdir), str(tmp_path / "out.xlsx")],
+                          capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    pdf = lo_workdir / "out.pdf"
+    assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF"), done.stdout + done.stderr
+
