@@ -217,7 +217,7 @@ class StopFlag:
 
 
 def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object], stop: StopFlag, *,
-          idle_seconds: int = 240, on_error: Callable[[Exception], None] = lambda e: None) -> None:
+          idle_seconds: int = 60, on_error: Callable[[Exception], None] = lambda e: None) -> None:
     """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), until ``stop`` is set.
 
     A dropped connection or an ``imaplib.IMAP4.abort`` (servers split IDLE lines, see
@@ -233,6 +233,11 @@ def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], obje
                     box = connect()
                 poll(box)
                 failures = 0
+                # A message that arrived while we polled is announced (EXISTS) in the answer to
+                # one of the poll's commands, not again when IDLE starts: look before idling.
+                if box.client.untagged_responses.pop("EXISTS", None):
+                    box.client.untagged_responses.pop("RECENT", None)
+                    continue
                 _pause(stop, functools.partial(box.idle.wait, timeout=idle_seconds), idle_seconds)
             except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, ConnectionError) as exc:
                 on_error(exc)
