@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import collate
 from .cli_base import app_for, cli
-from .clock import local
+from .operations import Operations
 
 
 @cli.command("compile")
@@ -24,20 +23,6 @@ def compile_workbook(ctx: click.Context, output: Path | None, faculty: str | Non
 
     Example: skjemapost compile --faculty IE -o ie.xlsx
     """
-    app = app_for(ctx)
-    units = app.units()
-    if faculty is not None and faculty not in {u.faculty for u in units}:
-        known = ", ".join(sorted({u.faculty for u in units}))
-        raise click.BadParameter(f"no active unit in faculty {faculty!r} (known: {known})",
-                                 param_hint="--faculty")
-    cfg = app.config
-    if output is None:
-        stamp = local(app.clock.now(), cfg.campaign.timezone).strftime("%Y%m%d-%H%M")
-        output = cfg.storage.data_dir / "compiled" / f"{app.campaign_id}-{stamp}.xlsx"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    coordinators = {f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f))
-                    for f in {u.faculty for u in units}}
-    sources = collate.load(app.store, app.campaign_id, coordinators, cfg.campaign.timezone, faculty)
-    counts = collate.write_xlsx(collate.sheets(sources, app.form), output)
+    output, counts = Operations(app_for(ctx)).compile(output, faculty)
     click.echo(f"wrote {output}")
     click.echo("  " + ", ".join(f"{name} {n}" for name, n in counts.items()))

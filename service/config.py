@@ -89,6 +89,7 @@ class Mail:
     auto_submitted_on_outreach: bool
     max_per_address_per_hour: int
     templates: Path
+    digest_workbook: bool  # attach the faculty's slice of the master workbook to its digest
 
     @property
     def inbox_address(self) -> str:
@@ -121,6 +122,7 @@ class Schedule:
     digest_weekday: str
     digest_hour: int
     poll_minutes: int
+    compile_hour: int = 2  # `run` writes the master workbook once a day from this local hour
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         auto_submitted_on_outreach=r.flag("mail.auto_submitted_on_outreach", False),
         max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
         templates=r.path("mail.templates", "../templates/email"),
+        digest_workbook=r.flag("mail.digest_workbook", False),
     )
     inbox = Inbox(
         max_attachment_mb=r.integer("inbox.max_attachment_mb", 10, 1, 100),
@@ -329,4 +332,5 @@ def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
         digest_weekday=weekday,
         digest_hour=r.integer("schedule.digest_hour", 8, 0, 23),
         poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
+        compile_hour=r.integer("schedule.compile_hour", 2, 0, 23),
     )

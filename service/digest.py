@@ -8,13 +8,13 @@ runner restarted on digest day never sends it twice. The numbers come from the s
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .answers import flags_for
 from .clock import local
-from .compose import Envelope, Mailbox
+from .compose import Attachment, Envelope, Mailbox
 from .config import Config
 from .letters import Letters, unit_mapping
 from .models import NewMail, Unit
@@ -78,7 +78,8 @@ def _context(store: Store, config: Config, units: dict[str, Unit], faculties: se
 
 
 def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
-            include_sent: bool = False) -> list[NewMail]:
+            include_sent: bool = False,
+            attachments: Callable[[str], Sequence[Attachment]] = lambda faculty: ()) -> list[NewMail]:
     """This week's digests not yet queued (or all, for a preview): each faculty's, and HR's."""
     cid = config.campaign.id
     lang = config.campaign.default_language
@@ -95,7 +96,10 @@ def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
             "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
         envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
         key = f"digest:{faculty}:{week.key}"
-        out.append(letters.mail("coordinator-digest", key, lang, ctx, envelope, now))
+        if not include_sent and store.existing_keys(cid, [f"{cid}:{key}"]):
+            continue  # this week's went out already: do not build its attachment again
+        out.append(letters.mail("coordinator-digest", key, lang, ctx, envelope, now,
+                                attachments=attachments(faculty)))
     if config.hr_recipients:
         week = week_of(store, config, now, "hr")
         ctx = letters.base_context() | _context(store, config, units, active, week, lang) | {

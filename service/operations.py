@@ -7,14 +7,18 @@ need it; each method is one step that can run at any time and is safe to repeat.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from . import collate
 from .answers import flags_for, from_json, summary
 from .app import App
 from .campaign import UnitState, is_digest_time, simulate
 from .chase import ChaseReport, chase_once
-from .compose import Mailbox
+from .clock import local
+from .compose import Attachment, Mailbox
 from .digest import digests
 from .errors import SkjemapostError
 from .formread import read_form
@@ -40,9 +44,14 @@ class PreviewError(SkjemapostError, LookupError):
     exit_code = 2
 
 
+class CompileError(SkjemapostError, ValueError):
+    exit_code = 2
+
+
 class Operations:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.compiled_on: dt.date | None = None  # the nightly workbook, once a (local) day
 
     @property
     def now(self) -> dt.datetime:
@@ -62,7 +71,33 @@ class Operations:
 
     def digests_due(self) -> list[NewMail]:
         self.app.units()
-        return digests(self.app.store, self.app.config, self.app.letters, self.now)
+        attach = self._workbook_slice if self.app.config.mail.digest_workbook else (lambda f: ())
+        return digests(self.app.store, self.app.config, self.app.letters, self.now, attachments=attach)
+
+    def compile(self, output: Path | None = None, faculty: str | None = None) -> tuple[Path, dict[str, int]]:
+        """Write the master workbook (of one faculty if given); returns where, and rows per sheet."""
+        app = self.app
+        cfg = app.config
+        units = app.units()
+        faculties = {u.faculty for u in units}
+        if faculty is not None and faculty not in faculties:
+            raise CompileError(f"no active unit in faculty {faculty!r} "
+                               f"(known: {', '.join(sorted(faculties))})")
+        if output is None:
+            stamp = local(self.now, cfg.campaign.timezone).strftime("%Y%m%d-%H%M")
+            output = cfg.storage.data_dir / "compiled" / f"{app.campaign_id}-{stamp}.xlsx"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        coordinators = {f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f))
+                        for f in faculties}
+        sources = collate.load(app.store, app.campaign_id, coordinators, cfg.campaign.timezone, faculty)
+        return output, collate.write_xlsx(collate.sheets(sources, app.form), output)
+
+    def _workbook_slice(self, faculty: str) -> list[Attachment]:
+        with tempfile.TemporaryDirectory() as tmp:
+            day = local(self.now, self.app.config.campaign.timezone)
+            name = f"{self.app.campaign_id}-{faculty}-{day:%Y%m%d}.xlsx"
+            path, _ = self.compile(Path(tmp) / name, faculty)
+            return [Attachment(name, path.read_bytes())]
 
     def digest(self, *, dry_run: bool = False) -> tuple[list[NewMail], DrainReport]:
         """This week's digests (each once per ISO week); sent unless ``dry_run``."""
@@ -138,6 +173,12 @@ class Operations:
             cid, "coordinator-digest")
         if not stop() and is_digest_time(self.now, app.config.schedule, last, tz):
             result["digests"] = len(self.digest()[0])
+        today = local(self.now, tz)
+        compile_due = today.hour >= app.config.schedule.compile_hour and self.compiled_on != today.date()
+        if not stop() and compile_due:
+            path, _ = self.compile(app.config.storage.data_dir / "compiled" / f"{cid}-nightly.xlsx")
+            self.compiled_on = today.date()
+            result["compiled"] = str(path)
         return result
 
     def run(self, stop: StopFlag, *, tick_seconds: float = 1.0) -> RunState:

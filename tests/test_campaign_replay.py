@@ -140,6 +140,16 @@ def test_no_submitter_is_reminded_after_their_valid_form(replay):
                                                       (D(2021, 4, 9), "receipt")]
 
 
+def test_the_runner_writes_the_master_workbook_each_day(replay):
+    """The cycle compiles data/compiled/<campaign>-nightly.xlsx once a day, with every unit."""
+    import openpyxl
+
+    p, units, _ = replay
+    book = openpyxl.load_workbook(p.dir / "data" / "compiled" / "aml-2020-nightly.xlsx")
+    codes = {row[0] for row in book["Svar"].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert codes == {u.code for u in units}
+
+
 def test_escalation_reaches_the_superior_and_the_coordinator(replay):
     """Three working days after the after-deadline reminder: the superior leader and the faculty
     coordinator get the escalation, once."""

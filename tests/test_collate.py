@@ -155,3 +155,26 @@ def test_libreoffice_converts_the_workbook_to_pdf(project, tmp_path, lo_workdir)
     pdf = lo_workdir / "out.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF"), done.stdout + done.stderr
 
+
+
+def test_digest_carries_the_faculty_slice_of_the_workbook_when_configured(tmp_path):
+    """mail.digest_workbook = true: each coordinator digest has an .xlsx with only its faculty."""
+    import email
+    import email.policy
+    from io import BytesIO
+
+    from service.operations import Operations
+
+    p = new_project(tmp_path, mail={"digest_workbook": True})
+    p.setup()
+    app = App(config_mod.load(p.config, p.env))
+    mails = [m for m in Operations(app).digests_due() if m.kind == "coordinator-digest"]
+    assert {m.dedupe_key.split(":")[2] for m in mails} == {"IE", "NV", "HF"}
+    for mail in mails:
+        faculty = mail.dedupe_key.split(":")[2]
+        msg = email.message_from_bytes(mail.payload, policy=email.policy.default)
+        (att,) = list(msg.iter_attachments())
+        assert att.get_filename().endswith(f"-{faculty}-" + att.get_filename().rsplit("-", 1)[1])
+        wb = openpyxl.load_workbook(BytesIO(att.get_content()))
+        codes = {row[0] for row in wb["Svar"].iter_rows(min_row=2, values_only=True) if row[0]}
+        assert codes and all(code.startswith(faculty) for code in codes)
