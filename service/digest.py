@@ -47,14 +47,34 @@ def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
             "missing": units - valid, "percent": valid * 100 // units if units else 0}
 
 
-def _context(store: Store, config: Config, units: dict[str, Unit], faculties: set[str],
+class _Facts:
+    """What the digests of one run share, read once: progress, unit states, flags, reviews; and
+    the since-dependent lists, read once per starting point (usually one for every faculty)."""
+
+    def __init__(self, store: Store, campaign_id: str) -> None:
+        self.store, self.cid = store, campaign_id
+        self.progress = store.faculty_progress(campaign_id)
+        self.snapshots = store.unit_snapshots(campaign_id)
+        self.flags = store.current_flags(campaign_id)
+        self.reviews = store.review_counts(campaign_id)
+        self._since: dict[dt.datetime, tuple[list[dict[str, Any]], ...]] = {}
+
+    def since(self, when: dt.datetime) -> tuple[list[dict[str, Any]], ...]:
+        """(new submissions, bounces, auto-replies) since ``when``."""
+        if when not in self._since:
+            self._since[when] = (self.store.new_submissions(self.cid, when),
+                                 self.store.bounces_since(self.cid, when),
+                                 self.store.auto_replies_since(self.cid, when))
+        return self._since[when]
+
+
+def _context(facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str],
              week: DigestWeek, lang: str) -> dict[str, Any]:
-    cid = config.campaign.id
     mine = {code for code, u in units.items() if u.faculty in faculties}
-    rows = [r for r in store.faculty_progress(cid) if r.faculty in faculties]
-    snaps = [s for s in store.unit_snapshots(cid) if s.code in mine and s.active]
+    rows = [r for r in facts.progress if r.faculty in faculties]
+    snaps = [s for s in facts.snapshots if s.code in mine and s.active]
     tz = config.campaign.timezone
-    versions = store.new_submissions(cid, week.since)
+    versions, bounces, away = facts.since(week.since)
     return {
         "period_start": week.start, "period_end": week.end, "progress": _progress(rows),
         "new_submissions": [{"unit": unit_mapping(units[v["code"]]), "received_at": v["received_at"],
@@ -65,15 +85,14 @@ def _context(store: Store, config: Config, units: dict[str, Unit], faculties: se
                            "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None}
                           for s in snaps if not s.has_valid],
         "flags": [{"unit": unit_mapping(units[code])} | f
-                  for code, stored in store.current_flags(cid) if code in mine
+                  for code, stored in facts.flags if code in mine
                   for f in flags_for(stored, "en" if lang == "en" else "nb")],
         "bounces": [{"unit": unit_mapping(units[b["code"]]), "address": b["address"], "at": b["at"],
-                     "reason": b["reason"]}
-                    for b in store.bounces_since(cid, week.since) if b["code"] in mine],
+                     "reason": b["reason"]} for b in bounces if b["code"] in mine],
         "out_of_office": [{"unit": unit_mapping(units[a["code"]]), "address": a["address"],
                            "seen_at": a["seen_at"], "returns_on": a["returns_on"]}
-                          for a in store.auto_replies_since(cid, week.since) if a["code"] in mine],
-        "review_count": sum(n for f, n in store.review_counts(cid).items() if f in faculties),
+                          for a in away if a["code"] in mine],
+        "review_count": sum(n for f, n in facts.reviews.items() if f in faculties),
     }
 
 
@@ -85,13 +104,14 @@ def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
     lang = config.campaign.default_language
     units = {u.code: u for u in store.units(cid, include_inactive=True)}
     active = {u.faculty for u in store.units(cid)}
+    facts = _Facts(store, cid)
     out = []
     for faculty in sorted(active):
         coordinators = config.coordinators_for(faculty)
         if not coordinators:
             continue
         week = week_of(store, config, now, faculty)
-        ctx = letters.base_context() | _context(store, config, units, {faculty}, week, lang) | {
+        ctx = letters.base_context() | _context(facts, config, units, {faculty}, week, lang) | {
             "faculty": faculty,
             "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
         envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
@@ -102,8 +122,8 @@ def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
                                 attachments=attachments(faculty)))
     if config.hr_recipients:
         week = week_of(store, config, now, "hr")
-        ctx = letters.base_context() | _context(store, config, units, active, week, lang) | {
-            "faculties": [{"faculty": r.faculty, **_progress([r])} for r in store.faculty_progress(cid)]}
+        ctx = letters.base_context() | _context(facts, config, units, active, week, lang) | {
+            "faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
         out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
     if include_sent:
