@@ -263,6 +263,12 @@ class App:
             queued += self.store.queue(self.campaign_id, mails, now)
         return queued
 
+    def queued_count(self) -> int:
+        """Rows waiting to be sent (or left in flight), without loading their messages."""
+        self._ready()
+        counts = self.store.outbox_counts(self.campaign_id)
+        return counts.get("queued", 0) + counts.get("sending", 0)
+
     def queued(self) -> list[OutboxRow]:
         self._ready()
         return self.store.outbox_rows(self.campaign_id, ["queued", "sending"])
@@ -294,7 +300,7 @@ class App:
         finally:
             if own_box:
                 box.logout()
-        sent = self.drain(should_stop=should_stop) if self.queued() else DrainReport()
+        sent = self.drain(should_stop=should_stop) if self.queued_count() else DrainReport()
         return report, sent
 
     @property

@@ -34,14 +34,10 @@ def app_for(ctx: click.Context) -> App:
     """Load the config once, on first use, so `--help` works without one."""
     obj = ctx.find_root().ensure_object(dict)
     if "app" not in obj:
-        path = config_mod.resolve_path(obj.get("config"), os.environ)
-        clock = None
-        if obj.get("as_of"):
-            cfg = config_mod.load(path, os.environ)
-            clock = FixedClock(parse_as_of(obj["as_of"], cfg.campaign.timezone))
-            obj["app"] = App(cfg, clock)
-        else:
-            obj["app"] = App(config_mod.load(path, os.environ))
+        cfg = config_mod.load(config_mod.resolve_path(obj.get("config"), os.environ), os.environ)
+        as_of = obj.get("as_of")
+        clock = FixedClock(parse_as_of(as_of, cfg.campaign.timezone)) if as_of else None
+        obj["app"] = App(cfg, clock)
         ctx.call_on_close(obj["app"].close)
     return cast(App, obj["app"])
 

@@ -40,10 +40,11 @@ def send(ctx: click.Context, dry_run: bool) -> None:
     if dry_run:
         for u in due:
             click.echo(f"would queue  invitation  {u.code:<12} {u.language}  {u.leader_email}")
-        for row in app.queued():
+        waiting = app.queued()
+        for row in waiting:
             click.echo(f"would send   {row.kind:<11} {row.unit_code or '-':<12} "
                        f"{', '.join(row.recipients)}  ({row.status})")
-        click.echo(f"dry run: {len(due)} invitations to queue, {len(app.queued())} already queued, "
+        click.echo(f"dry run: {len(due)} invitations to queue, {len(waiting)} already queued, "
                    f"{skipped} units already invited; nothing was sent")
         return
     if due:
@@ -51,8 +52,7 @@ def send(ctx: click.Context, dry_run: bool) -> None:
             for i in range(0, len(due), 50):
                 app.queue_invitations(due[i:i + 50])
                 bar.update(len(due[i:i + 50]))
-    rows = app.queued()
-    with click.progressbar(length=len(rows), label="sending", file=sys.stderr) as bar:
+    with click.progressbar(length=app.queued_count(), label="sending", file=sys.stderr) as bar:
         report = app.drain(progress=lambda row, result: bar.update(1))
     for key, reason in report.failures:
         click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)

@@ -65,7 +65,7 @@ class Operations:
             report.polled, _ = app.poll(should_stop=stop)
         app.units()  # checks the database is set up
         report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
-        if not dry_run and app.queued():
+        if not dry_run and app.queued_count():
             report.sent = app.drain(should_stop=stop)
         return report
 

@@ -151,6 +151,7 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
         report.resumed += 1  # decided before a crash; only the move was left
         return row.id, row.target_folder
     now = clock.now()
+    received_at = received_time(mail, now)
     if row is None:
         path, digest = archive.put(raw)
         earlier = seen.get(mail.message_id, [])
@@ -162,7 +163,7 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
             return same.id, same.target_folder or processor.folders.processed
         row_id = store.store_inbound(
             campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
-            received_at=received_time(mail, now), sender=mail.from_address, subject=mail.subject,
+            received_at=received_at, sender=mail.from_address, subject=mail.subject,
             raw_path=path, sha256=digest, now=now)
         duplicate = bool(earlier) or mail.message_id in fresh
         fresh.add(mail.message_id)
@@ -171,7 +172,7 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
         report.resumed += 1
     decision = (Decision("duplicate", "ignored", processor.folders.ignored,
                          detail={"message_id": mail.message_id}) if duplicate
-                else _decide(processor, mail, row_id, received_time(mail, now), now))
+                else _decide(processor, mail, row_id, received_at, now))
     try:
         store.record_decision(campaign, row_id, decision, now)
     except Exception as exc:  # the decision cannot be stored: keep the message, for a person
