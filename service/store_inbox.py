@@ -84,11 +84,6 @@ class InboxStore(StoreBase):
                                r.kind, r.outcome, r.target_folder, r.code, r.sender, r.subject,
                                r.received_at, r.raw_path, r.detail) for r in conn.execute(query)]
 
-    def inbound_at(self, campaign_id: str, folder: str, uidvalidity: int, uid: int) -> InboundRow | None:
-        rows = self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.folder == folder,
-                                     t.inbound.c.uidvalidity == uidvalidity, t.inbound.c.uid == uid))
-        return rows[0] if rows else None
-
     def inbound_at_uids(self, campaign_id: str, folder: str, uidvalidity: int,
                         uids: Sequence[int]) -> dict[int, InboundRow]:
         """The rows already stored for ``uids`` (one query for a whole batch)."""
@@ -106,20 +101,12 @@ class InboxStore(StoreBase):
                 out.setdefault(r.message_id, []).append(r)
         return out
 
-    def inbound_with_message_id(self, campaign_id: str, message_id: str) -> list[InboundRow]:
-        return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
-                                     t.inbound.c.message_id == message_id))
-
     def inbound_by_id(self, row_id: int) -> InboundRow:
         return self._inbound(t.inbound.c.id == row_id)[0]
 
     def inbound_with_outcome(self, campaign_id: str, outcome: str) -> list[InboundRow]:
         return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
                                      t.inbound.c.outcome == outcome))
-
-    def inbound_with_status(self, campaign_id: str, statuses: Sequence[str]) -> list[InboundRow]:
-        return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
-                                     t.inbound.c.status.in_(statuses)))
 
     def store_inbound(self, campaign_id: str, *, message_id: str, folder: str, uidvalidity: int,
                       uid: int, received_at: dt.datetime, sender: str, subject: str, raw_path: str,
