@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .config_oauth import AUTH_MODES, AuthMode, OAuth, parse_oauth
+from .config_web import Web, parse_web
 from .errors import ConfigError, Problem
 from .models import LANGUAGES, Language
 from .tomlkeys import KeyReader, domain, list_email
@@ -50,6 +52,7 @@ class Smtp:
     tls: TlsMode
     user: str
     password_env: str
+    auth: AuthMode  # "password" (AUTH PLAIN/LOGIN, when user is set) or "xoauth2" (see [oauth])
     timeout: float
     max_connections: int
     rate_per_minute: int
@@ -74,6 +77,7 @@ class Imap:
     tls: TlsMode
     user: str
     password_env: str
+    auth: AuthMode
     inbox: str
     folders: ImapFolders
     ca_file: Path | None
@@ -167,6 +171,8 @@ class Config:
     schedule: Schedule
     storage: Storage
     secrets: Secrets
+    web: Web
+    oauth: OAuth
 
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
@@ -201,6 +207,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         tls=cast(TlsMode, r.choice("smtp.tls", TLS_MODES, "starttls")),
         user=r.text("smtp.user", "", nonempty=False),
         password_env=r.env_name("smtp.password_env", "SKJEMAPOST_SMTP_PASSWORD"),
+        auth=cast(AuthMode, r.choice("smtp.auth", AUTH_MODES, "password")),
         timeout=float(r.integer("smtp.timeout_seconds", 30, 1, 600)),
         max_connections=r.integer("smtp.max_connections", 4, 1, 32),
         rate_per_minute=r.integer("smtp.rate_per_minute", 600, 1, 100_000),
@@ -214,6 +221,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         tls=cast(TlsMode, r.choice("imap.tls", TLS_MODES, "implicit")),
         user=r.text("imap.user", "", nonempty=False),
         password_env=r.env_name("imap.password_env", "SKJEMAPOST_IMAP_PASSWORD"),
+        auth=cast(AuthMode, r.choice("imap.auth", AUTH_MODES, "password")),
         inbox=r.text("imap.inbox", "INBOX"),
         folders=ImapFolders(
             processed=r.text("imap.folders.processed", "Skjemapost/Behandlet"),
@@ -251,13 +259,19 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     url = r.text("storage.database_url", "", nonempty=False)
     storage = Storage(data_dir=data_dir, database_url=url or f"sqlite:///{data_dir / 'skjemapost.db'}")
     token_env = r.env_name("security.token_secret_env", "SKJEMAPOST_SECRET")
+    web = parse_web(r)
+    oauth = parse_oauth(r, needed="xoauth2" in (smtp.auth, imap.auth))
+    for server in ("smtp", "imap"):
+        if r._get(f"{server}.auth") == "xoauth2" and not r._get(f"{server}.user"):
+            r.bad(f"{server}.user", "is required with xoauth2: the mailbox address to log in as")
     r.unknown_keys()
     if r.problems:
         raise ConfigError(r.problems, str(path))
-    names = {token_env, smtp.password_env, imap.password_env}
+    names = {token_env, smtp.password_env, imap.password_env, web.session_secret_env,
+             oauth.client_secret_env, oauth.certificate_env}
     secrets = Secrets(token_env, {n: environ.get(n) or None for n in names})
     return Config(path.resolve(), campaign, smtp, imap, mail, inbox, coordinators, hr, schedule,
-                  storage, secrets)
+                  storage, secrets, web, oauth)
 
 
 def _campaign(r: KeyReader) -> Campaign:
