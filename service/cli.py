@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cli_compile, cli_mail, cli_run, cli_setup  # noqa: F401 - importing them registers their commands
+from . import cli_compile, cli_demo, cli_mail, cli_run, cli_setup, cli_web  # noqa: F401 - importing them registers their commands
 from .cli_base import cli
 
 __all__ = ["cli", "main"]
