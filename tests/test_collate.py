@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -17,7 +18,7 @@ from projects import new_project
 from service import config as config_mod
 from service.answers import raised_flags, to_json
 from service.app import App
-from service.models import Decision, NewSubmission
+from service.models import Decision, NewMail, NewSubmission
 
 EVIL = '=HYPERLINK("http://x","y")'
 SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
@@ -36,17 +37,40 @@ def _submit(app: App, n: int, code: str, answers: dict[str, object], valid: bool
                                                              submissions=(sub,)), at)
 
 
+def _remind(app: App, code: str, step: int, at: dt.datetime) -> None:
+    """A reminder for ``code`` in the outbox, as the chase would have queued it at ``at``."""
+    mail = NewMail(f"leader-reminder-{step}", code, f"{app.campaign_id}:{code}:reminder-{step}",
+                   f"<r{step}.{code}@example.test>", ("x@example.test",), "purring", b"x")
+    app.store.queue(app.campaign_id, [mail], at)
+
+
+def _bounce(app: App, n: int, address: str, reason: str) -> None:
+    at = T0 + dt.timedelta(hours=n)
+    row = app.store.store_inbound(app.campaign_id, message_id=f"<b{n}@example.test>", folder="INBOX",
+                                  uidvalidity=1, uid=n, received_at=at, sender="mailer-daemon@example.test",
+                                  subject="Undelivered", raw_path=f"raw/{n}.eml", sha256=f"{n:064x}", now=at)
+    app.store.record_decision(app.campaign_id, row, Decision("bounce", "bounce-recorded", "Ignorert",
+                                                             failing_addresses=((address, reason),)), at)
+
+
 @pytest.fixture
 def project(tmp_path: Path):
-    """Six units over IE/NV/HF: two delivered (one twice, one with formula-like text), one invalid."""
+    """Six units over IE/NV/HF: two delivered (one twice, one with formula-like text), one invalid;
+    two reminders for IE-U003, one bounce for NV-U004's leader, and a formula-like leader name."""
     p = new_project(tmp_path)
+    p.units[5] = dataclasses.replace(p.units[5], leader_name=EVIL)
+    p.write_roster()
     p.setup()
     app = App(config_mod.load(p.config, p.env))
-    evil = {**valid_answers(1), "kommentarer": EVIL}
+    evil = {**valid_answers(1), "kommentarer": EVIL,
+            "tiltak": [{**valid_answers(1)["tiltak"][0], "beskrivelse": EVIL}]}
     _submit(app, 1, "IE-U000", valid_answers(0), True)
     _submit(app, 2, "IE-U000", valid_answers(2), True)
     _submit(app, 3, "NV-U001", evil, True, sender="=cmd|' /C calc'!A0@example.test", file_name=EVIL)
     _submit(app, 4, "HF-U002", {"antall_ansatte": "mange"}, False)
+    _remind(app, "IE-U003", 1, dt.datetime(2020, 12, 2, 8, 0, tzinfo=dt.UTC))
+    _remind(app, "IE-U003", 2, dt.datetime(2020, 12, 9, 23, 30, tzinfo=dt.UTC))  # 10 Dec in Oslo
+    _bounce(app, 5, p.units[4].leader_email, "550 5.1.1 user unknown")
     app.close()
     return p
 
@@ -108,8 +132,33 @@ def test_leader_text_that_looks_like_a_formula_stays_text_everywhere(project, tm
                     seen.add(ws.title)
                 if c.value == EVIL:
                     seen.add(f"{ws.title}:evil")
-    assert {"Svar:evil", "Logg:evil"} <= seen
+    assert {"Svar:evil", "Tiltak:evil", "Mangler:evil", "Logg:evil"} <= seen
     assert "=cmd|' /C calc'!A0@example.test" in {r["Avsender"] for r in _rows(wb["Logg"])}
+
+
+def test_missing_lists_reminders_the_last_one_and_bounces(project, tmp_path):
+    """Mangler: every unit without a valid form, with its coordinator, how many reminders it got
+    and the local date of the last, and the leader's failing address with the server's reason."""
+    wb = _compile(project, tmp_path)
+    missing = {r["Enhetskode"]: r for r in _rows(wb["Mangler"])}
+    assert missing["IE-U003"]["Purringer sendt"] == 2
+    assert missing["IE-U003"]["Siste purring"] == dt.datetime(2020, 12, 10)  # local date, a date cell
+    assert missing["IE-U003"]["Koordinator(er)"] == "Koordinator IE <koord-ie@example.test>"
+    assert missing["HF-U005"]["Purringer sendt"] == 0 and missing["HF-U005"]["Siste purring"] is None
+    leader = project.units[4].leader_email
+    assert missing["NV-U004"]["Feilende adresse"] == f"{leader}: 550 5.1.1 user unknown"
+    assert missing["IE-U003"]["Feilende adresse"] is None
+    assert missing["HF-U002"]["Status"] == "ugyldig" and missing["IE-U003"]["Status"] == "mangler"
+
+
+def test_flags_are_the_current_versions_flags_only(project, tmp_path):
+    """Flagg lists the flags of each unit's current valid version, not of older or invalid ones:
+    IE-U000's first version raised three flags, its current one only «hjelp ønsket»."""
+    wb = _compile(project, tmp_path)
+    flags = _rows(wb["Flagg"])
+    assert [(r["Enhetskode"], r["Felt"], r["Svar"]) for r in flags] == [
+        ("IE-U000", "Ønsker enheten hjelp i det videre arbeidet?", "Koordinator på fakultetet")]
+    assert flags[0]["Melding"] == "Enheten ønsker hjelp i det videre arbeidet."
 
 
 def test_overview_totals_match_status_json(project, tmp_path):
