@@ -19,7 +19,7 @@ from imap_tools import BaseMailBox
 from . import tokens
 from .clock import Clock, SystemClock
 from .config import Config
-from .errors import Problem, SkjemapostError, TokenError, UnknownUnitError
+from .errors import Problem, ProblemsError, SkjemapostError, TokenError, UnknownUnitError
 from .formbook import build_form
 from .formdef import load_form
 from .formread import FormReading, read_form
@@ -30,6 +30,7 @@ from .inbox import Directory, Processor
 from .intake import soffice_converter
 from .letters import Letters
 from .models import Decision, Language, NewMail, Unit
+from .oauth import TokenSource, credential_from
 from .outbox import DrainReport, Transport, drain_once
 from .parser import parse
 from .poller import Archive, PollReport, poll_once
@@ -99,17 +100,26 @@ class App:
     def letters(self) -> Letters:
         return Letters(self.config, self.form, self.renderer, self.config.secrets.token_secret())
 
+    @cached_property
+    def oauth_tokens(self) -> TokenSource:
+        """One token source for the App's life, shared by SMTP and IMAP: msal caches the token
+        until shortly before it expires, so connections and polls reuse it."""
+        return TokenSource.from_config(self.config.oauth, self.config.secrets)
+
     def smtp_settings(self) -> SmtpSettings:
         s = self.config.smtp
+        oauth = self.oauth_tokens if s.auth == "xoauth2" else None
         password = (self.config.secrets.require(s.password_env, f"the password of SMTP user {s.user}")
-                    if s.user else None)
+                    if s.user and oauth is None else None)
         return SmtpSettings(s.host, s.port, s.tls, s.user, password, s.timeout, s.max_connections,
-                            s.rate_per_minute, s.retry_attempts, s.retry_base_seconds, s.ca_file)
+                            s.rate_per_minute, s.retry_attempts, s.retry_base_seconds, s.ca_file, oauth)
 
     def imap_settings(self) -> ImapSettings:
         i = self.config.imap
-        password = self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}")
-        return ImapSettings(i.host, i.port, i.tls, i.user, password, i.inbox, i.ca_file)
+        oauth = self.oauth_tokens if i.auth == "xoauth2" else None
+        password = (None if oauth else
+                    self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}"))
+        return ImapSettings(i.host, i.port, i.tls, i.user, password, i.inbox, i.ca_file, oauth=oauth)
 
     def transport(self) -> Transport:
         sent_folder = self.config.imap.folders.sent
@@ -172,21 +182,43 @@ class App:
         except SkjemapostError as exc:
             report.problems.append(str(exc))
         secrets = self.config.secrets
-        for env, purpose in ((secrets.token_secret_env, "tokens; needed by every command that "
-                              "builds or reads a form"),
-                             (self.config.smtp.password_env, "the SMTP password; needed to send"),
-                             (self.config.imap.password_env, "the IMAP password; needed to poll")):
+        needs: list[tuple[str, str]] = [(secrets.token_secret_env, "tokens; needed by every command "
+                                         "that builds or reads a form")]
+        if self.config.smtp.auth == "password":
+            needs.append((self.config.smtp.password_env, "the SMTP password; needed to send"))
+        if self.config.imap.auth == "password":
+            needs.append((self.config.imap.password_env, "the IMAP password; needed to poll"))
+        for env, purpose in needs:
             state = "set" if secrets.get(env) else "NOT set"
             report.facts.append(f"${env} {state} ({purpose})")
         if not secrets.get(secrets.token_secret_env):
             report.problems.append(f"{secrets.token_secret_env}: environment variable is not set; "
                                    "it holds the secret behind the reference tokens")
+        self._check_oauth(report)
         try:
             self.store.require_current()
             report.facts.append(f"database {self._safe_url()}: up to date")
         except SkjemapostError as exc:
             report.problems.append(f"database {self._safe_url()}: {exc}")
         return report
+
+    def _check_oauth(self, report: CheckReport) -> None:
+        """For the servers that log in with xoauth2: is the app's secret or certificate there
+        (and a usable certificate)? Offline: no token is requested."""
+        servers = [name for name, auth in (("smtp", self.config.smtp.auth), ("imap", self.config.imap.auth))
+                   if auth == "xoauth2"]
+        if not servers:
+            return
+        o = self.config.oauth
+        for env, what in ((o.client_secret_env, "client secret"), (o.certificate_env, "certificate")):
+            state = "set" if self.config.secrets.get(env) else "NOT set"
+            report.facts.append(f"${env} {state} (the app's {what}; xoauth2 for {', '.join(servers)})")
+        try:
+            _, described = credential_from(o, self.config.secrets)
+            report.facts.append(f"oauth: app {o.client_id} in tenant {o.tenant_id} at {o.authority_host} "
+                                f"will use the {described}")
+        except ProblemsError as exc:
+            report.problems.extend(str(p) for p in exc.problems)
 
     def _safe_url(self) -> str:
         from sqlalchemy import make_url

@@ -22,6 +22,7 @@ from imap_tools.errors import MailboxLoginError
 from .compose import OWN_MESSAGE_ID_MARK
 from .config import TlsMode
 from .errors import SkjemapostError
+from .oauth import REFUSED_HINT, TokenSource
 
 
 class ImapAuthError(SkjemapostError, PermissionError):
@@ -42,6 +43,7 @@ class ImapSettings:
     inbox: str = "INBOX"
     ca_file: Path | None = None
     timeout: float = 30.0
+    oauth: TokenSource | None = None  # set: log in with AUTHENTICATE XOAUTH2, not a password
 
     @property
     def server(self) -> str:
@@ -51,6 +53,8 @@ class ImapSettings:
 def connect(s: ImapSettings) -> BaseMailBox:
     """A logged-in mailbox with the inbox selected; clear errors for the usual failures."""
     ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+    # the token first: an identity-provider error then leaves no connection open
+    token = s.oauth.token() if s.oauth is not None else None
     try:
         if s.tls == "implicit":
             box: BaseMailBox = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=ctx)
@@ -60,18 +64,33 @@ def connect(s: ImapSettings) -> BaseMailBox:
             box = MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
     except (OSError, ssl.SSLError, imaplib.IMAP4.error) as exc:
         raise ImapUnavailable(f"cannot connect to the IMAP server {s.server} ({s.tls}): {exc}") from None
-    try:
-        box.login(s.user, s.password or "", initial_folder=s.inbox)
-    except MailboxLoginError:
-        _close(box)  # imap-tools leaves the socket open when login fails
-        raise ImapAuthError(f"the IMAP server {s.server} refused the login for user {s.user!r}; "
-                            "check the password in the variable named by imap.password_env") from None
+    if token is not None:
+        try:
+            box.xoauth2(s.user, token, initial_folder=s.inbox)
+        except (MailboxLoginError, imaplib.IMAP4.error) as exc:
+            # imaplib raises its own error when AUTHENTICATE ends in NO; never the token here
+            _close(box)
+            said = str(exc).strip() or "refused"
+            raise ImapAuthError(f"the IMAP server {s.server} refused the XOAUTH2 login for user "
+                                f"{s.user!r} ({said}); the identity provider issued the token, so "
+                                f"{REFUSED_HINT}") from None
+    else:
+        _password_login(box, s)
     # imap-tools picks MOVE or COPY+EXPUNGE from the capabilities seen before login, and servers
     # like Dovecot announce MOVE only after it: refresh them so moves are atomic
     typ, data = box.client.capability()
     if typ == "OK" and data and isinstance(data[-1], bytes):
         box.client.capabilities = tuple(data[-1].upper().decode().split())
     return box
+
+
+def _password_login(box: BaseMailBox, s: ImapSettings) -> None:
+    try:
+        box.login(s.user, s.password or "", initial_folder=s.inbox)
+    except MailboxLoginError:
+        _close(box)  # imap-tools leaves the socket open when login fails
+        raise ImapAuthError(f"the IMAP server {s.server} refused the login for user {s.user!r}; "
+                            "check the password in the variable named by imap.password_env") from None
 
 
 def _close(box: BaseMailBox) -> None:

@@ -21,6 +21,14 @@ import aiosmtplib
 
 from .config import TlsMode
 from .errors import SkjemapostError
+from .oauth import (
+    REFUSED_HINT,
+    OAuthError,
+    OAuthUnavailable,
+    TokenSource,
+    decode_challenge,
+    xoauth2_initial_response,
+)
 
 Fate = Literal["sent", "failed", "deferred"]
 
@@ -50,6 +58,7 @@ class SmtpSettings:
     retry_attempts: int
     retry_base_seconds: float
     ca_file: Path | None = None
+    oauth: TokenSource | None = None  # set: log in with AUTH XOAUTH2 as ``user``, not a password
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
@@ -120,7 +129,13 @@ class _Connection:
                                   f"({s.tls}): {exc}") from None
         if s.user:
             try:
-                await client.login(s.user, s.password or "")
+                if s.oauth is not None:
+                    await _login_xoauth2(client, s, s.oauth)
+                else:
+                    await client.login(s.user, s.password or "")
+            except (OAuthError, OAuthUnavailable, SmtpAuthError, SmtpUnavailable):
+                client.close()
+                raise
             except aiosmtplib.SMTPAuthenticationError as exc:
                 client.close()
                 raise _auth_error(s, exc) from None
@@ -143,6 +158,30 @@ class _Connection:
             except (aiosmtplib.SMTPException, OSError):
                 self.client.close()
         self.client = None
+
+
+async def _login_xoauth2(client: aiosmtplib.SMTP, s: SmtpSettings, tokens: TokenSource) -> None:
+    """AUTH XOAUTH2 with the initial response. A refusal comes as a 334 challenge holding a
+    base64 JSON error; the client must answer it with an empty line to get the final 535."""
+    # a token from msal's cache, or one request shared by every connection (never the loop's
+    # thread: msal blocks on HTTP)
+    token = await asyncio.to_thread(tokens.token)
+    if client.is_ehlo_or_helo_needed:  # STARTTLS forgets the EHLO answer
+        await client.ehlo()
+    if "xoauth2" not in client.server_auth_methods:
+        offered = " ".join(client.server_auth_methods).upper() or "none"
+        raise SmtpUnavailable(f"SMTP server {s.server} does not offer AUTH XOAUTH2 (it offers: "
+                              f"{offered}); smtp.auth = \"xoauth2\" needs it")
+    reply = await client.execute_command(b"AUTH", b"XOAUTH2", xoauth2_initial_response(s.user, token))
+    said = ""
+    if reply.code == 334:
+        said = decode_challenge(reply.message)
+        reply = await client.execute_command(b"")
+    if reply.code != 235:
+        # never the token: the message ends up in logs and terminals
+        raise SmtpAuthError(f"the SMTP server {s.server} refused the XOAUTH2 login for user {s.user!r} "
+                            f"({reply.code} {reply.message}" + (f"; it said: {said}" if said else "")
+                            + f"); the identity provider issued the token, so {REFUSED_HINT}")
 
 
 def _auth_error(s: SmtpSettings, exc: aiosmtplib.SMTPAuthenticationError) -> SmtpAuthError:
@@ -200,6 +239,10 @@ async def send_all(messages: Sequence[Outgoing], settings: SmtpSettings, on_star
     Raises SmtpAuthError or SmtpUnavailable when the server cannot be used at all; the messages
     not yet started are then simply not reported, and stay queued.
     """
+    if settings.oauth is not None and messages and settings.user:
+        # one token before any connection: a refusal by the identity provider ends the run
+        # here, once, and the connections below take the token from msal's cache
+        await asyncio.to_thread(settings.oauth.token)
     queue: asyncio.Queue[Outgoing] = asyncio.Queue()
     for m in messages:
         queue.put_nowait(m)

@@ -54,7 +54,7 @@ info_log_path = {d}/dovecot.log
 ssl = yes
 ssl_cert = <{d}/cert.pem
 ssl_key = <{d}/key.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 disable_plaintext_auth = no
 auth_failure_delay = 0
 default_internal_user = dovecot
@@ -70,7 +70,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users.d/%u
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={d}/mail/%u
 }}
@@ -101,6 +101,38 @@ service anvil {{
   }}
 }}
 """
+
+
+# Only with MailWorld(oauth=...): XOAUTH2 logins, checked by asking the identity provider's
+# introspection endpoint whether the token is active and for which mailbox (Dovecot 2.3's
+# oauth2 passdb). The passwd-file passdb stays unrestricted (LMTP's user lookups need it): a
+# token never matches a password there, so Dovecot goes on to this passdb.
+OAUTH_MECHANISMS = " xoauth2 oauthbearer"
+OAUTH_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
+}}
+"""
+OAUTH_DOVECOT_ARGS = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = email
+active_attribute = active
+active_value = true
+tls_ca_cert_file = {d}/oauth-ca.pem
+"""
+
+
+class OAuthServers:
+    """What the servers need to check XOAUTH2 tokens: the identity provider's introspection URL
+    and the CA file that its HTTPS certificate chains to."""
+
+    def __init__(self, introspection_url: str, ca_file: Path) -> None:
+        self.introspection_url = introspection_url
+        self.ca_file = ca_file
 
 
 class MailWorldError(RuntimeError):
@@ -204,7 +236,9 @@ class MailWorld:
         users: Iterable[str] = DEFAULT_USERS,
         *,
         startup_timeout: float = 15.0,
+        oauth: OAuthServers | None = None,
     ) -> None:
+        self.oauth = oauth  # None: passwords only, exactly as before
         self.users: list[str] = []
         self._add_to_list(users)
         self.startup_timeout = startup_timeout
@@ -297,8 +331,18 @@ class MailWorld:
     def _start_dovecot(self) -> None:
         self.imap_port, self.imaps_port, self.lmtp_port = free_ports(3)
         conf = self.dir / "dovecot.conf"
+        oauth = {"oauth_mechanisms": "", "oauth_passdb": ""}
+        if self.oauth is not None:
+            shutil.copyfile(self.oauth.ca_file, self.dir / "oauth-ca.pem")
+            (self.dir / "oauth-ca.pem").chmod(0o644)
+            args = self.dir / "dovecot-oauth2.conf.ext"
+            url = self.oauth.introspection_url
+            args.write_text(OAUTH_DOVECOT_ARGS.format(d=self.dir, introspection_url=url))
+            args.chmod(0o644)
+            oauth = {"oauth_mechanisms": OAUTH_MECHANISMS, "oauth_passdb": OAUTH_PASSDB.format(d=self.dir)}
         conf.write_text(
             DOVECOT_CONF.format(
+                **oauth,
                 d=self.dir,
                 tag=self.dir.name.removeprefix("mailworld-"),
                 host=HOST,
@@ -341,6 +385,9 @@ class MailWorld:
                 "--faults": self._faults_path,
                 "--journal": self._journal_path,
             }
+            if self.oauth is not None:
+                opts["--oauth-introspect"] = self.oauth.introspection_url
+                opts["--oauth-ca"] = self.oauth.ca_file
             self._relay = subprocess.Popen(
                 [sys.executable, str(RELAY_SCRIPT), *(str(x) for kv in opts.items() for x in kv)],
                 stdin=subprocess.DEVNULL,
@@ -604,7 +651,7 @@ class MailWorld:
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
-def start_for_pytest(users: Iterable[str]) -> MailWorld:
+def start_for_pytest(users: Iterable[str], oauth: OAuthServers | None = None) -> MailWorld:
     """Start a MailWorld for a fixture, or fail / skip the test the way the project wants.
 
     With ``CI=true`` a start failure always fails. Elsewhere it skips only when the ``dovecot``
@@ -612,7 +659,7 @@ def start_for_pytest(users: Iterable[str]) -> MailWorld:
     """
     import pytest
 
-    world = MailWorld(users)
+    world = MailWorld(users, oauth=oauth)
     try:
         return world.start()
     except Exception as e:

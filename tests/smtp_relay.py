@@ -24,12 +24,17 @@ Run as its own process by ``tests/mailservers.py`` (never inside a test's event 
   The first matching fault is consumed (the file is rewritten under ``flock`` on
   ``FAULTS.lock``). A faulted DATA delivers nothing.
 * ``--journal`` appends one JSON line per MAIL, RCPT and DATA outcome (for asserting retries).
+* ``--oauth-introspect URL`` (with ``--oauth-ca``) also offers AUTH XOAUTH2: the bearer token
+  must be active at that introspection endpoint for the mailbox named in ``user=``. Failures
+  are answered as Exchange Online does (334 + base64 JSON, then 535 5.7.3); each XOAUTH2
+  attempt adds an ``auth`` line to the journal. Without it the relay is exactly as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import fcntl
 import json
@@ -39,6 +44,8 @@ import signal
 import smtplib
 import ssl
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +107,8 @@ class Relay:
         self.lmtp = (lhost, int(lport))
         self.faults = Faults(Path(args.faults) if args.faults else None)
         self.journal = Path(args.journal) if args.journal else None
+        self.introspect_url: str | None = getattr(args, "oauth_introspect", None)
+        self.introspect_tls = ssl.create_default_context(cafile=getattr(args, "oauth_ca", None))
 
     # -- helpers -----------------------------------------------------------------------------
     def note(self, **event: Any) -> None:
@@ -130,6 +139,49 @@ class Relay:
             if load_users(self.users_path).get(login.lower()) == password:
                 return AuthResult(success=True, auth_data=login)
         return AuthResult(success=False, handled=False)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """Ask the identity provider whether ``token`` is active, and for which mailbox."""
+        assert self.introspect_url is not None
+        body = urllib.parse.urlencode({"token": token}).encode()
+        with urllib.request.urlopen(self.introspect_url, body, timeout=10,
+                                    context=self.introspect_tls) as resp:
+            return dict(json.loads(resp.read()))
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """XOAUTH2 as Exchange Online answers it: 235 on success; on failure a 334 challenge
+        carrying a base64 JSON error, then 535 5.7.3 once the client sends an empty line."""
+        if len(args) > 1:
+            blob = args[1].encode()
+        else:  # no initial response: ask for it with an empty challenge
+            got = await server.challenge_auth("")
+            if not isinstance(got, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = base64.b64encode(got)
+        try:
+            parts = base64.b64decode(blob, validate=True).decode().split("\x01")
+            fields = dict(p.split("=", 1) for p in parts if p)
+            user, auth = fields["user"], fields["auth"]
+            scheme, token = auth.split(" ", 1)
+            assert scheme.lower() == "bearer"
+        except (ValueError, KeyError, AssertionError, UnicodeDecodeError):
+            self.note(event="auth", mechanism="XOAUTH2", ok=False, reason="malformed")
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Malformed XOAUTH2 response")
+        try:
+            info = await asyncio.to_thread(self.introspect, token)
+        except OSError as e:
+            log.error("introspection failed: %r", e)
+            info = {}
+        ok = info.get("active") is True and str(info.get("email", "")).lower() == user.lower()
+        self.note(event="auth", mechanism="XOAUTH2", user=user, ok=ok, client_id=info.get("client_id"),
+                  peer=list(server.session.peer or ()) if server.session else [])
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        error = json.dumps({"status": "401", "schemes": "bearer",
+                            "scope": "https://outlook.office365.com/.default"})
+        await server.challenge_auth(error)  # the client answers with an empty line
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.3 Authentication unsuccessful")
 
     def deliver(self, mail_from: str, rcpt: str, data: bytes) -> None:
         with smtplib.LMTP(*self.lmtp) as lmtp:
@@ -216,6 +268,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--users", required=True, help="Dovecot passwd-file ({PLAIN} passwords)")
     ap.add_argument("--faults", default=os.environ.get("SKJEMAPOST_RELAY_FAULTS"))
     ap.add_argument("--journal")
+    ap.add_argument("--oauth-introspect", help="offer AUTH XOAUTH2, checking tokens at this URL")
+    ap.add_argument("--oauth-ca", help="CA file for the introspection URL's HTTPS certificate")
     return ap.parse_args(argv)
 
 
@@ -234,6 +288,8 @@ async def main(argv: list[str] | None = None) -> None:
             require_starttls=True,
             auth_required=True,
             authenticator=relay.authenticate,
+            # XOAUTH2 only where asked for: the EHLO of every other relay stays as it was
+            auth_exclude_mechanism=[] if relay.introspect_url else ["XOAUTH2"],
             loop=loop,
         )
 

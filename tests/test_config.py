@@ -127,3 +127,38 @@ def test_config_path_resolution():
     assert config.resolve_path("a.toml", {"SKJEMAPOST_CONFIG": "b.toml"}) == Path("a.toml")
     assert config.resolve_path(None, {"SKJEMAPOST_CONFIG": "b.toml"}) == Path("b.toml")
     assert config.resolve_path(None, {}) == Path("config/skjemapost.toml")
+
+
+XOAUTH2 = MINIMAL + """
+[smtp]
+user = "skjemapost@example.edu"
+auth = "xoauth2"
+[imap]
+user = "skjemapost@example.edu"
+auth = "xoauth2"
+"""
+
+
+def test_xoauth2_needs_tenant_and_client_id_and_a_user(tmp_path):
+    """With xoauth2, a missing oauth.tenant_id and oauth.client_id are reported by key, as is
+    a server without the mailbox user; with passwords none of them is required."""
+    no_smtp_user = XOAUTH2.replace('user = "skjemapost@example.edu"\nauth = "xoauth2"\n[imap]',
+                                   'auth = "xoauth2"\n[imap]')
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, no_smtp_user), {})
+    assert {p.where for p in err.value.problems} == {"oauth.tenant_id", "oauth.client_id", "smtp.user"}
+    assert config.load(write(tmp_path, MINIMAL), {}).oauth.tenant_id == ""
+
+
+def test_oauth_keys_and_their_secrets(tmp_path):
+    """The [oauth] keys load with Exchange's defaults; both credential variables are read at
+    load; an http:// authority other than loopback is refused."""
+    text = XOAUTH2 + '[oauth]\ntenant_id = "t-1"\nclient_id = "c-1"\ncertificate_env = "MY_CERT"\n'
+    cfg = config.load(write(tmp_path, text), {"SKJEMAPOST_OAUTH_SECRET": "s", "MY_CERT": "pem"})
+    assert (cfg.smtp.auth, cfg.imap.auth) == ("xoauth2", "xoauth2")
+    assert cfg.oauth.authority_host == "https://login.microsoftonline.com"
+    assert cfg.oauth.scope == "https://outlook.office365.com/.default"
+    assert (cfg.secrets.get("SKJEMAPOST_OAUTH_SECRET"), cfg.secrets.get("MY_CERT")) == ("s", "pem")
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text + 'authority_host = "http://login.example.edu"\n'), {})
+    assert [p.where for p in err.value.problems] == ["oauth.authority_host"]
