@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import signal
 import sys
 
 import click
 
+from . import purge as retention
 from .cli_base import app_for, cli
 from .operations import Operations
 from .poller import StopFlag
@@ -107,3 +109,79 @@ def run(ctx: click.Context) -> None:
     signal.signal(signal.SIGINT, stop.handle)
     Operations(app_for(ctx)).run(stop)
     click.echo("stopped")
+
+
+@cli.command()
+@click.option("--campaign", "campaign_id", required=True, metavar="ID", help="The campaign to purge.")
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Purge mail received or sent before this day (local midnight); not in the future.")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before removing.")
+@click.option("--include-review", is_flag=True,
+              help="Also purge messages still waiting for review (their raw mail is then gone).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def purge(ctx: click.Context, campaign_id: str, before: dt.datetime, dry_run: bool, yes: bool,
+          include_review: bool, as_json: bool) -> None:
+    """Remove the archived raw mail and the personal data of a closed campaign (retention).
+
+    A campaign is closed 30 days after its deadline (late forms, the last reminder and the
+    escalation are behind it), and not while `run` holds its lock. For mail received or sent
+    before DATE it removes: the raw messages in storage.data_dir/raw, the bytes of every mail
+    sent (attachments included), senders, recipients, subjects, file names, notes, and e-mail
+    addresses in event details and errors; and, whatever DATE, the names and addresses of the
+    units' leaders, verneombud and superiors. It keeps what HR needs: unit codes, names and
+    faculties, statuses and counts, the SHA-256 of every file, and the answers as submitted,
+    which include the leader's name, the verneombud's name and the unit's free text. The IMAP
+    mailbox is not touched (see docs/OPERATIONS.md). It logs a purge.done event; a second run
+    removes nothing.
+
+    \b
+    Examples:
+      skjemapost purge --campaign aml-2020 --before 2021-02-01 --dry-run
+      skjemapost purge --campaign aml-2020 --before 2021-02-01 --yes --json
+    """
+    app = app_for(ctx)
+    app.store.require_current()
+
+    def once(dry: bool) -> retention.PurgeReport:
+        return retention.purge(app.store, campaign_id, before.date(), app.clock.now(), app.archive.root,
+                               dry_run=dry, include_review=include_review)
+
+    report = once(True)
+    if not dry_run and report.removed_anything:
+        if not yes:
+            _print_purge(report)
+            click.confirm("Remove this for good?", abort=True, err=True)
+        report = once(False)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_purge(report)
+
+
+def _print_purge(r: retention.PurgeReport) -> None:
+    head = f"campaign {r.campaign}, mail before {r.before} ({r.timezone}; before {r.cutoff:%Y-%m-%dT%H:%MZ})"
+    if not r.removed_anything:
+        click.echo(f"{head}: nothing to remove (already purged, or nothing that old)")
+        return
+    verb = "would remove" if r.dry_run else "removed"
+    n = r.rows
+    click.echo(f"{head}: {verb}")
+    for count, what in (
+            (r.raw_files, "raw mail files (storage.data_dir/raw)"),
+            (n.inbound, "inbound messages: sender, subject, archive path, addresses in the decision"),
+            (n.submissions, "submissions: sender address and file name (answers kept)"),
+            (n.outbox, "sent mails: message bytes with attachments, recipients, subject"),
+            (n.units, "units: names and addresses of leader, verneombud and superior"),
+            (n.events, "events: names and addresses in the details"),
+            (n.address_failures, "failing addresses (rows deleted)")):
+        click.echo(f"  {count:>7}  {what}")
+    if r.raw_files_missing:
+        click.echo(f"  {r.raw_files_missing} raw file(s) were already gone from disk")
+    if r.raw_files_shared:
+        click.echo(f"  kept {r.raw_files_shared} raw file(s) that newer or other campaigns' rows still use")
+    if n.outbox_pending:
+        click.echo(f"  kept {n.outbox_pending} mail(s) before {r.before} that were never sent (queued)")
+    if not r.dry_run:
+        click.echo("logged as event purge.done")

@@ -19,6 +19,7 @@ from .models import Unit
 from .store_campaign import CampaignStore, RunnerLock, UnitSnapshot
 from .store_inbox import InboundRow, InboxStore, UnitHistory
 from .store_outbox import OutboxRow, OutboxStore
+from .store_purge import PurgeStore
 from .storebase import add_event, aware
 
 __all__ = [
@@ -77,7 +78,7 @@ class FacultyProgress:
         return 100.0 * self.valid / self.units if self.units else 0.0
 
 
-class Store(OutboxStore, InboxStore, CampaignStore):
+class Store(OutboxStore, InboxStore, CampaignStore, PurgeStore):
     # -- campaign and roster --------------------------------------------------------------------
 
     def ensure_campaign(self, info: CampaignInfo, now: dt.datetime) -> bool:

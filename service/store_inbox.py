@@ -65,10 +65,13 @@ class InboxStore(StoreBase):
 
     def set_mailbox_state(self, campaign_id: str, folder: str, uidvalidity: int, last_uid: int,
                           now: dt.datetime) -> None:
+        m = t.mailbox_state
+        # never backwards within one UIDVALIDITY: a slower second poll must not undo a faster one
+        keep = sa.and_(m.c.uidvalidity == uidvalidity, m.c.last_uid > last_uid)
         with self._tx() as conn:
-            done = conn.execute(t.mailbox_state.update().where(
-                t.mailbox_state.c.campaign_id == campaign_id, t.mailbox_state.c.folder == folder)
-                .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)).rowcount
+            done = conn.execute(m.update().where(m.c.campaign_id == campaign_id, m.c.folder == folder)
+                                .values(uidvalidity=uidvalidity, updated_at=now,
+                                        last_uid=sa.case((keep, m.c.last_uid), else_=last_uid))).rowcount
             if not done:
                 conn.execute(t.mailbox_state.insert().values(
                     campaign_id=campaign_id, folder=folder, uidvalidity=uidvalidity,
@@ -111,13 +114,24 @@ class InboxStore(StoreBase):
     def store_inbound(self, campaign_id: str, *, message_id: str, folder: str, uidvalidity: int,
                       uid: int, received_at: dt.datetime, sender: str, subject: str, raw_path: str,
                       sha256: str, now: dt.datetime) -> int:
-        """The message's row, written once its raw bytes are archived; returns its id."""
+        """The message's row, written once its raw bytes are archived; returns its id.
+
+        A second poll of the same mailbox (by hand, on another host) may store the same UID at
+        the same moment: the unique (folder, UIDVALIDITY, UID) lets one insert win, and the
+        other gets that row back; ``record_decision`` then lets only one decision in.
+        """
+        i = t.inbound
         with self._tx() as conn:
-            key = conn.execute(t.inbound.insert().values(
-                campaign_id=campaign_id, message_id=message_id[:998], folder=folder,
-                uidvalidity=uidvalidity, uid=uid, received_at=received_at, sender=sender[:320],
-                subject=subject, raw_path=raw_path, sha256=sha256, status="stored",
-                created_at=now)).inserted_primary_key
+            try:
+                with conn.begin_nested():
+                    key = conn.execute(i.insert().values(
+                        campaign_id=campaign_id, message_id=message_id[:998], folder=folder,
+                        uidvalidity=uidvalidity, uid=uid, received_at=received_at, sender=sender[:320],
+                        subject=subject, raw_path=raw_path, sha256=sha256, status="stored",
+                        created_at=now)).inserted_primary_key
+            except sa.exc.IntegrityError:
+                return int(conn.execute(sa.select(i.c.id).where(
+                    i.c.folder == folder, i.c.uidvalidity == uidvalidity, i.c.uid == uid)).scalar_one())
         assert key is not None
         return int(key[0])
 
@@ -148,14 +162,31 @@ class InboxStore(StoreBase):
         return UnitHistory(int(row[0]), newest is not None, newest)
 
     def record_decision(self, campaign_id: str, inbound_id: int, decision: Decision,
-                        now: dt.datetime) -> None:
-        """Commit everything one message decided, all or nothing."""
+                        now: dt.datetime) -> bool:
+        """Commit everything one message decided, all or nothing; False (and nothing written)
+        when the message already has a decision (another poll got there first).
+
+        Only a row still ``stored``, or one waiting for review (a person's choice), takes a
+        decision: the conditional update is the claim, so two polls can never both register
+        the same message's forms or queue its answers twice.
+        """
+        i = t.inbound
         with self._tx() as conn:
+            if decision.kind == "duplicate" and conn.execute(sa.select(i.c.id).where(
+                    i.c.campaign_id == campaign_id, i.c.id != inbound_id,
+                    i.c.message_id == sa.select(i.c.message_id).where(i.c.id == inbound_id)
+                    .scalar_subquery())).first() is None:
+                # a duplicate of nothing: a second poll saw this very row (stored by the first
+                # poll, not yet decided) as an earlier copy; the first poll's decision stands
+                return False
             unit_ids = self.unit_ids(conn, campaign_id)
-            conn.execute(t.inbound.update().where(t.inbound.c.id == inbound_id).values(
+            claimed = conn.execute(i.update().where(
+                i.c.id == inbound_id, sa.or_(i.c.status == "stored", i.c.outcome == "review")).values(
                 kind=decision.kind, outcome=decision.outcome, target_folder=decision.folder,
                 unit_id=unit_ids.get(decision.unit_code or ""), detail=jsonable(decision.detail),
-                status="processed", processed_at=now))
+                status="processed", processed_at=now)).rowcount
+            if not claimed:
+                return False
             for sub in decision.submissions:
                 _add_submission(conn, campaign_id, unit_ids[sub.unit_code], inbound_id, sub, now)
             if decision.answers:
@@ -170,6 +201,7 @@ class InboxStore(StoreBase):
             add_event(conn, campaign_id, unit_ids.get(decision.unit_code or ""), now,
                       f"inbound.{decision.outcome}", {"inbound": inbound_id, "kind": decision.kind,
                                                       **decision.detail})
+        return True
 
     def outbox_message(self, message_id: str) -> tuple[str, str | None] | None:
         """(kind, unit code) of the mail we sent with ``message_id``, if we sent it."""
