@@ -7,7 +7,10 @@ preview, poll, review); ``cli`` puts them together. Each command's docstring is 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import click
@@ -16,6 +19,7 @@ from . import config as config_mod
 from .app import App
 from .clock import FixedClock, parse_as_of
 from .errors import SkjemapostError
+from .lease import exclusive
 from .models import LANGUAGES
 
 
@@ -40,6 +44,14 @@ def app_for(ctx: click.Context) -> App:
         obj["app"] = App(cfg, clock)
         ctx.call_on_close(obj["app"].close)
     return cast(App, obj["app"])
+
+
+@contextmanager
+def working(app: App, task: str) -> Iterator[None]:
+    """Hold the runner lock while a command touches the mailbox or the outbox (see ``lease``)."""
+    ttl = dt.timedelta(minutes=max(3, app.config.schedule.poll_minutes * 2))
+    with exclusive(app.store, app.campaign_id, app.clock, task, ttl):
+        yield
 
 
 LANG = click.Choice(LANGUAGES)

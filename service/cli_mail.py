@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import click
 
-from .cli_base import LANG, app_for, cli
+from .cli_base import LANG, app_for, cli, working
 from .imapbox import connect
 from .models import Language
 from .operations import PREVIEW_KINDS, Operations
@@ -47,13 +47,14 @@ def send(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"dry run: {len(due)} invitations to queue, {len(waiting)} already queued, "
                    f"{skipped} units already invited; nothing was sent")
         return
-    if due:
-        with click.progressbar(length=len(due), label="queueing invitations", file=sys.stderr) as bar:
-            for i in range(0, len(due), 50):
-                app.queue_invitations(due[i:i + 50])
-                bar.update(len(due[i:i + 50]))
-    with click.progressbar(length=app.queued_count(), label="sending", file=sys.stderr) as bar:
-        report = app.drain(progress=lambda row, result: bar.update(1))
+    with working(app, "send"):
+        if due:
+            with click.progressbar(length=len(due), label="queueing invitations", file=sys.stderr) as bar:
+                for i in range(0, len(due), 50):
+                    app.queue_invitations(due[i:i + 50])
+                    bar.update(len(due[i:i + 50]))
+        with click.progressbar(length=app.queued_count(), label="sending", file=sys.stderr) as bar:
+            report = app.drain(progress=lambda row, result: bar.update(1))
     for key, reason in report.failures:
         click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)
     click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred} (retried "
@@ -105,16 +106,17 @@ def poll(ctx: click.Context, watch: bool) -> None:
     app = app_for(ctx)
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.handle)
-    if not watch:
-        _print_poll(*app.poll(should_stop=stop))
-        return
+    with working(app, "poll"):
+        if not watch:
+            _print_poll(*app.poll(should_stop=stop))
+            return
 
-    def once(box: Any) -> None:
-        _print_poll(*app.poll(box=box, should_stop=stop))
+        def once(box: Any) -> None:
+            _print_poll(*app.poll(box=box, should_stop=stop))
 
-    watch_loop(lambda: connect(app.imap_settings()), once, stop,
-               on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True,
-                                              fg="yellow"))
+        watch_loop(lambda: connect(app.imap_settings()), once, stop,
+                   on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True,
+                                                  fg="yellow"))
     click.echo("stopped")
 
 

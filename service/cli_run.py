@@ -7,11 +7,12 @@ import json
 import logging
 import signal
 import sys
+from contextlib import nullcontext
 
 import click
 
 from . import purge as retention
-from .cli_base import app_for, cli
+from .cli_base import app_for, cli, working
 from .operations import Operations
 from .poller import StopFlag
 from .runner import JsonLogs
@@ -33,7 +34,9 @@ def remind(ctx: click.Context, dry_run: bool) -> None:
     """
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.handle)
-    report = Operations(app_for(ctx)).remind(dry_run=dry_run, should_stop=stop)
+    app = app_for(ctx)
+    with nullcontext() if dry_run else working(app, "remind"):
+        report = Operations(app).remind(dry_run=dry_run, should_stop=stop)
     for code, key in report.chase.due:
         click.echo(f"{'would send' if dry_run else 'due'}  {key:<18} {code}")
     for code, why in report.chase.skipped:
@@ -59,7 +62,9 @@ def digest(ctx: click.Context, dry_run: bool) -> None:
       skjemapost digest --dry-run
       skjemapost digest
     """
-    mails, sent = Operations(app_for(ctx)).digest(dry_run=dry_run)
+    app = app_for(ctx)
+    with nullcontext() if dry_run else working(app, "digest"):
+        mails, sent = Operations(app).digest(dry_run=dry_run)
     for mail in mails:
         to = ", ".join(mail.recipients)
         click.echo(f"{'would send' if dry_run else 'queued'}  {mail.subject}  -> {to}")

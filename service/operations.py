@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import collate
+from . import collate, lease
 from .answers import flags_for, from_json, summary
 from .app import App
 from .campaign import UnitState, is_digest_time, simulate
@@ -188,7 +188,7 @@ class Operations:
         state = RunState()
         cid = app.campaign_id
         ttl = dt.timedelta(minutes=max(3, app.config.schedule.poll_minutes * 2))
-        lock = Lock(lambda now: app.store.acquire_runner(cid, state.holder, now, ttl),
+        lock = Lock(lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
                     lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
                     lambda now: app.store.release_runner(cid, state.holder, now))
         Runner(lambda: self.cycle(stop), lock, app.clock, stop,

@@ -38,6 +38,9 @@ class RunnerLock:
     detail: dict[str, Any]
 
 
+RELEASED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 class CampaignStore(StoreBase):
     def unit_snapshots(self, campaign_id: str) -> list[UnitSnapshot]:
         """Every unit (active or not) with what it has been sent and whether it is done."""
@@ -224,11 +227,22 @@ class CampaignStore(StoreBase):
             return bool(conn.execute(r.update().where(r.c.campaign_id == campaign_id, r.c.holder == holder)
                                      .values(heartbeat_at=now, expires_at=now + ttl, detail=detail)).rowcount)
 
+    def take_over_runner(self, campaign_id: str, old: str, holder: str, now: dt.datetime,
+                         ttl: dt.timedelta) -> bool:
+        """Take the lock from ``old`` (known to be dead), unless someone else took it first."""
+        r = t.runner
+        with self._tx() as conn:
+            return bool(conn.execute(r.update().where(r.c.campaign_id == campaign_id, r.c.holder == old)
+                                     .values(holder=holder, acquired_at=now, heartbeat_at=now,
+                                             expires_at=now + ttl)).rowcount)
+
     def release_runner(self, campaign_id: str, holder: str, now: dt.datetime) -> None:
+        """Free the lock. It expires at the epoch, not ``now``: a command run with an earlier
+        ``--as-of`` must find it free too."""
         r = t.runner
         with self._tx() as conn:
             conn.execute(r.update().where(r.c.campaign_id == campaign_id, r.c.holder == holder)
-                         .values(expires_at=now, heartbeat_at=now))
+                         .values(expires_at=RELEASED, heartbeat_at=now))
 
     def runner(self, campaign_id: str) -> RunnerLock | None:
         r = t.runner
