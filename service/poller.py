@@ -23,6 +23,7 @@ import functools
 import hashlib
 import imaplib
 import logging
+import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -65,7 +66,7 @@ class Archive:
         path = self.root / digest[:2] / f"{digest}.eml"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # a poll on another host may write it too
             tmp.write_bytes(raw)
             tmp.replace(path)  # whole or absent, even if we are killed mid-write
         return str(path), digest

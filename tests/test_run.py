@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 
 import pytest
-from projects import mail_project
+from projects import ROOT, mail_project
 from test_send import wait_for
 
 pytestmark = pytest.mark.servers
@@ -33,13 +36,23 @@ def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world):
     """Two `run`s: one holds the lock and sends each invitation once; the other waits."""
     p = mail_project(tmp_path, mail_world, 6)
     spring(p)
-    first, second = p.popen("--as-of", AS_OF, "run"), p.popen("--as-of", AS_OF, "run")
-    wait_for(lambda: sent(p) == 6 or first.poll() is not None or second.poll() is not None,
-             "the invitations to go out")
+    errs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first, second = (subprocess.Popen(
+        [sys.executable, "-m", "service", "--config", str(p.config), "--as-of", AS_OF, "run"],
+        cwd=ROOT, env={**os.environ, **p.env}, stdout=subprocess.DEVNULL, stderr=err.open("w"))
+        for err in errs)
+
+    def both_tried_the_lock() -> bool:  # a slow starter must not be stopped before its first try
+        return all('"event": "lock.' in err.read_text() for err in errs)
+
+    wait_for(lambda: (sent(p) == 6 and both_tried_the_lock()) or first.poll() is not None
+             or second.poll() is not None, "the invitations to go out")
     status = json.loads(p.cli("status", "--json").output)
-    for proc in (first, second):
-        proc.send_signal(signal.SIGTERM)
-    logs = [proc.communicate(timeout=30) for proc in (first, second)]
+    holder = status["runner"]["holder"].rsplit(":", 1)[1]
+    for proc in sorted((first, second), key=lambda proc: str(proc.pid) == holder):
+        proc.send_signal(signal.SIGTERM)  # the waiting one first: it must not take the freed lock
+        proc.wait(timeout=30)
+    logs = [("", err.read_text()) for err in errs]
     assert [proc.returncode for proc in (first, second)] == [0, 0], logs
     assert all(len(mail_world.messages(u.leader_email)) == 1 for u in p.units)
     holders = {str(proc.pid) for proc in (first, second)}
