@@ -207,7 +207,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
         if r is total:
             click.echo("-" * len(header))
         click.echo(f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}"
-                   f"{r.percent:>6.0f}%")
+                   f"{int(r.percent):>6d}%")  # rounded down, as in the digest and on the web
     if runner is None:
         click.echo("runner: never started (skjemapost run)")
         return
