@@ -26,7 +26,7 @@ def test_help_lists_every_command_with_a_description():
     """`skjemapost --help` lists the commands, each with a one-line description."""
     out = CliRunner().invoke(cli, ["--help"]).output
     for command in ("init", "check", "roster", "form", "status", "send", "preview", "poll", "review",
-                    "remind", "digest", "simulate", "run"):
+                    "remind", "digest", "simulate", "run", "compile", "serve", "user", "demo", "purge"):
         line = next((ln for ln in out.splitlines() if ln.strip().startswith(command + " ")), "")
         assert len(line.split(None, 1)) == 2, f"{command} has no description in:\n{out}"
 
@@ -35,7 +35,8 @@ def test_every_command_help_has_an_example():
     """Each command's --help carries an example line."""
     for args in (["init"], ["check"], ["roster", "import"], ["form", "build"], ["form", "check"],
                  ["status"], ["send"], ["preview"], ["poll"], ["review"], ["remind"], ["digest"],
-                 ["simulate"], ["run"]):
+                 ["simulate"], ["run"], ["compile"], ["serve"], ["user", "add"], ["user", "list"],
+                 ["user", "remove"], ["demo"], ["purge"]):
         out = CliRunner().invoke(cli, [*args, "--help"]).output
         assert "Example" in out and "skjemapost " in out, args
 
