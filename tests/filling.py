@@ -7,65 +7,20 @@ as the labels a person picks from the dropdowns, in the form's language.
 from __future__ import annotations
 
 import datetime as dt
-from io import BytesIO
 from pathlib import Path
 
-import openpyxl
-from openpyxl.utils import get_column_letter
-
+from service.demofill import cells, fill  # the package's own filler (the demo's leaders use it)
 from service.formdef import load_form
-from service.forms import (
-    ANSWER_COL,
-    LABEL_COL,
-    SHEET_NAMES,
-    FormDef,
-    option_key,
-    row_key,
-    sheet_layout,
-)
+from service.forms import SHEET_NAMES, FormDef
 from service.models import Language
 
 FORM_PATH = Path(__file__).resolve().parent.parent / "forms" / "oppsummering-og-evaluering.toml"
-YES = {"nb": "Ja", "en": "Yes"}
+__all__ = ["answers_with_mistakes", "cells", "fill", "fill_in_libreoffice", "missing_libreoffice",
+           "shipped_form", "valid_answers"]
 
 
 def shipped_form() -> FormDef:
     return load_form(FORM_PATH)
-
-
-def cells(form: FormDef, answers: dict[str, object], lang: Language) -> dict[str, object]:
-    """{coordinate: typed value} for ``answers`` (value ids become labels in ``lang``)."""
-    layout = sheet_layout(form)
-    out: dict[str, object] = {}
-    answer_col = get_column_letter(ANSWER_COL)
-    for field_id, value in answers.items():
-        f = form.field(field_id)
-        if f.type == "multichoice":
-            for v in value:  # type: ignore[attr-defined]
-                out[f"{answer_col}{layout[option_key(f.id, v)]}"] = YES[lang]
-        elif f.type == "table":
-            for n, row in enumerate(value, start=1):  # type: ignore[arg-type]
-                for col_id, cell_value in row.items():
-                    index = [c.id for c in f.columns].index(col_id)
-                    col = f.columns[index]
-                    typed = col.choice_label(cell_value, lang) if col.type == "choice" else cell_value
-                    out[f"{get_column_letter(LABEL_COL + index)}{layout[row_key(f.id, n)]}"] = typed
-        elif f.type in ("choice", "yesno") and isinstance(value, str):
-            out[f"{answer_col}{layout[f.id]}"] = f.choice_label(value, lang)
-        else:
-            out[f"{answer_col}{layout[f.id]}"] = value
-    return out
-
-
-def fill(data: bytes, form: FormDef, answers: dict[str, object], lang: Language) -> bytes:
-    """The workbook ``data`` with ``answers`` typed in and saved (by openpyxl)."""
-    wb = openpyxl.load_workbook(BytesIO(data))
-    ws = wb[SHEET_NAMES[lang][1]]
-    for coordinate, value in cells(form, answers, lang).items():
-        ws[coordinate] = value
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def valid_answers(variant: int = 0) -> dict[str, object]:
