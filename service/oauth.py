@@ -23,6 +23,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msal
@@ -93,8 +94,8 @@ def read_certificate(pem: str, env: str) -> Certificate:
     key_pem = blocks.get("PRIVATE KEY") or blocks.get("RSA PRIVATE KEY")
     cert_pem = blocks.get("CERTIFICATE")
     if not key_pem or not cert_pem:
-        parts = (("a private key", key_pem), ("a certificate", cert_pem))
-        missing = " and ".join(name for name, found in parts if not found)
+        parts = (("private key", key_pem), ("certificate", cert_pem))
+        missing = " and no ".join(name for name, found in parts if not found)
         raise bad(f"holds no {missing}; it must hold the PEM text of both "
                   "(-----BEGIN PRIVATE KEY----- … and -----BEGIN CERTIFICATE----- …)")
     try:
@@ -114,12 +115,25 @@ def read_certificate(pem: str, env: str) -> Certificate:
                        cert.subject.rfc4514_string(), cert.not_valid_after_utc)
 
 
+def pem_text(value: str, env: str) -> str:
+    """The variable's PEM text, or the text of the file it names: a multi-line PEM does not fit
+    a systemd EnvironmentFile or an --env-file, a path (to a root-only file, or a systemd
+    credential) does."""
+    if "-----BEGIN" in value:
+        return value
+    try:
+        return Path(value.strip()).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(env, f"holds neither PEM text nor the path of a readable PEM file: "
+                                        f"{exc.strerror if isinstance(exc, OSError) else exc}")]) from None
+
+
 def credential_from(oauth: OAuth, secrets: Secrets) -> tuple[str | dict[str, str], str]:
     """(the credential for msal, a description of it without the secret); the certificate wins
     when both variables are set, since it is the one Microsoft recommends."""
     pem = secrets.get(oauth.certificate_env)
     if pem:
-        cert = read_certificate(pem, oauth.certificate_env)
+        cert = read_certificate(pem_text(pem, oauth.certificate_env), oauth.certificate_env)
         return cert.credential(), (f"certificate {cert.sha1_thumbprint} ({cert.subject}, valid until "
                                    f"{cert.not_after:%Y-%m-%d}) from ${oauth.certificate_env}")
     secret = secrets.get(oauth.client_secret_env)

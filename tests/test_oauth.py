@@ -23,12 +23,14 @@ from oauth_idp import IdentityProvider, make_certificate, sha1_thumbprint
 from projects import SECRET, Project, make_units
 from test_poll import invitation, reply
 
+from service.config import Secrets
 from service.config_oauth import OAuth
 from service.errors import ConfigError
 from service.oauth import (
     OAuthError,
     OAuthUnavailable,
     TokenSource,
+    credential_from,
     decode_challenge,
     describe_refusal,
     read_certificate,
@@ -236,8 +238,8 @@ def test_certificate_problems_name_the_variable():
     ec_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"pw")).decode()
-    cases = [(key_only, "holds no a certificate"), (key_only + other_cert, "does not belong"),
-             (ec_key + other_cert, "encrypted"), ("", "holds no a private key and a certificate")]
+    cases = [(key_only, "holds no certificate"), (key_only + other_cert, "does not belong"),
+             (ec_key + other_cert, "encrypted"), ("", "holds no private key and no certificate")]
     for text, expected in cases:
         with pytest.raises(ConfigError, match=expected) as err:
             read_certificate(text, "CERT")
@@ -262,3 +264,16 @@ def test_xoauth2_wire_format_and_error_texts():
     text = describe_refusal(refusal)
     assert text.startswith("invalid_client: AADSTS7000222: The provided client secret keys are expired.")
     assert "has expired" in text and "Trace ID" not in text
+
+
+def test_the_certificate_variable_may_name_a_pem_file(tmp_path):
+    """A multi-line PEM does not fit an EnvironmentFile: the variable may hold the file's path
+    instead; a path that cannot be read is a config error naming the variable."""
+    pem, cert = make_certificate()
+    (tmp_path / "app.pem").write_text(pem)
+    oauth = OAuth("t-1", "c-1", "SECRET_ENV", "CERT_ENV", "https://login.example.test", "scope")
+    credential, described = credential_from(oauth, Secrets("TOKEN", {"CERT_ENV": str(tmp_path / "app.pem")}))
+    assert sha1_thumbprint(cert) in described and isinstance(credential, dict)
+    with pytest.raises(ConfigError, match="neither PEM text nor the path") as err:
+        credential_from(oauth, Secrets("TOKEN", {"CERT_ENV": str(tmp_path / "missing.pem")}))
+    assert [p.where for p in err.value.problems] == ["CERT_ENV"]
