@@ -137,7 +137,8 @@ def purge(ctx: click.Context, campaign_id: str, before: dt.datetime, dry_run: bo
     addresses in event details and errors; and, whatever DATE, the names and addresses of the
     units' leaders, verneombud and superiors. It keeps what HR needs: unit codes, names and
     faculties, statuses and counts, the SHA-256 of every file, and the answers as submitted,
-    which include the leader's name, the verneombud's name and the unit's free text. The IMAP
+    except those the form marks personal (the leader's and the verneombud's names), which are
+    emptied; the unit's free text is kept. The IMAP
     mailbox is not touched (see docs/OPERATIONS.md). It logs a purge.done event; a second run
     removes nothing.
 
@@ -151,7 +152,8 @@ def purge(ctx: click.Context, campaign_id: str, before: dt.datetime, dry_run: bo
 
     def once(dry: bool) -> retention.PurgeReport:
         return retention.purge(app.store, campaign_id, before.date(), app.clock.now(), app.archive.root,
-                               dry_run=dry, include_review=include_review)
+                               dry_run=dry, include_review=include_review,
+                               personal=app.form.personal_answers())
 
     report = once(True)
     if not dry_run and report.removed_anything:
@@ -176,7 +178,7 @@ def _print_purge(r: retention.PurgeReport) -> None:
     for count, what in (
             (r.raw_files, "raw mail files (storage.data_dir/raw)"),
             (n.inbound, "inbound messages: sender, subject, archive path, addresses in the decision"),
-            (n.submissions, "submissions: sender address and file name (answers kept)"),
+            (n.submissions, "submissions: sender, file name and personal answers (others kept)"),
             (n.outbox, "sent mails: message bytes with attachments, recipients, subject"),
             (n.units, "units: names and addresses of leader, verneombud and superior"),
             (n.events, "events: names and addresses in the details"),

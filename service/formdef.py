@@ -40,7 +40,7 @@ _FORM_ID = re.compile(r"[a-z][a-z0-9_-]{0,59}")
 #: Excel writes a list validation inline as "a,b,c" and caps it at 255 characters
 _LIST_LIMIT = 250
 _ITEM = {"id", "type", "label", "help", "required", "choices", "min", "max", "pattern", "example",
-         "max_length", "must_be"}
+         "max_length", "must_be", "personal"}
 _FIELD = _ITEM | {"source", "required_when", "flag", "exclusive", "rows", "min_rows", "columns"}
 Raw = dict[str, object]
 
@@ -159,6 +159,7 @@ class _Parser:
             "id": fid, "type": ftype, "label": self.text(raw, "label", where),
             "help": self.text(raw, "help", where) if "help" in raw else None,
             "required": self.typed(raw, "required", where, False, "true or false"),
+            "personal": self.typed(raw, "personal", where, False, "true or false"),
             "choices": self.choices(raw, ftype, where),
             "pattern": self.pattern(raw, ftype, where),
             "example": self.string(raw, "example", where, required=False) or None,

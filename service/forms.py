@@ -107,6 +107,8 @@ class Item:
     max_length: int | None = None
     #: the only accepted answer (a confirmation that must be ticked)
     must_be: str | None = None
+    #: the answer names a person: `purge` empties it once the campaign is closed
+    personal: bool = False
 
     @property
     def options(self) -> tuple[Choice, ...]:
@@ -167,6 +169,16 @@ class FormDef:
     title: Text
     instructions: Text
     sections: tuple[Section, ...]
+
+    def personal_answers(self) -> dict[str, frozenset[str]]:
+        """{field id: the table columns that name a person} for every field with personal
+        answers; an empty set means the whole answer is personal."""
+        out: dict[str, frozenset[str]] = {}
+        for f in self.fields():
+            columns = frozenset(c.id for c in f.columns if c.personal)
+            if f.personal or columns:
+                out[f.id] = frozenset() if f.personal else columns
+        return out
 
     def fields(self) -> tuple[Field, ...]:
         """Every field in sheet order (table columns stay inside their table)."""

@@ -7,9 +7,9 @@ carry the forms), file names, notes, and any e-mail address inside free text (SM
 bounce reasons). What stays, because HR's reports are built from it and it describes units,
 not people: unit codes, names and faculties; statuses, outcomes and counts; Message-IDs (the
 inbox needs them never to process a message twice); the SHA-256 of every message and file;
-and the answers as submitted. The answers include the leader's name (copied from the roster
-into the form), the verneombud's name and the free text the unit wrote: they are kept, and
-`purge --help` and docs/OPERATIONS.md say so.
+and the answers as submitted, except those the form marks ``personal`` (the shipped form: the
+leader's and the verneombud's names), which are emptied. The free text a unit wrote is kept
+(it is the unit's evaluation), and `purge --help` and docs/OPERATIONS.md say so.
 
 Safety first: only a campaign past its deadline plus ``GRACE_DAYS`` can be purged (late forms,
 the last reminder, the escalation and the last digest are all behind it), never while a runner
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo
 from .clock import local
 from .errors import SkjemapostError
 from .store import Store
-from .store_purge import UNIT_CONTACTS, RowsPurged
+from .store_purge import UNIT_CONTACTS, RowsPurged, Scrub
 
 GRACE_DAYS = 30
 REMOVED = "[removed]"
@@ -87,8 +88,31 @@ def closed_from(deadline: dt.date) -> dt.date:
     return deadline + dt.timedelta(days=GRACE_DAYS + 1)
 
 
+def answer_scrubber(personal: Mapping[str, frozenset[str]]) -> Scrub:
+    """Stored answers (JSON) -> the same with the personal ones emptied: a whole answer for a
+    personal field, the personal columns in each row of a table (``FormDef.personal_answers``)."""
+
+    def clean(answers: Any) -> Any:
+        if not isinstance(answers, dict):
+            return answers
+        out = dict(answers)
+        for field_id, columns in personal.items():
+            value = out.get(field_id)
+            if value in (None, "", []):
+                continue
+            if not columns:
+                out[field_id] = None
+            elif isinstance(value, list):
+                out[field_id] = [{k: (None if k in columns else v) for k, v in row.items()}
+                                 if isinstance(row, dict) else row for row in value]
+        return out
+
+    return clean
+
+
 def purge(store: Store, campaign_id: str, before: dt.date, now: dt.datetime, archive_root: Path, *,
-          dry_run: bool = False, include_review: bool = False) -> PurgeReport:
+          dry_run: bool = False, include_review: bool = False,
+          personal: Mapping[str, frozenset[str]] | None = None) -> PurgeReport:
     """Remove the raw mail and personal data of ``campaign_id`` received or sent before
     ``before`` (local midnight in the campaign's zone), and the contacts of its units."""
     known = store.campaign_ids()
@@ -129,6 +153,7 @@ def purge(store: Store, campaign_id: str, before: dt.date, now: dt.datetime, arc
             path.unlink()
         removed += 1
     event = {"before": before.isoformat(), "raw_files": removed, "raw_files_already_gone": missing}
-    rows = store.purge_personal_data(campaign_id, cutoff, now, scrub=scrub, event=event, dry_run=dry_run)
+    rows = store.purge_personal_data(campaign_id, cutoff, now, scrub=scrub, event=event, dry_run=dry_run,
+                                     scrub_answers=answer_scrubber(personal) if personal else None)
     return PurgeReport(campaign_id, before, cutoff, info.timezone, dry_run, removed, len(files.shared),
                        missing, rows)

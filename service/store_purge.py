@@ -68,7 +68,8 @@ class PurgeStore(StoreBase):
                         len(rows), sum(1 for r in rows if r.outcome == "review"))
 
     def purge_personal_data(self, campaign_id: str, cutoff: dt.datetime, now: dt.datetime, *,
-                            scrub: Scrub, event: dict[str, Any] | None, dry_run: bool) -> RowsPurged:
+                            scrub: Scrub, event: dict[str, Any] | None, dry_run: bool,
+                            scrub_answers: Scrub | None = None) -> RowsPurged:
         """Remove personal data from the campaign's rows before ``cutoff`` (and the contacts of
         its units), in one transaction; with ``dry_run`` count the same and roll back.
 
@@ -82,7 +83,7 @@ class PurgeStore(StoreBase):
                 try:
                     done = RowsPurged(
                         inbound=_inbound(conn, campaign_id, cutoff, scrub),
-                        submissions=_submissions(conn, campaign_id, cutoff),
+                        submissions=_submissions(conn, campaign_id, cutoff, scrub_answers),
                         outbox=_outbox(conn, campaign_id, cutoff, scrub),
                         units=_units(conn, campaign_id, now),
                         events=_events(conn, campaign_id, cutoff, scrub),
@@ -120,11 +121,20 @@ def _inbound(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub: Scr
     return len(rows)
 
 
-def _submissions(conn: Connection, campaign_id: str, cutoff: dt.datetime) -> int:
+def _submissions(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub_answers: Scrub | None) -> int:
+    """Sender and file name of every version before ``cutoff``, and its personal answers."""
     s = t.submissions
-    return int(conn.execute(s.update().where(
-        s.c.campaign_id == campaign_id, s.c.received_at < cutoff,
-        sa.or_(s.c.sender != "", s.c.file_name != "")).values(sender="", file_name="")).rowcount)
+    rows = conn.execute(sa.select(s.c.id, s.c.sender, s.c.file_name, s.c.answers).where(
+        s.c.campaign_id == campaign_id, s.c.received_at < cutoff)).all()
+    changed = []
+    for r in rows:
+        answers = scrub_answers(r.answers) if scrub_answers and r.answers else r.answers
+        if r.sender or r.file_name or answers != r.answers:
+            changed.append({"row_id": r.id, "clean": answers})
+    if changed:
+        conn.execute(s.update().where(s.c.id == sa.bindparam("row_id"))
+                     .values(sender="", file_name="", answers=sa.bindparam("clean")), changed)
+    return len(changed)
 
 
 def _old_outbox(campaign_id: str, cutoff: dt.datetime, *, final: bool) -> list[Any]:

@@ -168,8 +168,15 @@ def test_purge_removes_raw_mail_sent_bytes_and_personal_data_and_keeps_what_hr_n
     late = [r for r in after["inbound"] if r["received_at"] >= LATE]
     assert late == [r for r in before["inbound"] if r["received_at"] >= LATE]
 
-    assert [(s["answers"], s["file_sha256"], s["valid"], s["current"]) for s in after["submissions"]] == \
-        [(s["answers"], s["file_sha256"], s["valid"], s["current"]) for s in before["submissions"]]
+    assert [(s["file_sha256"], s["valid"], s["current"]) for s in after["submissions"]] == \
+        [(s["file_sha256"], s["valid"], s["current"]) for s in before["submissions"]]
+    # the answers stay, but for those the form marks personal: the names, emptied before DATE
+    personal = {"leder", "verneombud_navn"}
+    for old, new in zip(before["submissions"][:3], after["submissions"][:3], strict=True):
+        assert old["answers"].get("verneombud_navn") and new["answers"]["verneombud_navn"] is None
+        assert {k: v for k, v in new["answers"].items() if k not in personal} == \
+            {k: v for k, v in old["answers"].items() if k not in personal}
+    assert after["submissions"][3]["answers"] == before["submissions"][3]["answers"]  # after DATE
     assert [s["sender"] for s in after["submissions"]] == ["", "", "", p.units[5].leader_email]
 
     sent = [o for o in after["outbox"] if o["status"] == "sent"]
@@ -271,3 +278,19 @@ def test_refused_while_run_holds_the_campaign(tmp_path):
     app.close()
     result = purge(p, "--yes", "--include-review")
     assert result.exit_code == 2 and "`skjemapost run` (host-a:4242) holds campaign aml-2020" in result.output
+
+
+def test_the_form_says_which_answers_name_a_person():
+    """`personal = true` on a field empties its whole answer; on a table column, that column in
+    every row; other answers, and empty ones, stay as they are."""
+    from filling import shipped_form
+
+    from service.purge import answer_scrubber
+
+    assert shipped_form().personal_answers() == {"leder": frozenset(), "verneombud_navn": frozenset()}
+    clean = answer_scrubber({"leder": frozenset(), "tiltak": frozenset({"ansvarlig"})})
+    answers = {"leder": "Kari Nordmann", "antall_ansatte": 12, "kommentarer": "",
+               "tiltak": [{"beskrivelse": "Møteplasser", "ansvarlig": "Ola Hansen"}]}
+    assert clean(answers) == {"leder": None, "antall_ansatte": 12, "kommentarer": "",
+                              "tiltak": [{"beskrivelse": "Møteplasser", "ansvarlig": None}]}
+    assert clean(clean(answers)) == clean(answers) and clean({"antall_ansatte": 3}) == {"antall_ansatte": 3}
