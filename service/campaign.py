@@ -28,7 +28,7 @@ Design notes, where the rules had a choice:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
@@ -90,22 +90,24 @@ def plan(campaign: Campaign, schedule: Schedule) -> tuple[Step, ...]:
     - reminder-after: the first working day after the deadline, if configured;
     - escalation: ``escalation_working_days`` working days after the after-deadline reminder (after
       the deadline if there is none); none if 0.
+
+    Working days here (and in the send time and the digest day) exclude ``schedule.closed_days``.
     """
 
     def at(day: dt.date) -> dt.datetime:
         return at_local_hour(day, schedule.send_hour, campaign.timezone)
 
-    deadline = campaign.deadline
-    invited = next_working_day(campaign.opens)
+    deadline, closed = campaign.deadline, schedule.closed_days
+    invited = next_working_day(campaign.opens, closed)
     steps = [Step("invitation", 1, invited, at(invited), "invitation")]
 
     # the config rejects offsets < 1 (0 would be the deadline itself); skip them here too
-    moved = (previous_working_day(deadline - dt.timedelta(days=d))
+    moved = (previous_working_day(deadline - dt.timedelta(days=d), closed)
              for d in schedule.reminder_days_before if d >= 1)
     before = sorted({day for day in moved if day > invited})
     after: dt.date | None = None
     if schedule.reminder_after_deadline:
-        after = add_working_days(deadline, 1)
+        after = add_working_days(deadline, 1, closed)
         if after <= invited:  # the invitation itself went out after the deadline
             after = None
 
@@ -121,7 +123,7 @@ def plan(campaign: Campaign, schedule: Schedule) -> tuple[Step, ...]:
     if schedule.escalation_working_days > 0:
         # from the deadline, or from a later invitation: a leader always gets that many working days
         base = after if after is not None else max(deadline, invited)
-        escalation = add_working_days(base, schedule.escalation_working_days)
+        escalation = add_working_days(base, schedule.escalation_working_days, closed)
 
     deadline_over = at_local_hour(deadline + ONE_DAY, 0, campaign.timezone)
     for n, day in enumerate(before, start=1):
@@ -189,7 +191,7 @@ def skipped(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> list[St
 def is_send_time(now: dt.datetime, schedule: Schedule, tz: str) -> bool:
     """True on a working day (local) at or after the send hour: when outreach may go out."""
     today = local_date(_aware(now), tz)
-    return is_working_day(today) and now >= at_local_hour(today, schedule.send_hour, tz)
+    return is_working_day(today, schedule.closed_days) and now >= at_local_hour(today, schedule.send_hour, tz)
 
 
 def days_left(now: dt.datetime, campaign: Campaign) -> int:
@@ -197,15 +199,16 @@ def days_left(now: dt.datetime, campaign: Campaign) -> int:
     return (campaign.deadline - local_date(_aware(now), campaign.timezone)).days
 
 
-def digest_day(day: dt.date, weekday: str) -> dt.date | None:
+def digest_day(day: dt.date, weekday: str, closed: Collection[dt.date] = ()) -> dt.date | None:
     """The day the digest goes in ``day``'s ISO week: the configured weekday if it is a working day,
     else the next working day of that week, else the last working day before it in that week
-    (a Friday digest in Easter week goes on Wednesday); None if the week has no working day."""
+    (a Friday digest in Easter week goes on Wednesday); None if the week has no working day.
+    ``closed``: the institution's own closed days (``schedule.closed_days``), as holidays."""
     monday = day - dt.timedelta(days=day.weekday())
     wanted = WEEKDAYS.index(weekday.lower())
     later = [monday + dt.timedelta(days=i) for i in range(wanted, 7)]
     earlier = [monday + dt.timedelta(days=i) for i in range(wanted - 1, -1, -1)]
-    return next((d for d in [*later, *earlier] if is_working_day(d)), None)
+    return next((d for d in [*later, *earlier] if is_working_day(d, closed)), None)
 
 
 def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.datetime | None,
@@ -214,8 +217,8 @@ def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.date
     later working day of the week (catching up after an outage), at or after the digest hour, and
     only if no digest went out yet in this ISO week (weeks in the campaign's zone)."""
     today = local_date(_aware(now), tz)
-    day = digest_day(today, schedule.digest_weekday)
-    if day is None or today < day or not is_working_day(today):
+    day = digest_day(today, schedule.digest_weekday, schedule.closed_days)
+    if day is None or today < day or not is_working_day(today, schedule.closed_days):
         return False
     if now < at_local_hour(today, schedule.digest_hour, tz):
         return False

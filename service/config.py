@@ -28,6 +28,7 @@ TlsMode = Literal["implicit", "starttls", "none"]
 TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # fromisoformat alone also takes 20201224 and 2020-W52-4
 DEFAULT_CONFIG = Path("config/skjemapost.toml")
 CONFIG_ENV = "SKJEMAPOST_CONFIG"
 
@@ -127,6 +128,9 @@ class Schedule:
     digest_hour: int
     poll_minutes: int
     compile_hour: int = 2  # `run` writes the master workbook once a day from this local hour
+    # days the institution is closed on top of Norway's public holidays (romjul, local days):
+    # non-working days for every step, the send time and the digest day
+    closed_days: tuple[dt.date, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -347,4 +351,21 @@ def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
         digest_hour=r.integer("schedule.digest_hour", 8, 0, 23),
         poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
         compile_hour=r.integer("schedule.compile_hour", 2, 0, 23),
+        closed_days=_closed_days(r),
     )
+
+
+def _closed_days(r: KeyReader) -> tuple[dt.date, ...]:
+    """``schedule.closed_days``: TOML dates, or "YYYY-MM-DD" strings; each bad entry named by index."""
+    out: set[dt.date] = set()
+    for i, item in enumerate(r.items("schedule.closed_days")):
+        # a TOML date-time is a datetime, which is a date but never equal to one: refuse it
+        if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+            out.add(item)
+            continue
+        text = item.strip() if isinstance(item, str) else ""
+        try:
+            out.add(dt.date.fromisoformat(text if ISO_DATE.match(text) else "not a date"))
+        except ValueError:  # not a date, or no such day (2020-02-30)
+            r.bad(f"schedule.closed_days[{i}]", f"expected a date YYYY-MM-DD, got {item!r}")
+    return tuple(sorted(out))

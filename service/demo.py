@@ -284,7 +284,7 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
         if done.get("digests"):
             parts.append(f"{done['digests']} weekly digests (coordinators, HR)")
         idle = "deadline" if day == config.campaign.deadline else \
-            "nothing new" if is_working_day(day) else "weekend"
+            "nothing new" if is_working_day(day, config.schedule.closed_days) else "weekend"
         valid = sum(p.valid for p in app.status())
         say(f"{day:%a %d.%m.%Y}  valid {valid:>2}/{len(units)}  {'; '.join(parts) or idle}")
         day += dt.timedelta(days=1)

@@ -3,7 +3,9 @@
 A working day is Monday to Friday and not a Norwegian public holiday as listed by the maintained
 ``holidays`` package (New Year's Day, Maundy Thursday, Good Friday, Easter Monday, 1 May, 17 May,
 Ascension Day, Whit Monday, 25 and 26 December). Christmas Eve and New Year's Eve are *not* public
-holidays in Norway, so they are working days here even where the university is closed.
+holidays in Norway, so they are working days here unless the institution lists them among its own
+closed days (``schedule.closed_days``, e.g. romjul): every function here takes that set as
+``closed``, empty by default, and treats its days like public holidays.
 
 Pure: no clock, no I/O. Days are plain ``date``s in the campaign's zone; instants are aware UTC.
 """
@@ -11,6 +13,7 @@ Pure: no clock, no I/O. Days are plain ``date``s in the campaign's zone; instant
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -18,6 +21,7 @@ import holidays
 
 ONE_DAY = dt.timedelta(days=1)
 UTC = dt.UTC
+NONE_CLOSED: frozenset[dt.date] = frozenset()
 
 
 @cache
@@ -38,29 +42,29 @@ def _date(d: dt.date) -> dt.date:
     return d
 
 
-def is_working_day(d: dt.date) -> bool:
-    """True on Monday–Friday unless it is a Norwegian public holiday."""
+def is_working_day(d: dt.date, closed: Collection[dt.date] = NONE_CLOSED) -> bool:
+    """True on Monday–Friday unless it is a Norwegian public holiday or one of the ``closed`` days."""
     d = _date(d)
-    return d.weekday() < 5 and d not in holidays_in(d.year)
+    return d.weekday() < 5 and d not in holidays_in(d.year) and d not in closed
 
 
-def next_working_day(d: dt.date) -> dt.date:
+def next_working_day(d: dt.date, closed: Collection[dt.date] = NONE_CLOSED) -> dt.date:
     """``d`` itself if it is a working day, else the first working day after it."""
     d = _date(d)
-    while not is_working_day(d):
+    while not is_working_day(d, closed):
         d += ONE_DAY
     return d
 
 
-def previous_working_day(d: dt.date) -> dt.date:
+def previous_working_day(d: dt.date, closed: Collection[dt.date] = NONE_CLOSED) -> dt.date:
     """``d`` itself if it is a working day, else the last working day before it."""
     d = _date(d)
-    while not is_working_day(d):
+    while not is_working_day(d, closed):
         d -= ONE_DAY
     return d
 
 
-def add_working_days(d: dt.date, n: int) -> dt.date:
+def add_working_days(d: dt.date, n: int, closed: Collection[dt.date] = NONE_CLOSED) -> dt.date:
     """The ``n``-th working day after ``d`` (before it when ``n`` < 0); ``d`` itself when ``n`` == 0.
 
     ``d`` need not be a working day: 1 working day after Saturday is Monday (if Monday works).
@@ -70,12 +74,12 @@ def add_working_days(d: dt.date, n: int) -> dt.date:
     left = abs(n)
     while left:
         d += step
-        if is_working_day(d):
+        if is_working_day(d, closed):
             left -= 1
     return d
 
 
-def working_days_between(a: dt.date, b: dt.date) -> int:
+def working_days_between(a: dt.date, b: dt.date, closed: Collection[dt.date] = NONE_CLOSED) -> int:
     """How many working days lie after ``a`` up to and including ``b``; negative when ``b`` < ``a``.
 
     The inverse of ``add_working_days`` for a working day ``b``:
@@ -83,11 +87,11 @@ def working_days_between(a: dt.date, b: dt.date) -> int:
     """
     a, b = _date(a), _date(b)
     if b < a:
-        return -working_days_between(b, a)
+        return -working_days_between(b, a, closed)
     count, d = 0, a
     while d < b:
         d += ONE_DAY
-        count += is_working_day(d)
+        count += is_working_day(d, closed)
     return count
 
 

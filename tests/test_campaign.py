@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -452,3 +453,102 @@ def test_simulate_sends_nothing_on_a_weekend():
     """A late start on Saturday 12 Dec waits for Monday 14 Dec for the invitation."""
     rows = simulate(campaign(), schedule(), [unit(code="H")], D(2020, 12, 12), D(2020, 12, 14))
     assert rows == [(D(2020, 12, 14), "H", "invitation")]
+
+
+# -- closed days (schedule.closed_days) ------------------------------------------------------------
+
+ROMJUL = (D(2020, 12, 24), D(2020, 12, 28), D(2020, 12, 29), D(2020, 12, 30), D(2020, 12, 31))
+
+
+def closed(*days: dt.date, base: Schedule | None = None) -> Schedule:
+    """The test schedule with the institution closed on ``days``."""
+    return dataclass_replace(base or schedule(), closed_days=days)
+
+
+def test_a_reminder_on_a_closed_day_moves_to_the_previous_working_day():
+    """Closed Mon 14 Dec: the 2-day reminder goes on Fri 11 Dec; the other steps stay."""
+    assert days(plan(campaign(), closed(D(2020, 12, 14)))) == [
+        ("invitation", D(2020, 11, 23)), ("reminder-before:1", D(2020, 12, 2)),
+        ("reminder-before:2", D(2020, 12, 9)), ("reminder-before:3", D(2020, 12, 11)),
+        ("reminder-after", D(2020, 12, 17)), ("escalation", D(2020, 12, 22)),
+    ]
+
+
+def test_a_reminder_moved_back_over_a_closed_day_merges_with_the_one_there():
+    """Offsets 7 and 6 (9 and 10 Dec); with 10 Dec closed both land on 9 Dec: one reminder."""
+    s = schedule(days=(14, 7, 6))
+    assert [d for k, d in days(plan(campaign(), s)) if k.startswith("reminder-before")] == \
+        [D(2020, 12, 2), D(2020, 12, 9), D(2020, 12, 10)]
+    moved = plan(campaign(), closed(D(2020, 12, 10), base=s))
+    assert [(k, d) for k, d in days(moved) if k.startswith("reminder-before")] == \
+        [("reminder-before:1", D(2020, 12, 2)), ("reminder-before:2", D(2020, 12, 9))]
+
+
+def test_the_after_deadline_reminder_and_the_escalation_skip_closed_days():
+    """Closed 17 and 21 Dec and Christmas Eve: after-deadline on Fri 18, escalation 22, 23, 28 → 28 Dec."""
+    steps = {s.key: s for s in plan(campaign(), closed(D(2020, 12, 17), D(2020, 12, 21), D(2020, 12, 24)))}
+    assert steps["reminder-after"].day == D(2020, 12, 18)
+    assert steps["escalation"].day == D(2020, 12, 28)
+    assert steps["reminder-after"].expires == steps["escalation"].at
+
+
+def test_romjul_closed_pushes_the_escalation_into_january():
+    """Deadline Tue 22 Dec: escalation 3 working days after 23 Dec is 29 Dec, or 6 Jan with romjul closed."""
+    c = campaign(deadline=D(2020, 12, 22))
+    assert {k: d for k, d in days(plan(c, schedule()))}["escalation"] == D(2020, 12, 29)
+    assert days(plan(c, closed(*ROMJUL)))[-2:] == [("reminder-after", D(2020, 12, 23)),
+                                                   ("escalation", D(2021, 1, 6))]
+
+
+def test_an_opening_day_that_is_closed_moves_the_invitation_forward():
+    """Opening on a closed Monday: the invitation goes on Tuesday."""
+    assert plan(campaign(), closed(D(2020, 11, 23)))[0].day == D(2020, 11, 24)
+
+
+def test_a_closed_day_on_a_weekend_or_holiday_changes_nothing():
+    """Weekend days and Christmas Day listed as closed leave the 2020 round as it was."""
+    harmless = closed(D(2020, 12, 5), D(2020, 12, 12), D(2020, 12, 13), D(2020, 12, 19), D(2020, 12, 20),
+                      D(2020, 12, 25), D(2020, 12, 26))
+    assert plan(campaign(), harmless) == ROUND_2020
+    assert digest_day(D(2020, 12, 23), "monday", harmless.closed_days) == D(2020, 12, 21)
+
+
+def test_no_send_time_on_a_closed_day():
+    """Christmas Eve is a send day by law, not where the institution is closed."""
+    assert is_send_time(oslo(2020, 12, 24, 10), schedule(), "Europe/Oslo")
+    assert not is_send_time(oslo(2020, 12, 24, 10), closed(*ROMJUL), "Europe/Oslo")
+    assert is_send_time(oslo(2021, 1, 4, 10), closed(*ROMJUL), "Europe/Oslo")
+
+
+def test_the_digest_on_a_closed_monday_goes_on_the_next_working_day():
+    """Closed Mon 30 Nov: the week's digest goes on Tue 1 Dec at the digest hour, once."""
+    s, last = closed(D(2020, 11, 30)), oslo(2020, 11, 23, 8)
+    assert digest_day(D(2020, 12, 2), "monday", s.closed_days) == D(2020, 12, 1)
+    assert not is_digest_time(oslo(2020, 11, 30, 9), s, last, "Europe/Oslo")
+    assert not is_digest_time(oslo(2020, 12, 1, 7), s, last, "Europe/Oslo")
+    assert is_digest_time(oslo(2020, 12, 1, 8), s, last, "Europe/Oslo")
+    assert not is_digest_time(oslo(2020, 12, 2, 8), s, oslo(2020, 12, 1, 8), "Europe/Oslo")
+
+
+def test_a_week_closed_from_monday_to_thursday_has_its_digest_on_friday():
+    """Romjul 2020 closed (Mon 28 – Thu 31 Dec), New Year's Day a holiday: that week has no digest day;
+    with only 28–30 Dec closed it is Thursday 31 Dec."""
+    assert digest_day(D(2020, 12, 29), "monday", ROMJUL) is None
+    assert digest_day(D(2020, 12, 29), "monday", ROMJUL[:-1]) == D(2020, 12, 31)
+
+
+def test_simulate_shows_the_closed_days():
+    """Deadline Tue 22 Dec with romjul closed: nothing goes 24–31 Dec; the escalation on 6 Jan; a unit
+    first seen on Christmas Eve is invited on 4 Jan."""
+    c = campaign(deadline=D(2020, 12, 22))
+    rows = simulate(c, closed(*ROMJUL), [unit(code="A")], D(2020, 11, 20), D(2021, 1, 10))
+    assert rows == [
+        (D(2020, 11, 23), "A", "invitation"),
+        (D(2020, 12, 8), "A", "reminder-before:1"),
+        (D(2020, 12, 15), "A", "reminder-before:2"),
+        (D(2020, 12, 18), "A", "reminder-before:3"),
+        (D(2020, 12, 23), "A", "reminder-after"),
+        (D(2021, 1, 6), "A", "escalation"),
+    ]
+    late = simulate(c, closed(*ROMJUL), [unit(code="L")], D(2020, 12, 24), D(2021, 1, 10))
+    assert late[0] == (D(2021, 1, 4), "L", "invitation")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,26 @@ def test_oauth_keys_and_their_secrets(tmp_path):
     with pytest.raises(ConfigError) as err:
         config.load(write(tmp_path, text + 'authority_host = "http://login.example.edu"\n'), {})
     assert [p.where for p in err.value.problems] == ["oauth.authority_host"]
+
+
+def test_closed_days_take_toml_dates_and_iso_strings(tmp_path):
+    """schedule.closed_days: TOML dates and "YYYY-MM-DD" strings, sorted, each day once; none by default."""
+    assert config.load(write(tmp_path, MINIMAL), {}).schedule.closed_days == ()
+    assert config.load(EXAMPLE, {}).schedule.closed_days == ()
+    text = MINIMAL + '[schedule]\nclosed_days = [2020-12-31, "2020-12-24", 2020-12-28, " 2020-12-31 "]\n'
+    cfg = config.load(write(tmp_path, text), {})
+    assert cfg.schedule.closed_days == (dt.date(2020, 12, 24), dt.date(2020, 12, 28), dt.date(2020, 12, 31))
+
+
+def test_bad_closed_days_are_named_by_index(tmp_path):
+    """Each entry that is not a date is reported as schedule.closed_days[i]: a Norwegian-style date,
+    a number, a date-time, a day that does not exist, a compact ISO date; good entries are not."""
+    text = MINIMAL + ('[schedule]\nclosed_days = [2020-12-24, "24.12.2020", 5, 2020-12-28T09:00:00, '
+                      '"2020-02-30", "20201229"]\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text), {})
+    assert {p.where for p in err.value.problems} == {f"schedule.closed_days[{i}]" for i in range(1, 6)}
+    assert "24.12.2020" in next(p.message for p in err.value.problems if p.where.endswith("[1]"))
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, MINIMAL + '[schedule]\nclosed_days = "2020-12-24"\n'), {})
+    assert [p.where for p in err.value.problems] == ["schedule.closed_days"]

@@ -157,3 +157,47 @@ def test_local_date():
     assert local_date(utc(2020, 12, 16, 22, 59), "Europe/Oslo") == D(2020, 12, 16)
     with pytest.raises(ValueError):
         local_date(dt.datetime(2020, 12, 16, 12), "Europe/Oslo")
+
+
+# -- the institution's own closed days (schedule.closed_days) --------------------------------------
+
+ROMJUL = frozenset({D(2020, 12, 24), D(2020, 12, 28), D(2020, 12, 29), D(2020, 12, 30), D(2020, 12, 31)})
+
+
+def test_closed_days_are_not_working_days():
+    """Christmas Eve works by law, but not where the institution has closed it; neighbours still work."""
+    assert is_working_day(D(2020, 12, 24))
+    assert not is_working_day(D(2020, 12, 24), ROMJUL)
+    assert not is_working_day(D(2020, 12, 30), tuple(ROMJUL))     # any collection of dates will do
+    assert is_working_day(D(2020, 12, 23), ROMJUL)
+    assert is_working_day(D(2021, 1, 4), ROMJUL)
+
+
+def test_closed_days_are_skipped_like_holidays():
+    """Romjul closed: the working day after 23 Dec is 4 Jan, and back again; one working day between."""
+    assert next_working_day(D(2020, 12, 24), ROMJUL) == D(2021, 1, 4)
+    assert previous_working_day(D(2020, 12, 31), ROMJUL) == D(2020, 12, 23)
+    assert add_working_days(D(2020, 12, 23), 1, ROMJUL) == D(2021, 1, 4)
+    assert add_working_days(D(2021, 1, 4), -1, ROMJUL) == D(2020, 12, 23)
+    assert add_working_days(D(2020, 12, 17), 5, ROMJUL) == D(2021, 1, 4)   # 18, 21, 22, 23 Dec, 4 Jan
+    assert working_days_between(D(2020, 12, 23), D(2021, 1, 4), ROMJUL) == 1
+    assert working_days_between(D(2021, 1, 4), D(2020, 12, 23), ROMJUL) == -1
+
+
+def test_working_days_between_inverts_add_working_days_with_closed_days():
+    """Counting back the days added gives n across romjul too."""
+    for offset in range(0, 45):
+        a = D(2020, 12, 1) + dt.timedelta(days=offset)
+        for n in range(0, 8):
+            assert working_days_between(a, add_working_days(a, n, ROMJUL), ROMJUL) == n
+
+
+def test_a_closed_day_on_a_weekend_or_holiday_changes_nothing():
+    """Listing a Saturday, a Sunday, Christmas Day or New Year's Day as closed moves no answer."""
+    harmless = {D(2020, 12, 25), D(2020, 12, 26), D(2020, 12, 27), D(2021, 1, 1), D(2021, 1, 2)}
+    for offset in range(0, 30):
+        d = D(2020, 12, 15) + dt.timedelta(days=offset)
+        assert is_working_day(d, harmless) is is_working_day(d)
+        assert next_working_day(d, harmless) == next_working_day(d)
+        assert previous_working_day(d, harmless) == previous_working_day(d)
+        assert add_working_days(d, 3, harmless) == add_working_days(d, 3)
