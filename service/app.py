@@ -39,6 +39,7 @@ from .roster import Roster, read_roster
 from .sender import Result, SmtpSettings
 from .store import CampaignInfo, FacultyProgress, InboundRow, OutboxRow, RosterDiff, Store, UnitStatus
 from .validate import validate
+from .webusers import check_web
 
 
 class ReviewError(SkjemapostError, ValueError):
@@ -195,6 +196,11 @@ class App:
             report.problems.append(f"{secrets.token_secret_env}: environment variable is not set; "
                                    "it holds the secret behind the reference tokens")
         self._check_oauth(report)
+        web = self.config.web
+        facts, problems = check_web(web.users_file, secrets.get(web.session_secret_env),
+                                    web.session_secret_env, {c.faculty for c in self.config.coordinators})
+        report.facts.extend(facts)
+        report.problems.extend(problems)
         try:
             self.store.require_current()
             report.facts.append(f"database {self._safe_url()}: up to date")

@@ -318,3 +318,27 @@ class LoginLimiter:
 
     def clear(self, k: str) -> None:
         self._fails.pop(k, None)
+
+
+def check_web(users_file: Path, secret: str | None, secret_env: str,
+              faculties: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(facts, problems) about the web page for `skjemapost check`. The page is optional: no
+    users file is a fact, not a problem; a bad file, a coordinator of an unknown faculty, or
+    users without the session key are problems."""
+    if not users_file.exists():
+        return [f"web page: no users file {users_file}; `skjemapost user add` before "
+                "`skjemapost serve`"], []
+    try:
+        users = load_users(users_file)
+    except SkjemapostError as exc:
+        return [], [f"web page: {exc}"]
+    known = set(faculties)
+    roles = [u.faculty or "hr" for u in users.values()]
+    facts = [f"web page: {len(users)} user(s) in {users_file} ({', '.join(sorted(roles)) or 'none'})"]
+    problems = [f"web page: user {u.name!r} coordinates faculty {u.faculty!r}, which has no "
+                "[[coordinators]] entry in the config" for u in users.values()
+                if u.faculty and u.faculty not in known]
+    if not secret:
+        problems.append(f"{secret_env}: environment variable is not set; it holds the key that signs "
+                        "the web page's session cookies (at least 16 characters)")
+    return facts, problems

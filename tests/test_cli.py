@@ -156,6 +156,23 @@ def test_check_passes_on_a_good_setup(project):
     assert "6 units in 3 faculties" in result.output and "all good" in result.output
 
 
+def test_check_reports_the_web_page_users_and_their_problems(project):
+    """The web page is optional: no users file is only a fact. With users, check lists them and
+    names a coordinator of an unknown faculty and a missing session key."""
+    from service.webusers import add_user
+
+    result = project.cli("check")
+    assert result.exit_code == 0 and "no users file" in result.output
+    add_user(project.dir / "users.toml", "hr", "hr", None, "pw-1234567890")
+    add_user(project.dir / "users.toml", "xx", "coordinator", "XX", "pw-1234567890")
+    result = project.cli("check")
+    assert result.exit_code == 2
+    assert "2 user(s)" in result.output and "'xx' coordinates faculty 'XX'" in result.output
+    assert "SKJEMAPOST_WEB_SECRET: environment variable is not set" in result.output
+    project.env["SKJEMAPOST_WEB_SECRET"] = "s" * 20
+    assert "SKJEMAPOST_WEB_SECRET" not in project.cli("check").output
+
+
 def test_example_config_is_complete(tmp_path):
     """The shipped example config and roster pass `check` once init has run."""
     example = Path(ROOT / "config/skjemapost.example.toml").read_text()
