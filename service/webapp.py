@@ -276,13 +276,19 @@ def routes(web: Web) -> list[Route | Mount]:
         return RedirectResponse(web.url(request, back if back in ("/", "/login") else "/"), 303)
 
     async def workbook(request: Request) -> Response:
+        """GET: the role's workbook. POST (HR's per-faculty form): the faculty comes in the body,
+        never in the URL, and only HR's choice counts (``webviews.scope``)."""
+        wanted = None
+        if request.method == "POST":
+            form = await checked_form(request)
+            wanted = str(form.get("faculty") or "") or None
         user = web.user(request)
         if user is None:
             return PlainTextResponse("401 Unauthorized: log in first\n", 401,
                                      headers={"WWW-Authenticate": 'Cookie realm="skjemapost"'})
         folder = Path(tempfile.mkdtemp(prefix="skjemapost-web-"))
         try:
-            path, name = await run_in_threadpool(web.views.workbook, user, folder)
+            path, name = await run_in_threadpool(web.views.workbook, user, folder, wanted)
         except CompileError:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(404, "no units") from None
@@ -308,7 +314,7 @@ def routes(web: Web) -> list[Route | Mount]:
         Route("/login", login, methods=["POST"], name="login"),
         Route("/logout", logout, methods=["POST"], name="logout"),
         Route("/language", language, methods=["POST"], name="language"),
-        Route("/workbook.xlsx", workbook, methods=["GET"], name="workbook"),
+        Route("/workbook.xlsx", workbook, methods=["GET", "POST"], name="workbook"),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static"),
     ]

@@ -74,9 +74,12 @@ class Dashboard:
     review: int  # messages waiting for a person (a coordinator: those matched to their units)
 
 
-def scope(user: WebUser) -> str | None:
-    """The one faculty a user may see, or None for all. The only place a role becomes a filter."""
-    return None if user.role == "hr" else user.faculty or "\x00no faculty"
+def scope(user: WebUser, wanted: str | None = None) -> str | None:
+    """The one faculty a user may see, or None for all. The only place a role becomes a filter:
+    HR may narrow it to the faculty they ``wanted``; a coordinator's wish changes nothing."""
+    if user.role == "hr":
+        return wanted or None
+    return user.faculty or "\x00no faculty"
 
 
 class Views:
@@ -98,9 +101,10 @@ class Views:
                          local(app.clock.now(), cfg.campaign.timezone), faculty,
                          lines, total, _missing(src, app.form), _flags(src, lang), review)
 
-    def workbook(self, user: WebUser, folder: Path) -> tuple[Path, str]:
-        """The master workbook this user may have, written into ``folder``; (path, download name)."""
-        faculty = scope(user)
+    def workbook(self, user: WebUser, folder: Path, wanted: str | None = None) -> tuple[Path, str]:
+        """The master workbook this user may have (HR: all, or the faculty ``wanted``), written
+        into ``folder``; (path, download name). An unknown faculty raises CompileError."""
+        faculty = scope(user, wanted)
         day = local(self.app.clock.now(), self.app.config.campaign.timezone)
         name = f"{self.app.campaign_id}-{faculty or 'alle'}-{day:%Y%m%d-%H%M}.xlsx"
         path, _ = Operations(self.app).compile(folder / name, faculty)

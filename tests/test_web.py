@@ -182,6 +182,36 @@ def test_coordinator_sees_only_their_faculty_and_downloads_only_it(context, site
     assert all(str(r["Enhetskode"]).startswith("IE-") for r in rows(wb["Logg"]))
 
 
+def test_hr_can_download_one_faculty_chosen_in_a_form_not_a_url(context, site):
+    """HR's per-faculty download posts the faculty in the form body: the workbook holds NV only,
+    and the URL is the same /workbook.xlsx; a faculty that does not exist is a 404."""
+    page = login(context, site, "hr-kari")
+    assert page.locator("#slice-faculty option").all_inner_texts() == ["HF", "IE", "NV"]
+    page.select_option("#slice-faculty", "NV")
+    with page.expect_download() as info:
+        page.click("#download-slice")
+    assert "-NV-" in info.value.suggested_filename and info.value.url == site.url + "/workbook.xlsx"
+    wb = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()))
+    assert {r["Fakultet"] for r in rows(wb["Svar"])} == {"NV"}
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    response = context.request.post(site.url + "/workbook.xlsx", form={"csrf": csrf, "faculty": "XX"})
+    assert response.status == 404 and b"PK" not in response.body()[:2]
+
+
+def test_a_coordinator_posting_another_faculty_still_gets_their_own(context, site):
+    """The form's faculty counts for HR only: a coordinator who posts NV gets IE, and a post
+    without the CSRF token gets nothing."""
+    page = login(context, site, "koord-ie")
+    assert page.locator("#slice-faculty").count() == 0
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    response = context.request.post(site.url + "/workbook.xlsx", form={"csrf": csrf, "faculty": "NV"})
+    assert response.status == 200 and "-IE-" in response.headers["content-disposition"]
+    wb = openpyxl.load_workbook(io.BytesIO(response.body()))
+    assert {r["Fakultet"] for r in rows(wb["Svar"])} == {"IE"}
+    forged = context.request.post(site.url + "/workbook.xlsx", form={"csrf": "x", "faculty": "NV"})
+    assert forged.status == 403 and b"PK" not in forged.body()[:2]
+
+
 @pytest.mark.parametrize("path", ["/workbook.xlsx?faculty=NV", "/workbook.xlsx?faculty=NV&role=hr",
                                   "/workbook.xlsx;faculty=NV", "/workbook.xlsx#NV"])
 def test_a_coordinator_cannot_get_another_faculty_by_typing_a_url(context, site, path):
