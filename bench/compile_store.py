@@ -36,9 +36,9 @@ T0 = dt.datetime(2020, 11, 25, 9, tzinfo=dt.UTC)
 def seed(folder: Path, n: int, url: str) -> Path:
     p = new_project(folder, n)
     if url:
-        p.config.write_text(p.config.read_text().replace('data_dir = "data"',
-                                                         f'data_dir = "data"\ndatabase_url = "{url}"'))
-    p.setup()
+        p.use_database(url)
+    else:
+        p.setup()
     app = App(config_mod.load(p.config, p.env))
     for k, unit in enumerate(p.units):
         if not k % 10:

@@ -66,3 +66,13 @@ def pg() -> Iterator[PgServer]:
         pytest.fail(f"PostgreSQL did not start: {e}", pytrace=False)
     yield server
     server.stop()
+
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
+def db_url(request, tmp_path) -> str:
+    """The URL of an empty database: a SQLite file, or a fresh database on the session's
+    PostgreSQL (started only when a postgresql test runs). A test that takes it runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/skjemapost.db"
+    return request.getfixturevalue("pg").fresh_database()

@@ -1,5 +1,6 @@
 """A throwaway skjemapost deployment for tests: a config, a roster and a SQLite file in a temp
-folder, using the repository's real form and templates. It can point at a MailWorld."""
+folder (or a PostgreSQL database, ``use_database``), using the repository's real form and
+templates. It can point at a MailWorld."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from service.cli import cli
@@ -39,6 +41,7 @@ class Project:
     dir: Path
     units: list[Unit]
     env: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""  # "" = the SQLite file under data/
 
     @property
     def config(self) -> Path:
@@ -76,6 +79,23 @@ class Project:
         path = self.dir / "roster.csv"
         path.write_text(write_csv(units if units is not None else self.units), encoding="utf-8")
         return path
+
+    def use_database(self, url: str) -> None:
+        """Point the project at the empty database ``url`` and set it up there."""
+        self.config.write_text(self.config.read_text().replace(
+            'data_dir = "data"', f'data_dir = "data"\ndatabase_url = "{url}"'))
+        self.database_url = url
+        self.setup()
+
+    def query(self, sql: str) -> list[tuple]:
+        """Rows of ``sql`` in the project's database, whichever it is."""
+        engine = sa.create_engine(self.database_url or f"sqlite:///{self.dir / 'data' / 'skjemapost.db'}",
+                                  poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(sa.text(sql))]
+        finally:
+            engine.dispose()
 
     def cli(self, *args: str) -> Result:
         """Run skjemapost in-process with this project's config and environment."""

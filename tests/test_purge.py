@@ -32,14 +32,10 @@ SENT = dt.datetime(2020, 11, 23, 9, 0, tzinfo=dt.UTC)
 LATE = dt.datetime(2021, 2, 10, 9, 0, tzinfo=dt.UTC)  # after BEFORE: must be kept
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def project(request, tmp_path) -> Project:
+@pytest.fixture
+def project(tmp_path, db_url) -> Project:
     p = new_project(tmp_path)
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg").fresh_database()
-        p.config.write_text(p.config.read_text().replace('data_dir = "data"',
-                                                         f'data_dir = "data"\ndatabase_url = "{url}"'))
-    p.setup()
+    p.use_database(db_url)
     build_campaign(p)
     return p
 

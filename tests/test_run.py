@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 
@@ -24,18 +23,15 @@ def spring(p) -> None:
 
 
 def sent(p) -> int:
-    try:
-        with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
-            return conn.execute("select count(*) from outbox where status = 'sent' "
-                                "and kind = 'leader-invitation'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+    return p.query("select count(*) from outbox where status = 'sent' and kind = 'leader-invitation'")[0][0]
 
 
-def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world):
-    """Two `run`s: one holds the lock and sends each invitation once; the other waits."""
+def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world, db_url):
+    """Two `run`s (on SQLite and on PostgreSQL): one holds the lock and sends each invitation
+    once; the other waits; both stop cleanly on SIGTERM."""
     p = mail_project(tmp_path, mail_world, 6)
     spring(p)
+    p.use_database(db_url)
     errs = [tmp_path / "first.log", tmp_path / "second.log"]
     first, second = (subprocess.Popen(
         [sys.executable, "-m", "service", "--config", str(p.config), "--as-of", AS_OF, "run"],

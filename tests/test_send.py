@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import sqlite3
 import time
 from collections import Counter
 
@@ -25,8 +24,7 @@ def inbox(world, address: str) -> list[email.message.EmailMessage]:
 
 
 def outbox_status(p: Project) -> Counter[str]:
-    with sqlite3.connect(p.dir / "data" / "skjemapost.db") as db:
-        return Counter(dict(db.execute("select status, count(*) from outbox group by status")))
+    return Counter(dict(p.query("select status, count(*) from outbox group by status")))
 
 
 def test_fifty_units_each_get_exactly_their_own_invitation(tmp_path, mail_world):
@@ -113,10 +111,12 @@ def wait_for(condition, what: str, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.parametrize("sent_folder", ["Sent", ""], ids=["with-sent-check", "without-check"])
-def test_sigkill_in_flight_then_rerun(tmp_path, mail_world, sent_folder):
-    """SIGKILL with one message delivered but unacknowledged, then rerun: every unit gets its
-    invitation; with the Sent check no duplicate at all, without it only the one in flight."""
+def test_sigkill_in_flight_then_rerun(tmp_path, mail_world, sent_folder, db_url):
+    """SIGKILL with one message delivered but unacknowledged, then rerun (on SQLite and on
+    PostgreSQL): every unit gets its invitation; with the Sent check no duplicate at all,
+    without it only the one in flight."""
     p = mail_project(tmp_path, mail_world, 30, sent_folder=sent_folder, max_connections=1)
+    p.use_database(db_url)
     victim = p.units[12]
     mail_world.smtp_hold(30, to=victim.leader_email)
     proc = p.popen("send")

@@ -39,15 +39,6 @@ def unit(code: str, faculty: str = "IE", **kw) -> Unit:
     return Unit(**(base | kw))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
-def db_url(request, tmp_path) -> str:
-    """The URL of an empty database: a SQLite file, or a fresh database on the session's
-    PostgreSQL (tests/pgserver.py, started only when a postgresql test runs)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/db/skjemapost.db"
-    return request.getfixturevalue("pg").fresh_database()
-
-
 @pytest.fixture
 def store(db_url) -> Store:
     s = Store.open(db_url)
