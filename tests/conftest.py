@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsers import unavailable
 from filling import missing_libreoffice
 from mailservers import MailWorld, start_for_pytest
 from pgserver import PgServer, postgres_bin_dir
@@ -38,9 +39,7 @@ def lo_workdir() -> Iterator[Path]:
     Without LibreOffice: a failure in CI, a skip elsewhere."""
     reason = missing_libreoffice()
     if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     path = Path(tempfile.mkdtemp(prefix="lo-", dir="/tmp"))
     path.chmod(0o755)
     yield path

@@ -6,26 +6,17 @@ browser that playwright downloads. Without chromium the tests skip locally and f
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browsers import chromium
 from email_samples import REFERENCE, sample_context
 
 from service.render import Renderer
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MUST_SEE = {
     "nb": [
         "onsdag 16. desember 2020",
@@ -44,24 +35,10 @@ MUST_SEE = {
 }
 
 
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed: pip install -e '.[dev]'")
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

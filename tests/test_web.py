@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from browsers import chromium
 from website import ATTEMPTS, NOW, PASSWORDS, WINDOW_MINUTES, fetch, seed, serve, web_project
 
 from service import config as config_mod
@@ -24,16 +24,7 @@ from service.app import App
 from service.clock import FixedClock
 from service.webusers import remove_user
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: this must not be skipped)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +64,8 @@ def fresh_site(config):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed: pip install -e '.[dev]'")
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
