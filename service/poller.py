@@ -166,7 +166,9 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
             campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
             received_at=received_at, sender=mail.from_address, subject=mail.subject,
             raw_path=path, sha256=digest, now=now)
-        duplicate = bool(earlier) or mail.message_id in fresh
+        # another poll may have stored this very UID meanwhile, and store_inbound handed its row
+        # back: that row is this message, not an earlier copy of it
+        duplicate = any(r.id != row_id for r in earlier) or mail.message_id in fresh
         fresh.add(mail.message_id)
     else:
         row_id, duplicate = row.id, False

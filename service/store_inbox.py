@@ -172,13 +172,6 @@ class InboxStore(StoreBase):
         """
         i = t.inbound
         with self._tx() as conn:
-            if decision.kind == "duplicate" and conn.execute(sa.select(i.c.id).where(
-                    i.c.campaign_id == campaign_id, i.c.id != inbound_id,
-                    i.c.message_id == sa.select(i.c.message_id).where(i.c.id == inbound_id)
-                    .scalar_subquery())).first() is None:
-                # a duplicate of nothing: a second poll saw this very row (stored by the first
-                # poll, not yet decided) as an earlier copy; the first poll's decision stands
-                return False
             unit_ids = self.unit_ids(conn, campaign_id)
             claimed = conn.execute(i.update().where(
                 i.c.id == inbound_id, sa.or_(i.c.status == "stored", i.c.outcome == "review")).values(
