@@ -7,7 +7,6 @@ preview, poll, review); ``cli`` puts them together. Each command's docstring is 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from . import config as config_mod
 from .app import App
 from .clock import FixedClock, parse_as_of
 from .errors import SkjemapostError
-from .lease import exclusive
+from .lease import exclusive, lock_ttl
 from .models import LANGUAGES
 
 
@@ -49,8 +48,7 @@ def app_for(ctx: click.Context) -> App:
 @contextmanager
 def working(app: App, task: str) -> Iterator[None]:
     """Hold the runner lock while a command touches the mailbox or the outbox (see ``lease``)."""
-    ttl = dt.timedelta(minutes=max(3, app.config.schedule.poll_minutes * 2))
-    with exclusive(app.store, app.campaign_id, app.clock, task, ttl):
+    with exclusive(app.store, app.campaign_id, app.clock, task, lock_ttl(app.config.schedule)):
         yield
 
 

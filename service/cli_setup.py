@@ -211,7 +211,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     if runner is None:
         click.echo("runner: never started (skjemapost run)")
         return
-    alive = runner.expires_at > app.clock.now()
+    alive = runner.alive(app.clock.now())
     click.echo(f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
                f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
                f"{runner.detail.get('last_cycle_at') or '-'}")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .clock import Clock
+from .config import Schedule
 from .errors import SkjemapostError
 from .store import Store
 
@@ -32,6 +33,12 @@ class Busy(SkjemapostError, RuntimeError):
     """Another process holds the runner lock."""
 
     exit_code = 4
+
+
+def lock_ttl(schedule: Schedule) -> dt.timedelta:
+    """How long the lock outlives its holder's last heartbeat: two poll intervals, at least 3
+    minutes, so a slow cycle never loses it and a dead holder is waited out soon enough."""
+    return dt.timedelta(minutes=max(3, schedule.poll_minutes * 2))
 
 
 def holder_name(task: str = "") -> str:

@@ -187,7 +187,7 @@ class Operations:
         app.units()
         state = RunState()
         cid = app.campaign_id
-        ttl = dt.timedelta(minutes=max(3, app.config.schedule.poll_minutes * 2))
+        ttl = lease.lock_ttl(app.config.schedule)
         lock = Lock(lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
                     lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
                     lambda now: app.store.release_runner(cid, state.holder, now))

@@ -129,7 +129,7 @@ def purge(store: Store, campaign_id: str, before: dt.date, now: dt.datetime, arc
                          f"can be purged from {closed_from(info.deadline)} ({GRACE_DAYS} days' grace "
                          "for late forms, the last reminder and the escalation)")
     lock = store.runner(campaign_id)
-    if lock is not None and lock.expires_at > now:
+    if lock is not None and lock.alive(now):
         raise PurgeError(f"`skjemapost run` ({lock.holder}) holds campaign {campaign_id} until "
                          f"{lock.expires_at:%Y-%m-%d %H:%M} UTC; stop it first")
     cutoff = dt.datetime.combine(before, dt.time(0), ZoneInfo(info.timezone)).astimezone(dt.UTC)

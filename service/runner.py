@@ -31,7 +31,6 @@ from .errors import SkjemapostError
 from .poller import StopFlag, StopRequested
 
 log = logging.getLogger("skjemapost.run")
-LOCK_TTL = dt.timedelta(minutes=3)
 
 
 class Lock:

@@ -37,6 +37,10 @@ class RunnerLock:
     expires_at: dt.datetime
     detail: dict[str, Any]
 
+    def alive(self, now: dt.datetime) -> bool:
+        """Held at ``now``: renewed recently enough and not released."""
+        return self.expires_at > now
+
 
 RELEASED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
