@@ -4,7 +4,8 @@ The web app asks this module for values and renders them; it never reads the sto
 coordinator's view is narrowed to their faculty before anything is read, so no page or download
 can carry another faculty's rows whatever the request says. The numbers are the ones
 `skjemapost status` prints (``App.status``), and the missing units and flags come from the same
-``collate`` sources and sheets as the master workbook, so the page and the workbook agree.
+``collate`` sources and sheets as the master workbook (the flags from the store's query that the
+digest uses), so the page and the workbook agree.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .answers import flags_for
 from .app import App
 from .clock import local
 from .forms import FormDef
-from .models import Language
+from .models import Language, Unit
 from .operations import Operations
 from .webusers import WebUser
 
@@ -99,7 +100,8 @@ class Views:
                      if faculty is None or (r.unit_code is not None and r.unit_code in codes))
         return Dashboard(cfg.campaign.title, cfg.campaign.deadline,
                          local(app.clock.now(), cfg.campaign.timezone), faculty,
-                         lines, total, _missing(src, app.form), _flags(src, lang), review)
+                         lines, total, _missing(src, app.form),
+                         _flags(src.units, app.store.current_flags(app.campaign_id), lang), review)
 
     def workbook(self, user: WebUser, folder: Path, wanted: str | None = None) -> tuple[Path, str]:
         """The master workbook this user may have (HR: all, or the faculty ``wanted``), written
@@ -131,15 +133,11 @@ def _missing(src: collate.Sources, form: FormDef) -> list[MissingUnit]:
     return out
 
 
-def _flags(src: collate.Sources, lang: Language) -> list[FlagLine]:
-    """The workbook's «Flagg» rows (the current valid versions' flags), in the reader's language."""
-    units = {u.code: u for u in src.units}
-    out = []
-    for version in src.current():
-        unit = units.get(version.unit_code)
-        if unit is None:
-            continue
-        for f in flags_for([dict(x) for x in version.flags], lang):
-            out.append(FlagLine(unit.code, unit.name, unit.faculty, f["label"] or "", f["value"] or "",
-                                f["message"] or ""))
-    return out
+def _flags(units: Sequence[Unit], stored: Sequence[tuple[str, list[dict[str, str]]]],
+           lang: Language) -> list[FlagLine]:
+    """The workbook's «Flagg» rows (the current valid versions' flags, as the digest reads them,
+    without their answers), for ``units`` in their order, in the reader's language."""
+    flags = dict(stored)
+    return [FlagLine(unit.code, unit.name, unit.faculty, f["label"] or "", f["value"] or "",
+                     f["message"] or "")
+            for unit in units for f in flags_for(flags.get(unit.code, []), lang)]
