@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 from browsers import unavailable
-from filling import missing_libreoffice
+from filling import missing_libreoffice, shipped_form
 from mailservers import MailWorld, start_for_pytest
 from pgserver import PgServer, postgres_bin_dir
 
 WORLD_USERS = ("service@example.test", "leader1@example.test", "leader2@example.test")
+
+
+@pytest.fixture(scope="session")
+def form():
+    """The shipped form definition (forms/oppsummering-og-evaluering.toml), loaded once."""
+    return shipped_form()
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,11 @@ import datetime
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
-from pathlib import Path
 
 import openpyxl
 import pytest
 
 from service.formbook import build_form, format_date
-from service.formdef import load_form
 from service.forms import (
     ANSWER_COL,
     HELP_COL,
@@ -25,7 +23,6 @@ from service.forms import (
 )
 from service.models import Unit
 
-FORM = Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml"
 STAMP = "st1.aW5zdGl0dXR0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 REFERENCE = "KQ7M-3XWD"
 DEADLINE = datetime.date(2020, 12, 16)
@@ -34,11 +31,6 @@ UNITS = {
                "kari@example.test", "nb"),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
 
 
 @pytest.fixture(scope="module", params=["nb", "en"])

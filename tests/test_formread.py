@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import zipfile
 from io import BytesIO
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -24,17 +23,11 @@ from service.forms import (
 from service.models import Unit
 from service.validate import flags, validate
 
-FORM = Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml"
 STAMP = "st1.SUUtSURJ.bWFjLXNpZ25hdHVyZQ"
 REFERENCE = "KQ7M-3XWD"
 UNIT = Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
             "kari@example.test", "nb")
 D = datetime.date
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
 
 
 def blank(form, lang="nb"):

@@ -11,13 +11,6 @@ from service.errors import FormDefinitionError
 from service.formdef import load_form
 from service.forms import FIELD_TYPES, YES_NO, Condition, sheet_layout
 
-FORM = Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml"
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
-
 
 def test_shipped_form_loads_with_its_sections(form):
     """The shipped form loads, with the five sections of DESIGN.md in order."""

@@ -13,19 +13,13 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from test_formread import FORM, blank, complete, fill
+from test_formread import blank, complete, fill
 
-from service.formdef import load_form
 from service.formread import read_form
 from service.intake import Limits, Rejection, Spreadsheet, cfb_names, open_attachment, soffice_converter
 
 LIMITS = Limits()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from filling import SYSTEM_PYTHON
 
 from service.formbook import build_form
-from service.formdef import load_form
 from service.formread import read_form
 from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
 from service.models import Unit
@@ -28,7 +27,6 @@ from service.validate import validate
 pytestmark = pytest.mark.libreoffice
 
 HERE = Path(__file__).parent
-FORM = HERE.parent / "forms" / "oppsummering-og-evaluering.toml"
 STAMP = "st1.TlYtSUJJ.c2lnbmF0dXJl"
 REFERENCE = "PX4K-9TQR"
 D = datetime.date
@@ -37,11 +35,6 @@ UNITS = {
                "kari@example.test", "nb"),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
-
-
-@pytest.fixture(scope="module")
-def form():
-    return load_form(FORM)
 
 
 @pytest.fixture
