@@ -22,7 +22,7 @@ from .config_oauth import AUTH_MODES, AuthMode, OAuth, parse_oauth
 from .config_web import Web, parse_web
 from .errors import ConfigError, Problem
 from .models import LANGUAGES, Language
-from .tomlkeys import KeyReader, domain, list_email
+from .tomlkeys import KeyReader, as_date, domain, list_email
 
 TlsMode = Literal["implicit", "starttls", "none"]
 TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
@@ -359,13 +359,10 @@ def _closed_days(r: KeyReader) -> tuple[dt.date, ...]:
     """``schedule.closed_days``: TOML dates, or "YYYY-MM-DD" strings; each bad entry named by index."""
     out: set[dt.date] = set()
     for i, item in enumerate(r.items("schedule.closed_days")):
-        # a TOML date-time is a datetime, which is a date but never equal to one: refuse it
-        if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
-            out.add(item)
-            continue
-        text = item.strip() if isinstance(item, str) else ""
-        try:
-            out.add(dt.date.fromisoformat(text if ISO_DATE.match(text) else "not a date"))
-        except ValueError:  # not a date, or no such day (2020-02-30)
+        strict = not isinstance(item, str) or ISO_DATE.match(item.strip())
+        day = as_date(item) if strict else None
+        if day is None:
             r.bad(f"schedule.closed_days[{i}]", f"expected a date YYYY-MM-DD, got {item!r}")
+        else:
+            out.add(day)
     return tuple(sorted(out))

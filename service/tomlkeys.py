@@ -99,13 +99,9 @@ class KeyReader:
 
     def date(self, key: str) -> dt.date:
         got = self._get(key)
-        if isinstance(got, dt.date) and not isinstance(got, dt.datetime):
-            return got
-        if isinstance(got, str):
-            try:
-                return dt.date.fromisoformat(got)
-            except ValueError:
-                pass
+        day = as_date(got)
+        if day is not None:
+            return day
         self.bad(key, "missing; expected a date, YYYY-MM-DD" if got is None else
                  f"expected a date YYYY-MM-DD, got {got!r}")
         return dt.date(1970, 1, 1)
@@ -153,6 +149,19 @@ class KeyReader:
                     self.bad(key, "unknown key (a typo?)")
 
         walk(self.raw, "")
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A TOML date, or a "YYYY-MM-DD" string, as a date; None for anything else. A TOML date-time
+    is a datetime, which is a date but never equal to one: it is refused."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:  # not a date, or no such day (2020-02-30)
+            return None
+    return None
 
 
 def _placeholder(kind: type) -> Any:
