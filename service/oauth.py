@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -181,6 +180,10 @@ class TokenSource:
         with self._lock:
             try:
                 if self._app is None:
+                    # imported here: msal (with requests) costs ~0.1 s, and every command would
+                    # pay it at start-up though only xoauth2 logins need it
+                    import msal
+
                     # msal reads the tenant's OpenID configuration here; instance discovery is
                     # off because it would ask login.microsoftonline.com about any other host
                     self._app = msal.ConfidentialClientApplication(
