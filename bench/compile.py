@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from filling import valid_answers  # noqa: E402
 
-from service import collate  # noqa: E402
-from service.answers import raised_flags, to_json  # noqa: E402
-from service.formdef import load_form  # noqa: E402
+from service.forms.answers import raised_flags, to_json  # noqa: E402
+from service.forms.definition import load_form  # noqa: E402
+from service.jobs import collate  # noqa: E402
 from service.models import Unit  # noqa: E402
 
 FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")

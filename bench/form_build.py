@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from service.formbook import build_form, build_template
-from service.formdef import load_form
-from service.formread import read_form
+from service.forms.build import build_form, build_template
+from service.forms.definition import load_form
+from service.forms.read import read_form
 from service.models import Unit
 
 FORM = Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml"

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import openpyxl
 
-from service import formread
-from service.formbook import build_form
-from service.formdef import load_form
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, option_key, row_key, sheet_layout
-from service.intake import Limits, Spreadsheet, open_attachment
+from service.forms import read as formread
+from service.forms.build import build_form
+from service.forms.definition import load_form
+from service.forms.intake import Limits, Spreadsheet, open_attachment
+from service.forms.model import ANSWER_COL, LABEL_COL, SHEET_NAMES, option_key, row_key, sheet_layout
 from service.models import Unit
 
 ROOT = Path(__file__).parent.parent

@@ -26,10 +26,10 @@ from mailservers import MailWorld  # noqa: E402
 from projects import Project, mail_project  # noqa: E402
 from test_poll import form_reply  # noqa: E402
 
-from service import config as config_mod  # noqa: E402
-from service.app import App  # noqa: E402
-from service.imapbox import connect  # noqa: E402
-from service.poller import poll_once  # noqa: E402
+from service.app.application import App  # noqa: E402
+from service.config import settings as config_mod  # noqa: E402
+from service.jobs.poll import poll_once  # noqa: E402
+from service.net.imap import connect  # noqa: E402
 
 _PROJECT: Project | None = None
 

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from projects import SECRET, Project, make_units  # noqa: E402
 
-from service import config as config_mod  # noqa: E402
-from service.app import App  # noqa: E402
-from service.compose import Envelope, Headers, Mailbox, compose, make_message_id  # noqa: E402
+from service.app.application import App  # noqa: E402
+from service.config import settings as config_mod  # noqa: E402
+from service.mail.compose import Envelope, Headers, Mailbox, compose, make_message_id  # noqa: E402
 
 SINK = textwrap.dedent("""
     import asyncio, sys

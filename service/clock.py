@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .errors import SkjemapostError
+from service.errors import SkjemapostError
 
 UTC = dt.UTC
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from service.demofill import cells, fill  # the package's own filler (the demo's leaders use it)
-from service.formdef import load_form
-from service.forms import SHEET_NAMES, FormDef
+from service.demo.fill import cells, fill  # the package's own filler (the demo's leaders use it)
+from service.forms.definition import load_form
+from service.forms.model import SHEET_NAMES, FormDef
 from service.models import Language
 
 FORM_PATH = Path(__file__).resolve().parent.parent / "forms" / "oppsummering-og-evaluering.toml"

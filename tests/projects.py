@@ -15,9 +15,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from service.cli import cli
+from service.campaign.roster import write_csv
+from service.cli.main import cli
 from service.models import Unit
-from service.roster import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.campaign import (
+from service.campaign.plan import (
     Step,
     UnitState,
     days_left,
@@ -21,7 +21,7 @@ from service.campaign import (
     simulate,
     skipped,
 )
-from service.config import Campaign, Schedule
+from service.config.settings import Campaign, Schedule
 
 D = dt.date
 OSLO = ZoneInfo("Europe/Oslo")

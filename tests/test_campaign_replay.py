@@ -20,11 +20,11 @@ from filling import answers_with_mistakes, fill, shipped_form, valid_answers
 from projects import mail_project
 from test_poll import reply
 
-from service import config as config_mod
-from service.app import App
+from service.app.application import App
+from service.app.operations import Operations
 from service.clock import FixedClock
-from service.operations import Operations
-from service.poller import StopFlag
+from service.config import settings as config_mod
+from service.jobs.poll import StopFlag
 
 pytestmark = pytest.mark.servers
 OSLO = ZoneInfo("Europe/Oslo")

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from service.classifier import KINDS, Classification, classify, is_machine, is_spreadsheet, return_date
-from service.parser import AttachmentFile, parse
-from service.tokens import reference
+from service.mail.classifier import KINDS, Classification, classify, is_machine, is_spreadsheet, return_date
+from service.mail.parser import AttachmentFile, parse
+from service.mail.tokens import reference
 
 D = dt.date
 REF = reference(b"test", "aml-2020", "IE-IDI")

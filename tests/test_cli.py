@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from projects import ROOT, new_project
 
-from service.cli import cli
+from service.cli.main import cli
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_check_passes_on_a_good_setup(project):
 def test_check_reports_the_web_page_users_and_their_problems(project):
     """The web page is optional: no users file is only a fact. With users, check lists them and
     names a coordinator of an unknown faculty and a missing session key."""
-    from service.webusers import add_user
+    from service.web.users import add_user
 
     result = project.cli("check")
     assert result.exit_code == 0 and "no users file" in result.output

@@ -15,9 +15,9 @@ import pytest
 from filling import valid_answers
 from projects import new_project
 
-from service import config as config_mod
-from service.answers import raised_flags, to_json
-from service.app import App
+from service.app.application import App
+from service.config import settings as config_mod
+from service.forms.answers import raised_flags, to_json
 from service.models import Decision, NewMail, NewSubmission
 
 EVIL = '=HYPERLINK("http://x","y")'
@@ -212,7 +212,7 @@ def test_digest_carries_the_faculty_slice_of_the_workbook_when_configured(tmp_pa
     import email.policy
     from io import BytesIO
 
-    from service.operations import Operations
+    from service.app.operations import Operations
 
     p = new_project(tmp_path, mail={"digest_workbook": True})
     p.setup()

@@ -6,7 +6,7 @@ import datetime as dt
 import email
 import email.policy
 
-from service.compose import (
+from service.mail.compose import (
     Attachment,
     Envelope,
     Headers,
@@ -15,7 +15,7 @@ from service.compose import (
     compose,
     make_message_id,
 )
-from service.render import Rendered
+from service.mail.render import Rendered
 
 RENDERED = Rendered(
     subject="Oppsummering og evaluering – frist onsdag 16. desember [ref ABCD-EFGH]",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service import config
+from service.config import settings as config
 from service.errors import ConfigError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "skjemapost.example.toml"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from service.classifier import Classification, classify, is_machine
-from service.formdef import load_form
-from service.formread import read_form
-from service.parser import InboundMail, parse
-from service.tokens import read_stamp
+from service.forms.definition import load_form
+from service.forms.read import read_form
+from service.mail.classifier import Classification, classify, is_machine
+from service.mail.parser import InboundMail, parse
+from service.mail.tokens import read_stamp
 
 CORPUS = Path(__file__).parent / "corpus"
 MESSAGES = sorted(CORPUS.glob("*.eml"))

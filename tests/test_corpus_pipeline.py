@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from projects import Project
 
-from service import config as config_mod
-from service.app import App
-from service.imapbox import connect
-from service.poller import poll_once
-from service.roster import read_roster
+from service.app.application import App
+from service.campaign.roster import read_roster
+from service.config import settings as config_mod
+from service.jobs.poll import poll_once
+from service.net.imap import connect
 
 pytestmark = pytest.mark.servers
 CORPUS = Path(__file__).parent / "corpus"

@@ -26,13 +26,13 @@ import pytest
 from click.testing import CliRunner
 from imap_tools import AND, MailBoxUnencrypted
 
-from service import config as config_mod
-from service import demo
-from service.app import App
-from service.classifier import classify
-from service.cli import cli
-from service.demoservers import DemoServers
-from service.parser import parse
+from service.app.application import App
+from service.cli.main import cli
+from service.config import settings as config_mod
+from service.demo import campaign as demo
+from service.demo.servers import DemoServers
+from service.mail.classifier import classify
+from service.mail.parser import parse
 
 
 def parsed(raw: bytes) -> EmailMessage:

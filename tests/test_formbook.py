@@ -10,8 +10,8 @@ from io import BytesIO
 import openpyxl
 import pytest
 
-from service.formbook import build_form, format_date
-from service.forms import (
+from service.forms.build import build_form, format_date
+from service.forms.model import (
     ANSWER_COL,
     HELP_COL,
     LABEL_COL,

@@ -10,18 +10,18 @@ import openpyxl
 import pytest
 
 from service.errors import FormReadError
-from service.formbook import build_form
-from service.formdef import load_form
-from service.formread import FormReading, read_form
-from service.forms import (
+from service.forms.build import build_form
+from service.forms.definition import load_form
+from service.forms.model import (
     ANSWER_COL,
     LABEL_COL,
     META_SHEET,
     SHEET_NAMES,
     sheet_layout,
 )
+from service.forms.read import FormReading, read_form
+from service.forms.validate import flags, validate
 from service.models import Unit
-from service.validate import flags, validate
 
 STAMP = "st1.SUUtSURJ.bWFjLXNpZ25hdHVyZQ"
 REFERENCE = "KQ7M-3XWD"

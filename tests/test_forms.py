@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from service.errors import FormDefinitionError
-from service.formdef import load_form
-from service.forms import FIELD_TYPES, YES_NO, Condition, sheet_layout
+from service.forms.definition import load_form
+from service.forms.model import FIELD_TYPES, YES_NO, Condition, sheet_layout
 
 
 def test_shipped_form_loads_with_its_sections(form):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_formread import blank, complete, fill
 
-from service.formread import read_form
-from service.intake import Limits, Rejection, Spreadsheet, cfb_names, open_attachment, soffice_converter
+from service.forms.intake import Limits, Rejection, Spreadsheet, cfb_names, open_attachment, soffice_converter
+from service.forms.read import read_form
 
 LIMITS = Limits()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -14,10 +14,10 @@ import sys
 import pytest
 from projects import new_project
 
-from service import config as config_mod
-from service.app import App
+from service.app.application import App
 from service.clock import FixedClock
-from service.lease import Busy, dead_here, exclusive
+from service.config import settings as config_mod
+from service.jobs.lease import Busy, dead_here, exclusive
 
 NOW = dt.datetime(2020, 12, 1, 9, 0, tzinfo=dt.UTC)
 TTL = dt.timedelta(minutes=10)

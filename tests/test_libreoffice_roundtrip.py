@@ -18,11 +18,11 @@ import openpyxl
 import pytest
 from filling import SYSTEM_PYTHON
 
-from service.formbook import build_form
-from service.formread import read_form
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
+from service.forms.build import build_form
+from service.forms.model import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
+from service.forms.read import read_form
+from service.forms.validate import validate
 from service.models import Unit
-from service.validate import validate
 
 pytestmark = pytest.mark.libreoffice
 

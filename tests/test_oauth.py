@@ -23,10 +23,10 @@ from oauth_idp import IdentityProvider, make_certificate, sha1_thumbprint
 from projects import SECRET, Project, make_units
 from test_poll import invitation, reply
 
-from service.config import Secrets
-from service.config_oauth import OAuth
+from service.config.oauth import OAuth
+from service.config.settings import Secrets
 from service.errors import ConfigError
-from service.oauth import (
+from service.net.oauth import (
     OAuthError,
     OAuthUnavailable,
     TokenSource,

@@ -221,8 +221,8 @@ def test_unknown_sender_with_valid_form_goes_to_review_and_can_be_assigned(tmp_p
 
 def form_reply(p: Project, unit, variant: int) -> bytes:
     """A leader's reply carrying their unit's own form, filled in, built without the invitation."""
-    from service import tokens
-    from service.formbook import build_form
+    from service.forms.build import build_form
+    from service.mail import tokens
 
     secret = p.env["SKJEMAPOST_SECRET"].encode()
     blank = build_form(FORM, unit, lang=unit.language,

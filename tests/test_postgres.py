@@ -22,9 +22,9 @@ from alembic.script import ScriptDirectory
 from projects import new_project
 from test_store import INFO, NOW
 
-from service import tables as t
-from service.store import Store
-from service.storebase import MIGRATIONS
+from service.store import tables as t
+from service.store.base import MIGRATIONS
+from service.store.database import Store
 
 pytestmark = pytest.mark.servers
 

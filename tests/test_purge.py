@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from filling import valid_answers
 from projects import Project, new_project
 
-from service import config as config_mod
-from service import tables as t
-from service.answers import to_json
-from service.app import App
+from service.app.application import App
+from service.app.operations import Operations
 from service.clock import FixedClock
+from service.config import settings as config_mod
+from service.forms.answers import to_json
 from service.models import Decision, NewMail, NewSubmission
-from service.operations import Operations
+from service.store import tables as t
 
 AS_OF = "2021-03-01T10:00"  # well past the deadline (2020-12-16) plus 30 days
 BEFORE = "2021-01-01"
@@ -236,7 +236,7 @@ def test_dry_run_and_a_declined_prompt_change_nothing(tmp_path):
 def CliInput(p: Project, text: str, *args: str):
     from click.testing import CliRunner
 
-    from service.cli import cli
+    from service.cli.main import cli
 
     return CliRunner().invoke(cli, ["--config", str(p.config), "--as-of", AS_OF, "purge", "--campaign",
                                     "aml-2020", "--before", BEFORE, *args], env=p.env, input=text)
@@ -281,7 +281,7 @@ def test_the_form_says_which_answers_name_a_person():
     every row; other answers, and empty ones, stay as they are."""
     from filling import shipped_form
 
-    from service.purge import answer_scrubber
+    from service.jobs.purge import answer_scrubber
 
     assert shipped_form().personal_answers() == {"leder": frozenset(), "verneombud_navn": frozenset()}
     clean = answer_scrubber({"leder": frozenset(), "tiltak": frozenset({"ansvarlig"})})

@@ -14,7 +14,7 @@ from email_samples import DEADLINE, KIND_KEYS, REFERENCE, sample_context
 from jinja2 import nodes
 
 from service.errors import SkjemapostError
-from service.render import KINDS, PARTS, Renderer, TemplateError, inline_css
+from service.mail.render import KINDS, PARTS, Renderer, TemplateError, inline_css
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
 LANGS = ("nb", "en")

@@ -14,7 +14,7 @@ import pytest
 from browsers import chromium
 from email_samples import REFERENCE, sample_context
 
-from service.render import Renderer
+from service.mail.render import Renderer
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
 MUST_SEE = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from service.campaign.roster import read_roster, write_csv
 from service.errors import RosterError
-from service.roster import read_roster, write_csv
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "roster.example.csv"
 HEADER = ("unit_code;unit_name;faculty;leader_name;leader_email;language;"

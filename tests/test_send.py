@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 from projects import ROOT, SECRET, Project, mail_project
 
-from service import tokens
-from service.formdef import load_form
-from service.formread import read_form
+from service.forms.definition import load_form
+from service.forms.read import read_form
+from service.mail import tokens
 
 pytestmark = pytest.mark.servers
 FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.sender import Outgoing, Result, SmtpAuthError, SmtpSettings, SmtpUnavailable, send_all
+from service.net.smtp import Outgoing, Result, SmtpAuthError, SmtpSettings, SmtpUnavailable, send_all
 
 pytestmark = pytest.mark.servers
 

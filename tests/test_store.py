@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from service import tables as t
 from service.errors import StoreError, UnknownUnitError
 from service.models import Unit
-from service.store import CampaignInfo, Store
+from service.store import tables as t
+from service.store.database import CampaignInfo, Store
 
 NOW = dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC)
 INFO = CampaignInfo(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import tokens
 from service.errors import TokenError
+from service.mail import tokens
 
 SECRET = b"test-secret"
 

@@ -19,10 +19,10 @@ import pytest
 from browsers import chromium
 from website import ATTEMPTS, NOW, PASSWORDS, WINDOW_MINUTES, fetch, seed, serve, web_project
 
-from service import config as config_mod
-from service.app import App
+from service.app.application import App
 from service.clock import FixedClock
-from service.webusers import remove_user
+from service.config import settings as config_mod
+from service.web.users import remove_user
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -264,7 +264,7 @@ def test_the_limit_counts_the_client_address_across_user_names(context, fresh_si
 
 def test_a_removed_user_is_logged_out_at_the_next_request(context, fresh_site, project):
     """The users file is re-read when it changes: removing a user ends their session."""
-    from service.webusers import add_user
+    from service.web.users import add_user
 
     users = project.dir / "users.toml"
     add_user(users, "temp-ie", "coordinator", "IE", "temporary-pw-1")
@@ -377,7 +377,7 @@ def test_health_says_ok_without_campaign_data(site):
 
 def test_health_is_503_when_the_database_is_not_there(tmp_path):
     p = web_project(tmp_path)
-    from service.webusers import add_user
+    from service.web.users import add_user
 
     add_user(p.dir / "users.toml", "hr", "hr", None, "hr-password-1")
     with serve(config_mod.load(p.config, p.env)) as s:  # never `init`ed: no schema

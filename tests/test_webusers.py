@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from website import WEB_SECRET, web_project
 
-from service import config as config_mod
-from service.cli import cli
+from service.cli.main import cli
+from service.config import settings as config_mod
 from service.errors import ConfigError
-from service.webapp import create_app, load_texts, pick_language
-from service.webusers import (
+from service.web.app import create_app, load_texts, pick_language
+from service.web.users import (
     LoginLimiter,
     UserDirectory,
     UserError,

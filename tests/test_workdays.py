@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.workdays import (
+from service.campaign.workdays import (
     add_working_days,
     at_local_hour,
     holidays_in,

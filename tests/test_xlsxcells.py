@@ -10,11 +10,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from service.formbook import build_form
-from service.formdef import load_form
+from service.forms.build import build_form
+from service.forms.definition import load_form
 from service.models import Unit
-from service.safezip import ZipLimits
-from service.xlsxcells import XlsxError, from_serial, open_workbook
+from service.xlsx.cells import XlsxError, from_serial, open_workbook
+from service.xlsx.safezip import ZipLimits
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"

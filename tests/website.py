@@ -21,14 +21,14 @@ import uvicorn
 from filling import answers_with_mistakes, valid_answers
 from projects import Project, new_project
 
-from service import config as config_mod
-from service.answers import raised_flags, to_json
-from service.app import App
+from service.app.application import App
 from service.clock import FixedClock
-from service.config import Config
+from service.config import settings as config_mod
+from service.config.settings import Config
+from service.forms.answers import raised_flags, to_json
 from service.models import Decision, NewSubmission
-from service.webapp import server_config
-from service.webusers import add_user
+from service.web.app import server_config
+from service.web.users import add_user
 
 WEB_SECRET = "web-session-secret-for-tests-0123456789"
 T0 = dt.datetime(2020, 12, 1, 8, 30, tzinfo=dt.UTC)

@@ -48,13 +48,13 @@ from builders import (  # noqa: E402
     upper_hex,
 )
 
-from service import tokens  # noqa: E402
-from service.formbook import build_form  # noqa: E402
-from service.formdef import load_form  # noqa: E402
-from service.forms import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout  # noqa: E402
+from service.campaign.roster import read_roster  # noqa: E402
+from service.forms.build import build_form  # noqa: E402
+from service.forms.definition import load_form  # noqa: E402
+from service.forms.model import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout  # noqa: E402
+from service.mail import tokens  # noqa: E402
+from service.mail.render import Renderer  # noqa: E402
 from service.models import Unit  # noqa: E402
-from service.render import Renderer  # noqa: E402
-from service.roster import read_roster  # noqa: E402
 
 SECRET, CAMPAIGN = b"corpus-secret", "aml-2020"
 TITLE, OPENS, DEADLINE = "Oppsummering og evaluering 2020", dt.date(2020, 11, 23), dt.date(2020, 12, 16)

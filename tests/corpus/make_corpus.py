@@ -90,9 +90,9 @@ from clients import (
     thunderbird,
 )
 
-from service.compose import Attachment, Envelope, Headers, Mailbox, compose
-from service.parser import synthetic_message_id
-from service.render import Rendered
+from service.mail.compose import Attachment, Envelope, Headers, Mailbox, compose
+from service.mail.parser import synthetic_message_id
+from service.mail.render import Rendered
 
 # ---- the cases -------------------------------------------------------------------------------
 

@@ -1,0 +1,197 @@
+"""The campaign's recurring work, for `remind`, `digest`, `simulate` and `run`.
+
+``Operations`` wraps an ``App`` (config, store, letters, clock) the way the CLI and the runner
+need it; each method is one step that can run at any time and is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from service.app.application import App
+from service.campaign.plan import UnitState, is_digest_time, simulate
+from service.clock import local
+from service.errors import SkjemapostError
+from service.forms.answers import flags_for, from_json, summary
+from service.forms.read import read_form
+from service.forms.validate import validate
+from service.jobs import collate, lease
+from service.jobs.chase import ChaseReport, chase_once
+from service.jobs.digest import digests
+from service.jobs.drain import DrainReport
+from service.jobs.poll import PollReport, StopFlag
+from service.jobs.runner import Lock, Runner, RunState
+from service.mail.compose import Attachment, Mailbox
+from service.models import Language, NewMail
+
+
+@dataclass
+class RemindReport:
+    polled: PollReport | None = None
+    chase: ChaseReport = field(default_factory=ChaseReport)
+    sent: DrainReport = field(default_factory=DrainReport)
+
+
+PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after", "escalation",
+                 "leader-receipt", "leader-correction", "coordinator-digest", "hr-digest")
+
+
+class PreviewError(SkjemapostError, LookupError):
+    exit_code = 2
+
+
+class CompileError(SkjemapostError, ValueError):
+    exit_code = 2
+
+
+class Operations:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.compiled_on: dt.date | None = None  # the nightly workbook, once a (local) day
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.app.clock.now()
+
+    def remind(self, *, dry_run: bool = False, should_stop: StopFlag | None = None) -> RemindReport:
+        """Poll first (nobody who just replied is reminded), then queue and send what is due."""
+        app, stop = self.app, should_stop or StopFlag()
+        report = RemindReport()
+        if not dry_run:
+            report.polled, _ = app.poll(should_stop=stop)
+        app.units()  # checks the database is set up
+        report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
+        if not dry_run and app.queued_count():
+            report.sent = app.drain(should_stop=stop)
+        return report
+
+    def digests_due(self) -> list[NewMail]:
+        self.app.units()
+        attach = self._workbook_slice if self.app.config.mail.digest_workbook else (lambda f: ())
+        return digests(self.app.store, self.app.config, self.app.letters, self.now, attachments=attach)
+
+    def compile(self, output: Path | None = None, faculty: str | None = None) -> tuple[Path, dict[str, int]]:
+        """Write the master workbook (of one faculty if given); returns where, and rows per sheet."""
+        app = self.app
+        cfg = app.config
+        units = app.units()
+        faculties = {u.faculty for u in units}
+        if faculty is not None and faculty not in faculties:
+            raise CompileError(f"no active unit in faculty {faculty!r} "
+                               f"(known: {', '.join(sorted(faculties))})")
+        if output is None:
+            stamp = local(self.now, cfg.campaign.timezone).strftime("%Y%m%d-%H%M")
+            output = cfg.storage.data_dir / "compiled" / f"{app.campaign_id}-{stamp}.xlsx"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        coordinators = {f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f))
+                        for f in faculties}
+        sources = collate.load(app.store, app.campaign_id, coordinators, cfg.campaign.timezone, faculty)
+        return output, collate.write_xlsx(collate.sheets(sources, app.form), output)
+
+    def _workbook_slice(self, faculty: str) -> list[Attachment]:
+        with tempfile.TemporaryDirectory() as tmp:
+            day = local(self.now, self.app.config.campaign.timezone)
+            name = f"{self.app.campaign_id}-{faculty}-{day:%Y%m%d}.xlsx"
+            path, _ = self.compile(Path(tmp) / name, faculty)
+            return [Attachment(name, path.read_bytes())]
+
+    def digest(self, *, dry_run: bool = False) -> tuple[list[NewMail], DrainReport]:
+        """This week's digests (each once per ISO week); sent unless ``dry_run``."""
+        mails = self.digests_due()
+        if dry_run or not mails:
+            return mails, DrainReport()
+        self.app.store.queue(self.app.campaign_id, mails, self.now)
+        return mails, self.app.drain()
+
+    def preview(self, kind: str, code: str, lang: Language | None = None) -> NewMail:
+        """The mail ``kind`` about unit ``code`` as it would go now; nothing is queued or sent.
+
+        Receipts show the unit's current valid form; correction requests the problems of the
+        unit's blank form (every required field); digests the unit's faculty (or all, for HR).
+        """
+        app = self.app
+        app.units()
+        unit = app.store.unit(app.campaign_id, code)
+        if lang:
+            unit = replace(unit, language=lang)
+        now, today, letters = self.now, app.today(), app.letters
+        days_left = (app.config.campaign.deadline - today).days
+        invited_on = min(today, app.config.campaign.opens)
+        leader = Mailbox(unit.leader_email, unit.leader_name)
+        if kind == "leader-invitation":
+            return letters.invitation(unit, now)
+        if kind == "leader-reminder-before":
+            return letters.reminder_before(unit, 1, max(days_left, 0), invited_on, now)
+        if kind == "leader-reminder-after":
+            return letters.reminder_after(unit, max(-days_left, 1), now)
+        if kind == "escalation":
+            return letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
+        if kind == "leader-correction":
+            blank = letters.form_for(unit, unit.language)
+            problems = validate(app.form, read_form(blank.data, app.form), unit.language)
+            return letters.correction(unit, leader, [{"label": "", "cell": p.where, "message": p.message}
+                                                     for p in problems], now, None, "preview", "", today, now)
+        if kind == "leader-receipt":
+            current = app.store.current_submission(app.campaign_id, unit.code)
+            if current is None:
+                raise PreviewError(f"{unit.code} has no valid form registered yet: a receipt preview "
+                                   "shows the unit's current form")
+            answers = from_json(app.form, current["answers"])
+            return letters.receipt(unit, leader, {
+                "version": current["version"], "updated": current["version"] > 1,
+                "received_at": current["received_at"], "sent_by": "",
+                "summary": summary(app.form, answers, unit.language),
+                "flags": flags_for(current["flags"], unit.language)}, "preview", "", now)
+        mails = digests(app.store, app.config, letters, now, include_sent=True)
+        wanted = f":digest:{'hr' if kind == 'hr-digest' else unit.faculty}:"
+        found = next((m for m in mails if wanted in m.dedupe_key), None)
+        if found is None:
+            raise PreviewError(f"no {kind} for {unit.faculty}: check coordinators and hr.recipients "
+                               "in the config")
+        return found
+
+    def simulate(self, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str]]:
+        """The day-by-day plan from ``start`` to ``end`` for the units as they stand now."""
+        app = self.app
+        states = [UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
+                  for s in app.store.unit_snapshots(app.campaign_id)]
+        return simulate(app.config.campaign, app.config.schedule, states, start, end)
+
+    def cycle(self, stop: StopFlag) -> dict[str, Any]:
+        """One turn of `run`: poll, remind, send, and the digests when it is their time."""
+        app = self.app
+        reminded = self.remind(should_stop=stop)
+        result: dict[str, Any] = {
+            "polled": reminded.polled.fetched if reminded.polled else 0,
+            "due": len(reminded.chase.due), "sent": reminded.sent.sent, "failed": reminded.sent.failed}
+        cid, tz = app.campaign_id, app.config.campaign.timezone
+        last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
+            cid, "coordinator-digest")
+        if not stop() and is_digest_time(self.now, app.config.schedule, last, tz):
+            result["digests"] = len(self.digest()[0])
+        today = local(self.now, tz)
+        compile_due = today.hour >= app.config.schedule.compile_hour and self.compiled_on != today.date()
+        if not stop() and compile_due:
+            path, _ = self.compile(app.config.storage.data_dir / "compiled" / f"{cid}-nightly.xlsx")
+            self.compiled_on = today.date()
+            result["compiled"] = str(path)
+        return result
+
+    def run(self, stop: StopFlag, *, tick_seconds: float = 1.0) -> RunState:
+        """The service, until SIGTERM. Returns what it did last."""
+        app = self.app
+        app.units()
+        state = RunState()
+        cid = app.campaign_id
+        ttl = lease.lock_ttl(app.config.schedule)
+        lock = Lock(lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
+                    lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
+                    lambda now: app.store.release_runner(cid, state.holder, now))
+        Runner(lambda: self.cycle(stop), lock, app.clock, stop,
+               every_minutes=app.config.schedule.poll_minutes, tick_seconds=tick_seconds, state=state).run()
+        return state
+

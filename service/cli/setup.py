@@ -1,0 +1,247 @@
+"""Commands that set a campaign up and look at it: init, check, roster, form, status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from service.app.application import App
+from service.cli.base import LANG, app_for, cli
+from service.config.settings import Config
+from service.models import Language
+from service.store.database import FacultyProgress
+from service.web.users import check_web
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database and record the campaign from the config.
+
+    Safe to run again: it only applies migrations not yet applied.
+
+    Example: skjemapost init
+    """
+    app = app_for(ctx)
+    before, after, created = app.init()
+    state = "created" if before is None else ("already up to date" if before == after
+                                              else f"upgraded from {before}")
+    click.echo(f"database {state} (schema {after})")
+    click.echo(f"campaign {app.campaign_id} {'recorded' if created else 'is recorded'}")
+
+
+def web_page_check(config: Config) -> tuple[list[str], list[str]]:
+    """What `check` says about the web page's users file (``web.users_file``)."""
+    web = config.web
+    return check_web(web.users_file, config.secrets.get(web.session_secret_env), web.session_secret_env,
+                     {c.faculty for c in config.coordinators})
+
+
+@cli.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the config, the roster, the form and the database, and say what was found.
+
+    Exits 2 if anything is wrong, after listing every problem.
+
+    Example: skjemapost --config config/skjemapost.toml check
+    """
+    report = app_for(ctx).check(shells=[web_page_check])
+    for fact in report.facts:
+        click.echo(f"  {fact}")
+    for problem in report.problems:
+        click.secho(f"problem: {problem}", fg="red", err=True)
+    if report.problems:
+        ctx.exit(2)
+    click.secho("all good", fg="green")
+
+
+@cli.group()
+def roster() -> None:
+    """Import and list the units and their leaders."""
+
+
+@roster.command("import")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def roster_import(ctx: click.Context, file: Path | None) -> None:
+    """Import the roster from FILE (.csv or .xlsx; default: campaign.roster in the config).
+
+    A re-import reports units added, changed and removed. Removed units are deactivated, and
+    keep their history. A roster with any bad row is rejected whole.
+
+    Example: skjemapost roster import config/roster.csv
+    """
+    roster_, diff = app_for(ctx).import_roster(file)
+    for warning in roster_.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(f"{len(roster_.units)} units read")
+    for label, codes in (("added", diff.added), ("reactivated", diff.reactivated),
+                         ("removed (deactivated)", diff.removed)):
+        if codes:
+            click.echo(f"{label} ({len(codes)}): {', '.join(codes)}")
+    for change in diff.changed:
+        click.echo(f"changed {change.code}: {', '.join(change.fields)}")
+    click.echo(f"unchanged: {diff.unchanged}")
+
+
+@roster.command("list")
+@click.option("--all", "include_inactive", is_flag=True, help="Include deactivated units.")
+@click.pass_context
+def roster_list(ctx: click.Context, include_inactive: bool) -> None:
+    """List the imported units.
+
+    Example: skjemapost roster list
+    """
+    app = app_for(ctx)
+    for u in app.units(include_inactive=include_inactive):
+        click.echo(f"{u.code:<12} {u.faculty:<6} {u.language}  {u.leader_name} <{u.leader_email}>"
+                   f"  {u.name}")
+
+
+@cli.group()
+def form() -> None:
+    """Build the personalised form, and check a filled one."""
+
+
+@form.command("build")
+@click.option("--unit", "code", metavar="CODE", help="The unit's code.")
+@click.option("--all", "all_units", is_flag=True, help="Every active unit, into --output as a folder.")
+@click.option("--lang", type=LANG, help="Language; default: the unit's own.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write: a file for --unit (default <CODE>.xlsx), a folder for --all.")
+@click.pass_context
+def form_build(ctx: click.Context, code: str | None, all_units: bool, lang: str | None,
+               output: Path | None) -> None:
+    """Write the personalised .xlsx form for one unit, or for every unit with --all.
+
+    \b
+    Examples:
+      skjemapost form build --unit IE-IDI --lang en -o IE-IDI.xlsx
+      skjemapost form build --all -o data/forms
+    """
+    app = app_for(ctx)
+    if all_units == bool(code):
+        raise click.UsageError("give either --unit CODE or --all")
+    if code:
+        unit, data = app.build_form(code, cast(Language | None, lang))
+        out = output or Path(f"{unit.code}.xlsx")
+        out.write_bytes(data)
+        click.echo(f"wrote {out} ({len(data):,} bytes) for {unit.code} {unit.name}")
+        return
+    folder = output or app.config.storage.data_dir / "forms"
+    folder.mkdir(parents=True, exist_ok=True)
+    units = app.units()
+    with click.progressbar(units, label="building forms", file=sys.stderr) as bar:
+        for unit in bar:
+            _, data = app.build_form(unit.code, cast(Language | None, lang))
+            (folder / f"{unit.code}.xlsx").write_bytes(data)
+    click.echo(f"wrote {len(units)} forms to {folder}")
+
+
+@form.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--lang", type=LANG, help="Language of the messages; default: the unit's.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) -> None:
+    """Read a filled form and print the unit, token, answers and every problem found.
+
+    This is how an operator sees why a form was or was not accepted. Exits 1 if it has problems.
+
+    Example: skjemapost form check reply.xlsx --json
+    """
+    result = app_for(ctx).check_form(file.read_bytes(), cast(Language | None, lang))
+    r = result.reading
+    doc = {
+        "file": str(file),
+        "unit": result.unit.code if result.unit else None,
+        "matched_by": result.match,
+        "reference": r.reference,
+        "stamp_found": r.stamp is not None,
+        "answers": r.answers,
+        "problems": [{"cell": p.where, "message": p.message} for p in result.problems],
+        "valid": not result.problems and result.unit is not None,
+    }
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    else:
+        unit = f"{result.unit.code} {result.unit.name}" if result.unit else "not recognised"
+        click.echo(f"unit:      {unit} ({result.match})")
+        click.echo(f"reference: {r.reference or '-'}")
+        click.echo("answers:")
+        for key, value in r.answers.items():
+            click.echo(f"  {key}: {value}")
+        click.echo(f"problems ({len(result.problems)}):")
+        for p in result.problems:
+            click.echo(f"  {p.where}: {p.message}")
+    if not doc["valid"]:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--units", "per_unit", is_flag=True, help="One line per unit instead of per faculty.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
+    """Show progress per faculty (units, submitted, valid, missing), or per unit with --units
+    (invited, forms received, valid, last activity, bounced, needs review).
+
+    Example: skjemapost status --json
+    """
+    app = app_for(ctx)
+    if per_unit:
+        _unit_table(app, as_json)
+        return
+    rows = app.status()
+    total = FacultyProgress("total", *(sum(getattr(r, k) for r in rows)
+                                       for k in ("units", "submitted", "valid", "missing")))
+    runner = app.store.runner(app.campaign_id)
+    if as_json:
+        doc = {"campaign": app.campaign_id, "deadline": str(app.config.campaign.deadline),
+               "faculties": [asdict(r) for r in rows], "total": asdict(total),
+               "runner": asdict(runner) if runner else None}
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    click.echo(f"campaign {app.campaign_id}, deadline {app.config.campaign.deadline}")
+    header = f"{'faculty':<10}{'units':>7}{'submitted':>11}{'valid':>7}{'missing':>9}{'done':>7}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in [*rows, total]:
+        if r is total:
+            click.echo("-" * len(header))
+        click.echo(f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}"
+                   f"{int(r.percent):>6d}%")  # rounded down, as in the digest and on the web
+    if runner is None:
+        click.echo("runner: never started (skjemapost run)")
+        return
+    alive = runner.alive(app.clock.now())
+    click.echo(f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
+               f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
+               f"{runner.detail.get('last_cycle_at') or '-'}")
+    if runner.detail.get("last_error"):
+        click.secho(f"runner trouble: {runner.detail['last_error']} "
+                    f"({runner.detail.get('failures', 0)} failed cycles in a row)", fg="yellow")
+
+
+def _unit_table(app: App, as_json: bool) -> None:
+    rows = app.unit_status()
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2, default=str))
+        return
+
+    def when(t: Any) -> str:
+        return f"{t:%d.%m %H:%M}" if t else "-"
+
+    click.echo(f"{'unit':<12}{'fac':<5}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}"
+               f"{'review':>7}  bounced")
+    for r in rows:
+        click.echo(f"{r.code:<12}{r.faculty:<5}{when(r.invited_at):<13}{r.versions:>6} "
+                   f"{'yes' if r.valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
+                   f"{r.bounced or '-'}")
+

@@ -1,0 +1,368 @@
+"""The configuration: loaded once, validated once, every problem reported with its key path.
+
+A config is a TOML file (see ``config/skjemapost.example.toml`` for every option and its default).
+``load()`` reads it and the environment exactly once; nothing else in skjemapost reads
+``os.environ``. Secrets never live in the file: the file names the environment variable that holds
+each one, and a missing secret is only an error for the commands that need it (``Secrets.require``).
+Relative paths in the file are read relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.config.oauth import AUTH_MODES, AuthMode, OAuth, parse_oauth
+from service.config.tomlkeys import KeyReader, as_date, domain, list_email
+from service.config.web import Web, parse_web
+from service.errors import ConfigError, Problem
+from service.models import LANGUAGES, Language
+
+TlsMode = Literal["implicit", "starttls", "none"]
+TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # fromisoformat alone also takes 20201224 and 2020-W52-4
+DEFAULT_CONFIG = Path("config/skjemapost.toml")
+CONFIG_ENV = "SKJEMAPOST_CONFIG"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    title: str
+    form: Path
+    roster: Path
+    opens: dt.date
+    deadline: dt.date
+    timezone: str
+    default_language: Language
+    institution_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    tls: TlsMode
+    user: str
+    password_env: str
+    auth: AuthMode  # "password" (AUTH PLAIN/LOGIN, when user is set) or "xoauth2" (see [oauth])
+    timeout: float
+    max_connections: int
+    rate_per_minute: int
+    retry_attempts: int
+    retry_base_seconds: float
+    ca_file: Path | None  # None: the system's trusted CAs
+
+
+@dataclass(frozen=True)
+class ImapFolders:
+    processed: str
+    review: str
+    ignored: str
+    quarantine: str
+    sent: str  # "" = do not keep a copy of sent mail
+
+
+@dataclass(frozen=True)
+class Imap:
+    host: str
+    port: int
+    tls: TlsMode
+    user: str
+    password_env: str
+    auth: AuthMode
+    inbox: str
+    folders: ImapFolders
+    ca_file: Path | None
+
+
+@dataclass(frozen=True)
+class Mail:
+    from_address: str
+    from_name: str
+    reply_to: str
+    reply_to_plus_token: bool
+    cc_verneombud: bool
+    auto_submitted_on_outreach: bool
+    max_per_address_per_hour: int
+    templates: Path
+    digest_workbook: bool  # attach the faculty's slice of the master workbook to its digest
+
+    @property
+    def inbox_address(self) -> str:
+        """The address whose inbox skjemapost reads: replies and bounces (MAIL FROM) go here."""
+        return self.reply_to or self.from_address
+
+
+@dataclass(frozen=True)
+class Inbox:
+    max_attachment_mb: int
+    max_unpacked_mb: int
+    max_rows: int
+    convert_with_libreoffice: bool  # read .ods/.xls by converting them; else ask for .xlsx
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    faculty: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    reminder_days_before: tuple[int, ...]
+    reminder_after_deadline: bool
+    escalation_working_days: int
+    max_reminders: int
+    send_hour: int
+    digest_weekday: str
+    digest_hour: int
+    poll_minutes: int
+    compile_hour: int = 2  # `run` writes the master workbook once a day from this local hour
+    # days the institution is closed on top of Norway's public holidays (romjul, local days):
+    # non-working days for every step, the send time and the digest day
+    closed_days: tuple[dt.date, ...] = ()
+
+
+@dataclass(frozen=True)
+class Storage:
+    data_dir: Path
+    database_url: str
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets read from the environment at load time; ``None`` where the variable was unset."""
+
+    token_secret_env: str
+    values: Mapping[str, str | None] = field(default_factory=dict)
+
+    def get(self, env_name: str) -> str | None:
+        return self.values.get(env_name)
+
+    def require(self, env_name: str, purpose: str) -> str:
+        """The secret in ``env_name``, or a ConfigError saying which variable to set and why."""
+        value = self.values.get(env_name)
+        if not value:
+            raise ConfigError(
+                [Problem(env_name, f"environment variable is not set; it holds {purpose}")]
+            )
+        return value
+
+    def token_secret(self) -> bytes:
+        return self.require(self.token_secret_env, "the secret behind the reference tokens").encode()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    campaign: Campaign
+    smtp: Smtp
+    imap: Imap
+    mail: Mail
+    inbox: Inbox
+    coordinators: tuple[Coordinator, ...]
+    hr_recipients: tuple[str, ...]
+    schedule: Schedule
+    storage: Storage
+    secrets: Secrets
+    web: Web
+    oauth: OAuth
+
+    def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
+        return tuple(c for c in self.coordinators if c.faculty == faculty)
+
+
+def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """Where the config is: ``--config``, else ``$SKJEMAPOST_CONFIG``, else config/skjemapost.toml."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return DEFAULT_CONFIG
+
+
+def load(path: Path, environ: Mapping[str, str]) -> Config:
+    """Read and validate the config at ``path``; raise ConfigError listing every problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "no such file")], str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], str(path)) from None
+    return parse(raw, path, environ)
+
+def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
+    """Validate an already parsed TOML document; see ``load``."""
+    r = KeyReader(raw, path.resolve().parent)
+    campaign = _campaign(r)
+    smtp = Smtp(
+        host=r.text("smtp.host", "127.0.0.1"),
+        port=r.integer("smtp.port", 587, 1, 65535),
+        tls=cast(TlsMode, r.choice("smtp.tls", TLS_MODES, "starttls")),
+        user=r.text("smtp.user", "", nonempty=False),
+        password_env=r.env_name("smtp.password_env", "SKJEMAPOST_SMTP_PASSWORD"),
+        auth=cast(AuthMode, r.choice("smtp.auth", AUTH_MODES, "password")),
+        timeout=float(r.integer("smtp.timeout_seconds", 30, 1, 600)),
+        max_connections=r.integer("smtp.max_connections", 4, 1, 32),
+        rate_per_minute=r.integer("smtp.rate_per_minute", 600, 1, 100_000),
+        retry_attempts=r.integer("smtp.retry_attempts", 4, 1, 20),
+        retry_base_seconds=r.number("smtp.retry_base_seconds", 2.0, 0.0, 600.0),
+        ca_file=r.optional_file("smtp.ca_file"),
+    )
+    imap = Imap(
+        host=r.text("imap.host", "127.0.0.1"),
+        port=r.integer("imap.port", 993, 1, 65535),
+        tls=cast(TlsMode, r.choice("imap.tls", TLS_MODES, "implicit")),
+        user=r.text("imap.user", "", nonempty=False),
+        password_env=r.env_name("imap.password_env", "SKJEMAPOST_IMAP_PASSWORD"),
+        auth=cast(AuthMode, r.choice("imap.auth", AUTH_MODES, "password")),
+        inbox=r.text("imap.inbox", "INBOX"),
+        folders=ImapFolders(
+            processed=r.text("imap.folders.processed", "Skjemapost/Behandlet"),
+            review=r.text("imap.folders.review", "Skjemapost/Til vurdering"),
+            ignored=r.text("imap.folders.ignored", "Skjemapost/Ignorert"),
+            quarantine=r.text("imap.folders.quarantine", "Skjemapost/Karantene"),
+            sent=r.text("imap.folders.sent", "", nonempty=False),
+        ),
+        ca_file=r.optional_file("imap.ca_file"),
+    )
+    mail = Mail(
+        from_address=r.email("mail.from_address"),
+        from_name=r.text("mail.from_name", "", nonempty=False),
+        reply_to=r.email("mail.reply_to", ""),
+        reply_to_plus_token=r.flag("mail.reply_to_plus_token", False),
+        cc_verneombud=r.flag("mail.cc_verneombud", False),
+        auto_submitted_on_outreach=r.flag("mail.auto_submitted_on_outreach", False),
+        max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
+        templates=r.path("mail.templates", "../templates/email"),
+        digest_workbook=r.flag("mail.digest_workbook", False),
+    )
+    inbox = Inbox(
+        max_attachment_mb=r.integer("inbox.max_attachment_mb", 10, 1, 100),
+        max_unpacked_mb=r.integer("inbox.max_unpacked_mb", 50, 1, 1000),
+        max_rows=r.integer("inbox.max_rows", 1000, 50, 100_000),
+        convert_with_libreoffice=r.flag("inbox.convert_with_libreoffice", True),
+    )
+    coordinators = _coordinators(r)
+    hr = tuple(
+        list_email(r, f"hr.recipients[{i}]", item)
+        for i, item in enumerate(r.items("hr.recipients"))
+    )
+    schedule = _schedule(r, campaign)
+    data_dir = r.path("storage.data_dir", "../data")
+    url = r.text("storage.database_url", "", nonempty=False)
+    storage = Storage(data_dir=data_dir, database_url=url or f"sqlite:///{data_dir / 'skjemapost.db'}")
+    token_env = r.env_name("security.token_secret_env", "SKJEMAPOST_SECRET")
+    web = parse_web(r)
+    oauth = parse_oauth(r, needed="xoauth2" in (smtp.auth, imap.auth))
+    for server in ("smtp", "imap"):
+        if r._get(f"{server}.auth") == "xoauth2" and not r._get(f"{server}.user"):
+            r.bad(f"{server}.user", "is required with xoauth2: the mailbox address to log in as")
+    r.unknown_keys()
+    if r.problems:
+        raise ConfigError(r.problems, str(path))
+    names = {token_env, smtp.password_env, imap.password_env, web.session_secret_env,
+             oauth.client_secret_env, oauth.certificate_env}
+    secrets = Secrets(token_env, {n: environ.get(n) or None for n in names})
+    return Config(path.resolve(), campaign, smtp, imap, mail, inbox, coordinators, hr, schedule,
+                  storage, secrets, web, oauth)
+
+
+def _campaign(r: KeyReader) -> Campaign:
+    cid = r.text("campaign.id")
+    if cid and not CAMPAIGN_ID.match(cid):
+        r.bad("campaign.id", f"{cid!r} must be lower-case letters, digits and dashes (≤ 40)")
+    tz = r.text("campaign.timezone", "Europe/Oslo")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.bad("campaign.timezone", f"unknown time zone {tz!r}")
+    opens, deadline = r.date("campaign.opens"), r.date("campaign.deadline")
+    if opens > deadline:
+        r.bad("campaign.deadline", f"{deadline} is before campaign.opens {opens}")
+    domains = tuple(
+        domain(r, f"campaign.institution_domains[{i}]", d)
+        for i, d in enumerate(r.items("campaign.institution_domains"))
+    )
+    return Campaign(
+        id=cid,
+        title=r.text("campaign.title"),
+        form=r.path("campaign.form", "../forms/oppsummering-og-evaluering.toml"),
+        roster=r.path("campaign.roster", "roster.csv"),
+        opens=opens,
+        deadline=deadline,
+        timezone=tz,
+        default_language=cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb")),
+        institution_domains=domains,
+    )
+
+
+def _coordinators(r: KeyReader) -> tuple[Coordinator, ...]:
+    out = []
+    for i, item in enumerate(r.items("coordinators")):
+        key = f"coordinators[{i}]"
+        if not isinstance(item, Mapping):
+            r.bad(key, "expected a table with faculty, name and email")
+            continue
+        sub = KeyReader(item, r.base)
+        c = Coordinator(sub.text("faculty"), sub.text("name"), sub.email("email"))
+        sub.unknown_keys()
+        r.problems.extend(Problem(f"{key}.{p.where}", p.message) for p in sub.problems)
+        out.append(c)
+    return tuple(out)
+
+
+def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
+    days = []
+    given = r.items("schedule.reminder_days_before")
+    if r._get("schedule.reminder_days_before") is None:
+        given = [14, 7, 2]
+    for i, d in enumerate(given):
+        key = f"schedule.reminder_days_before[{i}]"
+        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            # 0 or less would fall on or after the deadline: that is the after-deadline reminder
+            r.bad(key, f"{d!r} must be a whole number of days before the deadline, at least 1")
+            continue
+        if campaign.deadline - dt.timedelta(days=d) < campaign.opens:
+            r.bad(key, f"{d} days before the deadline falls before campaign.opens")
+        days.append(d)
+    if len(set(days)) != len(days):
+        r.bad("schedule.reminder_days_before", "has the same offset twice")
+    weekday = r.text("schedule.digest_weekday", "monday").lower()
+    if weekday not in WEEKDAYS:
+        r.bad("schedule.digest_weekday", f"{weekday!r} is not a weekday name ({', '.join(WEEKDAYS)})")
+    return Schedule(
+        reminder_days_before=tuple(sorted(days, reverse=True)),
+        reminder_after_deadline=r.flag("schedule.reminder_after_deadline", True),
+        escalation_working_days=r.integer("schedule.escalation_working_days", 3, 0, 60),
+        max_reminders=r.integer("schedule.max_reminders", 5, 0, 50),
+        send_hour=r.integer("schedule.send_hour", 9, 0, 23),
+        digest_weekday=weekday,
+        digest_hour=r.integer("schedule.digest_hour", 8, 0, 23),
+        poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
+        compile_hour=r.integer("schedule.compile_hour", 2, 0, 23),
+        closed_days=_closed_days(r),
+    )
+
+
+def _closed_days(r: KeyReader) -> tuple[dt.date, ...]:
+    """``schedule.closed_days``: TOML dates, or "YYYY-MM-DD" strings; each bad entry named by index."""
+    out: set[dt.date] = set()
+    for i, item in enumerate(r.items("schedule.closed_days")):
+        strict = not isinstance(item, str) or ISO_DATE.match(item.strip())
+        day = as_date(item) if strict else None
+        if day is None:
+            r.bad(f"schedule.closed_days[{i}]", f"expected a date YYYY-MM-DD, got {item!r}")
+        else:
+            out.add(day)
+    return tuple(sorted(out))

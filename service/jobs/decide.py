@@ -1,0 +1,356 @@
+"""Deciding what one inbound message is and what to do about it. No I/O of its own: the store
+is read for facts (a unit's earlier forms, our own sent mail) and the decision goes back as one
+``Decision`` that the poller commits in one transaction, then acts on (moves the message).
+
+Exact signals first (DESIGN.md, "Mail"): the token inside the attachment, then the reference in
+the subject or body, then the sender's address. A machine is never answered; anything that
+cannot be matched with confidence goes to a person ("needs review"), never silently dropped and
+never silently accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.config.settings import Config, ImapFolders
+from service.errors import FormReadError, TokenError
+from service.forms.answers import flags_for, raised_flags, summary, to_json
+from service.forms.intake import Converter, Limits, Rejection, open_attachment
+from service.forms.model import FormDef
+from service.forms.read import read_form
+from service.forms.validate import FormReading, validate
+from service.mail import tokens
+from service.mail.classifier import Classification, classify, is_machine, spreadsheets
+from service.mail.compose import Attachment, Mailbox
+from service.mail.letters import Letters
+from service.mail.parser import AttachmentFile, InboundMail
+from service.models import Decision, NewMail, NewSubmission, Unit
+from service.store.database import Store
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Who is who in the campaign, loaded once per poll."""
+
+    units: dict[str, Unit]  # code -> unit, deactivated ones too (old mail still counts)
+    by_address: dict[str, list[str]]  # leader/verneombud address -> unit codes
+    former_leaders: dict[str, str]  # an address that led a unit earlier -> its code
+    by_reference: dict[str, str]  # reference code -> unit code
+
+    @classmethod
+    def load(cls, store: Store, campaign_id: str, secret: bytes) -> Directory:
+        units = {u.code: u for u in store.units(campaign_id, include_inactive=True)}
+        by_address: dict[str, list[str]] = {}
+        for u in units.values():
+            for address in {u.leader_email.lower(), u.verneombud_email.lower()} - {""}:
+                by_address.setdefault(address, []).append(u.code)
+        refs = {tokens.reference(secret, campaign_id, code): code for code in units}
+        return cls(units, by_address, store.former_leader_emails(campaign_id), refs)
+
+    def may_send_for(self, address: str, code: str) -> bool:
+        unit = self.units[code]
+        return address in (unit.leader_email.lower(), unit.verneombud_email.lower()) or \
+            self.former_leaders.get(address) == code
+
+
+@dataclass
+class _Found:
+    """One form found in a reply, and what we learned about it."""
+
+    attachment: AttachmentFile
+    reading: FormReading | None = None
+    unit: str | None = None
+    how: str = ""
+    trouble: str = ""  # why it cannot be accepted as it is
+    rejection: Rejection | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Processor:
+    def __init__(self, config: Config, form: FormDef, letters: Letters, store: Store,
+                 secret: bytes, directory: Directory, converter: Converter | None = None) -> None:
+        self.config, self.form, self.letters, self.store = config, form, letters, store
+        self.secret, self.dir = secret, directory
+        self.folders: ImapFolders = config.imap.folders
+        i = config.inbox
+        self.limits = Limits(max_attachment_bytes=i.max_attachment_mb * 1_000_000,
+                             max_unpacked_bytes=i.max_unpacked_mb * 1_000_000, max_rows=i.max_rows)
+        self.converter = converter
+
+    @property
+    def campaign(self) -> str:
+        return self.config.campaign.id
+
+    def decide(self, mail: InboundMail, inbound_id: int, received_at: dt.datetime,
+               now: dt.datetime, force_unit: str | None = None) -> Decision:
+        """What ``mail`` is and what follows from it. ``force_unit``: a person assigned it."""
+        c = classify(mail)
+        if is_machine(c):
+            return self._machine(mail, c)
+        return self._person(mail, c, inbound_id, received_at, now, force_unit)
+
+    # -- machines ---------------------------------------------------------------------------
+
+    def _machine(self, mail: InboundMail, c: Classification) -> Decision:
+        f = self.folders
+        if c.kind == "own":
+            return Decision("own", "sent-copy", f.sent or f.processed)
+        unit = self._unit_of_our_mail(c.original_message_id or mail.in_reply_to)
+        if c.kind == "bounce":
+            failed = tuple(a.lower() for a in c.failed_recipients)
+            unit = unit or next((self.dir.by_address[a][0] for a in failed if a in self.dir.by_address),
+                                None)
+            reason = c.diagnostic or ", ".join(c.status) or c.reason
+            return Decision("bounce", "bounce-recorded", f.processed, unit,
+                            {"failed": list(failed), "reason": reason, "signal": c.reason},
+                            failing_addresses=tuple((a, reason) for a in failed),
+                            bounced_message_id=c.original_message_id)
+        if c.kind == "delay":
+            return Decision("delay", "delay-noted", f.ignored, unit,
+                            {"recipients": list(c.failed_recipients), "signal": c.reason})
+        if c.kind == "auto_reply":
+            sender = mail.from_address
+            unit = unit or next(iter(self.dir.by_address.get(sender, [])), None)
+            return Decision("auto-reply", "auto-reply-noted", f.ignored, unit,
+                            {"address": sender, "signal": c.reason,
+                             "returns_on": c.returns_on.isoformat() if c.returns_on else None})
+        return Decision(c.kind, "ignored", f.ignored, unit, {"signal": c.reason})
+
+    def _unit_of_our_mail(self, message_id: str) -> str | None:
+        found = self.store.outbox_message(message_id) if message_id else None
+        return found[1] if found else None
+
+    # -- people -----------------------------------------------------------------------------
+
+    def _person(self, mail: InboundMail, c: Classification, inbound_id: int,
+                received_at: dt.datetime, now: dt.datetime, force_unit: str | None) -> Decision:
+        sender = mail.from_address
+        found = [self._open(att) for att in spreadsheets(mail)]
+        forms = [x for x in found if x.reading is not None]
+        thread_unit = force_unit or self._unit_from_text(c) or self._unit_from_sender(sender)
+        for x in forms:
+            self._match(x, sender, thread_unit, force_unit)
+        detail: dict[str, Any] = {"sender": sender, "forms": [_describe(x) for x in found]}
+        if not forms:
+            rejected = [x for x in found if x.rejection is not None]
+            if rejected and thread_unit and self._answerable(sender, thread_unit):
+                return self._rejected(mail, rejected, thread_unit, inbound_id, received_at, now, detail)
+            kind = "submission" if found else "question"
+            why = "no readable form" if found else "a message without a form"
+            if thread_unit is None and sender not in self.dir.by_address:
+                return Decision("unknown", "review", self.folders.review, None,
+                                detail | {"why": f"{why}, from an unknown sender"})
+            return Decision(kind, "review", self.folders.review, thread_unit, detail | {"why": why})
+        _one_form_per_unit(forms)
+        troubled = [x for x in forms if x.trouble]
+        if troubled:
+            return Decision("submission", "review", self.folders.review,
+                            troubled[0].unit or thread_unit,
+                            detail | {"why": "; ".join(x.trouble for x in troubled)})
+        subs, answers = [], []
+        for x in forms:
+            sub, answer = self._submission(mail, x, inbound_id, received_at, now)
+            subs.append(sub)
+            if answer is not None:
+                answers.append(answer)
+        outcome = "receipt" if all(s.valid for s in subs) else "correction"
+        capped = len(answers) < len(subs)
+        return Decision("submission", outcome + ("-capped" if capped else ""), self.folders.processed,
+                        subs[0].unit_code, detail | {"units": [s.unit_code for s in subs]},
+                        submissions=tuple(subs), answers=tuple(answers))
+
+    def _open(self, att: AttachmentFile) -> _Found:
+        x = _Found(att)
+        opened = open_attachment(att.filename, att.content_type, att.data, self.limits,
+                                 converter=self.converter)
+        if isinstance(opened, Rejection):
+            x.rejection = opened
+            return x
+        try:
+            x.reading = read_form(opened.xlsx, self.form, workbook=opened.workbook)
+        except FormReadError as exc:
+            x.rejection = Rejection(exc.code, _NOT_OUR_FORM["nb"], _NOT_OUR_FORM["en"])
+        return x
+
+    def _unit_from_text(self, c: Classification) -> str | None:
+        for ref in c.references:
+            try:
+                code = self.dir.by_reference.get(tokens.verify(self.secret, self.campaign, ref))
+            except TokenError:
+                continue
+            if code:
+                return code
+        return None
+
+    def _unit_from_sender(self, sender: str) -> str | None:
+        codes = self.dir.by_address.get(sender, [])
+        if len(codes) == 1:
+            return codes[0]
+        return self.dir.former_leaders.get(sender) if not codes else None
+
+    def _match(self, x: _Found, sender: str, thread_unit: str | None, force_unit: str | None) -> None:
+        """Find the form's unit (stamp, then its reference, then the thread) and judge the sender."""
+        r = x.reading
+        assert r is not None
+        if force_unit:
+            x.unit, x.how = force_unit, "assigned by a person"
+            return
+        if r.stamp:
+            try:
+                stamp = tokens.read_stamp(self.secret, r.stamp)
+            except TokenError:
+                x.trouble = "the form's hidden stamp does not verify (altered or forged)"
+                return
+            if stamp.campaign != self.campaign:
+                x.trouble = f"a form from campaign {stamp.campaign}"
+                return
+            x.unit, x.how = stamp.unit_code, "stamp"
+        elif r.reference:
+            try:
+                x.unit = self.dir.by_reference.get(tokens.verify(self.secret, self.campaign, r.reference))
+            except TokenError as exc:
+                x.trouble = str(exc)
+                return
+            x.how = "reference in the form"
+        else:
+            x.unit, x.how = thread_unit, "subject, body or sender"
+        if x.unit is None or x.unit not in self.dir.units:
+            x.trouble = x.trouble or "the form matches no unit"
+            x.unit = None
+            return
+        if self.dir.may_send_for(sender, x.unit):
+            return
+        if sender in self.dir.by_address or sender in self.dir.former_leaders:
+            # a known person of another unit: most likely the wrong file attached
+            x.trouble = f"{sender} sent the form of {x.unit}, which is not their unit"
+        elif _domain(sender) in self.config.campaign.institution_domains:
+            x.details["sent_by"] = sender  # a deputy or assistant in the institution
+        else:
+            x.trouble = f"{sender} is not known and not in the institution's domains"
+
+    def _answerable(self, sender: str, code: str) -> bool:
+        return self.dir.may_send_for(sender, code) or \
+            _domain(sender) in self.config.campaign.institution_domains
+
+    def _capped(self, address: str, now: dt.datetime) -> bool:
+        """The loop guard: no address gets more than the configured mails per hour."""
+        since = now - dt.timedelta(hours=1)
+        return self.store.sent_to_since(self.campaign, address, since) >= \
+            self.config.mail.max_per_address_per_hour
+
+    def _submission(self, mail: InboundMail, x: _Found, inbound_id: int, received_at: dt.datetime,
+                    now: dt.datetime) -> tuple[NewSubmission, NewMail | None]:
+        assert x.reading is not None and x.unit is not None
+        unit = self.dir.units[x.unit]
+        lang = unit.language
+        problems = validate(self.form, x.reading, lang)
+        valid = not problems
+        flags = raised_flags(self.form, x.reading.answers) if valid else []
+        sub = NewSubmission(
+            unit.code, received_at, mail.from_address, valid, to_json(x.reading.answers),
+            tuple({"cell": p.where, "message": p.message} for p in problems), tuple(flags),
+            x.attachment.filename, hashlib.sha256(x.attachment.data).hexdigest(),
+            sent_by=x.details.get("sent_by", ""))
+        to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
+        if self._capped(to.address, now):
+            return sub, None
+        key = f"inbound{inbound_id}:{unit.code}:{'receipt' if valid else 'correction'}"
+        today = now.date()
+        if valid:
+            history = self.store.unit_history(self.campaign, unit.code)
+            answer = self.letters.receipt(unit, to, {
+                "version": history.versions + 1, "updated": history.has_valid,
+                "received_at": received_at,
+                "sent_by": f"{mail.from_name} ({mail.from_address})".strip() if sub.sent_by else "",
+                "summary": summary(self.form, x.reading.answers, lang),
+                "flags": flags_for(flags, lang)}, key, mail.message_id, now)
+        else:
+            own = Attachment(x.attachment.filename, x.attachment.data)
+            answer = self.letters.correction(
+                unit, to, [{"label": "", "cell": p.where, "message": p.message} for p in problems],
+                received_at, own, key, mail.message_id, today, now)
+        return sub, answer
+
+    def _rejected(self, mail: InboundMail, rejected: list[_Found], code: str, inbound_id: int,
+                  received_at: dt.datetime, now: dt.datetime, detail: dict[str, Any]) -> Decision:
+        """Files we cannot read: tell the sender what to do, with a fresh form attached."""
+        unit = self.dir.units[code]
+        lang = unit.language
+        problems = [{"label": x.attachment.filename, "cell": "",
+                     "message": x.rejection.message_nb if lang == "nb" else x.rejection.message_en}
+                    for x in rejected if x.rejection is not None]
+        to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
+        answers: tuple[NewMail, ...] = ()
+        if not self._capped(to.address, now):
+            answers = (self.letters.correction(unit, to, problems, received_at, None,
+                                               f"inbound{inbound_id}:{code}:rejected",
+                                               mail.message_id, now.date(), now),)
+        return Decision("submission", "rejected" if answers else "rejected-capped",
+                        self.folders.processed, code,
+                        detail | {"codes": [x.rejection.code for x in rejected if x.rejection]},
+                        answers=answers)
+
+
+_NOT_OUR_FORM = {
+    "nb": "Filen er ikke skjemaet «Oppsummering og evaluering» slik vi sendte det. Bruk skjemaet "
+          "som er vedlagt denne e-posten, og send det tilbake utfylt.",
+    "en": "The file is not the form «Oppsummering og evaluering» as we sent it. Please use the form "
+          "attached to this email and send it back filled in.",
+}
+
+
+def _one_form_per_unit(forms: list[_Found]) -> None:
+    """The same file attached twice counts once; two different files for one unit are a
+    question for a person (which one is meant?)."""
+    first: dict[str, _Found] = {}
+    for x in list(forms):
+        if x.unit is None or x.trouble:
+            continue
+        earlier = first.setdefault(x.unit, x)
+        if earlier is x:
+            continue
+        if earlier.attachment.data == x.attachment.data:
+            forms.remove(x)
+        else:
+            x.trouble = f"two different forms for {x.unit} in one message"
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _describe(x: _Found) -> dict[str, Any]:
+    out: dict[str, Any] = {"file": x.attachment.filename, "origin": x.attachment.origin}
+    if x.unit:
+        out["unit"], out["matched_by"] = x.unit, x.how
+    if x.rejection:
+        out["rejected"] = x.rejection.code
+    if x.trouble:
+        out["trouble"] = x.trouble
+    return out | x.details
+
+
+def received_time(mail: InboundMail, now: dt.datetime) -> dt.datetime:
+    """When the message reached us: the newest Received: stamp, else its Date, else ``now``.
+
+    Never later than ``now``: a message cannot arrive after we fetched it, and a campaign
+    replayed with --as-of must see its replies arrive in its own time.
+    """
+    from email.utils import parsedate_to_datetime
+
+    found: dt.datetime | None = None
+    for value in mail.headers.get("received", ()):
+        stamp = value.rpartition(";")[2].strip()
+        try:
+            when = parsedate_to_datetime(stamp)
+        except (TypeError, ValueError, IndexError):
+            continue
+        if when.tzinfo is not None:
+            found = when.astimezone(dt.UTC)
+            break
+    if found is None and mail.date is not None:
+        found = mail.date.astimezone(dt.UTC)
+    return min(found, now) if found is not None else now

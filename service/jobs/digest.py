@@ -1,0 +1,132 @@
+"""Weekly digests: one per faculty for its coordinators, one for HR with every faculty.
+
+Each digest is a mail in the outbox with a dedupe key per ISO week (``digest:IE:2020-W50``), so a
+runner restarted on digest day never sends it twice. The numbers come from the same queries as
+``status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.clock import local
+from service.config.settings import Config
+from service.forms.answers import flags_for
+from service.mail.compose import Attachment, Envelope, Mailbox
+from service.mail.letters import Letters, unit_mapping
+from service.models import NewMail, Unit
+from service.store.database import FacultyProgress, Store
+
+
+@dataclass(frozen=True)
+class DigestWeek:
+    """The week a digest covers: since the previous one (or the opening) until today."""
+
+    key: str  # 2020-W50
+    start: dt.date
+    end: dt.date
+    since: dt.datetime
+
+
+def week_of(store: Store, config: Config, now: dt.datetime, scope: str) -> DigestWeek:
+    today = local(now, config.campaign.timezone).date()
+    year, week, _ = today.isocalendar()
+    last = store.last_mail_of_kind(config.campaign.id, "coordinator-digest" if scope != "hr" else "hr-digest",
+                                   f"{config.campaign.id}:digest:{scope}:")
+    since = last or dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
+    return DigestWeek(f"{year}-W{week:02d}", local(since, config.campaign.timezone).date(), today, since)
+
+
+def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
+    units = sum(r.units for r in rows)
+    valid = sum(r.valid for r in rows)
+    return {"units": units, "submitted": sum(r.submitted for r in rows), "valid": valid,
+            "missing": units - valid, "percent": valid * 100 // units if units else 0}
+
+
+class _Facts:
+    """What the digests of one run share, read once: progress, unit states, flags, reviews; and
+    the since-dependent lists, read once per starting point (usually one for every faculty)."""
+
+    def __init__(self, store: Store, campaign_id: str) -> None:
+        self.store, self.cid = store, campaign_id
+        self.progress = store.faculty_progress(campaign_id)
+        self.snapshots = store.unit_snapshots(campaign_id)
+        self.flags = store.current_flags(campaign_id)
+        self.reviews = store.review_counts(campaign_id)
+        self._since: dict[dt.datetime, tuple[list[dict[str, Any]], ...]] = {}
+
+    def since(self, when: dt.datetime) -> tuple[list[dict[str, Any]], ...]:
+        """(new submissions, bounces, auto-replies) since ``when``."""
+        if when not in self._since:
+            self._since[when] = (self.store.new_submissions(self.cid, when),
+                                 self.store.bounces_since(self.cid, when),
+                                 self.store.auto_replies_since(self.cid, when))
+        return self._since[when]
+
+
+def _context(facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str],
+             week: DigestWeek, lang: str) -> dict[str, Any]:
+    mine = {code for code, u in units.items() if u.faculty in faculties}
+    rows = [r for r in facts.progress if r.faculty in faculties]
+    snaps = [s for s in facts.snapshots if s.code in mine and s.active]
+    tz = config.campaign.timezone
+    versions, bounces, away = facts.since(week.since)
+    return {
+        "period_start": week.start, "period_end": week.end, "progress": _progress(rows),
+        "new_submissions": [{"unit": unit_mapping(units[v["code"]]), "received_at": v["received_at"],
+                             "version": v["version"], "updated": v["version"] > 1, "valid": v["valid"]}
+                            for v in versions if v["code"] in mine],
+        "missing_units": [{"unit": unit_mapping(units[s.code]),
+                           "reminders": [local(r, tz).date() for r in s.reminders],
+                           "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None}
+                          for s in snaps if not s.has_valid],
+        "flags": [{"unit": unit_mapping(units[code])} | f
+                  for code, stored in facts.flags if code in mine
+                  for f in flags_for(stored, "en" if lang == "en" else "nb")],
+        "bounces": [{"unit": unit_mapping(units[b["code"]]), "address": b["address"], "at": b["at"],
+                     "reason": b["reason"]} for b in bounces if b["code"] in mine],
+        "out_of_office": [{"unit": unit_mapping(units[a["code"]]), "address": a["address"],
+                           "seen_at": a["seen_at"], "returns_on": a["returns_on"]}
+                          for a in away if a["code"] in mine],
+        "review_count": sum(n for f, n in facts.reviews.items() if f in faculties),
+    }
+
+
+def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
+            include_sent: bool = False,
+            attachments: Callable[[str], Sequence[Attachment]] = lambda faculty: ()) -> list[NewMail]:
+    """This week's digests not yet queued (or all, for a preview): each faculty's, and HR's."""
+    cid = config.campaign.id
+    lang = config.campaign.default_language
+    units = {u.code: u for u in store.units(cid, include_inactive=True)}
+    active = {u.faculty for u in store.units(cid)}
+    facts = _Facts(store, cid)
+    out = []
+    for faculty in sorted(active):
+        coordinators = config.coordinators_for(faculty)
+        if not coordinators:
+            continue
+        week = week_of(store, config, now, faculty)
+        ctx = letters.base_context() | _context(facts, config, units, {faculty}, week, lang) | {
+            "faculty": faculty,
+            "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
+        envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
+        key = f"digest:{faculty}:{week.key}"
+        if not include_sent and store.existing_keys(cid, [f"{cid}:{key}"]):
+            continue  # this week's went out already: do not build its attachment again
+        out.append(letters.mail("coordinator-digest", key, lang, ctx, envelope, now,
+                                attachments=attachments(faculty)))
+    if config.hr_recipients:
+        week = week_of(store, config, now, "hr")
+        ctx = letters.base_context() | _context(facts, config, units, active, week, lang) | {
+            "faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
+        envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
+        out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
+    if include_sent:
+        return out
+    existing = store.existing_keys(cid, (m.dedupe_key for m in out))
+    return [m for m in out if m.dedupe_key not in existing]

@@ -1,0 +1,93 @@
+"""The outbox: every mail is a row before it is sent; ``drain_once`` sends what is queued.
+
+Guarantees (see DESIGN.md, "Mail"): a row is sent at least once and never again once marked
+sent; a crash leaves only rows in "sending", which the next drain resolves first, by finding
+their sent copies when that check is on, or by sending them again when it is off (so at most the
+messages that were in flight are duplicated). 4xx replies and lost connections are retried with
+backoff; a 5xx marks the row failed with the server's reply; a row still failing after its
+retries stays queued for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.clock import Clock
+from service.net.imap import SentCopies
+from service.net.smtp import Outgoing, Result, SmtpSettings, send_all
+from service.store.database import OutboxRow, Store
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    recovered: int = 0  # rows left "sending" by a crash that had in fact gone out
+    resent: int = 0  # rows left "sending" by a crash that are sent again
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (dedupe key, reason)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How mail leaves: the SMTP settings, the envelope sender, and the optional sent copy."""
+
+    smtp: SmtpSettings
+    mail_from: str
+    copies: SentCopies | None = None
+    copy_to: str = ""  # the service's own address, when copies are on
+
+
+def recover(store: Store, campaign_id: str, transport: Transport, clock: Clock,
+            report: DrainReport) -> None:
+    """Resolve the rows a crash left in "sending": sent if their copy exists, else queued."""
+    inflight = store.outbox_rows(campaign_id, ["sending"])
+    if not inflight:
+        return
+    went_out = transport.copies.find(r.message_id for r in inflight) if transport.copies else set()
+    for row in inflight:
+        if row.message_id in went_out:
+            store.mark(row.id, "sent", clock.now())
+            report.recovered += 1
+        else:
+            store.mark(row.id, "queued", clock.now(), "interrupted; sending again")
+            report.resent += 1
+
+
+def drain_once(store: Store, campaign_id: str, transport: Transport, clock: Clock, *,
+               limit: int | None = None, progress: Callable[[OutboxRow, Result], None] | None = None,
+               should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+    """Send every queued row once (with retries); returns what happened."""
+    report = DrainReport()
+    recover(store, campaign_id, transport, clock, report)
+    rows = {r.id: r for r in store.outbox_rows(campaign_id, ["queued"], limit)}
+    copy = (transport.copy_to,) if transport.copies and transport.copy_to else ()
+    messages = [Outgoing(r.id, transport.mail_from, r.recipients + copy, r.payload)
+                for r in rows.values()]
+
+    def started(msg: Outgoing) -> None:
+        store.mark(msg.key, "sending", clock.now())
+
+    def done(msg: Outgoing, result: Result) -> None:
+        row = rows[msg.key]
+        if result.fate == "sent":
+            store.mark(row.id, "sent", clock.now(), result.detail or None)
+            report.sent += 1
+        elif result.fate == "failed":
+            store.mark(row.id, "failed", clock.now(), result.detail)
+            report.failed += 1
+            report.failures.append((row.dedupe_key, result.detail))
+        else:
+            store.mark(row.id, "queued", clock.now(), result.detail)
+            report.deferred += 1
+            report.failures.append((row.dedupe_key, result.detail))
+        if progress:
+            progress(row, result)
+
+    if messages:
+        asyncio.run(send_all(messages, transport.smtp, started, done, should_stop=should_stop))
+    if transport.copies and report.sent:
+        transport.copies.file()
+    return report

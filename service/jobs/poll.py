@@ -1,0 +1,272 @@
+"""Reading the inbox: ``poll_once`` fetches what is new by UID and sees each message through
+store -> decide -> commit -> move.
+
+The order is what makes it safe (DESIGN.md, "Inbox"; Mailman's runner):
+  1. the raw bytes are archived in the data directory and the message gets its row;
+  2. it is processed, and the decision (kind, submissions, answers queued) is committed in one
+     transaction;
+  3. only then is it moved on the server to its folder; nothing is ever deleted.
+A crash between any two steps leaves a row whose status says what is left, and the message still
+in the inbox, so the next poll finishes the job and does nothing twice. A message that breaks
+processing is put in quarantine with the error, and the loop goes on.
+
+UIDs are remembered per UIDVALIDITY. A new UIDVALIDITY means every UID changed: the inbox is
+scanned again from the start, and messages already known (same Message-ID and bytes) are only
+moved, never processed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import imaplib
+import logging
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imap_tools import BaseMailBox
+
+from service.clock import Clock
+from service.jobs.decide import Processor, received_time
+from service.mail.parser import InboundMail, parse
+from service.models import Decision
+from service.net.imap import ensure_folder
+from service.store.database import InboundRow, Store
+
+log = logging.getLogger(__name__)
+_UID = re.compile(rb"UID (\d+)")
+
+
+@dataclass
+class PollReport:
+    fetched: int = 0
+    processed: int = 0
+    resumed: int = 0  # rows a crash left half-done, finished now
+    already_known: int = 0  # seen before (a rescan after a UIDVALIDITY change)
+    rescan: bool = False
+    stopped: bool = False  # asked to stop (SIGTERM) before everything new was handled
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Archive:
+    """Raw messages on disk, named by their SHA-256: written once, never changed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, raw: bytes) -> tuple[str, str]:
+        digest = hashlib.sha256(raw).hexdigest()
+        path = self.root / digest[:2] / f"{digest}.eml"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # a poll on another host may write it too
+            tmp.write_bytes(raw)
+            tmp.replace(path)  # whole or absent, even if we are killed mid-write
+        return str(path), digest
+
+    def get(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+
+def _new_uids(box: BaseMailBox, last: int) -> list[int]:
+    typ, data = box.client.uid("SEARCH", f"UID {last + 1}:*")
+    if typ != "OK" or not data or not data[0]:
+        return []
+    # "last+1:*" matches the highest UID even when it is <= last: drop those
+    return sorted(u for u in (int(x) for x in data[0].split()) if u > last)
+
+
+def _fetch(box: BaseMailBox, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+    """(uid, raw bytes) without parsing them twice and without setting \\Seen."""
+    typ, data = box.client.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+    if typ != "OK":
+        raise ConnectionError(f"UID FETCH failed: {data!r}")
+    for item in data:
+        if isinstance(item, tuple) and (m := _UID.search(item[0])):
+            yield int(m.group(1)), item[1]
+
+
+def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Archive, clock: Clock,
+              *, batch: int = 100, should_stop: Callable[[], bool] = lambda: False,
+              progress: Callable[[int], None] | None = None) -> PollReport:
+    """Fetch and handle everything new in the selected inbox; returns what happened."""
+    report = PollReport()
+    campaign, folder = processor.campaign, processor.config.imap.inbox
+    status = box.folder.status(folder, ["UIDVALIDITY"])
+    uidvalidity = int(status["UIDVALIDITY"])
+    state = store.mailbox_state(campaign, folder)
+    last = state[1] if state and state[0] == uidvalidity else 0
+    if state and state[0] != uidvalidity:
+        report.rescan = True
+        log.warning("UIDVALIDITY of %s changed (%s -> %s): rescanning", folder, state[0], uidvalidity)
+    uids = _new_uids(box, last)
+    for start in range(0, len(uids), batch):
+        chunk = uids[start:start + batch]
+        moves: dict[str, list[int]] = defaultdict(list)
+        done_rows: list[int] = []
+        handled = 0
+        known = store.inbound_at_uids(campaign, folder, uidvalidity, chunk)
+        fetched = [(uid, raw, None if uid in known else parse(raw)) for uid, raw in _fetch(box, chunk)]
+        # one query for the batch: which of these Message-IDs were seen before
+        seen = store.inbound_with_message_ids(campaign, [m.message_id for _, _, m in fetched if m])
+        fresh: set[str] = set()
+        for uid, raw, mail in fetched:
+            if should_stop():
+                break  # between messages: the one in hand is finished, the rest wait
+            report.fetched += 1
+            row_id, target = _handle(store, processor, archive, clock, known.get(uid), folder,
+                                     uidvalidity, uid, mail or parse(raw), raw, seen, fresh, report)
+            moves[target].append(uid)
+            done_rows.append(row_id)
+            handled = max(handled, uid)
+            if progress:
+                progress(1)
+        for target, target_uids in moves.items():  # after every commit of the batch
+            ensure_folder(box, target)
+            box.move([str(u) for u in target_uids], target)
+        store.mark_done(done_rows, clock.now())
+        if handled:
+            store.set_mailbox_state(campaign, folder, uidvalidity, handled, clock.now())
+        if should_stop():
+            report.stopped = True
+            break
+    return report
+
+
+def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
+            row: InboundRow | None, folder: str, uidvalidity: int, uid: int, mail: InboundMail,
+            raw: bytes, seen: dict[str, list[InboundRow]], fresh: set[str],
+            report: PollReport) -> tuple[int, str]:
+    """Take one message as far as "decided and committed"; returns (row id, target folder).
+    ``row`` is what the store already holds for this UID; ``seen`` the earlier rows of the
+    batch's Message-IDs, ``fresh`` the Message-IDs first stored in this batch."""
+    campaign = processor.campaign
+    if row is not None and row.status in ("processed", "done") and row.target_folder:
+        report.resumed += 1  # decided before a crash; only the move was left
+        return row.id, row.target_folder
+    now = clock.now()
+    received_at = received_time(mail, now)
+    if row is None:
+        path, digest = archive.put(raw)
+        earlier = seen.get(mail.message_id, [])
+        same = next((r for r in earlier if r.sha256 == digest and r.target_folder), None)
+        if same is not None:
+            # the very same message at a new UID (the mailbox was recreated): never twice
+            store.rebind_inbound(same.id, folder, uidvalidity, uid)
+            report.already_known += 1
+            return same.id, same.target_folder or processor.folders.processed
+        row_id = store.store_inbound(
+            campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
+            received_at=received_at, sender=mail.from_address, subject=mail.subject,
+            raw_path=path, sha256=digest, now=now)
+        # another poll may have stored this very UID meanwhile, and store_inbound handed its row
+        # back: that row is this message, not an earlier copy of it
+        duplicate = any(r.id != row_id for r in earlier) or mail.message_id in fresh
+        fresh.add(mail.message_id)
+    else:
+        row_id, duplicate = row.id, False
+        report.resumed += 1
+    decision = (Decision("duplicate", "ignored", processor.folders.ignored,
+                         detail={"message_id": mail.message_id}) if duplicate
+                else _decide(processor, mail, row_id, received_at, now))
+    try:
+        store.record_decision(campaign, row_id, decision, now)
+    except Exception as exc:  # the decision cannot be stored: keep the message, for a person
+        log.exception("storing the decision for %s failed; it goes to quarantine", mail.message_id)
+        decision = Decision("error", "quarantined", processor.folders.quarantine,
+                            detail={"error": f"{type(exc).__name__}: {exc}"})
+        store.record_decision(campaign, row_id, decision, now)
+    report.processed += 1
+    report.outcomes[decision.outcome] += 1
+    return row_id, decision.folder
+
+
+def _decide(processor: Processor, mail: InboundMail, row_id: int, received_at: dt.datetime,
+            now: dt.datetime) -> Decision:
+    try:
+        return processor.decide(mail, row_id, received_at, now)
+    except Exception as exc:
+        log.exception("processing message %s failed; it goes to quarantine", mail.message_id)
+        return Decision("error", "quarantined", processor.folders.quarantine,
+                        detail={"error": f"{type(exc).__name__}: {exc}"})
+
+
+class StopRequested(Exception):
+    """Raised by ``StopFlag`` to leave an IMAP IDLE wait at once; never mid-message."""
+
+
+class StopFlag:
+    """What SIGTERM sets. Loops check ``requested`` between messages; while the watcher only
+    waits on IDLE (``interruptible``), the signal also breaks the wait, since nothing is half-done.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            raise StopRequested
+
+
+def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object], stop: StopFlag, *,
+          idle_seconds: int = 60, on_error: Callable[[Exception], None] = lambda e: None) -> None:
+    """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), until ``stop`` is set.
+
+    A dropped connection or an ``imaplib.IMAP4.abort`` (servers split IDLE lines, see
+    test-servers.md) is reported to ``on_error`` and answered by reconnecting, with backoff; a
+    server without IDLE is polled every ``idle_seconds`` instead.
+    """
+    box: BaseMailBox | None = None
+    failures = 0
+    try:
+        while not stop():
+            try:
+                if box is None:
+                    box = connect()
+                poll(box)
+                failures = 0
+                # A message that arrived while we polled is announced (EXISTS) in the answer to
+                # one of the poll's commands, not again when IDLE starts: look before idling.
+                if box.client.untagged_responses.pop("EXISTS", None):
+                    box.client.untagged_responses.pop("RECENT", None)
+                    continue
+                _pause(stop, functools.partial(box.idle.wait, timeout=idle_seconds), idle_seconds)
+            except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, ConnectionError) as exc:
+                on_error(exc)
+                box = None
+                failures += 1
+                _pause(stop, functools.partial(time.sleep, min(2 ** failures, 60)), 0)
+    except StopRequested:
+        pass
+    finally:
+        if box is not None:
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+                box.logout()
+
+
+def _pause(stop: StopFlag, wait: Callable[[], object], fallback_seconds: int) -> None:
+    """Wait interruptibly (a signal may end it); a server that refuses IDLE gets a plain sleep."""
+    if stop():
+        return
+    stop.interruptible = True
+    try:
+        try:
+            wait()
+        except imaplib.IMAP4.error as exc:
+            if "IDLE" not in str(exc).upper() or fallback_seconds <= 0:
+                raise
+            time.sleep(min(fallback_seconds, 30))
+    finally:
+        stop.interruptible = False

@@ -1,0 +1,377 @@
+"""Raw message bytes in, one normalised ``InboundMail`` out. Pure: no I/O, never raises.
+
+Design note. Everything downstream (classifier, form reading, matching, the store) sees only
+``InboundMail``; the raw bytes ride along so a message can be re-processed after a fix. The mail
+is untrusted and often malformed, so every accessor returns an empty value ("" / () / None)
+instead of raising, and what was wrong is recorded in ``defects``.
+
+Why the stdlib ``compat32`` policy: the modern ``email.policy.default`` builds header objects on
+every access and costs several times more per message; with compat32 the parse of a 25 KB reply
+stays well under the 2 ms budget. compat32 hands back raw header text, so headers, charsets and
+HTML bodies are decoded by ``mailtext``; this module is the MIME walk.
+
+Attachments are collected from the whole tree, including inside forwarded messages
+(message/rfc822) and Outlook's winmail.dat (TNEF, via tnefparse); ``origin`` says where each
+was found: "top", "forwarded", "winmail.dat" or "forwarded/winmail.dat".
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import quopri
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser, HeaderParser
+from email.policy import compat32
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from tnefparse import TNEF  # type: ignore[import-untyped]
+
+from service.mail.text import (
+    address_headers,
+    addresses,
+    clean_filename,
+    decode_bytes,
+    decode_words,
+    header_date,
+    header_text,
+    html_to_text,
+    message_id_in,
+    message_ids_in,
+    part_filename,
+    read_headers,
+)
+
+# decode_bytes, decode_words, html_to_text and message_id_in moved to mailtext; callers and
+# tests still import them from here
+__all__ = ["REPORT_TYPES", "AttachmentFile", "ForwardedMail", "HeaderMap", "InboundMail",
+           "ReportPart", "decode_bytes", "decode_words", "html_to_text", "message_id_in", "parse",
+           "synthetic_message_id"]
+
+HeaderMap = Mapping[str, tuple[str, ...]]
+T = TypeVar("T")
+REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status",
+                "message/feedback-report", "message/disposition-notification",
+                "message/global-disposition-notification")
+_EMBEDDED = ("message/rfc822", "message/global")
+_TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
+_MAX_DEPTH, _MAX_PARTS = 12, 2000  # a hostile message may nest without end
+_EMPTY: HeaderMap = MappingProxyType({})
+
+_MIME_BY_EXT = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+    "xls": "application/vnd.ms-excel",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "csv": "text/csv",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
+}
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """One attached file; ``origin`` is "top", "forwarded", "winmail.dat" or "forwarded/winmail.dat"."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)  # a 30 MB file must not flood a log line or a test failure
+    origin: str = "top"
+
+    @property
+    def extension(self) -> str:
+        """Lower-case extension without the dot ("xlsx"), "" when the name has none."""
+        stem, dot, ext = self.filename.rpartition(".")
+        return ext.lower() if dot and stem else ""
+
+
+@dataclass(frozen=True)
+class ForwardedMail:
+    """A message found inside another: forwarded as attachment, or returned inside a bounce.
+
+    ``headers_only`` is True for a text/rfc822-headers part (a DSN that returns only headers).
+    """
+
+    message_id: str
+    from_address: str
+    from_name: str
+    subject: str
+    date: dt.datetime | None
+    headers: HeaderMap
+    text: str
+    headers_only: bool = False
+
+
+@dataclass(frozen=True)
+class ReportPart:
+    """A machine-readable report part (DSN, ARF, MDN): field names lower-case, values as sent.
+
+    ``recipients`` holds the per-recipient field groups of a delivery-status part (empty for
+    other reports); ``origin`` is "top" or "forwarded".
+    """
+
+    content_type: str
+    fields: Mapping[str, str]
+    recipients: tuple[Mapping[str, str], ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """One received message, normalised. Strings are "" and tuples empty when absent."""
+
+    raw: bytes = field(repr=False)
+    message_id: str
+    from_address: str
+    from_name: str
+    reply_to: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    date: dt.datetime | None
+    in_reply_to: str
+    references: tuple[str, ...]
+    headers: HeaderMap
+    content_type: str
+    report_type: str
+    text: str
+    attachments: tuple[AttachmentFile, ...] = ()
+    forwarded: tuple[ForwardedMail, ...] = ()
+    parts: tuple[ReportPart, ...] = ()
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str:
+        """The first value of header ``name`` (any case), decoded; "" when absent."""
+        values = self.headers.get(name.lower(), ())
+        return values[0] if values else ""
+
+
+def parse(raw: bytes) -> InboundMail:
+    """Parse raw RFC 5322 bytes. Never raises: what is wrong ends up in ``defects``."""
+    try:
+        return _Walker(raw).mail()
+    except Exception as exc:  # the contract is "never raises"; keep the raw bytes
+        return InboundMail(raw=raw, message_id=synthetic_message_id(raw), from_address="",
+                           from_name="", reply_to="", to=(), cc=(), subject="", date=None,
+                           in_reply_to="", references=(), headers=_EMPTY, content_type="",
+                           report_type="", text="",
+                           defects=(f"unparseable message: {type(exc).__name__}: {exc}",))
+
+
+def synthetic_message_id(raw: bytes) -> str:
+    """A stable stand-in Message-ID for a message that has none: same bytes, same id."""
+    return f"<sha256-{hashlib.sha256(raw).hexdigest()}@skjemapost.invalid>"
+
+
+# ---- the MIME walk ---------------------------------------------------------------------------
+
+class _Walker:
+    """One pass over the MIME tree, collecting text, attachments, reports and forwards."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.defects: list[str] = []
+        self.attachments: list[AttachmentFile] = []
+        self.forwarded: list[ForwardedMail] = []
+        self.reports: list[ReportPart] = []
+        self.parts_seen = 0
+
+    def mail(self) -> InboundMail:
+        msg = BytesParser(policy=compat32).parsebytes(self.raw)
+        headers = read_headers(msg)
+        texts: list[str] = []
+        self._walk(msg, "top", texts, 0)
+        first = {k: v[0] for k, v in headers.items() if v}
+        message_id = message_id_in(first.get("message-id", ""))
+        if not message_id:
+            message_id = synthetic_message_id(self.raw)
+            self.defects.append("no Message-ID: synthesised from the SHA-256 of the bytes")
+        raw = address_headers(msg)
+        senders, reply_to = addresses(raw["from"]), addresses(raw["reply-to"])
+        ctype = _safe(msg.get_content_type, "text/plain")
+        report_type = _safe(lambda: str(msg.get_param("report-type") or ""), "")
+        return InboundMail(
+            raw=self.raw, message_id=message_id,
+            from_address=senders[0][1] if senders else "",
+            from_name=senders[0][0] if senders else "",
+            reply_to=reply_to[0][1] if reply_to else "",
+            to=tuple(a for _, a in addresses(raw["to"])),
+            cc=tuple(a for _, a in addresses(raw["cc"])),
+            subject=first.get("subject", ""),
+            date=header_date(first.get("date", ""), self.defects),
+            in_reply_to=message_id_in(first.get("in-reply-to", "")),
+            references=message_ids_in(" ".join(headers.get("references", ()))),
+            headers=MappingProxyType(headers), content_type=ctype,
+            report_type=report_type.lower() if ctype == "multipart/report" else "",
+            text="\n".join(t for t in texts if t).strip(),
+            attachments=tuple(self.attachments), forwarded=tuple(self.forwarded),
+            parts=tuple(self.reports), defects=tuple(dict.fromkeys(self.defects)),
+        )
+
+    def _walk(self, part: Message, origin: str, texts: list[str] | None, depth: int) -> None:
+        """Visit ``part``; ``texts`` is None where body text is not wanted (other alternatives)."""
+        self.parts_seen += 1
+        if depth > _MAX_DEPTH or self.parts_seen > _MAX_PARTS:
+            self.defects.append("MIME structure too deep or too large: the rest was skipped")
+            return
+        self.defects.extend(type(d).__name__ for d in part.defects)
+        ctype = _safe(part.get_content_type, "application/octet-stream")
+        if ctype in _EMBEDDED:
+            self._embedded(part, origin, depth)
+        elif ctype in REPORT_TYPES:
+            self._report(part, ctype, origin)
+        elif ctype == "text/rfc822-headers":
+            self._returned_headers(part)
+        elif part.is_multipart():
+            children = [p for p in part.get_payload() if isinstance(p, Message)]
+            chosen = _alternative(children) if ctype == "multipart/alternative" else None
+            for i, child in enumerate(children):
+                keep = texts if chosen is None or i == chosen else None
+                self._walk(child, origin, keep, depth + 1)
+        else:
+            self._leaf(part, ctype, origin, texts)
+
+    def _leaf(self, part: Message, ctype: str, origin: str, texts: list[str] | None) -> None:
+        name = part_filename(part)
+        disposition = str(part.get("content-disposition", "")).split(";", 1)[0].strip().lower()
+        if ctype in ("text/plain", "text/html") and not name and disposition != "attachment":
+            if texts is not None:
+                body = self._text(part)
+                texts.append(html_to_text(body) if ctype == "text/html" else body)
+            return
+        data = _payload(part)
+        if (ctype in _TNEF_TYPES or name.lower() == "winmail.dat") and self._tnef(data, origin, texts):
+            return
+        self.attachments.append(AttachmentFile(name, ctype, data, origin))
+
+    def _text(self, part: Message) -> str:
+        charset = _safe(part.get_content_charset, None)
+        text = decode_bytes(_payload(part), charset, self.defects)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def _embedded(self, part: Message, origin: str, depth: int) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if not isinstance(inner, Message) or cte in ("base64", "quoted-printable"):
+            # an encoded message/rfc822 (not allowed, but sent): decode it, then parse it
+            data = inner.as_bytes() if isinstance(inner, Message) else _payload(part)
+            try:
+                data = base64.b64decode(data) if cte == "base64" else \
+                    quopri.decodestring(data) if cte == "quoted-printable" else data
+            except ValueError:  # binascii.Error: keep the text as it came
+                self.defects.append("undecodable message/rfc822 part")
+            inner = BytesParser(policy=compat32).parsebytes(data)
+        texts: list[str] = []
+        # "forwarded" at any depth: what matters downstream is that it was not sent as is
+        self._walk(inner, "forwarded", texts, depth + 1)
+        self.forwarded.append(_forwarded(inner, "\n".join(texts).strip(), self.defects))
+
+    def _returned_headers(self, part: Message) -> None:
+        text = decode_bytes(_payload(part), "utf-8")
+        inner = HeaderParser(policy=compat32).parsestr(text)
+        self.forwarded.append(_forwarded(inner, "", self.defects, headers_only=True))
+
+    def _report(self, part: Message, ctype: str, origin: str) -> None:
+        payload = part.get_payload()
+        if isinstance(payload, list):  # the stdlib parses report bodies into header blocks
+            blocks = [_field_block(list(p.raw_items())) for p in payload if isinstance(p, Message)]
+        else:
+            text = decode_bytes(_payload(part), "utf-8").replace("\r\n", "\n")
+            blocks = [_field_block(list(HeaderParser(policy=compat32).parsestr(chunk + "\n").raw_items()))
+                      for chunk in re.split(r"\n\s*\n", text.strip())]
+        blocks = [b for b in blocks if b]
+        fields: Mapping[str, str] = blocks[0] if blocks else _EMPTY_FIELDS
+        recipients = tuple(blocks[1:]) if "delivery-status" in ctype else ()
+        if "delivery-status" in ctype and fields and not recipients and "final-recipient" in fields:
+            fields, recipients = _EMPTY_FIELDS, (fields,)  # per-message block left out
+        self.reports.append(ReportPart(ctype, fields, recipients,
+                                       "top" if origin == "top" else "forwarded"))
+
+    def _tnef(self, data: bytes, origin: str, texts: list[str] | None) -> bool:
+        """Unpack winmail.dat; False when it holds no files, so it is kept as it is."""
+        try:
+            tnef: Any = TNEF(data, do_checksum=False)
+            found = [(_tnef_name(att), _tnef_mime(att), bytes(att.data)) for att in tnef.attachments]
+            body = tnef.body
+        except Exception as exc:  # a damaged winmail.dat is kept as it is
+            self.defects.append(f"unreadable winmail.dat: {type(exc).__name__}: {exc}")
+            return False
+        where = "winmail.dat" if origin == "top" else f"{origin}/winmail.dat"
+        for name, mime, payload in found:
+            clean = clean_filename(name)
+            ext = clean.rpartition(".")[2].lower()
+            ctype = mime.lower() or _MIME_BY_EXT.get(ext, "application/octet-stream")
+            self.attachments.append(AttachmentFile(clean, ctype, payload, where))
+        if texts is not None and not any(texts) and body:
+            text = body if isinstance(body, str) else decode_bytes(bytes(body), "cp1252")
+            texts.append(text.replace("\x00", "").replace("\r\n", "\n").strip())
+        return bool(found)
+
+
+_EMPTY_FIELDS: Mapping[str, str] = MappingProxyType({})
+
+
+def _tnef_name(att: Any) -> str:
+    try:
+        return str(att.long_filename() or "")
+    except UnicodeError:  # tnefparse reads the 8.3 title as UTF-8; Outlook writes the ANSI codepage
+        raw = att._name
+        return raw.decode("cp1252", "replace").strip("\x00") if isinstance(raw, bytes) else str(raw)
+
+
+def _tnef_mime(att: Any) -> str:
+    # PR_ATTACH_MIME_TAG, when Outlook recorded one
+    return next((str(a.data) for a in att.mapi_attrs if a.name == 0x370E), "")
+
+
+def _field_block(items: list[tuple[str, Any]]) -> Mapping[str, str]:
+    block: dict[str, str] = {}
+    for name, value in items:
+        block.setdefault(str(name).strip().lower(), header_text(str(value)))
+    return MappingProxyType(block)
+
+
+def _forwarded(inner: Message, text: str, defects: list[str],
+               headers_only: bool = False) -> ForwardedMail:
+    headers = read_headers(inner)
+    first = {k: v[0] for k, v in headers.items() if v}
+    senders = addresses(address_headers(inner)["from"])
+    return ForwardedMail(
+        message_id=message_id_in(first.get("message-id", "")),
+        from_address=senders[0][1] if senders else "", from_name=senders[0][0] if senders else "",
+        subject=first.get("subject", ""), date=header_date(first.get("date", ""), defects),
+        headers=MappingProxyType(headers), text=text, headers_only=headers_only)
+
+
+def _alternative(children: list[Message]) -> int | None:
+    """Which alternative gives the body text: text/plain if there is one, else the last."""
+    if not children:
+        return None
+    for i, child in enumerate(children):
+        if _safe(child.get_content_type, "") == "text/plain":
+            return i
+    return len(children) - 1
+
+
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # undecodable transfer encoding: the raw text, as bytes
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _safe(call: Callable[[], T], default: T) -> T:
+    try:
+        return call()
+    except Exception:  # a malformed header parameter must not stop the parse
+        return default
