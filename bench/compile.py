@@ -35,20 +35,42 @@ T0 = dt.datetime(2020, 11, 25, 9, tzinfo=dt.UTC)
 
 
 def _units(n: int) -> list[Unit]:
-    units = [Unit(f"{FACULTIES[i % 7]}-U{i:05d}", f"Institutt nr. {i} for æøå-studier", FACULTIES[i % 7],
-                  f"Leder Ås {i}", f"leder{i:05d}@example.test", "nb", f"Verneombud {i}",
-                  f"vo{i:05d}@example.test") for i in range(n)]
+    units = [
+        Unit(
+            f"{FACULTIES[i % 7]}-U{i:05d}",
+            f"Institutt nr. {i} for æøå-studier",
+            FACULTIES[i % 7],
+            f"Leder Ås {i}",
+            f"leder{i:05d}@example.test",
+            "nb",
+            f"Verneombud {i}",
+            f"vo{i:05d}@example.test",
+        )
+        for i in range(n)
+    ]
     return sorted(units, key=lambda u: (u.faculty, u.code))
 
 
 def _answers(i: int) -> dict[str, object]:
     a = valid_answers(i)
-    a.update(enhet_kode=f"U{i:05d}", enhet_navn=f"Institutt {i}", fakultet="IE", leder=f"Leder {i}",
-             forsvarlig_beskrivelse=f"Beskrivelse {i} av arbeidsmiljøet",
-             kommentarer=f"Kommentar fra enhet {i}")
-    a["tiltak"] = [{"beskrivelse": f"Tiltak {k} for enhet {i}", "tema": "sosialt_fellesskap",
-                    "status": "nytt", "ansvarlig": "Leder", "frist": dt.date(2021, 3, 1 + k)}
-                   for k in range(1 + i % 3)]
+    a.update(
+        enhet_kode=f"U{i:05d}",
+        enhet_navn=f"Institutt {i}",
+        fakultet="IE",
+        leder=f"Leder {i}",
+        forsvarlig_beskrivelse=f"Beskrivelse {i} av arbeidsmiljøet",
+        kommentarer=f"Kommentar fra enhet {i}",
+    )
+    a["tiltak"] = [
+        {
+            "beskrivelse": f"Tiltak {k} for enhet {i}",
+            "tema": "sosialt_fellesskap",
+            "status": "nytt",
+            "ansvarlig": "Leder",
+            "frist": dt.date(2021, 3, 1 + k),
+        }
+        for k in range(1 + i % 3)
+    ]
     return a
 
 
@@ -60,17 +82,38 @@ def sources(n: int) -> collate.Sources:
 
     def current() -> Iterator[collate.Version]:
         for k, u in enumerate(done):
-            yield collate.Version(u.code, 1, T0 + dt.timedelta(minutes=k), True,
-                                  answers=stored[u.code], flags=flags.get(u.code, []))
+            yield collate.Version(
+                u.code,
+                1,
+                T0 + dt.timedelta(minutes=k),
+                True,
+                answers=stored[u.code],
+                flags=flags.get(u.code, []),
+            )
 
     def log() -> Iterator[collate.Version]:
         for k, u in enumerate(done):
-            yield collate.Version(u.code, 1, T0 + dt.timedelta(minutes=k), True, u.leader_email,
-                                  f"<m{k}@example.test>", f"{u.code}.xlsx", f"{k:064x}")
+            yield collate.Version(
+                u.code,
+                1,
+                T0 + dt.timedelta(minutes=k),
+                True,
+                u.leader_email,
+                f"<m{k}@example.test>",
+                f"{u.code}.xlsx",
+                f"{k:064x}",
+            )
 
-    return collate.Sources(units, {u.code: (1, T0) for u in done}, frozenset(u.code for u in done),
-                           current, log, {u.code: (T0,) for u in units}, {},
-                           {f: f"Koordinator {f}" for f in FACULTIES})
+    return collate.Sources(
+        units,
+        {u.code: (1, T0) for u in done},
+        frozenset(u.code for u in done),
+        current,
+        log,
+        {u.code: (T0,) for u in units},
+        {},
+        {f: f"Koordinator {f}" for f in FACULTIES},
+    )
 
 
 def run(mode: str, n: int, out: Path) -> None:
@@ -85,8 +128,10 @@ def run(mode: str, n: int, out: Path) -> None:
     else:  # the anchor: the same cells, bare
         import xlsxwriter  # type: ignore[import-untyped]
 
-        wb = xlsxwriter.Workbook(str(out), {"constant_memory": True, "default_date_format": "yyyy-mm-dd",
-                                            "strings_to_formulas": False})
+        wb = xlsxwriter.Workbook(
+            str(out),
+            {"constant_memory": True, "default_date_format": "yyyy-mm-dd", "strings_to_formulas": False},
+        )
         for s in book:
             ws = wb.add_worksheet(s.name)
             ws.write_row(0, 0, [c.title for c in s.columns])
@@ -109,8 +154,12 @@ def main() -> None:
         for _ in range(3):
             for mode in ("rows", "anchor", "compile"):
                 out = Path(tmp) / f"{mode}.xlsx"
-                done = subprocess.run([sys.executable, __file__, mode, str(n), str(out)], check=True,
-                                      capture_output=True, text=True)
+                done = subprocess.run(
+                    [sys.executable, __file__, mode, str(n), str(out)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 took, rss, _cells = done.stdout.split()
                 results.setdefault(mode, []).append((float(took), float(rss)))
                 if mode != "rows":
@@ -119,9 +168,11 @@ def main() -> None:
     print(f"\n{n} units, best of 3 (peak RSS: max of 3):")
     for m, (took, rss) in best.items():
         print(f"  {m:8} {took:6.2f} s  {rss:6.1f} MB")
-    print(f"  ratio compile/anchor: {best['compile'][0] / best['anchor'][0]:.2f}x time, "
-          f"{best['compile'][1] / best['anchor'][1]:.2f}x memory "
-          f"(rows alone, no writer: {best['rows'][0]:.2f} s)")
+    print(
+        f"  ratio compile/anchor: {best['compile'][0] / best['anchor'][0]:.2f}x time, "
+        f"{best['compile'][1] / best['anchor'][1]:.2f}x memory "
+        f"(rows alone, no writer: {best['rows'][0]:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,13 +45,36 @@ def seed(folder: Path, n: int, url: str) -> Path:
             continue  # 90 % delivered, as in bench/compile.py
         at = T0 + dt.timedelta(minutes=k)
         answers = _answers(k)
-        row = app.store.store_inbound(app.campaign_id, message_id=f"<m{k}@example.test>", folder="INBOX",
-                                      uidvalidity=1, uid=k + 1, received_at=at, sender=unit.leader_email,
-                                      subject="skjema", raw_path=f"raw/{k}.eml", sha256=f"{k:064x}", now=at)
-        sub = NewSubmission(unit.code, at, unit.leader_email, True, to_json(answers), (),
-                            tuple(raised_flags(app.form, answers)), "skjema.xlsx", f"{k:064x}")
-        app.store.record_decision(app.campaign_id, row, Decision("submission", "receipt", "Behandlet",
-                                                                 unit.code, submissions=(sub,)), at)
+        row = app.store.store_inbound(
+            app.campaign_id,
+            message_id=f"<m{k}@example.test>",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=k + 1,
+            received_at=at,
+            sender=unit.leader_email,
+            subject="skjema",
+            raw_path=f"raw/{k}.eml",
+            sha256=f"{k:064x}",
+            now=at,
+        )
+        sub = NewSubmission(
+            unit.code,
+            at,
+            unit.leader_email,
+            True,
+            to_json(answers),
+            (),
+            tuple(raised_flags(app.form, answers)),
+            "skjema.xlsx",
+            f"{k:064x}",
+        )
+        app.store.record_decision(
+            app.campaign_id,
+            row,
+            Decision("submission", "receipt", "Behandlet", unit.code, submissions=(sub,)),
+            at,
+        )
     app.close()
     return p.config
 
@@ -78,14 +101,22 @@ def main() -> None:
         print(f"seeded {n} units ({where}) in {time.perf_counter() - start:.1f} s (not timed below)")
         runs = []
         for i in range(3):
-            done = subprocess.run([sys.executable, __file__, "--compile", str(config), f"{tmp}/out{i}.xlsx"],
-                                  check=True, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--compile", str(config), f"{tmp}/out{i}.xlsx"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             took, rss, size, rows = done.stdout.split()
             runs.append((float(took), float(rss)))
-            print(f"compile   {float(took):.3f} s   {float(rss):.1f} MB peak   {size} MB file   "
-                  f"{rows} Svar rows")
-        print(f"\n{n} units from the store, best of 3: {min(t for t, _ in runs):.2f} s, "
-              f"peak RSS {max(r for _, r in runs):.1f} MB")
+            print(
+                f"compile   {float(took):.3f} s   {float(rss):.1f} MB peak   {size} MB file   "
+                f"{rows} Svar rows"
+            )
+        print(
+            f"\n{n} units from the store, best of 3: {min(t for t, _ in runs):.2f} s, "
+            f"peak RSS {max(r for _, r in runs):.1f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ DEADLINE = datetime.date(2020, 12, 16)
 def units(n):
     for i in range(n):
         lang = "en" if i % 3 == 0 else "nb"
-        yield Unit(f"U{i:04d}", f"Institutt nr. {i} for æøå & <studier>", f"FAK{i % 9}",
-                   f"Leder {i} Ødegård", f"leder{i}@example.test", lang)
+        yield Unit(
+            f"U{i:04d}",
+            f"Institutt nr. {i} for æøå & <studier>",
+            f"FAK{i % 9}",
+            f"Leder {i} Ødegård",
+            f"leder{i}@example.test",
+            lang,
+        )
 
 
 def ms(seconds):
@@ -51,16 +57,30 @@ def main(n=500):
     for lang in ("nb", "en"):
         unit = next(u for u in all_units if u.language == lang)
         t = time.perf_counter()
-        build_form(form, unit, lang=lang, reference="ABCD-EFGH", stamp="warm",
-                   campaign_title="ARK 2020", deadline=DEADLINE)
+        build_form(
+            form,
+            unit,
+            lang=lang,
+            reference="ABCD-EFGH",
+            stamp="warm",
+            campaign_title="ARK 2020",
+            deadline=DEADLINE,
+        )
         first[lang] = time.perf_counter() - t
 
     times, sizes, built = [], [], []
     for unit in all_units:
         stamp = f"st1.{unit.code}.signature-{unit.code}"
         t = time.perf_counter()
-        data = build_form(form, unit, lang=unit.language, reference=f"REF-{unit.code}",
-                          stamp=stamp, campaign_title="ARK 2020", deadline=DEADLINE)
+        data = build_form(
+            form,
+            unit,
+            lang=unit.language,
+            reference=f"REF-{unit.code}",
+            stamp=stamp,
+            campaign_title="ARK 2020",
+            deadline=DEADLINE,
+        )
         times.append(time.perf_counter() - t)
         sizes.append(len(data))
         built.append((unit, stamp, data))
@@ -77,19 +97,20 @@ def main(n=500):
         checked += 1
 
     times.sort()
-    print(f"form: {form.id} v{form.version}, {len(form.fields())} fields, {n} units "
-          f"({sum(u.language == 'nb' for u in all_units)} nb, "
-          f"{sum(u.language == 'en' for u in all_units)} en)")
-    print(f"one-off template build (openpyxl, median of 3): nb {ms(template['nb'])}, "
-          f"en {ms(template['en'])}")
-    print(f"first form per language (template + split + cache): nb {ms(first['nb'])}, "
-          f"en {ms(first['en'])}")
-    print(f"per personalised form: mean {ms(statistics.mean(times))}, "
-          f"median {ms(statistics.median(times))}, p95 {ms(times[int(0.95 * len(times))])}, "
-          f"max {ms(times[-1])}  (goal < 10 ms)")
+    print(
+        f"form: {form.id} v{form.version}, {len(form.fields())} fields, {n} units "
+        f"({sum(u.language == 'nb' for u in all_units)} nb, "
+        f"{sum(u.language == 'en' for u in all_units)} en)"
+    )
+    print(f"one-off template build (openpyxl, median of 3): nb {ms(template['nb'])}, en {ms(template['en'])}")
+    print(f"first form per language (template + split + cache): nb {ms(first['nb'])}, en {ms(first['en'])}")
+    print(
+        f"per personalised form: mean {ms(statistics.mean(times))}, "
+        f"median {ms(statistics.median(times))}, p95 {ms(times[int(0.95 * len(times))])}, "
+        f"max {ms(times[-1])}  (goal < 10 ms)"
+    )
     print(f"total for {n}: {sum(times):.3f} s; file size {min(sizes)}-{max(sizes)} bytes")
-    print(f"read back and checked {checked} forms: read_form median "
-          f"{ms(statistics.median(read_times))}")
+    print(f"read back and checked {checked} forms: read_form median {ms(statistics.median(read_times))}")
 
 
 if __name__ == "__main__":

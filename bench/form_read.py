@@ -41,8 +41,9 @@ from service.models import Unit
 
 ROOT = Path(__file__).parent.parent
 FORM = ROOT / "forms" / "oppsummering-og-evaluering.toml"
-UNIT = Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
-            "kari@example.test", "nb")
+UNIT = Unit(
+    "IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann", "kari@example.test", "nb"
+)
 ROUNDS = 15
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -54,9 +55,12 @@ def typed_answers(form):
     def value(item, n=0):
         if item.type in ("choice", "yesno"):
             return item.options[n % len(item.options)].label.nb
-        return {"integer": 23 + n, "scale": 4, "date": datetime.date(2020, 11, 3 + n),
-                "longtext": f"Høy arbeidsbelastning {n}.\nFå møteplasser – «ærlig» & <greit>."
-                }.get(item.type, f"Åsmund Ærø-Øye {n}")
+        return {
+            "integer": 23 + n,
+            "scale": 4,
+            "date": datetime.date(2020, 11, 3 + n),
+            "longtext": f"Høy arbeidsbelastning {n}.\nFå møteplasser – «ærlig» & <greit>.",
+        }.get(item.type, f"Åsmund Ærø-Øye {n}")
 
     for f in form.fields():
         if f.source:
@@ -90,15 +94,27 @@ def saved_by_libreoffice(blank, typed):
     work = Path(tempfile.mkdtemp(prefix="bench-lo-", dir="/tmp"))
     try:
         work.chmod(0o755)
-        cells = {f"{SHEET_NAMES['nb'][1]}!{k}": v.strftime("%d.%m.%Y")
-                 if isinstance(v, datetime.date) else str(v) for k, v in typed.items()}
+        cells = {
+            f"{SHEET_NAMES['nb'][1]}!{k}": v.strftime("%d.%m.%Y") if isinstance(v, datetime.date) else str(v)
+            for k, v in typed.items()
+        }
         (work / "form.xlsx").write_bytes(blank)
         (work / "cells.json").write_text(json.dumps(cells, ensure_ascii=False), encoding="utf-8")
-        done = subprocess.run(["/usr/bin/python3", str(ROOT / "tests" / "lo_fill.py"),
-                               str(work / "form.xlsx"), str(work / "filled.xlsx"),
-                               str(work / "cells.json"), str(work)],
-                              capture_output=True, text=True, timeout=180, check=False,
-                              env=dict(os.environ, LO_FILL_LOCALE="nb-NO"))
+        done = subprocess.run(
+            [
+                "/usr/bin/python3",
+                str(ROOT / "tests" / "lo_fill.py"),
+                str(work / "form.xlsx"),
+                str(work / "filled.xlsx"),
+                str(work / "cells.json"),
+                str(work),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            env=dict(os.environ, LO_FILL_LOCALE="nb-NO"),
+        )
         if done.returncode != 0:
             print(f"(LibreOffice fill failed: {done.stderr.strip()[-300:]})")
             return None
@@ -124,16 +140,20 @@ def openpyxl_book(data):
             pointed = [v[0] for v in names.values() if isinstance(v, tuple) and v[0] in sheets]
             visible = [t for t in sheets if t != formread.META_SHEET]
             title = pointed[0] if pointed else visible[min(1, len(visible) - 1)]
-        grid = list(sheets[title].iter_rows(min_row=1, max_row=formread.MAX_ROWS,
-                                            max_col=formread.MAX_COLS, values_only=True))
+        grid = list(
+            sheets[title].iter_rows(
+                min_row=1, max_row=formread.MAX_ROWS, max_col=formread.MAX_COLS, values_only=True
+            )
+        )
         meta = {}
-        for row in (sheets[formread.META_SHEET].iter_rows(min_row=1, max_row=50, max_col=2,
-                                                          values_only=True)
-                    if formread.META_SHEET in sheets else ()):
+        for row in (
+            sheets[formread.META_SHEET].iter_rows(min_row=1, max_row=50, max_col=2, values_only=True)
+            if formread.META_SHEET in sheets
+            else ()
+        ):
             if isinstance(row[0], str):
                 meta[row[0]] = row[1]
-        cells = {(r, c): v for r, row in enumerate(grid, 1) for c, v in enumerate(row, 1)
-                 if v is not None}
+        cells = {(r, c): v for r, row in enumerate(grid, 1) for c, v in enumerate(row, 1) if v is not None}
         return formread._Book(title, cells, len(grid), meta, names)
     finally:
         wb.close()
@@ -164,13 +184,24 @@ def timed(fn, reads):
 
 def main(reads=100):
     form = load_form(FORM)
-    blank = build_form(form, UNIT, lang="nb", reference="KQ7M-3XWD", stamp="st1.SUUtSURJ.c2ln",
-                       campaign_title="ARK 2020", deadline=datetime.date(2020, 12, 16))
+    blank = build_form(
+        form,
+        UNIT,
+        lang="nb",
+        reference="KQ7M-3XWD",
+        stamp="st1.SUUtSURJ.c2ln",
+        campaign_title="ARK 2020",
+        deadline=datetime.date(2020, 12, 16),
+    )
     typed = typed_answers(form)
-    files = {"saved by openpyxl": saved_by_openpyxl(blank, typed),
-             "saved by LibreOffice": saved_by_libreoffice(blank, typed)}
-    print(f"form {form.id}: {len(typed)} answer cells typed; ms per read, median of {ROUNDS} "
-          f"rounds x {reads} reads (best)")
+    files = {
+        "saved by openpyxl": saved_by_openpyxl(blank, typed),
+        "saved by LibreOffice": saved_by_libreoffice(blank, typed),
+    }
+    print(
+        f"form {form.id}: {len(typed)} answer cells typed; ms per read, median of {ROUNDS} "
+        f"rounds x {reads} reads (best)"
+    )
     print(f"{'file':<22}{'bytes':>7}  {'openpyxl (old)':>15}  {'direct (new)':>14}  {'speed-up':>8}")
     for label, data in files.items():
         if data is None:
@@ -179,10 +210,14 @@ def main(reads=100):
         new, old = formread.read_form(data, form), old_read(data, form)
         assert new == old, f"{label}: the readings differ"
         assert new.problems == [] and len(new.answers) == len(form.fields()), new.problems
-        o, n = timed(lambda d=data: old_read(d, form), reads), timed(
-            lambda d=data: formread.read_form(d, form), reads)
-        print(f"{label:<22}{len(data):>7}  {o[0]:>7.2f} ({o[1]:.2f})  {n[0]:>6.2f} ({n[1]:.2f})  "
-              f"{o[0] / n[0]:>7.1f}x")
+        o, n = (
+            timed(lambda d=data: old_read(d, form), reads),
+            timed(lambda d=data: formread.read_form(d, form), reads),
+        )
+        print(
+            f"{label:<22}{len(data):>7}  {o[0]:>7.2f} ({o[1]:.2f})  {n[0]:>6.2f} ({n[1]:.2f})  "
+            f"{o[0] / n[0]:>7.1f}x"
+        )
     print("readings identical (old == new) and complete, without problems, for every file read")
     print(f"\nintake + read per reply, ms, median of {ROUNDS} rounds x {reads} replies (best)")
     print(f"{'file':<22}{'bytes':>7}  {'two passes':>15}  {'one pass':>14}  {'saved':>8}")
@@ -190,10 +225,13 @@ def main(reads=100):
         if data is None:
             continue
         assert intake_then_read(data, form, True) == intake_then_read(data, form, False)
-        two, one = (timed(lambda d=data, r=reuse: intake_then_read(d, form, r), reads)
-                    for reuse in (False, True))
-        print(f"{label:<22}{len(data):>7}  {two[0]:>7.2f} ({two[1]:.2f})  {one[0]:>6.2f} ({one[1]:.2f})  "
-              f"{1 - one[0] / two[0]:>7.0%}")
+        two, one = (
+            timed(lambda d=data, r=reuse: intake_then_read(d, form, r), reads) for reuse in (False, True)
+        )
+        print(
+            f"{label:<22}{len(data):>7}  {two[0]:>7.2f} ({two[1]:.2f})  {one[0]:>6.2f} ({one[1]:.2f})  "
+            f"{1 - one[0] / two[0]:>7.0%}"
+        )
     print("readings identical with and without intake's workbook")
 
 

@@ -79,10 +79,14 @@ def main(n: int) -> None:
         took = time.perf_counter() - t
         box.logout()
         assert report.fetched == n and report.outcomes["receipt"] == n, report
-        print(f"{n} replies, each with its unit's filled form ({len(raws[0]) / 1024:.0f} KB), "
-              f"Dovecot on loopback (forms built in {built:.0f} s, not timed)")
-        print(f"  poll and process: {n / took:6.0f} msg/s  ({took:.1f} s; {took / n * 1000:.2f} ms each; "
-              f"{len(app.queued())} receipts queued)")
+        print(
+            f"{n} replies, each with its unit's filled form ({len(raws[0]) / 1024:.0f} KB), "
+            f"Dovecot on loopback (forms built in {built:.0f} s, not timed)"
+        )
+        print(
+            f"  poll and process: {n / took:6.0f} msg/s  ({took:.1f} s; {took / n * 1000:.2f} ms each; "
+            f"{len(app.queued())} receipts queued)"
+        )
 
         # grow to 10,000 processed: the rest as rows and archived mail in the processed folder
         extra = 10_000 - n
@@ -93,17 +97,27 @@ def main(n: int) -> None:
                 raw = raws[i % n].replace(b"Message-ID: <", f"Message-ID: <x{i}.".encode(), 1)
                 mb.append(raw, folder)
                 path, digest = app.archive.put(raw)
-                row = app.store.store_inbound(app.campaign_id, message_id=f"<x{i}>", folder="INBOX",
-                                              uidvalidity=1, uid=100_000 + i, received_at=now,
-                                              sender="x@example.test", subject="x", raw_path=path,
-                                              sha256=digest, now=now)
+                row = app.store.store_inbound(
+                    app.campaign_id,
+                    message_id=f"<x{i}>",
+                    folder="INBOX",
+                    uidvalidity=1,
+                    uid=100_000 + i,
+                    received_at=now,
+                    sender="x@example.test",
+                    subject="x",
+                    raw_path=path,
+                    sha256=digest,
+                    now=now,
+                )
                 app.store.mark_done([row], now)
         busy = nothing_new(app)
 
         empty = mail_project(work / "empty", world, 1)
         idle = nothing_new(app_for(empty))
-        print(f"  nothing new: {busy:.2f} ms with 10,000 processed, {idle:.2f} ms empty "
-              f"-> {busy / idle:.2f}x")
+        print(
+            f"  nothing new: {busy:.2f} ms with 10,000 processed, {idle:.2f} ms empty -> {busy / idle:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,12 @@ def free_port() -> int:
 class SinkProcess:
     def __init__(self) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", SINK, str(self.port)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SINK, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 
     def count(self) -> int:
@@ -95,8 +99,15 @@ def main(n: int) -> None:
     sink = SinkProcess()
     work = Path(tempfile.mkdtemp(prefix="bench-send-"))
     p = Project(work, make_units(n), {"SKJEMAPOST_SECRET": SECRET})
-    p.write_config(smtp={"host": "127.0.0.1", "port": sink.port, "tls": "none", "max_connections": 4,
-                         "rate_per_minute": 100_000})
+    p.write_config(
+        smtp={
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "tls": "none",
+            "max_connections": 4,
+            "rate_per_minute": 100_000,
+        }
+    )
     p.write_roster()
     app = App(config_mod.load(p.config, p.env))
     app.init()
@@ -113,13 +124,19 @@ def main(n: int) -> None:
     forms = [app.letters.form_for(u, u.language) for u in units]
     parts["form"] = time.perf_counter() - t
     t = time.perf_counter()
-    rendered = [app.renderer.render("leader-invitation", u.language, app.letters.unit_context(u, u.language))
-                for u in units]
+    rendered = [
+        app.renderer.render("leader-invitation", u.language, app.letters.unit_context(u, u.language))
+        for u in units
+    ]
     parts["render"] = time.perf_counter() - t
     t = time.perf_counter()
     for u, r, f in zip(units, rendered, forms, strict=True):
-        compose(r, Envelope(to=(Mailbox(u.leader_email, u.leader_name),)),
-                Headers(Mailbox("hms@example.test"), make_message_id("example.test"), now), [f])
+        compose(
+            r,
+            Envelope(to=(Mailbox(u.leader_email, u.leader_name),)),
+            Headers(Mailbox("hms@example.test"), make_message_id("example.test"), now),
+            [f],
+        )
     parts["compose"] = time.perf_counter() - t
 
     # skjemapost: queue to sent
@@ -150,16 +167,24 @@ def main(n: int) -> None:
     assert sink.count() - before == n
     sink.stop()
 
-    print(f"{n} invitations, {size / 1024:.1f} KB each (text + HTML + personalised .xlsx), "
-          "sink in its own process")
-    print(f"  skjemapost send, queue to sent      {ours:7.0f} msg/s   ({ours / top:.0%} of blast; "
-          f"queue {t1 - t0:.2f} s, drain {t2 - t1:.2f} s)")
+    print(
+        f"{n} invitations, {size / 1024:.1f} KB each (text + HTML + personalised .xlsx), "
+        "sink in its own process"
+    )
+    print(
+        f"  skjemapost send, queue to sent      {ours:7.0f} msg/s   ({ours / top:.0%} of blast; "
+        f"queue {t1 - t0:.2f} s, drain {t2 - t1:.2f} s)"
+    )
     print(f"  baseline: smtplib, conn per message {base:7.0f} msg/s")
     print(f"  blast: pre-rendered, 4 connections  {top:7.0f} msg/s")
-    print("  one invitation, by part (ms):  " + ", ".join(
-        f"{k} {v / len(units) * 1000:.2f}" for k, v in parts.items()))
-    print(f"  queueing per message (all parts + store): {(t1 - t0) / n * 1000:.2f} ms;"
-          f" draining per message: {(t2 - t1) / n * 1000:.2f} ms")
+    print(
+        "  one invitation, by part (ms):  "
+        + ", ".join(f"{k} {v / len(units) * 1000:.2f}" for k, v in parts.items())
+    )
+    print(
+        f"  queueing per message (all parts + store): {(t1 - t0) / n * 1000:.2f} ms;"
+        f" draining per message: {(t2 - t1) / n * 1000:.2f} ms"
+    )
     os.system(f"rm -rf {work}")
 
 

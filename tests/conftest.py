@@ -73,7 +73,6 @@ def pg() -> Iterator[PgServer]:
     server.stop()
 
 
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
 def db_url(request, tmp_path) -> str:
     """The URL of an empty database: a SQLite file, or a fresh database on the session's

@@ -62,23 +62,51 @@ COORDINATORS = {
 KIND_KEYS = {
     "leader-invitation": ("unit", "reference", "coordinators", "attachment_name"),
     "leader-reminder-before": (
-        "unit", "reference", "coordinators", "attachment_name", "days_left", "reminder_number",
+        "unit",
+        "reference",
+        "coordinators",
+        "attachment_name",
+        "days_left",
+        "reminder_number",
         "invited_on",
     ),
     "leader-reminder-after": ("unit", "reference", "coordinators", "attachment_name", "days_overdue"),
     "escalation": ("unit", "reference", "coordinators", "days_overdue", "invited_on", "reminders"),
     "leader-receipt": ("unit", "reference", "coordinators", "submission"),
     "leader-correction": (
-        "unit", "reference", "coordinators", "submission", "problems", "attachment_name", "answers_kept",
+        "unit",
+        "reference",
+        "coordinators",
+        "submission",
+        "problems",
+        "attachment_name",
+        "answers_kept",
         "days_left",
     ),
     "coordinator-digest": (
-        "coordinators", "faculty", "period_start", "period_end", "progress", "new_submissions",
-        "missing_units", "flags", "bounces", "out_of_office", "review_count",
+        "coordinators",
+        "faculty",
+        "period_start",
+        "period_end",
+        "progress",
+        "new_submissions",
+        "missing_units",
+        "flags",
+        "bounces",
+        "out_of_office",
+        "review_count",
     ),
     "hr-digest": (
-        "period_start", "period_end", "progress", "faculties", "new_submissions", "missing_units",
-        "flags", "bounces", "out_of_office", "review_count",
+        "period_start",
+        "period_end",
+        "progress",
+        "faculties",
+        "new_submissions",
+        "missing_units",
+        "flags",
+        "bounces",
+        "out_of_office",
+        "review_count",
     ),
 }
 
@@ -89,8 +117,12 @@ def _pick(lang: str, nb: str, en: str) -> str:
 
 def _summary(lang: str) -> list[dict[str, str]]:
     rows = [
-        ("Løp høsten 2020", "Track in autumn 2020",
-         "Lysark 8: ferdig handlingsplan i vår", "Slide 8: action plan finished in spring"),
+        (
+            "Løp høsten 2020",
+            "Track in autumn 2020",
+            "Lysark 8: ferdig handlingsplan i vår",
+            "Slide 8: action plan finished in spring",
+        ),
         ("Antall ansatte", "Number of employees", "42", "42"),
         ("Oppfølgingsmøte", "Follow-up meeting", "05.11.2020", "05.11.2020"),
         ("Møteform", "Meeting form", "Digitalt", "Digital"),
@@ -103,31 +135,55 @@ def _summary(lang: str) -> list[dict[str, str]]:
 
 def _flags(lang: str) -> list[dict[str, str]]:
     return [
-        {"label": _pick(lang, "Er arbeidsmiljøet fullt forsvarlig?", "Is the work environment fully sound?"),
-         "value": _pick(lang, "Usikker", "Unsure"),
-         "message": _pick(lang, "Fakultetet følger opp enheter som svarer nei eller usikker.",
-                          "The faculty follows up units that answer no or unsure.")},
-        {"label": _pick(lang, "Ønsker hjelp fra", "Help wanted from"),
-         "value": _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
-         "message": _pick(lang, "Koordinatoren tar kontakt.", "The coordinator will get in touch.")},
+        {
+            "label": _pick(
+                lang, "Er arbeidsmiljøet fullt forsvarlig?", "Is the work environment fully sound?"
+            ),
+            "value": _pick(lang, "Usikker", "Unsure"),
+            "message": _pick(
+                lang,
+                "Fakultetet følger opp enheter som svarer nei eller usikker.",
+                "The faculty follows up units that answer no or unsure.",
+            ),
+        },
+        {
+            "label": _pick(lang, "Ønsker hjelp fra", "Help wanted from"),
+            "value": _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
+            "message": _pick(lang, "Koordinatoren tar kontakt.", "The coordinator will get in touch."),
+        },
     ]
 
 
 def _problems(lang: str) -> list[dict[str, str]]:
     return [
-        {"label": _pick(lang, "Saksnummer i ePhorte", "ePhorte case number"), "cell": "Skjema!C24",
-         "message": _pick(lang, "Skriv saksnummeret slik: 2020/12345.",
-                          "Write the case number like this: 2020/12345.")},
-        {"label": _pick(lang, "Bekreftelse", "Confirmation"), "cell": "Skjema!C52",
-         "message": _pick(lang, "Kryss av for at skjemaet er fylt ut av leder og verneombud sammen.",
-                          "Tick the box confirming that the leader and the safety representative "
-                          "filled in the form together.")},
+        {
+            "label": _pick(lang, "Saksnummer i ePhorte", "ePhorte case number"),
+            "cell": "Skjema!C24",
+            "message": _pick(
+                lang, "Skriv saksnummeret slik: 2020/12345.", "Write the case number like this: 2020/12345."
+            ),
+        },
+        {
+            "label": _pick(lang, "Bekreftelse", "Confirmation"),
+            "cell": "Skjema!C52",
+            "message": _pick(
+                lang,
+                "Kryss av for at skjemaet er fylt ut av leder og verneombud sammen.",
+                "Tick the box confirming that the leader and the safety representative "
+                "filled in the form together.",
+            ),
+        },
     ]
 
 
 def _progress(units: int, submitted: int, valid: int) -> dict[str, int]:
-    return {"units": units, "submitted": submitted, "valid": valid, "missing": units - valid,
-            "percent": valid * 100 // units if units else 0}
+    return {
+        "units": units,
+        "submitted": submitted,
+        "valid": valid,
+        "missing": units - valid,
+        "percent": valid * 100 // units if units else 0,
+    }
 
 
 def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
@@ -144,32 +200,72 @@ def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
         "period_start": dt.date(2020, 12, 7),
         "period_end": dt.date(2020, 12, 14),
         "progress": _progress(20, 15, 14) if faculty == "IE" else _progress(61, 40, 37),
-        "new_submissions": keep([
-            {"unit": UNIT, "received_at": at(dt.date(2020, 12, 10), 14, 5), "version": 2, "updated": True,
-             "valid": True},
-            {"unit": idi, "received_at": at(dt.date(2020, 12, 8), 9, 41), "version": 1, "updated": False,
-             "valid": True},
-            {"unit": ies, "received_at": at(dt.date(2020, 12, 11), 16, 20), "version": 1, "updated": False,
-             "valid": False},
-            {"unit": ibi, "received_at": at(dt.date(2020, 12, 9), 11, 2), "version": 1, "updated": False,
-             "valid": True},
-        ]),
-        "missing_units": keep([
-            {"unit": iik, "reminders": REMINDERS[:2], "escalated_on": None},
-            {"unit": ies, "reminders": REMINDERS[:2], "escalated_on": None},
-            {"unit": isl, "reminders": REMINDERS[:3], "escalated_on": dt.date(2020, 12, 14)},
-        ]),
+        "new_submissions": keep(
+            [
+                {
+                    "unit": UNIT,
+                    "received_at": at(dt.date(2020, 12, 10), 14, 5),
+                    "version": 2,
+                    "updated": True,
+                    "valid": True,
+                },
+                {
+                    "unit": idi,
+                    "received_at": at(dt.date(2020, 12, 8), 9, 41),
+                    "version": 1,
+                    "updated": False,
+                    "valid": True,
+                },
+                {
+                    "unit": ies,
+                    "received_at": at(dt.date(2020, 12, 11), 16, 20),
+                    "version": 1,
+                    "updated": False,
+                    "valid": False,
+                },
+                {
+                    "unit": ibi,
+                    "received_at": at(dt.date(2020, 12, 9), 11, 2),
+                    "version": 1,
+                    "updated": False,
+                    "valid": True,
+                },
+            ]
+        ),
+        "missing_units": keep(
+            [
+                {"unit": iik, "reminders": REMINDERS[:2], "escalated_on": None},
+                {"unit": ies, "reminders": REMINDERS[:2], "escalated_on": None},
+                {"unit": isl, "reminders": REMINDERS[:3], "escalated_on": dt.date(2020, 12, 14)},
+            ]
+        ),
         "flags": keep(flags),
-        "bounces": keep([
-            {"unit": iik, "address": iik["leader_email"], "at": at(dt.date(2020, 12, 9), 9, 3),
-             "reason": "550 5.1.1 User unknown"},
-        ]),
-        "out_of_office": keep([
-            {"unit": ies, "address": ies["leader_email"], "seen_at": at(dt.date(2020, 12, 9), 9, 4),
-             "returns_on": dt.date(2020, 12, 18)},
-            {"unit": isl, "address": isl["leader_email"], "seen_at": at(dt.date(2020, 12, 2), 9, 2),
-             "returns_on": None},
-        ]),
+        "bounces": keep(
+            [
+                {
+                    "unit": iik,
+                    "address": iik["leader_email"],
+                    "at": at(dt.date(2020, 12, 9), 9, 3),
+                    "reason": "550 5.1.1 User unknown",
+                },
+            ]
+        ),
+        "out_of_office": keep(
+            [
+                {
+                    "unit": ies,
+                    "address": ies["leader_email"],
+                    "seen_at": at(dt.date(2020, 12, 9), 9, 4),
+                    "returns_on": dt.date(2020, 12, 18),
+                },
+                {
+                    "unit": isl,
+                    "address": isl["leader_email"],
+                    "seen_at": at(dt.date(2020, 12, 2), 9, 2),
+                    "returns_on": None,
+                },
+            ]
+        ),
         "review_count": 2,
     }
 
@@ -179,10 +275,16 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
     if kind not in KIND_KEYS:
         raise KeyError(f"no sample for kind {kind!r}")
     context: dict[str, Any] = {
-        "campaign": {"id": "aml-2020", "title": "Oppsummering og evaluering 2020",
-                     "opens": CAMPAIGN_OPENS, "deadline": DEADLINE},
-        "sender": {"name": _pick(lang, "HMS-avdelingen", "HSE Department"),
-                   "address": "hms-skjema@example.edu"},
+        "campaign": {
+            "id": "aml-2020",
+            "title": "Oppsummering og evaluering 2020",
+            "opens": CAMPAIGN_OPENS,
+            "deadline": DEADLINE,
+        },
+        "sender": {
+            "name": _pick(lang, "HMS-avdelingen", "HSE Department"),
+            "address": "hms-skjema@example.edu",
+        },
     }
     if kind == "hr-digest":
         per_faculty = {"HF": (21, 12, 10), "IE": (20, 15, 14), "NV": (20, 13, 13)}

@@ -15,8 +15,15 @@ from service.forms.model import SHEET_NAMES, FormDef
 from service.models import Language
 
 FORM_PATH = Path(__file__).resolve().parent.parent / "forms" / "oppsummering-og-evaluering.toml"
-__all__ = ["answers_with_mistakes", "cells", "fill", "fill_in_libreoffice", "missing_libreoffice",
-           "shipped_form", "valid_answers"]
+__all__ = [
+    "answers_with_mistakes",
+    "cells",
+    "fill",
+    "fill_in_libreoffice",
+    "missing_libreoffice",
+    "shipped_form",
+    "valid_answers",
+]
 
 
 def shipped_form() -> FormDef:
@@ -27,17 +34,30 @@ def valid_answers(variant: int = 0) -> dict[str, object]:
     """A complete, valid answer set; ``variant`` varies a few values (and which flags rise)."""
     answers: dict[str, object] = {
         "forlop": ("ingen_mote_var", "avbrutt", "handlingsplan_var")[variant % 3],
-        "antall_ansatte": 10 + variant, "motedato": dt.date(2020, 11, 3), "moteform": "digitalt",
-        "antall_deltakere": 8 + variant % 5, "verneombud_navn": f"Verneombud Ås {variant}",
+        "antall_ansatte": 10 + variant,
+        "motedato": dt.date(2020, 11, 3),
+        "moteform": "digitalt",
+        "antall_deltakere": 8 + variant % 5,
+        "verneombud_navn": f"Verneombud Ås {variant}",
         "verneombud_involvert": "yes" if variant % 4 else "no",
-        "losam_involvert": "not_relevant", "handlingsplan_ephorte": "yes",
+        "losam_involvert": "not_relevant",
+        "handlingsplan_ephorte": "yes",
         "saksnummer": f"2020/{10000 + variant}",
-        "tiltak": [{"beskrivelse": "Faste møteplasser", "tema": "sosialt_fellesskap",
-                    "status": "nytt", "ansvarlig": "Leder", "frist": dt.date(2021, 3, 1)}],
-        "pandemi_pavirkning": 1 + variant % 5, "prosess_vurdering": 3,
+        "tiltak": [
+            {
+                "beskrivelse": "Faste møteplasser",
+                "tema": "sosialt_fellesskap",
+                "status": "nytt",
+                "ansvarlig": "Leder",
+                "frist": dt.date(2021, 3, 1),
+            }
+        ],
+        "pandemi_pavirkning": 1 + variant % 5,
+        "prosess_vurdering": 3,
         "fullt_forsvarlig": "yes" if variant % 3 else "unsure",
         "hjelp_onsket": ("ingen",) if variant % 2 else ("koordinator",),
-        "bekreftet": "yes", "bekreftet_dato": dt.date(2020, 12, 10),
+        "bekreftet": "yes",
+        "bekreftet_dato": dt.date(2020, 12, 10),
     }
     if answers["fullt_forsvarlig"] != "yes":
         answers["forsvarlig_beskrivelse"] = "Høy arbeidsbelastning."
@@ -66,8 +86,9 @@ def missing_libreoffice() -> str | None:
     return None if probe.returncode == 0 else f"{SYSTEM_PYTHON} cannot import uno"
 
 
-def fill_in_libreoffice(data: bytes, form: FormDef, answers: dict[str, object], lang: Language,
-                        workdir: Path) -> bytes:
+def fill_in_libreoffice(
+    data: bytes, form: FormDef, answers: dict[str, object], lang: Language, workdir: Path
+) -> bytes:
     """``answers`` typed as a person would in LibreOffice (tests/lo_fill.py), saved as .xlsx."""
     import json
     import os
@@ -83,9 +104,20 @@ def fill_in_libreoffice(data: bytes, form: FormDef, answers: dict[str, object], 
     src.write_bytes(data)
     spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     done = subprocess.run(
-        [SYSTEM_PYTHON, str(Path(__file__).parent / "lo_fill.py"), str(src), str(dst), str(spec_path),
-         str(workdir)], capture_output=True, text=True, timeout=180, check=False,
-        env=dict(os.environ, LO_FILL_LOCALE="nb-NO" if lang == "nb" else "en-GB"))
+        [
+            SYSTEM_PYTHON,
+            str(Path(__file__).parent / "lo_fill.py"),
+            str(src),
+            str(dst),
+            str(spec_path),
+            str(workdir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=dict(os.environ, LO_FILL_LOCALE="nb-NO" if lang == "nb" else "en-GB"),
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stdout + done.stderr)
     return dst.read_bytes()

@@ -34,8 +34,7 @@ def props(**values):
 
 def connect(proc, pipe):
     local = uno.getComponentContext()
-    resolver = local.ServiceManager.createInstanceWithContext(
-        "com.sun.star.bridge.UnoUrlResolver", local)
+    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -54,17 +53,26 @@ def main(src, dst, cells_path, work):
     posix = locale.replace("-", "_") + ".UTF-8"
     pipe = f"lo_fill_{os.getpid()}"
     proc = subprocess.Popen(
-        ["soffice", "--headless", "--invisible", "--nologo", "--norestore", "--nodefault",
-         "--nolockcheck", f"-env:UserInstallation=file://{work}/profile",
-         f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext"],
+        [
+            "soffice",
+            "--headless",
+            "--invisible",
+            "--nologo",
+            "--norestore",
+            "--nodefault",
+            "--nolockcheck",
+            f"-env:UserInstallation=file://{work}/profile",
+            f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext",
+        ],
         env=dict(os.environ, HOME=work, LANG=posix, LC_ALL=posix),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ctx = connect(proc, pipe)
         smgr = ctx.ServiceManager
         desktop = smgr.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
-        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(src), "_blank", 0,
-                                           props(Hidden=True))
+        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(src), "_blank", 0, props(Hidden=True))
         controller = doc.getCurrentController()
         frame = controller.getFrame()
         helper = smgr.createInstanceWithContext("com.sun.star.frame.DispatchHelper", ctx)
@@ -73,8 +81,9 @@ def main(src, dst, cells_path, work):
             controller.setActiveSheet(doc.Sheets.getByName(sheet.strip("'")))
             helper.executeDispatch(frame, ".uno:GoToCell", "", 0, props(ToPoint=cell))
             helper.executeDispatch(frame, ".uno:EnterString", "", 0, props(StringName=text))
-        doc.storeToURL(uno.systemPathToFileUrl(dst),
-                       props(FilterName="Calc MS Excel 2007 XML", Overwrite=True))
+        doc.storeToURL(
+            uno.systemPathToFileUrl(dst), props(FilterName="Calc MS Excel 2007 XML", Overwrite=True)
+        )
         doc.close(True)
         # the bridge dies with soffice, so a DisposedException here is normal
         with contextlib.suppress(Exception):

@@ -48,18 +48,26 @@ EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def make_certificate(name: str = "skjemapost-test", *, days: int = 365,
-                     key_size: int = 2048) -> tuple[str, x509.Certificate]:
+def make_certificate(
+    name: str = "skjemapost-test", *, days: int = 365, key_size: int = 2048
+) -> tuple[str, x509.Certificate]:
     """A self-signed RSA certificate for an app registration: (PEM key + certificate, cert)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-            .sign(key, hashes.SHA256()))
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return pem + cert.public_bytes(serialization.Encoding.PEM).decode(), cert
 
 
@@ -68,16 +76,26 @@ def _server_certificate() -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address(HOST))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -122,11 +140,15 @@ class _AadError(Exception):
     def body(self) -> dict[str, Any]:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         trace = str(uuid.uuid4())
-        return {"error": self.error,
-                "error_description": f"AADSTS{self.code}: {self.text} Trace ID: {trace} "
-                                     f"Correlation ID: {uuid.uuid4()} Timestamp: {stamp}",
-                "error_codes": [self.code], "timestamp": stamp, "trace_id": trace,
-                "error_uri": f"https://login.microsoftonline.com/error?code={self.code}"}
+        return {
+            "error": self.error,
+            "error_description": f"AADSTS{self.code}: {self.text} Trace ID: {trace} "
+            f"Correlation ID: {uuid.uuid4()} Timestamp: {stamp}",
+            "error_codes": [self.code],
+            "timestamp": stamp,
+            "trace_id": trace,
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+        }
 
 
 @dataclass
@@ -196,8 +218,15 @@ class IdentityProvider:
         return f"{self.url}/introspect"
 
     # -- registrations and tokens --------------------------------------------------------------
-    def register(self, tenant: str, client_id: str, *, mailbox: str, secret: str | None = None,
-                 certificate: x509.Certificate | None = None) -> None:
+    def register(
+        self,
+        tenant: str,
+        client_id: str,
+        *,
+        mailbox: str,
+        secret: str | None = None,
+        certificate: x509.Certificate | None = None,
+    ) -> None:
         """An app registration with a secret and/or certificate, granted access to ``mailbox``."""
         with self._lock:
             client = Client(tenant, client_id, secret, certificate, mailbox.lower())
@@ -220,8 +249,12 @@ class IdentityProvider:
             active = issued is not None and not issued.revoked and issued.expires > time.time()
             result: dict[str, Any] = {"active": active}
             if issued is not None and active:
-                result.update(email=issued.mailbox, client_id=issued.client_id, scope=EXCHANGE_SCOPE,
-                              exp=int(issued.expires))
+                result.update(
+                    email=issued.mailbox,
+                    client_id=issued.client_id,
+                    scope=EXCHANGE_SCOPE,
+                    exp=int(issued.expires),
+                )
             else:
                 result["email"] = ""  # Dovecot wants the attribute; empty never matches a user
             self.introspections.append({"active": active, "client_id": issued.client_id if issued else None})
@@ -229,8 +262,9 @@ class IdentityProvider:
 
     def grant(self, tenant: str, form: dict[str, str]) -> dict[str, Any]:
         client_id = form.get("client_id", "")
-        method = ("certificate" if "client_assertion" in form else "secret" if "client_secret" in form
-                  else "none")
+        method = (
+            "certificate" if "client_assertion" in form else "secret" if "client_secret" in form else "none"
+        )
         record = TokenRequest(tenant, client_id, method, ok=False)
         with self._lock:
             self.token_requests.append(record)
@@ -243,33 +277,53 @@ class IdentityProvider:
         with self._lock:
             self.tokens[token] = Issued(client_id, client.mailbox, time.time() + self.token_lifetime)
         record.ok = True
-        return {"token_type": "Bearer", "expires_in": self.token_lifetime,
-                "ext_expires_in": self.token_lifetime, "access_token": token}
+        return {
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+            "ext_expires_in": self.token_lifetime,
+            "access_token": token,
+        }
 
     def _check_grant(self, tenant: str, client_id: str, form: dict[str, str]) -> Client:
         if form.get("grant_type") != "client_credentials":
-            raise _AadError(400, "unsupported_grant_type", 70003,
-                            "The app requested an unsupported grant type.")
+            raise _AadError(
+                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+            )
         client = self.clients.get((tenant, client_id))
         if client is None:
-            raise _AadError(400, "unauthorized_client", 700016,
-                            f"Application with identifier '{client_id}' was not found in the directory "
-                            f"'{tenant}'.")
+            raise _AadError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+            )
         if "client_assertion" in form:
             self._check_assertion(client, form)
         elif "client_secret" in form:
             if client.secret is None or not secrets.compare_digest(form["client_secret"], client.secret):
-                raise _AadError(401, "invalid_client", 7000215,
-                                "Invalid client secret provided. Ensure the secret being sent in the "
-                                "request is the client secret value, not the client secret ID, for a "
-                                f"secret added to app '{client_id}'.")
+                raise _AadError(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the "
+                    "request is the client secret value, not the client secret ID, for a "
+                    f"secret added to app '{client_id}'.",
+                )
         else:
-            raise _AadError(401, "invalid_client", 7000218,
-                            "The request body must contain the following parameter: 'client_assertion' "
-                            "or 'client_secret'.")
+            raise _AadError(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' "
+                "or 'client_secret'.",
+            )
         if form.get("scope", "").split() != [EXCHANGE_SCOPE]:
-            raise _AadError(400, "invalid_scope", 1002012, f"The provided value for scope "
-                            f"{form.get('scope')!r} is not valid.")
+            raise _AadError(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {form.get('scope')!r} is not valid.",
+            )
         return client
 
     def _check_assertion(self, client: Client, form: dict[str, str]) -> None:
@@ -280,36 +334,53 @@ class IdentityProvider:
         try:
             header = jwt.get_unverified_header(assertion)
         except jwt.PyJWTError as exc:
-            raise _AadError(401, "invalid_client", 50027,
-                            f"JWT token is invalid or malformed: {exc}") from None
+            raise _AadError(
+                401, "invalid_client", 50027, f"JWT token is invalid or malformed: {exc}"
+            ) from None
         presented = str(header.get("x5t#S256", ""))
         if cert is None or _unb64url(presented) != cert.fingerprint(hashes.SHA256()):
-            raise _AadError(401, "invalid_client", 700027,
-                            f"The certificate with identifier used to sign the client assertion is not "
-                            f"registered on application. [Reason - The key was not found., Thumbprint "
-                            f"of key used by client: '{header.get('x5t#S256')}']")
+            raise _AadError(
+                401,
+                "invalid_client",
+                700027,
+                f"The certificate with identifier used to sign the client assertion is not "
+                f"registered on application. [Reason - The key was not found., Thumbprint "
+                f"of key used by client: '{header.get('x5t#S256')}']",
+            )
         token_endpoint = f"https://{HOST}:{self.port}/{client.tenant}/oauth2/v2.0/token"
         try:
-            claims = jwt.decode(assertion, cert.public_key(), algorithms=["PS256", "RS256"],  # type: ignore[arg-type]
-                                audience=token_endpoint, issuer=client.client_id,
-                                options={"require": ["exp", "aud", "iss", "sub", "jti"]})
+            claims = jwt.decode(
+                assertion,
+                cert.public_key(),
+                algorithms=["PS256", "RS256"],  # type: ignore[arg-type]
+                audience=token_endpoint,
+                issuer=client.client_id,
+                options={"require": ["exp", "aud", "iss", "sub", "jti"]},
+            )
         except jwt.PyJWTError as exc:
-            raise _AadError(401, "invalid_client", 700027,
-                            f"Client assertion failed signature validation. ({exc})") from None
+            raise _AadError(
+                401, "invalid_client", 700027, f"Client assertion failed signature validation. ({exc})"
+            ) from None
         if claims["sub"] != client.client_id:
             raise _AadError(401, "invalid_client", 700023, "Client assertion subject is not the client id.")
 
     def openid_configuration(self, tenant: str) -> dict[str, Any]:
         if not any(t == tenant for t, _ in self.clients):
-            raise _AadError(400, "invalid_tenant", 90002,
-                            f"Tenant '{tenant}' not found. Check to make sure you have the correct "
-                            "tenant ID.")
+            raise _AadError(
+                400,
+                "invalid_tenant",
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.",
+            )
         base = f"{self.url}/{tenant}"
-        return {"issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "jwks_uri": f"{base}/discovery/v2.0/keys",
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
+        return {
+            "issuer": f"{base}/v2.0",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+        }
 
 
 class _Handler(BaseHTTPRequestHandler):

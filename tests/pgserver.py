@@ -91,8 +91,19 @@ class PgServer:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         try:
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                      "--locale=C.UTF-8", "--no-sync")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
             for attempt in range(attempts):  # a free port can be taken between choosing and binding
                 self.port = _free_port()
                 try:
@@ -102,14 +113,17 @@ class PgServer:
                     if attempt == attempts - 1 or "in use" not in self.log_tail():
                         raise
             self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
-            self._admin(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'",
-                        f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
+            self._admin(
+                f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'", f"CREATE DATABASE {DATABASE} OWNER {ROLE}"
+            )
         except Exception as exc:
             tail = self.log_tail()
             where = f" in {self.dir}" if self.dir else ""
             self.stop()
-            raise RuntimeError(f"PostgreSQL did not start{where} (port {self.port}): {exc}"
-                               + (f"\n--- log tail ---\n{tail}" if tail else "")) from exc
+            raise RuntimeError(
+                f"PostgreSQL did not start{where} (port {self.port}): {exc}"
+                + (f"\n--- log tail ---\n{tail}" if tail else "")
+            ) from exc
         except BaseException:  # KeyboardInterrupt: still leave nothing behind
             self.stop()
             raise
@@ -142,8 +156,9 @@ class PgServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- what tests use -------------------------------------------------------------------------
@@ -179,10 +194,23 @@ class PgServer:
         return self.dir / "data"
 
     def _pg_ctl_start(self) -> None:
-        options = (f"-c listen_addresses={HOST} -p {self.port} -k {self.dir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "30",
-                  "-o", options, "start")
+        options = (
+            f"-c listen_addresses={HOST} -p {self.port} -k {self.dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            options,
+            "start",
+        )
 
     def _run(self, exe: str, *args: str) -> None:
         assert self.bin_dir is not None
@@ -197,7 +225,8 @@ class PgServer:
         """Run statements as the superuser, outside a transaction (CREATE DATABASE needs that)."""
         import psycopg
 
-        with psycopg.connect(host=HOST, port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(
+            host=HOST, port=self.port, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
+        ) as conn:
             for sql in statements:
                 conn.execute(sql)  # type: ignore[arg-type]

@@ -27,11 +27,17 @@ FACULTIES = ("IE", "NV", "HF")
 def make_units(n: int, domain: str = "example.test", prefix: str = "leader") -> list[Unit]:
     """n units over three faculties, every third in English, leaders with their own address."""
     return [
-        Unit(code=f"{FACULTIES[i % 3]}-U{i:03d}", name=f"Institutt nr. {i} for æøå-studier",
-             faculty=FACULTIES[i % 3], leader_name=f"Leder Ås {i}",
-             leader_email=f"{prefix}{i:03d}@{domain}", language="en" if i % 3 == 2 else "nb",
-             verneombud_name=f"Verneombud {i}", verneombud_email=f"vo{i:03d}@{domain}",
-             superior_email=f"dekan-{FACULTIES[i % 3].lower()}@{domain}")
+        Unit(
+            code=f"{FACULTIES[i % 3]}-U{i:03d}",
+            name=f"Institutt nr. {i} for æøå-studier",
+            faculty=FACULTIES[i % 3],
+            leader_name=f"Leder Ås {i}",
+            leader_email=f"{prefix}{i:03d}@{domain}",
+            language="en" if i % 3 == 2 else "nb",
+            verneombud_name=f"Verneombud {i}",
+            verneombud_email=f"vo{i:03d}@{domain}",
+            superior_email=f"dekan-{FACULTIES[i % 3].lower()}@{domain}",
+        )
         for i in range(n)
     ]
 
@@ -47,8 +53,14 @@ class Project:
     def config(self) -> Path:
         return self.dir / "skjemapost.toml"
 
-    def write_config(self, *, smtp: dict[str, object] | None = None, imap: dict[str, object] | None = None,
-                     mail: dict[str, object] | None = None, extra: str = "") -> None:
+    def write_config(
+        self,
+        *,
+        smtp: dict[str, object] | None = None,
+        imap: dict[str, object] | None = None,
+        mail: dict[str, object] | None = None,
+        extra: str = "",
+    ) -> None:
         def table(name: str, values: dict[str, object]) -> str:
             lines = [f"[{name}]"]
             for k, v in values.items():
@@ -58,21 +70,39 @@ class Project:
         coordinators = "\n".join(
             f'[[coordinators]]\nfaculty = "{f}"\nname = "Koordinator {f}"\n'
             f'email = "koord-{f.lower()}@example.test"'
-            for f in FACULTIES)
-        text = "\n\n".join([
-            table("campaign", {"id": "aml-2020", "title": "Oppsummering og evaluering 2020",
-                               "form": str(ROOT / "forms/oppsummering-og-evaluering.toml"),
-                               "roster": "roster.csv", "opens": "2020-11-23", "deadline": "2020-12-16",
-                               "institution_domains": ["example.test"]}),
-            table("smtp", smtp or {"host": "127.0.0.1", "port": 1, "tls": "none"}),
-            table("imap", imap or {"host": "127.0.0.1", "port": 1, "tls": "none"}),
-            table("mail", {"from_address": "service@example.test", "from_name": "HMS-avdelingen",
-                           "templates": str(ROOT / "templates/email"), **(mail or {})}),
-            coordinators,
-            table("hr", {"recipients": ["hr@example.test"]}),
-            table("storage", {"data_dir": "data"}),
-            extra,
-        ])
+            for f in FACULTIES
+        )
+        text = "\n\n".join(
+            [
+                table(
+                    "campaign",
+                    {
+                        "id": "aml-2020",
+                        "title": "Oppsummering og evaluering 2020",
+                        "form": str(ROOT / "forms/oppsummering-og-evaluering.toml"),
+                        "roster": "roster.csv",
+                        "opens": "2020-11-23",
+                        "deadline": "2020-12-16",
+                        "institution_domains": ["example.test"],
+                    },
+                ),
+                table("smtp", smtp or {"host": "127.0.0.1", "port": 1, "tls": "none"}),
+                table("imap", imap or {"host": "127.0.0.1", "port": 1, "tls": "none"}),
+                table(
+                    "mail",
+                    {
+                        "from_address": "service@example.test",
+                        "from_name": "HMS-avdelingen",
+                        "templates": str(ROOT / "templates/email"),
+                        **(mail or {}),
+                    },
+                ),
+                coordinators,
+                table("hr", {"recipients": ["hr@example.test"]}),
+                table("storage", {"data_dir": "data"}),
+                extra,
+            ]
+        )
         self.config.write_text(text, encoding="utf-8")
 
     def write_roster(self, units: Sequence[Unit] | None = None) -> Path:
@@ -82,15 +112,18 @@ class Project:
 
     def use_database(self, url: str) -> None:
         """Point the project at the empty database ``url`` and set it up there."""
-        self.config.write_text(self.config.read_text().replace(
-            'data_dir = "data"', f'data_dir = "data"\ndatabase_url = "{url}"'))
+        self.config.write_text(
+            self.config.read_text().replace('data_dir = "data"', f'data_dir = "data"\ndatabase_url = "{url}"')
+        )
         self.database_url = url
         self.setup()
 
     def query(self, sql: str) -> list[tuple]:
         """Rows of ``sql`` in the project's database, whichever it is."""
-        engine = sa.create_engine(self.database_url or f"sqlite:///{self.dir / 'data' / 'skjemapost.db'}",
-                                  poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(
+            self.database_url or f"sqlite:///{self.dir / 'data' / 'skjemapost.db'}",
+            poolclass=sa.pool.NullPool,
+        )
         try:
             with engine.connect() as conn:
                 return [tuple(r) for r in conn.execute(sa.text(sql))]
@@ -99,14 +132,21 @@ class Project:
 
     def cli(self, *args: str) -> Result:
         """Run skjemapost in-process with this project's config and environment."""
-        return CliRunner().invoke(cli, ["--config", str(self.config), *args], env=self.env,
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, ["--config", str(self.config), *args], env=self.env, catch_exceptions=False
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """Run skjemapost as its own process (for tests that kill it)."""
         env = {**os.environ, **self.env}
-        return subprocess.Popen([sys.executable, "-m", "service", "--config", str(self.config), *args],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "service", "--config", str(self.config), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def setup(self) -> None:
         """init + roster import, asserting both succeed."""
@@ -132,20 +172,42 @@ def new_project(tmp_path: Path, n_units: int = 6, **config: dict[str, object]) -
     return p
 
 
-def mail_project(tmp_path: Path, world, n: int, *, sent_folder: str = "", max_connections: int = 2,
-                 rate: int = 100_000, password: str | None = None) -> Project:
+def mail_project(
+    tmp_path: Path,
+    world,
+    n: int,
+    *,
+    sent_folder: str = "",
+    max_connections: int = 2,
+    rate: int = 100_000,
+    password: str | None = None,
+) -> Project:
     """A project whose n leaders and own service address are real users of ``world``."""
     service = world.new_user("svc")
     units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
     world.add_users(u.leader_email for u in units)
     pw = password or world.password(service)
-    p = Project(tmp_path, units, {"SKJEMAPOST_SECRET": SECRET, "SKJEMAPOST_SMTP_PASSWORD": pw,
-                                  "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
+    p = Project(
+        tmp_path,
+        units,
+        {
+            "SKJEMAPOST_SECRET": SECRET,
+            "SKJEMAPOST_SMTP_PASSWORD": pw,
+            "SKJEMAPOST_IMAP_PASSWORD": world.password(service),
+        },
+    )
     p.service = service
     p.write_config(
-        smtp={"host": world.host, "port": world.smtp_port, "tls": "starttls", "user": service,
-              "ca_file": str(world.cert_path), "max_connections": max_connections,
-              "rate_per_minute": rate, "retry_base_seconds": 0.01},
+        smtp={
+            "host": world.host,
+            "port": world.smtp_port,
+            "tls": "starttls",
+            "user": service,
+            "ca_file": str(world.cert_path),
+            "max_connections": max_connections,
+            "rate_per_minute": rate,
+            "retry_base_seconds": 0.01,
+        },
         imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
         mail={"from_address": service},
         extra=f'[imap.folders]\nsent = "{sent_folder}"' if sent_folder else "",

@@ -144,8 +144,9 @@ class Relay:
         """Ask the identity provider whether ``token`` is active, and for which mailbox."""
         assert self.introspect_url is not None
         body = urllib.parse.urlencode({"token": token}).encode()
-        with urllib.request.urlopen(self.introspect_url, body, timeout=10,
-                                    context=self.introspect_tls) as resp:
+        with urllib.request.urlopen(
+            self.introspect_url, body, timeout=10, context=self.introspect_tls
+        ) as resp:
             return dict(json.loads(resp.read()))
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -173,15 +174,21 @@ class Relay:
             log.error("introspection failed: %r", e)
             info = {}
         ok = info.get("active") is True and str(info.get("email", "")).lower() == user.lower()
-        self.note(event="auth", mechanism="XOAUTH2", user=user, ok=ok, client_id=info.get("client_id"),
-                  peer=list(server.session.peer or ()) if server.session else [])
+        self.note(
+            event="auth",
+            mechanism="XOAUTH2",
+            user=user,
+            ok=ok,
+            client_id=info.get("client_id"),
+            peer=list(server.session.peer or ()) if server.session else [],
+        )
         if ok:
             return AuthResult(success=True, auth_data=user)
-        error = json.dumps({"status": "401", "schemes": "bearer",
-                            "scope": "https://outlook.office365.com/.default"})
+        error = json.dumps(
+            {"status": "401", "schemes": "bearer", "scope": "https://outlook.office365.com/.default"}
+        )
         await server.challenge_auth(error)  # the client answers with an empty line
-        return AuthResult(success=False, handled=False,
-                          message="535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
 
     def deliver(self, mail_from: str, rcpt: str, data: bytes) -> None:
         with smtplib.LMTP(*self.lmtp) as lmtp:

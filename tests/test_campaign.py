@@ -32,16 +32,36 @@ OPENS_2020, DEADLINE_2020 = D(2020, 11, 23), D(2020, 12, 16)
 
 
 def campaign(opens: dt.date = OPENS_2020, deadline: dt.date = DEADLINE_2020) -> Campaign:
-    return Campaign(id="aml-2020", title="Oppsummering og evaluering", form=Path("form.toml"),
-                    roster=Path("roster.csv"), opens=opens, deadline=deadline, timezone="Europe/Oslo",
-                    default_language="nb", institution_domains=("ntnu.no",))
+    return Campaign(
+        id="aml-2020",
+        title="Oppsummering og evaluering",
+        form=Path("form.toml"),
+        roster=Path("roster.csv"),
+        opens=opens,
+        deadline=deadline,
+        timezone="Europe/Oslo",
+        default_language="nb",
+        institution_domains=("ntnu.no",),
+    )
 
 
-def schedule(days: tuple[int, ...] = (14, 7, 2), after: bool = True, escalation: int = 3,
-             max_reminders: int = 5, digest_weekday: str = "monday") -> Schedule:
-    return Schedule(reminder_days_before=days, reminder_after_deadline=after,
-                    escalation_working_days=escalation, max_reminders=max_reminders, send_hour=9,
-                    digest_weekday=digest_weekday, digest_hour=8, poll_minutes=5)
+def schedule(
+    days: tuple[int, ...] = (14, 7, 2),
+    after: bool = True,
+    escalation: int = 3,
+    max_reminders: int = 5,
+    digest_weekday: str = "monday",
+) -> Schedule:
+    return Schedule(
+        reminder_days_before=days,
+        reminder_after_deadline=after,
+        escalation_working_days=escalation,
+        max_reminders=max_reminders,
+        send_hour=9,
+        digest_weekday=digest_weekday,
+        digest_hour=8,
+        poll_minutes=5,
+    )
 
 
 def oslo(y: int, m: int, d: int, h: int = 9, mi: int = 0) -> dt.datetime:
@@ -53,8 +73,14 @@ def days(steps: tuple[Step, ...]) -> list[tuple[str, dt.date]]:
     return [(s.key, s.day) for s in steps]
 
 
-def unit(*sent: str, active: bool = True, has_valid: bool = False, failing: bool = False,
-         invited_at: dt.datetime | None = None, code: str = "IE-IDI") -> UnitState:
+def unit(
+    *sent: str,
+    active: bool = True,
+    has_valid: bool = False,
+    failing: bool = False,
+    invited_at: dt.datetime | None = None,
+    code: str = "IE-IDI",
+) -> UnitState:
     return UnitState(code, active, has_valid, failing, frozenset(sent), invited_at)
 
 
@@ -65,10 +91,12 @@ BEFORE = ("reminder-before:1", "reminder-before:2", "reminder-before:3")
 
 # -- plan ------------------------------------------------------------------------------------------
 
+
 def test_the_2020_round():
     """2020: invitation Mon 23 Nov, reminders 2, 9, 14 Dec, after-deadline 17 Dec, escalation 22 Dec."""
+
     def at8utc(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(8), tzinfo=UTC)   # 09:00 CET
+        return dt.datetime.combine(day, dt.time(8), tzinfo=UTC)  # 09:00 CET
 
     assert [(s.kind, s.number, s.key, s.day, s.at) for s in ROUND_2020] == [
         ("invitation", 1, "invitation", D(2020, 11, 23), at8utc(D(2020, 11, 23))),
@@ -82,7 +110,7 @@ def test_the_2020_round():
 
 def test_the_2020_round_expiries():
     """Reminders before stop mattering at midnight after the deadline; the one after, at escalation."""
-    deadline_over = dt.datetime(2020, 12, 16, 23, tzinfo=UTC)   # 00:00 on 17 Dec in Oslo
+    deadline_over = dt.datetime(2020, 12, 16, 23, tzinfo=UTC)  # 00:00 on 17 Dec in Oslo
     assert [STEP[k].expires for k in BEFORE] == [deadline_over] * 3
     assert STEP["reminder-after"].expires == STEP["escalation"].at
     assert STEP["invitation"].expires is None
@@ -92,9 +120,11 @@ def test_the_2020_round_expiries():
 def test_a_reminder_on_a_saturday_moves_to_friday():
     """4 days before Wed 16 Dec is Saturday 12 Dec: the reminder goes on Friday 11 Dec."""
     steps = plan(campaign(), schedule(days=(14, 4, 2)))
-    assert days(steps)[1:4] == [("reminder-before:1", D(2020, 12, 2)),
-                                ("reminder-before:2", D(2020, 12, 11)),
-                                ("reminder-before:3", D(2020, 12, 14))]
+    assert days(steps)[1:4] == [
+        ("reminder-before:1", D(2020, 12, 2)),
+        ("reminder-before:2", D(2020, 12, 11)),
+        ("reminder-before:3", D(2020, 12, 14)),
+    ]
 
 
 def test_an_opening_day_on_a_weekend_or_holiday_moves_the_invitation_forward():
@@ -106,9 +136,11 @@ def test_an_opening_day_on_a_weekend_or_holiday_moves_the_invitation_forward():
 def test_a_reminder_on_or_before_the_invitation_day_is_dropped():
     """Opening Wed 2 Dec: the 14-day reminder (2 Dec) is dropped, the others renumbered 1 and 2."""
     steps = plan(campaign(opens=D(2020, 12, 2)), schedule())
-    assert days(steps)[:3] == [("invitation", D(2020, 12, 2)),
-                               ("reminder-before:1", D(2020, 12, 9)),
-                               ("reminder-before:2", D(2020, 12, 14))]
+    assert days(steps)[:3] == [
+        ("invitation", D(2020, 12, 2)),
+        ("reminder-before:1", D(2020, 12, 9)),
+        ("reminder-before:2", D(2020, 12, 14)),
+    ]
 
 
 def test_christmas_and_new_year_are_skipped():
@@ -126,53 +158,70 @@ def test_christmas_eve_is_a_working_day_by_law():
 def test_easter_2021_deadline_on_maundy_thursday():
     """Deadline 1 Apr 2021: reminders 18, 25, 30 Mar; after Easter on Tue 6 Apr; escalation Fri 9 Apr."""
     steps = plan(campaign(D(2021, 3, 8), D(2021, 4, 1)), schedule())
-    assert days(steps) == [("invitation", D(2021, 3, 8)),
-                           ("reminder-before:1", D(2021, 3, 18)),
-                           ("reminder-before:2", D(2021, 3, 25)),
-                           ("reminder-before:3", D(2021, 3, 30)),
-                           ("reminder-after", D(2021, 4, 6)),
-                           ("escalation", D(2021, 4, 9))]
+    assert days(steps) == [
+        ("invitation", D(2021, 3, 8)),
+        ("reminder-before:1", D(2021, 3, 18)),
+        ("reminder-before:2", D(2021, 3, 25)),
+        ("reminder-before:3", D(2021, 3, 30)),
+        ("reminder-after", D(2021, 4, 6)),
+        ("escalation", D(2021, 4, 9)),
+    ]
 
 
 def test_reminders_moved_back_over_easter_collapse_into_one():
     """Deadline Tue 6 Apr 2021: 4 days before (Good Friday) and 1 before (Easter Monday) both land on
     Wed 31 Mar, which makes one reminder."""
     steps = plan(campaign(D(2021, 3, 8), D(2021, 4, 6)), schedule(days=(4, 1)))
-    assert days(steps) == [("invitation", D(2021, 3, 8)),
-                           ("reminder-before:1", D(2021, 3, 31)),
-                           ("reminder-after", D(2021, 4, 7)),
-                           ("escalation", D(2021, 4, 12))]
+    assert days(steps) == [
+        ("invitation", D(2021, 3, 8)),
+        ("reminder-before:1", D(2021, 3, 31)),
+        ("reminder-after", D(2021, 4, 7)),
+        ("escalation", D(2021, 4, 12)),
+    ]
 
 
 def test_ascension_day_and_17_may():
     """Deadline Tue 18 May 2021: 5 days before (Ascension Day) goes 12 May, 1 before (17 May) 14 May."""
     steps = plan(campaign(D(2021, 5, 3), D(2021, 5, 18)), schedule(days=(5, 1)))
-    assert days(steps) == [("invitation", D(2021, 5, 3)),
-                           ("reminder-before:1", D(2021, 5, 12)),
-                           ("reminder-before:2", D(2021, 5, 14)),
-                           ("reminder-after", D(2021, 5, 19)),
-                           ("escalation", D(2021, 5, 25))]   # 20, 21, (24 Whit Monday), 25
+    assert days(steps) == [
+        ("invitation", D(2021, 5, 3)),
+        ("reminder-before:1", D(2021, 5, 12)),
+        ("reminder-before:2", D(2021, 5, 14)),
+        ("reminder-after", D(2021, 5, 19)),
+        ("escalation", D(2021, 5, 25)),
+    ]  # 20, 21, (24 Whit Monday), 25
 
 
 def test_send_hour_in_utc_follows_daylight_saving():
     """A campaign across 28 Mar 2021 sends at 08:00 UTC before the change and 07:00 UTC after it."""
     steps = plan(campaign(D(2021, 3, 15), D(2021, 4, 1)), schedule())
     assert [(s.day, s.at.hour) for s in steps] == [
-        (D(2021, 3, 15), 8), (D(2021, 3, 18), 8), (D(2021, 3, 25), 8), (D(2021, 3, 30), 7),
-        (D(2021, 4, 6), 7), (D(2021, 4, 9), 7)]
+        (D(2021, 3, 15), 8),
+        (D(2021, 3, 18), 8),
+        (D(2021, 3, 25), 8),
+        (D(2021, 3, 30), 7),
+        (D(2021, 4, 6), 7),
+        (D(2021, 4, 9), 7),
+    ]
     autumn = plan(campaign(D(2021, 10, 18), D(2021, 11, 3)), schedule(days=(5,)))
     assert [(s.day, s.at.hour) for s in autumn] == [
-        (D(2021, 10, 18), 7), (D(2021, 10, 29), 7), (D(2021, 11, 4), 8), (D(2021, 11, 9), 8)]
+        (D(2021, 10, 18), 7),
+        (D(2021, 10, 29), 7),
+        (D(2021, 11, 4), 8),
+        (D(2021, 11, 9), 8),
+    ]
     assert all(s.at.astimezone(OSLO).hour == 9 for s in (*steps, *autumn))
 
 
 def test_max_reminders_keeps_the_after_deadline_reminder_and_the_last_ones_before():
     """With max_reminders 2 the after-deadline reminder and the last reminder before (14 Dec) remain."""
     steps = plan(campaign(), schedule(max_reminders=2))
-    assert days(steps) == [("invitation", D(2020, 11, 23)),
-                           ("reminder-before:1", D(2020, 12, 14)),
-                           ("reminder-after", D(2020, 12, 17)),
-                           ("escalation", D(2020, 12, 22))]
+    assert days(steps) == [
+        ("invitation", D(2020, 11, 23)),
+        ("reminder-before:1", D(2020, 12, 14)),
+        ("reminder-after", D(2020, 12, 17)),
+        ("escalation", D(2020, 12, 22)),
+    ]
 
 
 def test_max_reminders_zero_sends_no_reminder_and_escalates_from_the_deadline():
@@ -202,6 +251,7 @@ def test_an_invitation_after_the_deadline_has_no_after_deadline_reminder_on_its_
 
 
 # -- due and skipped ------------------------------------------------------------------------------
+
 
 def test_nothing_before_the_campaign_opens_then_the_invitation():
     """A minute before 09:00 on the opening day nothing is due; at 09:00 the invitation is."""
@@ -325,8 +375,16 @@ def test_an_invitation_after_everything_is_the_last_mail():
     assert due(oslo(2021, 2, 1), ROUND_2020, unit("invitation", invited_at=added)) is None
 
 
-@pytest.mark.parametrize("sent", [(), ("invitation",), ("invitation", "reminder-before:1"),
-                                  ("invitation", "reminder-before:3"), ("invitation", *BEFORE)])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        (),
+        ("invitation",),
+        ("invitation", "reminder-before:1"),
+        ("invitation", "reminder-before:3"),
+        ("invitation", *BEFORE),
+    ],
+)
 def test_every_step_whose_time_has_come_is_sent_due_or_skipped(sent):
     """At every hour, each reached step is exactly one of: already sent, due now, or skipped."""
     state = unit(*sent)
@@ -346,6 +404,7 @@ def test_a_naive_now_is_refused():
 
 
 # -- time helpers ----------------------------------------------------------------------------------
+
 
 def test_days_left():
     """Days left count Oslo calendar days: 23 on opening, 0 on the deadline (even 00:30), -1 after."""
@@ -368,8 +427,8 @@ def test_digest_day_moves_off_holidays_within_the_week():
     """A Monday digest in Easter week goes Tuesday, a Friday one Wednesday; a Saturday one goes Friday."""
     assert digest_day(D(2020, 12, 2), "monday") == D(2020, 11, 30)
     assert digest_day(D(2021, 4, 8), "monday") == D(2021, 4, 6)
-    assert digest_day(D(2021, 5, 27), "monday") == D(2021, 5, 25)   # Whit Monday
-    assert digest_day(D(2021, 3, 29), "friday") == D(2021, 3, 31)   # Good Friday, Maundy Thursday
+    assert digest_day(D(2021, 5, 27), "monday") == D(2021, 5, 25)  # Whit Monday
+    assert digest_day(D(2021, 3, 29), "friday") == D(2021, 3, 31)  # Good Friday, Maundy Thursday
     assert digest_day(D(2020, 12, 2), "Saturday") == D(2020, 12, 4)
 
 
@@ -408,10 +467,18 @@ def test_digest_weeks_are_counted_in_the_campaigns_zone():
 
 # -- simulate --------------------------------------------------------------------------------------
 
+
 def test_simulate_the_2020_round_with_replies():
     """Day by day, each unit gets each step once until its reply; inactive, failing, done units get none."""
-    units = [unit(code="A"), unit(code="B"), unit(code="C"), unit(code="D", active=False),
-             unit(code="E", failing=True), unit(code="F", has_valid=True), unit("invitation", code="G")]
+    units = [
+        unit(code="A"),
+        unit(code="B"),
+        unit(code="C"),
+        unit(code="D", active=False),
+        unit(code="E", failing=True),
+        unit(code="F", has_valid=True),
+        unit("invitation", code="G"),
+    ]
     replies = {"B": D(2020, 12, 3), "C": D(2020, 12, 17), "F": D(2020, 12, 1)}
     rows = simulate(campaign(), schedule(), units, D(2020, 11, 20), D(2020, 12, 31), replies)
     assert rows == [
@@ -437,16 +504,21 @@ def test_simulate_the_2020_round_with_replies():
 
 def test_simulate_a_reply_on_a_reminder_day_stops_that_days_reminder():
     """A reply dated 9 Dec means the form was in that morning: no reminder on the 9th or later."""
-    rows = simulate(campaign(), schedule(), [unit(code="A")], D(2020, 11, 23), D(2020, 12, 31),
-                    {"A": D(2020, 12, 9)})
+    rows = simulate(
+        campaign(), schedule(), [unit(code="A")], D(2020, 11, 23), D(2020, 12, 31), {"A": D(2020, 12, 9)}
+    )
     assert rows == [(D(2020, 11, 23), "A", "invitation"), (D(2020, 12, 2), "A", "reminder-before:1")]
 
 
 def test_simulate_starting_late_invites_then_follows_the_timeline():
     """Started Thu 10 Dec: invitation that day, then 14, 17 and 22 Dec; no catch-up reminder on the 11th."""
     rows = simulate(campaign(), schedule(), [unit(code="H")], D(2020, 12, 10), D(2021, 1, 10))
-    assert rows == [(D(2020, 12, 10), "H", "invitation"), (D(2020, 12, 14), "H", "reminder-before:3"),
-                    (D(2020, 12, 17), "H", "reminder-after"), (D(2020, 12, 22), "H", "escalation")]
+    assert rows == [
+        (D(2020, 12, 10), "H", "invitation"),
+        (D(2020, 12, 14), "H", "reminder-before:3"),
+        (D(2020, 12, 17), "H", "reminder-after"),
+        (D(2020, 12, 22), "H", "escalation"),
+    ]
 
 
 def test_simulate_sends_nothing_on_a_weekend():
@@ -468,20 +540,28 @@ def closed(*days: dt.date, base: Schedule | None = None) -> Schedule:
 def test_a_reminder_on_a_closed_day_moves_to_the_previous_working_day():
     """Closed Mon 14 Dec: the 2-day reminder goes on Fri 11 Dec; the other steps stay."""
     assert days(plan(campaign(), closed(D(2020, 12, 14)))) == [
-        ("invitation", D(2020, 11, 23)), ("reminder-before:1", D(2020, 12, 2)),
-        ("reminder-before:2", D(2020, 12, 9)), ("reminder-before:3", D(2020, 12, 11)),
-        ("reminder-after", D(2020, 12, 17)), ("escalation", D(2020, 12, 22)),
+        ("invitation", D(2020, 11, 23)),
+        ("reminder-before:1", D(2020, 12, 2)),
+        ("reminder-before:2", D(2020, 12, 9)),
+        ("reminder-before:3", D(2020, 12, 11)),
+        ("reminder-after", D(2020, 12, 17)),
+        ("escalation", D(2020, 12, 22)),
     ]
 
 
 def test_a_reminder_moved_back_over_a_closed_day_merges_with_the_one_there():
     """Offsets 7 and 6 (9 and 10 Dec); with 10 Dec closed both land on 9 Dec: one reminder."""
     s = schedule(days=(14, 7, 6))
-    assert [d for k, d in days(plan(campaign(), s)) if k.startswith("reminder-before")] == \
-        [D(2020, 12, 2), D(2020, 12, 9), D(2020, 12, 10)]
+    assert [d for k, d in days(plan(campaign(), s)) if k.startswith("reminder-before")] == [
+        D(2020, 12, 2),
+        D(2020, 12, 9),
+        D(2020, 12, 10),
+    ]
     moved = plan(campaign(), closed(D(2020, 12, 10), base=s))
-    assert [(k, d) for k, d in days(moved) if k.startswith("reminder-before")] == \
-        [("reminder-before:1", D(2020, 12, 2)), ("reminder-before:2", D(2020, 12, 9))]
+    assert [(k, d) for k, d in days(moved) if k.startswith("reminder-before")] == [
+        ("reminder-before:1", D(2020, 12, 2)),
+        ("reminder-before:2", D(2020, 12, 9)),
+    ]
 
 
 def test_the_after_deadline_reminder_and_the_escalation_skip_closed_days():
@@ -496,8 +576,10 @@ def test_romjul_closed_pushes_the_escalation_into_january():
     """Deadline Tue 22 Dec: escalation 3 working days after 23 Dec is 29 Dec, or 6 Jan with romjul closed."""
     c = campaign(deadline=D(2020, 12, 22))
     assert {k: d for k, d in days(plan(c, schedule()))}["escalation"] == D(2020, 12, 29)
-    assert days(plan(c, closed(*ROMJUL)))[-2:] == [("reminder-after", D(2020, 12, 23)),
-                                                   ("escalation", D(2021, 1, 6))]
+    assert days(plan(c, closed(*ROMJUL)))[-2:] == [
+        ("reminder-after", D(2020, 12, 23)),
+        ("escalation", D(2021, 1, 6)),
+    ]
 
 
 def test_an_opening_day_that_is_closed_moves_the_invitation_forward():
@@ -507,8 +589,15 @@ def test_an_opening_day_that_is_closed_moves_the_invitation_forward():
 
 def test_a_closed_day_on_a_weekend_or_holiday_changes_nothing():
     """Weekend days and Christmas Day listed as closed leave the 2020 round as it was."""
-    harmless = closed(D(2020, 12, 5), D(2020, 12, 12), D(2020, 12, 13), D(2020, 12, 19), D(2020, 12, 20),
-                      D(2020, 12, 25), D(2020, 12, 26))
+    harmless = closed(
+        D(2020, 12, 5),
+        D(2020, 12, 12),
+        D(2020, 12, 13),
+        D(2020, 12, 19),
+        D(2020, 12, 20),
+        D(2020, 12, 25),
+        D(2020, 12, 26),
+    )
     assert plan(campaign(), harmless) == ROUND_2020
     assert digest_day(D(2020, 12, 23), "monday", harmless.closed_days) == D(2020, 12, 21)
 

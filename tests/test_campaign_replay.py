@@ -40,11 +40,22 @@ def parse(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
-KINDS = (("Påminnelse:", "reminder"), ("Reminder:", "reminder"), ("vi mangler skjemaet", "reminder-after"),
-         ("we have not received", "reminder-after"), ("Kvittering:", "receipt"), ("Receipt:", "receipt"),
-         ("må rettes", "correction"), ("Please correct", "correction"), ("Ukesoversikt", "digest"),
-         ("Weekly summary", "digest"), ("Skjema mangler", "escalation"), ("Form missing", "escalation"),
-         ("– skjema for", "invitation"), ("– form for", "invitation"))
+KINDS = (
+    ("Påminnelse:", "reminder"),
+    ("Reminder:", "reminder"),
+    ("vi mangler skjemaet", "reminder-after"),
+    ("we have not received", "reminder-after"),
+    ("Kvittering:", "receipt"),
+    ("Receipt:", "receipt"),
+    ("må rettes", "correction"),
+    ("Please correct", "correction"),
+    ("Ukesoversikt", "digest"),
+    ("Weekly summary", "digest"),
+    ("Skjema mangler", "escalation"),
+    ("Form missing", "escalation"),
+    ("– skjema for", "invitation"),
+    ("– form for", "invitation"),
+)
 
 
 def kind_of(msg) -> str:
@@ -59,19 +70,26 @@ def replay(mail_world, tmp_path_factory):
     units = p.units  # IE-U000, NV-U001, HF-U002 (en), IE-U003, …
     coordinators = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")]
     mail_world.add_users([u.superior_email for u in units] + coordinators + ["hr@example.test"])
-    text = p.config.read_text().replace('opens = "2020-11-23"', 'opens = "2021-03-15"') \
+    text = (
+        p.config.read_text()
+        .replace('opens = "2020-11-23"', 'opens = "2021-03-15"')
         .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"')
-    p.config.write_text(text + '\n[schedule]\nsend_hour = 9\ndigest_weekday = "monday"\ndigest_hour = 8\n'
-                        'reminder_days_before = [14, 7, 2]\nescalation_working_days = 3\n')
+    )
+    p.config.write_text(
+        text + '\n[schedule]\nsend_hour = 9\ndigest_weekday = "monday"\ndigest_hour = 8\n'
+        "reminder_days_before = [14, 7, 2]\nescalation_working_days = 3\n"
+    )
     clock = FixedClock(at(D(2021, 3, 15), 8))
     app = App(config_mod.load(p.config, p.env), clock)
     ops = Operations(app)
     # who replies when (before that day's 09:00 cycle), and with what
-    replies = {units[0].code: [(D(2021, 3, 17), "valid")],                        # early
-               units[1].code: [(D(2021, 3, 25), "mistakes"), (D(2021, 3, 26), "valid")],
-               units[2].code: [(D(2021, 4, 6), "valid")],                         # after two reminders
-               units[3].code: [(D(2021, 4, 9), "valid")]}                         # after the deadline
-    down = {D(2021, 3, 23), D(2021, 3, 24), D(2021, 3, 25)}                      # the 14-day reminder day
+    replies = {
+        units[0].code: [(D(2021, 3, 17), "valid")],  # early
+        units[1].code: [(D(2021, 3, 25), "mistakes"), (D(2021, 3, 26), "valid")],
+        units[2].code: [(D(2021, 4, 6), "valid")],  # after two reminders
+        units[3].code: [(D(2021, 4, 9), "valid")],
+    }  # after the deadline
+    down = {D(2021, 3, 23), D(2021, 3, 24), D(2021, 3, 25)}  # the 14-day reminder day
     received: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
     seen: dict[str, int] = defaultdict(int)
     day = D(2021, 3, 15)
@@ -89,10 +107,14 @@ def replay(mail_world, tmp_path_factory):
             clock.set(at(day, hour))
             if day not in down:
                 ops.cycle(StopFlag())
-            for address in {u.leader_email for u in units} | {u.superior_email for u in units} | \
-                    {f"koord-{f}@example.test" for f in ("ie", "nv", "hf")} | {"hr@example.test"}:
+            for address in (
+                {u.leader_email for u in units}
+                | {u.superior_email for u in units}
+                | {f"koord-{f}@example.test" for f in ("ie", "nv", "hf")}
+                | {"hr@example.test"}
+            ):
                 got = mail_world.messages(address)
-                for raw in got[seen[address]:]:
+                for raw in got[seen[address] :]:
                     received[address].append((day, kind_of(parse(raw)), parse(raw)))
                 seen[address] = len(got)
         day += dt.timedelta(days=1)
@@ -111,9 +133,9 @@ def test_non_submitters_get_exactly_the_reminders_on_working_days(replay):
     silent = units[8]
     assert kinds(received, silent.leader_email) == [
         (D(2021, 3, 15), "invitation"),
-        (D(2021, 3, 26), "reminder"),         # due 24 March while down; sent once when back
-        (D(2021, 3, 31), "reminder"),         # 7 days before; the 2-day one (Easter Monday) moved here
-        (D(2021, 4, 8), "reminder-after"),    # Thursday after the deadline
+        (D(2021, 3, 26), "reminder"),  # due 24 March while down; sent once when back
+        (D(2021, 3, 31), "reminder"),  # 7 days before; the 2-day one (Easter Monday) moved here
+        (D(2021, 4, 8), "reminder-after"),  # Thursday after the deadline
     ]
 
 
@@ -129,15 +151,25 @@ def test_no_submitter_is_reminded_after_their_valid_form(replay):
     with mistakes does not stop the reminders, and the reply sent while the service was down is
     answered when it is back, before any reminder."""
     _, units, received = replay
-    invited, missed, before = (D(2021, 3, 15), "invitation"), (D(2021, 3, 26), "reminder"), \
-        (D(2021, 3, 31), "reminder")
+    invited, missed, before = (
+        (D(2021, 3, 15), "invitation"),
+        (D(2021, 3, 26), "reminder"),
+        (D(2021, 3, 31), "reminder"),
+    )
     assert kinds(received, units[0].leader_email) == [invited, (D(2021, 3, 17), "receipt")]
-    assert kinds(received, units[1].leader_email) == [invited, (D(2021, 3, 26), "correction"),
-                                                      (D(2021, 3, 26), "receipt")]
+    assert kinds(received, units[1].leader_email) == [
+        invited,
+        (D(2021, 3, 26), "correction"),
+        (D(2021, 3, 26), "receipt"),
+    ]
     assert kinds(received, units[2].leader_email) == [invited, missed, before, (D(2021, 4, 6), "receipt")]
-    assert kinds(received, units[3].leader_email) == [invited, missed, before,
-                                                      (D(2021, 4, 8), "reminder-after"),
-                                                      (D(2021, 4, 9), "receipt")]
+    assert kinds(received, units[3].leader_email) == [
+        invited,
+        missed,
+        before,
+        (D(2021, 4, 8), "reminder-after"),
+        (D(2021, 4, 9), "receipt"),
+    ]
 
 
 def test_the_runner_writes_the_master_workbook_each_day(replay):
@@ -157,8 +189,9 @@ def test_escalation_reaches_the_superior_and_the_coordinator(replay):
     silent = units[8]
     coordinator = f"koord-{silent.faculty.lower()}@example.test"
     for address in (silent.superior_email, coordinator):
-        escalations = [(d, m) for d, k, m in received[address]
-                       if silent.name in m["Subject"] and k == "escalation"]
+        escalations = [
+            (d, m) for d, k, m in received[address] if silent.name in m["Subject"] and k == "escalation"
+        ]
         assert [d for d, _ in escalations] == [D(2021, 4, 13)], address
         assert silent.verneombud_email in escalations[0][1]["Cc"]
 
@@ -169,8 +202,12 @@ def test_each_coordinator_gets_one_digest_a_week_with_their_faculty_only(replay)
     _, units, received = replay
     mondays = [D(2021, 3, 15) + dt.timedelta(weeks=n) for n in range(6)]
     mondays[3] = D(2021, 4, 6)  # Easter Monday is a public holiday: digests go on working days
-    valid_on = {units[0].code: D(2021, 3, 17), units[1].code: D(2021, 3, 26),
-                units[2].code: D(2021, 4, 6), units[3].code: D(2021, 4, 9)}
+    valid_on = {
+        units[0].code: D(2021, 3, 17),
+        units[1].code: D(2021, 3, 26),
+        units[2].code: D(2021, 4, 6),
+        units[3].code: D(2021, 4, 9),
+    }
     for faculty in ("IE", "NV", "HF"):
         digests = [(d, m) for d, k, m in received[f"koord-{faculty.lower()}@example.test"] if k == "digest"]
         assert [d for d, _ in digests] == mondays, faculty

@@ -20,12 +20,14 @@ def msg(head: str, body: str = "hello\n") -> bytes:
 
 def dsn(*recipients: str, extra_head: str = "") -> bytes:
     blocks = "\n\n".join(recipients)
-    return msg("From: MAILER-DAEMON@mx.example.edu\nTo: hms@example.edu\nSubject: Delivery report\n"
-               f'{extra_head}MIME-Version: 1.0\n'
-               'Content-Type: multipart/report; report-type=delivery-status; boundary="r"',
-               "--r\nContent-Type: text/plain\n\nreport\n--r\nContent-Type: message/delivery-status\n\n"
-               f"Reporting-MTA: dns; mx.example.edu\n\n{blocks}\n--r\nContent-Type: text/rfc822-headers\n\n"
-               "From: hms@example.edu\nMessage-ID: <abc.skjemapost@example.edu>\n--r--\n")
+    return msg(
+        "From: MAILER-DAEMON@mx.example.edu\nTo: hms@example.edu\nSubject: Delivery report\n"
+        f"{extra_head}MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"',
+        "--r\nContent-Type: text/plain\n\nreport\n--r\nContent-Type: message/delivery-status\n\n"
+        f"Reporting-MTA: dns; mx.example.edu\n\n{blocks}\n--r\nContent-Type: text/rfc822-headers\n\n"
+        "From: hms@example.edu\nMessage-ID: <abc.skjemapost@example.edu>\n--r--\n",
+    )
 
 
 def rcpt(addr: str, action: str, status: str, diag: str = "") -> str:
@@ -39,6 +41,7 @@ def classified(raw: bytes) -> Classification:
 
 # ---- bounces and delays --------------------------------------------------------------------------
 
+
 def test_a_delayed_dsn_is_a_delay_not_a_failure():
     """Action: delayed gives kind "delay" with delayed=True: a machine, but not a bounce."""
     c = classified(dsn(rcpt("Kari@Example.edu", "delayed", "4.4.1", "connect timed out")))
@@ -49,8 +52,12 @@ def test_a_delayed_dsn_is_a_delay_not_a_failure():
 
 def test_a_failed_dsn_is_a_bounce_with_its_facts():
     """Action: failed gives a bounce with recipient, status, diagnostic and our original Message-ID."""
-    c = classified(dsn(rcpt("ola@example.edu", "failed", "5.1.1", "550 5.1.1 User unknown"),
-                       rcpt("kari@example.edu", "delayed", "4.4.1")))
+    c = classified(
+        dsn(
+            rcpt("ola@example.edu", "failed", "5.1.1", "550 5.1.1 User unknown"),
+            rcpt("kari@example.edu", "delayed", "4.4.1"),
+        )
+    )
     assert (c.kind, c.delayed) == ("bounce", False)
     assert c.failed_recipients == ("ola@example.edu",) and c.status == ("5.1.1",)
     assert c.diagnostic == "550 5.1.1 User unknown" and c.report_type == "delivery-status"
@@ -71,20 +78,24 @@ def test_a_success_dsn_is_a_report_not_a_bounce():
 
 def test_a_bounce_carrying_auto_submitted_is_still_a_bounce():
     """Bounces often carry Auto-Submitted too; the DSN decides first."""
-    c = classified(dsn(rcpt("ola@example.edu", "failed", "5.1.1"),
-                       extra_head="Auto-Submitted: auto-replied\n"))
+    c = classified(
+        dsn(rcpt("ola@example.edu", "failed", "5.1.1"), extra_head="Auto-Submitted: auto-replied\n")
+    )
     assert c.kind == "bounce"
 
 
 def test_a_postfix_text_bounce_names_the_failed_address_not_ours():
     """A plain-text bounce: the address from "<x>: host … said: 550 …", never the sender's own."""
-    c = classified(msg(
-        "From: MAILER-DAEMON@smtp.example.edu (Mail Delivery System)\nTo: hms@example.edu\n"
-        "Subject: Undelivered Mail Returned to Sender\nAuto-Submitted: auto-replied",
-        "This is the mail system.\n\n<per@example.edu>: host mx.example.edu[192.0.2.1] said: 550 5.1.1\n"
-        "    <per@example.edu>: Recipient address rejected (in reply to RCPT TO command)\n\n"
-        "--- Below this line is a copy of the message.\n\nFrom: hms@example.edu\nTo: <other@example.edu>\n"
-        "Message-ID: <x1.skjemapost@example.edu>\n"))
+    c = classified(
+        msg(
+            "From: MAILER-DAEMON@smtp.example.edu (Mail Delivery System)\nTo: hms@example.edu\n"
+            "Subject: Undelivered Mail Returned to Sender\nAuto-Submitted: auto-replied",
+            "This is the mail system.\n\n<per@example.edu>: host mx.example.edu[192.0.2.1] said: 550 5.1.1\n"
+            "    <per@example.edu>: Recipient address rejected (in reply to RCPT TO command)\n\n"
+            "--- Below this line is a copy of the message.\n\nFrom: hms@example.edu\nTo: <other@example.edu>\n"
+            "Message-ID: <x1.skjemapost@example.edu>\n",
+        )
+    )
     assert (c.kind, c.failed_recipients, c.status) == ("bounce", ("per@example.edu",), ("5.1.1",))
     assert c.original_message_id == "<x1.skjemapost@example.edu>"
     assert c.diagnostic.startswith("550 5.1.1")
@@ -92,53 +103,69 @@ def test_a_postfix_text_bounce_names_the_failed_address_not_ours():
 
 def test_an_exchange_text_bounce_in_english_and_a_norwegian_subject():
     """Exchange's "Delivery has failed to these recipients" text and "Ikke levert:" subjects bounce."""
-    c = classified(msg("From: postmaster@example.edu\nTo: hms@example.edu\nSubject: Ikke levert: Skjema",
-                       "Delivery has failed to these recipients or groups:\n\n"
-                       "Kari Nordmann (kari@example.edu)\n"
-                       "The email address you entered couldn't be found.\n"))
+    c = classified(
+        msg(
+            "From: postmaster@example.edu\nTo: hms@example.edu\nSubject: Ikke levert: Skjema",
+            "Delivery has failed to these recipients or groups:\n\n"
+            "Kari Nordmann (kari@example.edu)\n"
+            "The email address you entered couldn't be found.\n",
+        )
+    )
     assert (c.kind, c.failed_recipients) == ("bounce", ("kari@example.edu",))
 
 
 def test_a_text_delay_notice_is_a_delay():
-    """"Delivery Status Notification (Delay)" in plain text is a delay, not a bounce."""
-    c = classified(msg("From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: hms@example.edu\n"
-                       "Subject: Delivery Status Notification (Delay)",
-                       "Delivery incomplete. There was a temporary problem delivering your message to "
-                       "kari@example.edu. Gmail will retry for 46 more hours.\n"))
+    """ "Delivery Status Notification (Delay)" in plain text is a delay, not a bounce."""
+    c = classified(
+        msg(
+            "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nTo: hms@example.edu\n"
+            "Subject: Delivery Status Notification (Delay)",
+            "Delivery incomplete. There was a temporary problem delivering your message to "
+            "kari@example.edu. Gmail will retry for 46 more hours.\n",
+        )
+    )
     assert (c.kind, c.delayed) == ("delay", True)
 
 
 def test_a_person_forwarding_a_dsn_is_still_a_bounce():
     """A DSN inside a forwarded message (message/rfc822) is found and reported as a bounce."""
     inner = dsn(rcpt("ola@example.edu", "failed", "5.2.2")).decode().replace("\r\n", "\n")
-    c = classified(msg('From: Kari <kari@example.edu>\nSubject: VS: Ikke levert\nMIME-Version: 1.0\n'
-                       'Content-Type: multipart/mixed; boundary="o"',
-                       "--o\nContent-Type: text/plain\n\nSe under\n"
-                       f"--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n"))
+    c = classified(
+        msg(
+            "From: Kari <kari@example.edu>\nSubject: VS: Ikke levert\nMIME-Version: 1.0\n"
+            'Content-Type: multipart/mixed; boundary="o"',
+            "--o\nContent-Type: text/plain\n\nSe under\n"
+            f"--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n",
+        )
+    )
     assert (c.kind, c.failed_recipients) == ("bounce", ("ola@example.edu",))
     assert "forwarded" in c.reason and c.original_message_id == "<abc.skjemapost@example.edu>"
 
 
 # ---- auto-replies and return dates ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "anchor", "expected"), [
-    ("Jeg er tilbake 4. januar.", D(2020, 12, 18), D(2021, 1, 4)),
-    ("Jeg er på ferie og er tilbake på kontoret mandag 4. januar.", D(2020, 12, 18), D(2021, 1, 4)),
-    ("Jeg er tilbake fra og med 4.1.", D(2020, 12, 21), D(2021, 1, 4)),
-    ("Fra og med 4. januar er jeg tilbake på kontoret.", D(2020, 12, 21), D(2021, 1, 4)),
-    ("Jeg er fraværende til og med 3. januar.", D(2020, 12, 21), D(2021, 1, 4)),
-    ("Fraværende fra 18. desember til og med 3. jan.", D(2020, 12, 18), D(2021, 1, 4)),
-    ("Jeg er tilbake i jobb 04.01.2021", D(2020, 12, 21), D(2021, 1, 4)),
-    ("I will be back on 4 January 2021.", D(2020, 12, 21), D(2021, 1, 4)),
-    ("I am out of the office until Monday, January 4th.", D(2020, 12, 21), D(2021, 1, 4)),
-    ("I am on annual leave, returning 04.01.2021.", D(2020, 12, 19), D(2021, 1, 4)),
-    ("Away through 3 January, back 4 January.", D(2020, 12, 19), D(2021, 1, 4)),
-    ("I am away from 21 December with no access to e-mail.", D(2020, 12, 19), None),
-    ("Jeg har ferie. Svarfristen er 16. desember.", D(2020, 12, 10), None),
-    ("I was back on 2 November.", D(2020, 12, 10), None),
-    ("Jeg er tilbake 4. januar.", None, None),
-    ("Back on 2021-01-04.", None, D(2021, 1, 4)),
-])
+
+@pytest.mark.parametrize(
+    ("text", "anchor", "expected"),
+    [
+        ("Jeg er tilbake 4. januar.", D(2020, 12, 18), D(2021, 1, 4)),
+        ("Jeg er på ferie og er tilbake på kontoret mandag 4. januar.", D(2020, 12, 18), D(2021, 1, 4)),
+        ("Jeg er tilbake fra og med 4.1.", D(2020, 12, 21), D(2021, 1, 4)),
+        ("Fra og med 4. januar er jeg tilbake på kontoret.", D(2020, 12, 21), D(2021, 1, 4)),
+        ("Jeg er fraværende til og med 3. januar.", D(2020, 12, 21), D(2021, 1, 4)),
+        ("Fraværende fra 18. desember til og med 3. jan.", D(2020, 12, 18), D(2021, 1, 4)),
+        ("Jeg er tilbake i jobb 04.01.2021", D(2020, 12, 21), D(2021, 1, 4)),
+        ("I will be back on 4 January 2021.", D(2020, 12, 21), D(2021, 1, 4)),
+        ("I am out of the office until Monday, January 4th.", D(2020, 12, 21), D(2021, 1, 4)),
+        ("I am on annual leave, returning 04.01.2021.", D(2020, 12, 19), D(2021, 1, 4)),
+        ("Away through 3 January, back 4 January.", D(2020, 12, 19), D(2021, 1, 4)),
+        ("I am away from 21 December with no access to e-mail.", D(2020, 12, 19), None),
+        ("Jeg har ferie. Svarfristen er 16. desember.", D(2020, 12, 10), None),
+        ("I was back on 2 November.", D(2020, 12, 10), None),
+        ("Jeg er tilbake 4. januar.", None, None),
+        ("Back on 2021-01-04.", None, D(2021, 1, 4)),
+    ],
+)
 def test_return_dates_in_norwegian_and_english(text, anchor, expected):
     """The first day back is read next to a return cue; an inclusive end date counts the day after."""
     assert return_date(text, anchor) == expected
@@ -146,8 +173,13 @@ def test_return_dates_in_norwegian_and_english(text, anchor, expected):
 
 def test_auto_submitted_decides_and_the_return_date_comes_along():
     """Auto-Submitted: auto-replied is an auto-reply; the date is read with the mail's year."""
-    c = classified(msg("From: kari@example.edu\nSubject: Ferie\nAuto-Submitted: auto-replied\n"
-                       "Date: Fri, 18 Dec 2020 16:05:00 +0100", "Jeg er tilbake 4. januar.\n"))
+    c = classified(
+        msg(
+            "From: kari@example.edu\nSubject: Ferie\nAuto-Submitted: auto-replied\n"
+            "Date: Fri, 18 Dec 2020 16:05:00 +0100",
+            "Jeg er tilbake 4. januar.\n",
+        )
+    )
     assert (c.kind, c.returns_on) == ("auto_reply", D(2021, 1, 4))
     assert c.reason == "header Auto-Submitted: auto-replied"
     assert is_machine(c)
@@ -158,19 +190,37 @@ def test_auto_submitted_no_is_a_person():
     assert classified(msg("From: kari@example.edu\nSubject: Hei\nAuto-Submitted: no")).kind == "question"
 
 
-@pytest.mark.parametrize("header", [
-    "X-Autoreply: yes", "X-Autorespond: Out of office", "Precedence: bulk", "Precedence: junk",
-    "Precedence: auto_reply", "X-Auto-Response-Suppress: All",
-    "X-MS-Exchange-Inbox-Rules-Loop: kari@example.edu",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Autoreply: yes",
+        "X-Autorespond: Out of office",
+        "Precedence: bulk",
+        "Precedence: junk",
+        "Precedence: auto_reply",
+        "X-Auto-Response-Suppress: All",
+        "X-MS-Exchange-Inbox-Rules-Loop: kari@example.edu",
+    ],
+)
 def test_auto_reply_headers(header):
     """Each auto-reply header alone makes a mail an auto-reply."""
     assert classified(msg(f"From: kari@example.edu\nSubject: Re: skjema\n{header}")).kind == "auto_reply"
 
 
-@pytest.mark.parametrize("subject", ["Automatisk svar: Skjema", "Autosvar: Skjema", "Fraværende: Skjema",
-                                     "Fravær: Skjema", "Out of Office: Skjema", "Automatic reply: Skjema",
-                                     "Auto: Skjema", "Abwesenheitsnotiz: Skjema", "Out of office reply: x"])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Automatisk svar: Skjema",
+        "Autosvar: Skjema",
+        "Fraværende: Skjema",
+        "Fravær: Skjema",
+        "Out of Office: Skjema",
+        "Automatic reply: Skjema",
+        "Auto: Skjema",
+        "Abwesenheitsnotiz: Skjema",
+        "Out of office reply: x",
+    ],
+)
 def test_auto_reply_subject_prefixes(subject):
     """A Norwegian, English or German out-of-office subject prefix alone is enough."""
     c = classified(msg(f"From: kari@example.edu\nSubject: {subject}"))
@@ -179,26 +229,38 @@ def test_auto_reply_subject_prefixes(subject):
 
 # ---- reports, lists, our own mail ----------------------------------------------------------------
 
+
 def report(report_type: str, part: str) -> bytes:
-    return msg(f'From: x@example.net\nSubject: report\nMIME-Version: 1.0\nContent-Type: multipart/report; '
-               f'report-type={report_type}; boundary="r"',
-               f"--r\nContent-Type: text/plain\n\nhuman text\n--r\n{part}\n--r--\n")
+    return msg(
+        f"From: x@example.net\nSubject: report\nMIME-Version: 1.0\nContent-Type: multipart/report; "
+        f'report-type={report_type}; boundary="r"',
+        f"--r\nContent-Type: text/plain\n\nhuman text\n--r\n{part}\n--r--\n",
+    )
 
 
 def test_arf_and_mdn_are_reports_not_bounces():
     """A spam complaint (ARF) and a read receipt (MDN) are reports, never bounces."""
-    arf = classified(report("feedback-report",
-                            "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n"))
-    mdn = classified(report("disposition-notification", "Content-Type: message/disposition-notification\n\n"
-                            "Original-Message-ID: <m1.skjemapost@example.edu>\nDisposition: automatic-action/"
-                            "MDN-sent-automatically; displayed\n"))
+    arf = classified(
+        report("feedback-report", "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n")
+    )
+    mdn = classified(
+        report(
+            "disposition-notification",
+            "Content-Type: message/disposition-notification\n\n"
+            "Original-Message-ID: <m1.skjemapost@example.edu>\nDisposition: automatic-action/"
+            "MDN-sent-automatically; displayed\n",
+        )
+    )
     assert (arf.kind, arf.report_type) == ("report", "feedback-report")
     assert (mdn.kind, mdn.report_type, mdn.original_message_id) == (
-        "report", "disposition-notification", "<m1.skjemapost@example.edu>")
+        "report",
+        "disposition-notification",
+        "<m1.skjemapost@example.edu>",
+    )
 
 
 def test_outlook_read_receipt_by_subject_and_wording():
-    """"Lest:" with Outlook's "ble lest" wording is a read receipt; "Lest:" alone from a person is not."""
+    """ "Lest:" with Outlook's "ble lest" wording is a read receipt; "Lest:" alone from a person is not."""
     head = "From: kari@example.edu\nSubject: Lest: Skjema"
     receipt = classified(msg(head, "Meldingen\n\nble lest 10.12.2020.\n"))
     person = classified(msg(head, "Jeg har lest skjemaet, spørsmål:\n"))
@@ -215,24 +277,38 @@ def test_list_headers_make_a_list_mail_even_with_precedence_bulk():
 
 def test_our_own_message_id_is_own_even_when_auto_submitted():
     """A Message-ID with .skjemapost@ is our own copy, whatever else it carries."""
-    c = classified(msg("From: hms@example.edu\nSubject: Kvittering\nAuto-Submitted: auto-generated\n"
-                       "Message-ID: <1f2e.skjemapost@example.edu>"))
+    c = classified(
+        msg(
+            "From: hms@example.edu\nSubject: Kvittering\nAuto-Submitted: auto-generated\n"
+            "Message-ID: <1f2e.skjemapost@example.edu>"
+        )
+    )
     assert (c.kind, c.original_message_id) == ("own", "<1f2e.skjemapost@example.edu>")
 
 
 # ---- people --------------------------------------------------------------------------------------
 
+
 def att(name: str, ctype: str = "application/octet-stream") -> AttachmentFile:
     return AttachmentFile(name, ctype, b"PK", "top")
 
 
-@pytest.mark.parametrize(("attachment", "sheet"), [
-    (att("Skjema.XLSX"), True), (att("skjema.xlsm"), True), (att("skjema.xls"), True), (att("s.ods"), True),
-    (att("s.csv", "text/plain"), True), (att("", "application/vnd.ms-excel"), True),
-    (att("", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), True),
-    (att("skjema.docx"), False), (att("skjema.pdf", "application/pdf"), False), (att(".xlsx"), False),
-    (att("image001.png", "image/png"), False),
-])
+@pytest.mark.parametrize(
+    ("attachment", "sheet"),
+    [
+        (att("Skjema.XLSX"), True),
+        (att("skjema.xlsm"), True),
+        (att("skjema.xls"), True),
+        (att("s.ods"), True),
+        (att("s.csv", "text/plain"), True),
+        (att("", "application/vnd.ms-excel"), True),
+        (att("", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), True),
+        (att("skjema.docx"), False),
+        (att("skjema.pdf", "application/pdf"), False),
+        (att(".xlsx"), False),
+        (att("image001.png", "image/png"), False),
+    ],
+)
 def test_spreadsheet_attachments_by_name_or_type(attachment, sheet):
     """A file is spreadsheet-ish by its extension or by a content type that says spreadsheet."""
     assert is_spreadsheet(attachment) is sheet
@@ -240,10 +316,13 @@ def test_spreadsheet_attachments_by_name_or_type(attachment, sheet):
 
 def test_submission_or_question():
     """A person with a spreadsheet attached is a candidate submission; without one, a question."""
-    head = ("From: kari@example.edu\nSubject: Skjema\nMIME-Version: 1.0\n"
-            'Content-Type: multipart/mixed; boundary="b"')
-    with_sheet = msg(head, "--b\n\nhei\n--b\n"
-                     "Content-Type: application/octet-stream; name=skjema.xlsx\n\nPK\n--b--\n")
+    head = (
+        "From: kari@example.edu\nSubject: Skjema\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"'
+    )
+    with_sheet = msg(
+        head, "--b\n\nhei\n--b\nContent-Type: application/octet-stream; name=skjema.xlsx\n\nPK\n--b--\n"
+    )
     with_doc = msg(head, "--b\n\nhei\n--b\nContent-Type: application/pdf; name=skjema.pdf\n\n%PDF\n--b--\n")
     assert classified(with_sheet).kind == "submission"
     assert classified(with_doc).kind == "question" and not is_machine(classified(with_doc))
@@ -252,8 +331,12 @@ def test_submission_or_question():
 def test_references_subject_first_then_body_without_word_noise():
     """Codes come subject first, then body, once each; 8-letter words and lower-case text are not codes."""
     other = reference(b"test", "aml-2020", "IE-ADM")
-    c = classified(msg(f"From: kari@example.edu\nSubject: SV: Skjema [ref {other}]",
-                       f"Vedlagte skjema gjelder {REF} og {other}. Tilbakemelding? file name, Rettelse.\n"))
+    c = classified(
+        msg(
+            f"From: kari@example.edu\nSubject: SV: Skjema [ref {other}]",
+            f"Vedlagte skjema gjelder {REF} og {other}. Tilbakemelding? file name, Rettelse.\n",
+        )
+    )
     assert c.references == (other, REF)
 
 
@@ -271,8 +354,11 @@ def test_is_machine_for_every_kind():
 
 def test_x_auto_response_suppress_never_turns_away_a_form():
     """The weakest auto header: with a spreadsheet attached, the mail stays a submission."""
-    head = ("From: kari@example.edu\nSubject: Skjema\nX-Auto-Response-Suppress: All\nMIME-Version: 1.0\n"
-            'Content-Type: multipart/mixed; boundary="b"')
-    raw = msg(head, "--b\n\nhei\n--b\n"
-              "Content-Type: application/octet-stream; name=skjema.xlsx\n\nPK\n--b--\n")
+    head = (
+        "From: kari@example.edu\nSubject: Skjema\nX-Auto-Response-Suppress: All\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"'
+    )
+    raw = msg(
+        head, "--b\n\nhei\n--b\nContent-Type: application/octet-stream; name=skjema.xlsx\n\nPK\n--b--\n"
+    )
     assert classified(raw).kind == "submission"

@@ -25,33 +25,74 @@ def project(tmp_path):
 def test_help_lists_every_command_with_a_description():
     """`skjemapost --help` lists the commands, each with a one-line description."""
     out = CliRunner().invoke(cli, ["--help"]).output
-    for command in ("init", "check", "roster", "form", "status", "send", "preview", "poll", "review",
-                    "remind", "digest", "simulate", "run", "compile", "serve", "user", "demo", "purge"):
+    for command in (
+        "init",
+        "check",
+        "roster",
+        "form",
+        "status",
+        "send",
+        "preview",
+        "poll",
+        "review",
+        "remind",
+        "digest",
+        "simulate",
+        "run",
+        "compile",
+        "serve",
+        "user",
+        "demo",
+        "purge",
+    ):
         line = next((ln for ln in out.splitlines() if ln.strip().startswith(command + " ")), "")
         assert len(line.split(None, 1)) == 2, f"{command} has no description in:\n{out}"
 
 
 def test_every_command_help_has_an_example():
     """Each command's --help carries an example line."""
-    for args in (["init"], ["check"], ["roster", "import"], ["form", "build"], ["form", "check"],
-                 ["status"], ["send"], ["preview"], ["poll"], ["review"], ["remind"], ["digest"],
-                 ["simulate"], ["run"], ["compile"], ["serve"], ["user", "add"], ["user", "list"],
-                 ["user", "remove"], ["demo"], ["purge"]):
+    for args in (
+        ["init"],
+        ["check"],
+        ["roster", "import"],
+        ["form", "build"],
+        ["form", "check"],
+        ["status"],
+        ["send"],
+        ["preview"],
+        ["poll"],
+        ["review"],
+        ["remind"],
+        ["digest"],
+        ["simulate"],
+        ["run"],
+        ["compile"],
+        ["serve"],
+        ["user", "add"],
+        ["user", "list"],
+        ["user", "remove"],
+        ["demo"],
+        ["purge"],
+    ):
         out = CliRunner().invoke(cli, [*args, "--help"]).output
         assert "Example" in out and "skjemapost " in out, args
 
 
 def test_python_dash_m_service_is_the_same_command():
     """`python -m service --help` works like `skjemapost --help`."""
-    out = subprocess.run([sys.executable, "-m", "service", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "roster" in out and "status" in out
 
 
 def test_config_with_three_mistakes_exits_2_naming_each_key(tmp_path):
     """A config with three mistakes: exit 2 and every key path in the message."""
-    p = new_project(tmp_path, smtp={"host": "127.0.0.1", "port": 70000, "tls": "ssl"},
-                    mail={"from_address": "not an address"})
+    p = new_project(
+        tmp_path,
+        smtp={"host": "127.0.0.1", "port": 70000, "tls": "ssl"},
+        mail={"from_address": "not an address"},
+    )
     result = CliRunner().invoke(cli, ["--config", str(p.config), "status"], env=p.env)
     assert result.exit_code == 2
     for key in ("smtp.port", "smtp.tls", "mail.from_address"):
@@ -79,10 +120,13 @@ def test_status_before_init_says_what_to_do(tmp_path):
 def test_bad_roster_is_rejected_whole_with_rows_and_columns(project):
     """A roster with bad rows: each row and column reported, exit 2, nothing imported."""
     bad = project.dir / "bad.csv"
-    bad.write_text("unit_code;unit_name;faculty;leader_name;leader_email;language\n"
-                   "Z-1;Ny enhet;IE;Ny;ny@example.test;nb\n"
-                   "Z-2;Feil;IE;Feil;feil@;nb\n"
-                   "Z-3;Feil språk;IE;Feil;f@example.test;sv\n", encoding="utf-8")
+    bad.write_text(
+        "unit_code;unit_name;faculty;leader_name;leader_email;language\n"
+        "Z-1;Ny enhet;IE;Ny;ny@example.test;nb\n"
+        "Z-2;Feil;IE;Feil;feil@;nb\n"
+        "Z-3;Feil språk;IE;Feil;f@example.test;sv\n",
+        encoding="utf-8",
+    )
     result = project.cli("roster", "import", str(bad))
     assert result.exit_code == 2
     assert "row 3, column leader_email" in result.output and "row 4, column language" in result.output
@@ -178,26 +222,38 @@ def test_example_config_is_complete(tmp_path):
     example = Path(ROOT / "config/skjemapost.example.toml").read_text()
     cfg = tmp_path / "config" / "skjemapost.toml"
     cfg.parent.mkdir()
-    cfg.write_text(example.replace('roster = "roster.example.csv"',
-                                   f'roster = "{ROOT}/config/roster.example.csv"')
-                   .replace('form = "../forms/', f'form = "{ROOT}/forms/')
-                   .replace('templates = "../templates/email"', f'templates = "{ROOT}/templates/email"'))
+    cfg.write_text(
+        example.replace('roster = "roster.example.csv"', f'roster = "{ROOT}/config/roster.example.csv"')
+        .replace('form = "../forms/', f'form = "{ROOT}/forms/')
+        .replace('templates = "../templates/email"', f'templates = "{ROOT}/templates/email"')
+    )
     env = {"SKJEMAPOST_SECRET": "x"}
     assert CliRunner().invoke(cli, ["--config", str(cfg), "init"], env=env).exit_code == 0
     result = CliRunner().invoke(cli, ["--config", str(cfg), "check"], env=env)
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("kind", ["leader-invitation", "leader-reminder-before", "leader-reminder-after",
-                                  "escalation", "leader-correction", "coordinator-digest", "hr-digest"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "leader-invitation",
+        "leader-reminder-before",
+        "leader-reminder-after",
+        "escalation",
+        "leader-correction",
+        "coordinator-digest",
+        "hr-digest",
+    ],
+)
 def test_preview_writes_eml_and_html_for_every_kind(project, tmp_path, kind):
     """preview KIND writes an .eml that parses and an .html with the unit's name; nothing is queued."""
     import email
     import email.policy
 
     unit = project.units[0]
-    result = project.cli("--as-of", "2020-12-09T10:00", "preview", kind, "--unit", unit.code,
-                         "-o", str(tmp_path))
+    result = project.cli(
+        "--as-of", "2020-12-09T10:00", "preview", kind, "--unit", unit.code, "-o", str(tmp_path)
+    )
     assert result.exit_code == 0, result.output
     eml = next(tmp_path.glob("*.eml"))
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
@@ -226,7 +282,10 @@ def test_check_reports_a_missing_template(project, tmp_path):
     templates = tmp_path / "templates"
     shutil.copytree(Path(ROOT / "templates/email"), templates)
     (templates / "en" / "leader-receipt.txt").unlink()
-    project.config.write_text(project.config.read_text().replace(
-        f'templates = "{ROOT / "templates/email"}"', f'templates = "{templates}"'))
+    project.config.write_text(
+        project.config.read_text().replace(
+            f'templates = "{ROOT / "templates/email"}"', f'templates = "{templates}"'
+        )
+    )
     result = project.cli("check")
     assert result.exit_code == 2 and "en/leader-receipt.txt: missing" in result.output

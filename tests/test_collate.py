@@ -25,32 +25,72 @@ SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
 T0 = dt.datetime(2020, 12, 1, 8, 30, tzinfo=dt.UTC)
 
 
-def _submit(app: App, n: int, code: str, answers: dict[str, object], valid: bool, *,
-            sender: str = "leader@example.test", file_name: str = "skjema.xlsx") -> None:
+def _submit(
+    app: App,
+    n: int,
+    code: str,
+    answers: dict[str, object],
+    valid: bool,
+    *,
+    sender: str = "leader@example.test",
+    file_name: str = "skjema.xlsx",
+) -> None:
     at = T0 + dt.timedelta(hours=n)
-    row = app.store.store_inbound(app.campaign_id, message_id=f"<m{n}@example.test>", folder="INBOX",
-                                  uidvalidity=1, uid=n, received_at=at, sender=sender, subject="skjema",
-                                  raw_path=f"raw/{n}.eml", sha256=f"{n:064x}", now=at)
+    row = app.store.store_inbound(
+        app.campaign_id,
+        message_id=f"<m{n}@example.test>",
+        folder="INBOX",
+        uidvalidity=1,
+        uid=n,
+        received_at=at,
+        sender=sender,
+        subject="skjema",
+        raw_path=f"raw/{n}.eml",
+        sha256=f"{n:064x}",
+        now=at,
+    )
     flags = tuple(raised_flags(app.form, answers)) if valid else ()
     sub = NewSubmission(code, at, sender, valid, to_json(answers), (), flags, file_name, f"{n:064d}")
-    app.store.record_decision(app.campaign_id, row, Decision("submission", "receipt", "Behandlet", code,
-                                                             submissions=(sub,)), at)
+    app.store.record_decision(
+        app.campaign_id, row, Decision("submission", "receipt", "Behandlet", code, submissions=(sub,)), at
+    )
 
 
 def _remind(app: App, code: str, step: int, at: dt.datetime) -> None:
     """A reminder for ``code`` in the outbox, as the chase would have queued it at ``at``."""
-    mail = NewMail(f"leader-reminder-{step}", code, f"{app.campaign_id}:{code}:reminder-{step}",
-                   f"<r{step}.{code}@example.test>", ("x@example.test",), "purring", b"x")
+    mail = NewMail(
+        f"leader-reminder-{step}",
+        code,
+        f"{app.campaign_id}:{code}:reminder-{step}",
+        f"<r{step}.{code}@example.test>",
+        ("x@example.test",),
+        "purring",
+        b"x",
+    )
     app.store.queue(app.campaign_id, [mail], at)
 
 
 def _bounce(app: App, n: int, address: str, reason: str) -> None:
     at = T0 + dt.timedelta(hours=n)
-    row = app.store.store_inbound(app.campaign_id, message_id=f"<b{n}@example.test>", folder="INBOX",
-                                  uidvalidity=1, uid=n, received_at=at, sender="mailer-daemon@example.test",
-                                  subject="Undelivered", raw_path=f"raw/{n}.eml", sha256=f"{n:064x}", now=at)
-    app.store.record_decision(app.campaign_id, row, Decision("bounce", "bounce-recorded", "Ignorert",
-                                                             failing_addresses=((address, reason),)), at)
+    row = app.store.store_inbound(
+        app.campaign_id,
+        message_id=f"<b{n}@example.test>",
+        folder="INBOX",
+        uidvalidity=1,
+        uid=n,
+        received_at=at,
+        sender="mailer-daemon@example.test",
+        subject="Undelivered",
+        raw_path=f"raw/{n}.eml",
+        sha256=f"{n:064x}",
+        now=at,
+    )
+    app.store.record_decision(
+        app.campaign_id,
+        row,
+        Decision("bounce", "bounce-recorded", "Ignorert", failing_addresses=((address, reason),)),
+        at,
+    )
 
 
 @pytest.fixture
@@ -62,8 +102,11 @@ def project(tmp_path: Path):
     p.write_roster()
     p.setup()
     app = App(config_mod.load(p.config, p.env))
-    evil = {**valid_answers(1), "kommentarer": EVIL,
-            "tiltak": [{**valid_answers(1)["tiltak"][0], "beskrivelse": EVIL}]}
+    evil = {
+        **valid_answers(1),
+        "kommentarer": EVIL,
+        "tiltak": [{**valid_answers(1)["tiltak"][0], "beskrivelse": EVIL}],
+    }
     _submit(app, 1, "IE-U000", valid_answers(0), True)
     _submit(app, 2, "IE-U000", valid_answers(2), True)
     _submit(app, 3, "NV-U001", evil, True, sender="=cmd|' /C calc'!A0@example.test", file_name=EVIL)
@@ -94,8 +137,13 @@ def test_six_sheets_and_one_row_per_active_unit_with_its_status(project, tmp_pat
     svar = {r["Enhetskode"]: r for r in _rows(wb["Svar"])}
     assert sorted(svar) == sorted(u.code for u in project.units)
     assert {c: r["Status"] for c, r in svar.items()} == {
-        "IE-U000": "levert", "NV-U001": "levert", "HF-U002": "ugyldig",
-        "IE-U003": "mangler", "NV-U004": "mangler", "HF-U005": "mangler"}
+        "IE-U000": "levert",
+        "NV-U001": "levert",
+        "HF-U002": "ugyldig",
+        "IE-U003": "mangler",
+        "NV-U004": "mangler",
+        "HF-U005": "mangler",
+    }
     assert svar["IE-U000"]["Versjoner"] == 2
     assert {r["Enhetskode"] for r in _rows(wb["Mangler"])} == {"HF-U002", "IE-U003", "NV-U004", "HF-U005"}
     assert len(_rows(wb["Logg"])) == 4
@@ -157,7 +205,8 @@ def test_flags_are_the_current_versions_flags_only(project, tmp_path):
     wb = _compile(project, tmp_path)
     flags = _rows(wb["Flagg"])
     assert [(r["Enhetskode"], r["Felt"], r["Svar"]) for r in flags] == [
-        ("IE-U000", "Ønsker enheten hjelp i det videre arbeidet?", "Koordinator på fakultetet")]
+        ("IE-U000", "Ønsker enheten hjelp i det videre arbeidet?", "Koordinator på fakultetet")
+    ]
     assert flags[0]["Melding"] == "Enheten ønsker hjelp i det videre arbeidet."
 
 
@@ -197,13 +246,26 @@ def test_libreoffice_converts_the_workbook_to_pdf(project, tmp_path, lo_workdir)
     """LibreOffice headless opens the workbook and prints it to PDF without complaint."""
     _compile(project, tmp_path)
     env = {**os.environ, "HOME": str(lo_workdir)}
-    done = subprocess.run(["soffice", f"-env:UserInstallation=file://{lo_workdir}/profile", "--headless",
-                           "--convert-to", "pdf", "--outdir", str(lo_workdir), str(tmp_path / "out.xlsx")],
-                          capture_output=True, text=True, env=env, timeout=180, check=False)
+    done = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{lo_workdir}/profile",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(lo_workdir),
+            str(tmp_path / "out.xlsx"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     pdf = lo_workdir / "out.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF"), done.stdout + done.stderr
-
 
 
 def test_digest_carries_the_faculty_slice_of_the_workbook_when_configured(tmp_path):

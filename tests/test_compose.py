@@ -30,14 +30,22 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 
 def build(**kw) -> bytes:
-    envelope = Envelope(to=(Mailbox("oystein.kvam@example.edu", "Øystein Kvam"),),
-                        cc=(Mailbox("mona.bo@example.edu", "Mona Bø"),), bcc=("copy@example.edu",))
-    headers = Headers(sender=Mailbox("hms@example.edu", "HMS-avdelingen"),
-                      message_id="<abc.skjemapost@example.edu>", date=WHEN,
-                      reply_to="hms+ABCD-EFGH@example.edu", **kw)
+    envelope = Envelope(
+        to=(Mailbox("oystein.kvam@example.edu", "Øystein Kvam"),),
+        cc=(Mailbox("mona.bo@example.edu", "Mona Bø"),),
+        bcc=("copy@example.edu",),
+    )
+    headers = Headers(
+        sender=Mailbox("hms@example.edu", "HMS-avdelingen"),
+        message_id="<abc.skjemapost@example.edu>",
+        date=WHEN,
+        reply_to="hms+ABCD-EFGH@example.edu",
+        **kw,
+    )
     data = b"PK\x03\x04" + bytes(range(256)) * 40
-    return compose(RENDERED, envelope, headers,
-                   [Attachment("Oppsummering og evaluering – HF-ISL.xlsx", data)])
+    return compose(
+        RENDERED, envelope, headers, [Attachment("Oppsummering og evaluering – HF-ISL.xlsx", data)]
+    )
 
 
 def test_headers_parse_back_exactly():
@@ -71,7 +79,7 @@ def test_attachment_has_ascii_fallback_and_rfc2231_name():
     raw = build()
     assert b'filename="Oppsummering og evaluering - HF-ISL.xlsx"' in raw
     assert b"filename*=utf-8''Oppsummering%20og%20evaluering%20%E2%80%93%20HF-ISL.xlsx" in raw
-    assert ascii_filename("Kjøkken – Åsgård «æ».xlsx") == 'Kjokken - Asgard ae.xlsx'
+    assert ascii_filename("Kjøkken – Åsgård «æ».xlsx") == "Kjokken - Asgard ae.xlsx"
 
 
 def test_wire_format_is_smtp_safe():
@@ -91,8 +99,11 @@ def test_auto_submitted_only_when_asked():
 
 def test_envelope_recipients_deduplicated_and_message_ids_unique():
     """Every address once in the envelope, Bcc included; Message-IDs never repeat."""
-    env = Envelope(to=(Mailbox("a@example.edu"),), cc=(Mailbox("A@example.edu"), Mailbox("b@example.edu")),
-                   bcc=("c@example.edu",))
+    env = Envelope(
+        to=(Mailbox("a@example.edu"),),
+        cc=(Mailbox("A@example.edu"), Mailbox("b@example.edu")),
+        bcc=("c@example.edu",),
+    )
     assert env.recipients == ("a@example.edu", "b@example.edu", "c@example.edu")
     ids = {make_message_id("example.edu") for _ in range(1000)}
     assert len(ids) == 1000 and all(i.endswith(".skjemapost@example.edu>") for i in ids)

@@ -130,7 +130,9 @@ def test_config_path_resolution():
     assert config.resolve_path(None, {}) == Path("config/skjemapost.toml")
 
 
-XOAUTH2 = MINIMAL + """
+XOAUTH2 = (
+    MINIMAL
+    + """
 [smtp]
 user = "skjemapost@example.edu"
 auth = "xoauth2"
@@ -138,13 +140,15 @@ auth = "xoauth2"
 user = "skjemapost@example.edu"
 auth = "xoauth2"
 """
+)
 
 
 def test_xoauth2_needs_tenant_and_client_id_and_a_user(tmp_path):
     """With xoauth2, a missing oauth.tenant_id and oauth.client_id are reported by key, as is
     a server without the mailbox user; with passwords none of them is required."""
-    no_smtp_user = XOAUTH2.replace('user = "skjemapost@example.edu"\nauth = "xoauth2"\n[imap]',
-                                   'auth = "xoauth2"\n[imap]')
+    no_smtp_user = XOAUTH2.replace(
+        'user = "skjemapost@example.edu"\nauth = "xoauth2"\n[imap]', 'auth = "xoauth2"\n[imap]'
+    )
     with pytest.raises(ConfigError) as err:
         config.load(write(tmp_path, no_smtp_user), {})
     assert {p.where for p in err.value.problems} == {"oauth.tenant_id", "oauth.client_id", "smtp.user"}
@@ -177,8 +181,10 @@ def test_closed_days_take_toml_dates_and_iso_strings(tmp_path):
 def test_bad_closed_days_are_named_by_index(tmp_path):
     """Each entry that is not a date is reported as schedule.closed_days[i]: a Norwegian-style date,
     a number, a date-time, a day that does not exist, a compact ISO date; good entries are not."""
-    text = MINIMAL + ('[schedule]\nclosed_days = [2020-12-24, "24.12.2020", 5, 2020-12-28T09:00:00, '
-                      '"2020-02-30", "20201229"]\n')
+    text = MINIMAL + (
+        '[schedule]\nclosed_days = [2020-12-24, "24.12.2020", 5, 2020-12-28T09:00:00, '
+        '"2020-02-30", "20201229"]\n'
+    )
     with pytest.raises(ConfigError) as err:
         config.load(write(tmp_path, text), {})
     assert {p.where for p in err.value.problems} == {f"schedule.closed_days[{i}]" for i in range(1, 6)}

@@ -23,23 +23,53 @@ from service.mail.tokens import read_stamp
 CORPUS = Path(__file__).parent / "corpus"
 MESSAGES = sorted(CORPUS.glob("*.eml"))
 # what a .json may list: the facts of the parsed mail and of its classification
-MATCHED = ("kind", "from_address", "from_name", "subject", "message_id", "in_reply_to", "references",
-           "failed_recipients", "delayed", "status", "original_message_id", "returns_on", "report_type",
-           "text", "date")
+MATCHED = (
+    "kind",
+    "from_address",
+    "from_name",
+    "subject",
+    "message_id",
+    "in_reply_to",
+    "references",
+    "failed_recipients",
+    "delayed",
+    "status",
+    "original_message_id",
+    "returns_on",
+    "report_type",
+    "text",
+    "date",
+)
 
 
 def facts(mail: InboundMail, c: Classification) -> dict[str, Any]:
     """The parse and classification results as JSON-like values."""
     return {
-        "kind": c.kind, "from_address": mail.from_address, "from_name": mail.from_name,
-        "subject": mail.subject, "message_id": mail.message_id, "in_reply_to": mail.in_reply_to,
-        "references": list(c.references), "failed_recipients": list(c.failed_recipients),
-        "delayed": c.delayed, "status": list(c.status), "original_message_id": c.original_message_id,
-        "returns_on": c.returns_on.isoformat() if c.returns_on else None, "report_type": c.report_type,
-        "text": mail.text, "date": mail.date.isoformat() if mail.date else None,
-        "attachments": [{"filename": a.filename, "origin": a.origin, "content_type": a.content_type,
-                         "size": len(a.data), "sha256": hashlib.sha256(a.data).hexdigest()}
-                        for a in mail.attachments],
+        "kind": c.kind,
+        "from_address": mail.from_address,
+        "from_name": mail.from_name,
+        "subject": mail.subject,
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": list(c.references),
+        "failed_recipients": list(c.failed_recipients),
+        "delayed": c.delayed,
+        "status": list(c.status),
+        "original_message_id": c.original_message_id,
+        "returns_on": c.returns_on.isoformat() if c.returns_on else None,
+        "report_type": c.report_type,
+        "text": mail.text,
+        "date": mail.date.isoformat() if mail.date else None,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "origin": a.origin,
+                "content_type": a.content_type,
+                "size": len(a.data),
+                "sha256": hashlib.sha256(a.data).hexdigest(),
+            }
+            for a in mail.attachments
+        ],
         "forwarded_subjects": [f.subject for f in mail.forwarded if not f.headers_only],
     }
 

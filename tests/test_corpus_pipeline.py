@@ -26,12 +26,20 @@ MACHINE_OUTCOMES = {"bounce-recorded", "delay-noted", "auto-reply-noted", "ignor
 def corpus_project(path: Path, world, service: str) -> Project:
     """The deployment the corpus was made for: the example roster, its secret and domain."""
     units = list(read_roster(ROOT / "config/roster.example.csv").units)
-    p = Project(path, units, {"SKJEMAPOST_SECRET": "corpus-secret",
-                              "SKJEMAPOST_IMAP_PASSWORD": world.password(service)})
-    p.write_config(imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
-                   mail={"from_address": "hms-skjema@example.edu"})
-    p.config.write_text(p.config.read_text().replace('institution_domains = ["example.test"]',
-                                                     'institution_domains = ["example.edu"]'))
+    p = Project(
+        path,
+        units,
+        {"SKJEMAPOST_SECRET": "corpus-secret", "SKJEMAPOST_IMAP_PASSWORD": world.password(service)},
+    )
+    p.write_config(
+        imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service},
+        mail={"from_address": "hms-skjema@example.edu"},
+    )
+    p.config.write_text(
+        p.config.read_text().replace(
+            'institution_domains = ["example.test"]', 'institution_domains = ["example.edu"]'
+        )
+    )
     p.write_roster()
     p.setup()
     return p
@@ -50,15 +58,22 @@ def outcomes(mail_world, tmp_path_factory):
     report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
     box.logout()
     with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
-        rows = conn.execute("select id, kind, outcome, target_folder, status from inbound "
-                            "order by id").fetchall()
-        answers = conn.execute("select inbound.id, count(outbox.id) from inbound left join outbox "
-                               "on outbox.dedupe_key like 'aml-2020:inbound' || inbound.id || ':%' "
-                               "group by inbound.id").fetchall()
+        rows = conn.execute(
+            "select id, kind, outcome, target_folder, status from inbound order by id"
+        ).fetchall()
+        answers = conn.execute(
+            "select inbound.id, count(outbox.id) from inbound left join outbox "
+            "on outbox.dedupe_key like 'aml-2020:inbound' || inbound.id || ':%' "
+            "group by inbound.id"
+        ).fetchall()
     assert report.fetched == len(names) == len(rows)
     left = mail_world.messages(service)
-    return {"rows": dict(zip(names, rows, strict=True)), "answers": dict(answers), "left": left,
-            "names": names}
+    return {
+        "rows": dict(zip(names, rows, strict=True)),
+        "answers": dict(answers),
+        "left": left,
+        "names": names,
+    }
 
 
 def test_every_message_is_one_row_in_one_folder_and_the_inbox_is_empty(outcomes):

@@ -37,8 +37,9 @@ def test_a_poll_by_hand_beside_another_poll_duplicates_nothing(tmp_path, mail_wo
     assert codes.count(4) <= 1 and set(codes) <= {0, 3, 4}, outs  # 3: SMTP down for the receipts
     assert all("cannot poll" in err for code, (_, err) in zip(codes, outs, strict=True) if code == 4)
     assert p.cli("poll").exit_code in (0, 3)  # finishes whatever a failed poll left; SMTP still down
-    assert p.query("select count(*), count(distinct uid), count(distinct message_id) "
-                   "from inbound") == [(n, n, n)]
+    assert p.query("select count(*), count(distinct uid), count(distinct message_id) from inbound") == [
+        (n, n, n)
+    ]
     assert p.query("select count(*) from inbound where status != 'done'") == [(0,)]
     assert p.query("select count(*), count(distinct unit_id) from submissions") == [(n, n)]
     assert p.query("select count(*) from events where kind like 'inbound.%'") == [(n,)]
@@ -48,7 +49,9 @@ def test_a_poll_by_hand_beside_another_poll_duplicates_nothing(tmp_path, mail_wo
     result = p.cli("send")
     assert result.exit_code == 0, result.output
     # `send` also invites every unit: each leader has its invitation and its one receipt
-    assert sorted(p.query("select kind, status, count(*) from outbox group by kind, status")) == \
-        [("leader-invitation", "sent", n), ("leader-receipt", "sent", n)]
+    assert sorted(p.query("select kind, status, count(*) from outbox group by kind, status")) == [
+        ("leader-invitation", "sent", n),
+        ("leader-receipt", "sent", n),
+    ]
     got = Counter(len(mail_world.messages(u.leader_email)) for u in p.units)
     assert got == Counter({2: n}), (got, result.output)

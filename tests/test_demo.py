@@ -91,8 +91,9 @@ def test_the_workbook_holds_the_numbers_the_demo_printed(ran):
     printed = printed_status(out.output)
     stored = {p.faculty: (p.units, p.submitted, p.valid, p.missing) for p in app.status()}
     book = openpyxl.load_workbook(result.workbook)
-    overview = {row[0]: tuple(row[1:5]) for row in book["Oversikt"].iter_rows(min_row=2, values_only=True)
-                if row[0]}
+    overview = {
+        row[0]: tuple(row[1:5]) for row in book["Oversikt"].iter_rows(min_row=2, values_only=True) if row[0]
+    }
     totals = overview.pop("Totalt")
     assert stored == {f: overview[f] for f in stored} == {f: printed[f] for f in stored}
     assert totals == printed["total"] == (20, 17, 16, 4)
@@ -120,19 +121,22 @@ def test_the_out_of_office_reply_gets_no_answer(ran):
     kinds = [r.kind for r in went_out(app) if r.unit_code == away.code]
     assert kinds == ["leader-invitation", "leader-reminder-before", "leader-receipt"]
     raws = [p.read_bytes() for p in (app.config.storage.data_dir / "raw").rglob("*") if p.is_file()]
-    auto = [m for m in map(parsed, raws) if m["Auto-Submitted"] == "auto-replied" and away.leader_email in
-            str(m["From"])]
+    auto = [
+        m
+        for m in map(parsed, raws)
+        if m["Auto-Submitted"] == "auto-replied" and away.leader_email in str(m["From"])
+    ]
     assert len(auto) == 1
-    answered = [r for r in went_out(app)
-                if auto[0]["Message-ID"] in (parsed(r.payload)["In-Reply-To"] or "")]
+    answered = [r for r in went_out(app) if auto[0]["Message-ID"] in (parsed(r.payload)["In-Reply-To"] or "")]
     assert answered == []
 
 
 def test_the_bounce_shows_in_status_units(ran):
     """The unit whose leader address does not exist shows the 5.1.1 bounce, and got no reminders."""
     _, result, app = ran
-    out = CliRunner().invoke(cli, ["--config", str(result.folder / "skjemapost.toml"), "status", "--units"],
-                             env=result.environ)
+    out = CliRunner().invoke(
+        cli, ["--config", str(result.folder / "skjemapost.toml"), "status", "--units"], env=result.environ
+    )
     line = next(ln for ln in out.output.splitlines() if ln.startswith(demo.BOUNCES))
     assert "bjorn.aesoy@example.edu: 550 5.1.1" in line
     rows = [(r.kind, r.status) for r in went_out(app) if r.unit_code == demo.BOUNCES]
@@ -158,8 +162,13 @@ def test_the_silent_units_are_escalated(ran):
     rows = went_out(app)
     for code in demo.SILENT:
         assert [r.kind for r in rows if r.unit_code == code] == [
-            "leader-invitation", "leader-reminder-before", "leader-reminder-before", "leader-reminder-before",
-            "leader-reminder-after", "escalation"], code
+            "leader-invitation",
+            "leader-reminder-before",
+            "leader-reminder-before",
+            "leader-reminder-before",
+            "leader-reminder-after",
+            "escalation",
+        ], code
 
 
 def test_the_service_inbox_is_empty_at_the_end(ran):
@@ -183,8 +192,11 @@ def test_a_folder_that_is_not_a_demo_is_never_replaced(tmp_path):
 
 @pytest.fixture
 def world(tmp_path):
-    users = {"service@example.edu": "service-pw", "leader@example.edu": "leader-pw",
-             "away@example.edu": "away-pw"}
+    users = {
+        "service@example.edu": "service-pw",
+        "leader@example.edu": "leader-pw",
+        "away@example.edu": "away-pw",
+    }
     with DemoServers(users, tmp_path / "eml", away={"away@example.edu": "Away until Monday."}) as w:
         yield w
 
@@ -196,8 +208,9 @@ def mail(to: str, subject: str = "Invitation") -> EmailMessage:
     msg["Subject"] = subject
     msg["Message-ID"] = "<0001.skjemapost@example.edu>"
     msg.set_content("Please fill in the form.")
-    msg.add_attachment(b"PK\x03\x04 not really a form", maintype="application", subtype="octet-stream",
-                       filename="form.xlsx")
+    msg.add_attachment(
+        b"PK\x03\x04 not really a form", maintype="application", subtype="octet-stream", filename="form.xlsx"
+    )
     return msg
 
 
@@ -266,9 +279,24 @@ def test_serve_keeps_the_web_page_up_with_the_printed_logins(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "service", "demo", "--dir", str(tmp_path / "d"), "--serve",
-                             "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "demo",
+            "--dir",
+            str(tmp_path / "d"),
+            "--serve",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 120
@@ -310,6 +338,6 @@ def test_only_the_given_users_can_log_in(world):
     client = imaplib.IMAP4("127.0.0.1", world.imap_port)
     try:
         with pytest.raises(imaplib.IMAP4.error):
-            client.login('""', '')  # imaplib quotes the password, not the user name
+            client.login('""', "")  # imaplib quotes the password, not the user name
     finally:
         client.shutdown()

@@ -27,8 +27,14 @@ STAMP = "st1.aW5zdGl0dXR0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 REFERENCE = "KQ7M-3XWD"
 DEADLINE = datetime.date(2020, 12, 16)
 UNITS = {
-    "nb": Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
-               "kari@example.test", "nb"),
+    "nb": Unit(
+        "IE-IDI",
+        "Institutt for datateknologi og informatikk",
+        "IE",
+        "Kari Nordmann",
+        "kari@example.test",
+        "nb",
+    ),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
 
@@ -37,8 +43,15 @@ UNITS = {
 def built(request, form):
     lang = request.param
     unit = UNITS[lang]
-    data = build_form(form, unit, lang=lang, reference=REFERENCE, stamp=STAMP,
-                      campaign_title="ARK-oppfølging 2020", deadline=DEADLINE)
+    data = build_form(
+        form,
+        unit,
+        lang=lang,
+        reference=REFERENCE,
+        stamp=STAMP,
+        campaign_title="ARK-oppfølging 2020",
+        deadline=DEADLINE,
+    )
     wb = openpyxl.load_workbook(BytesIO(data))
     return lang, unit, data, wb
 
@@ -59,8 +72,12 @@ def test_unit_values_are_filled_in_and_locked(built, form):
     """Unit code, name, faculty and leader show the unit's values in locked cells."""
     lang, unit, _, wb = built
     ws, rows = answer_sheet(wb, lang), sheet_layout(form)
-    expected = {"enhet_kode": unit.code, "enhet_navn": unit.name, "fakultet": unit.faculty,
-                "leder": unit.leader_name}
+    expected = {
+        "enhet_kode": unit.code,
+        "enhet_navn": unit.name,
+        "fakultet": unit.faculty,
+        "leder": unit.leader_name,
+    }
     for field_id, value in expected.items():
         cell = ws.cell(rows[field_id], ANSWER_COL)
         assert cell.value == value
@@ -80,8 +97,11 @@ def test_answer_cells_are_unlocked_and_labels_locked(built, form):
         if f.type == "multichoice":
             open_cells += [(rows[option_key(f.id, c.value)], ANSWER_COL) for c in f.options]
         elif f.type == "table":
-            open_cells += [(rows[row_key(f.id, n)], LABEL_COL + k)
-                           for n in range(1, f.rows + 1) for k in range(len(f.columns))]
+            open_cells += [
+                (rows[row_key(f.id, n)], LABEL_COL + k)
+                for n in range(1, f.rows + 1)
+                for k in range(len(f.columns))
+            ]
         else:
             open_cells.append((rows[f.id], ANSWER_COL))
         assert ws.cell(rows[f.id], LABEL_COL).protection.locked is True
@@ -136,8 +156,7 @@ def test_labels_and_help_are_in_the_unit_language(built, form):
     lang, _, _, wb = built
     ws, rows = answer_sheet(wb, lang), sheet_layout(form)
     for f in form.fields():
-        assert ws.cell(rows[f.id], LABEL_COL).value == f.label.get(lang) + (
-            " *" if f.required else "")
+        assert ws.cell(rows[f.id], LABEL_COL).value == f.label.get(lang) + (" *" if f.required else "")
         if f.help:
             assert f.help.get(lang) in ws.cell(rows[f.id], HELP_COL).value
     other = "en" if lang == "nb" else "nb"
@@ -154,13 +173,21 @@ def test_help_is_also_the_input_message(built, form):
     dv = next(d for d in ws.data_validations.dataValidation if coordinate in d.sqref)
     assert dv.showInputMessage and dv.prompt.startswith(f.help.get(lang)[:40])
     assert dv.type == "whole" and (dv.formula1, dv.formula2) == ("1", "5000")
-    assert all(len(d.prompt or "") <= 255 and len(d.promptTitle or "") <= 32
-               for d in ws.data_validations.dataValidation)
+    assert all(
+        len(d.prompt or "") <= 255 and len(d.promptTitle or "") <= 32
+        for d in ws.data_validations.dataValidation
+    )
 
 
 def visible_texts(wb):
-    return [str(c.value) for ws in wb.worksheets if ws.sheet_state == "visible"
-            for row in ws.iter_rows() for c in row if c.value is not None]
+    return [
+        str(c.value)
+        for ws in wb.worksheets
+        if ws.sheet_state == "visible"
+        for row in ws.iter_rows()
+        for c in row
+        if c.value is not None
+    ]
 
 
 def test_stamp_is_stored_twice_and_never_visible(built):
@@ -197,18 +224,19 @@ def test_id_column_is_hidden_and_names_point_at_answer_cells(built, form):
         assert ws.cell(row, 1).value == key
     title = SHEET_NAMES[lang][1]
     assert wb.defined_names["sp_motedato"].attr_text == f"{title}!$C${rows['motedato']}"
-    assert wb.defined_names["sp_hjelp_onsket__bht"].attr_text == (
-        f"{title}!$C${rows['hjelp_onsket/bht']}")
+    assert wb.defined_names["sp_hjelp_onsket__bht"].attr_text == (f"{title}!$C${rows['hjelp_onsket/bht']}")
     assert wb.defined_names["sp_tiltak"].attr_text == (
-        f"{title}!$B${rows['tiltak/1']}:$F${rows['tiltak/10']}")
+        f"{title}!$B${rows['tiltak/1']}:$F${rows['tiltak/10']}"
+    )
 
 
 def test_hostile_values_are_escaped(form):
     """Roster values with <&>\", control characters or placeholder look-alikes stay literal."""
     unit = Unit("X&<1>", 'A "quoted" <b>name</b> & co\x07', "F", "@@SP[stamp]@@", "x@y.test", "nb")
     stamp = 'st"1<&>'
-    data = build_form(form, unit, lang="nb", reference="R&D-<1>", stamp=stamp,
-                      campaign_title="Q&A", deadline=DEADLINE)
+    data = build_form(
+        form, unit, lang="nb", reference="R&D-<1>", stamp=stamp, campaign_title="Q&A", deadline=DEADLINE
+    )
     with zipfile.ZipFile(BytesIO(data)) as zf:
         assert zf.testzip() is None
     wb = openpyxl.load_workbook(BytesIO(data))
@@ -222,8 +250,7 @@ def test_hostile_values_are_escaped(form):
 
 def test_same_input_gives_the_same_bytes(form):
     """Building twice for the same unit gives identical files (no clock inside)."""
-    kw = {"lang": "en", "reference": REFERENCE, "stamp": STAMP, "campaign_title": "C",
-          "deadline": DEADLINE}
+    kw = {"lang": "en", "reference": REFERENCE, "stamp": STAMP, "campaign_title": "C", "deadline": DEADLINE}
     assert build_form(form, UNITS["en"], **kw) == build_form(form, UNITS["en"], **kw)
     assert build_form(form, UNITS["en"], **kw) != build_form(form, UNITS["nb"], **kw)
 
@@ -239,12 +266,18 @@ def test_print_setup(built):
 
 def test_builds_from_many_threads_are_each_valid(form):
     """Forms built concurrently from the shared cached template are each complete and correct."""
-    units = [Unit(f"U{i:03d}", f"Enhet {i}", "F", f"Leder {i}", "x@y.test", "nb")
-             for i in range(40)]
+    units = [Unit(f"U{i:03d}", f"Enhet {i}", "F", f"Leder {i}", "x@y.test", "nb") for i in range(40)]
 
     def one(unit):
-        return unit, build_form(form, unit, lang="nb", reference=f"R-{unit.code}",
-                                stamp=f"s-{unit.code}", campaign_title="C", deadline=DEADLINE)
+        return unit, build_form(
+            form,
+            unit,
+            lang="nb",
+            reference=f"R-{unit.code}",
+            stamp=f"s-{unit.code}",
+            campaign_title="C",
+            deadline=DEADLINE,
+        )
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, units))
@@ -259,5 +292,12 @@ def test_builds_from_many_threads_are_each_valid(form):
 def test_overlong_stamp_is_refused(form):
     """A stamp longer than a defined name can hold is a programming error, not a broken file."""
     with pytest.raises(ValueError, match="250"):
-        build_form(form, UNITS["nb"], lang="nb", reference=REFERENCE, stamp="x" * 300,
-                   campaign_title="C", deadline=DEADLINE)
+        build_form(
+            form,
+            UNITS["nb"],
+            lang="nb",
+            reference=REFERENCE,
+            stamp="x" * 300,
+            campaign_title="C",
+            deadline=DEADLINE,
+        )

@@ -25,14 +25,22 @@ from service.models import Unit
 
 STAMP = "st1.SUUtSURJ.bWFjLXNpZ25hdHVyZQ"
 REFERENCE = "KQ7M-3XWD"
-UNIT = Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
-            "kari@example.test", "nb")
+UNIT = Unit(
+    "IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann", "kari@example.test", "nb"
+)
 D = datetime.date
 
 
 def blank(form, lang="nb"):
-    return build_form(form, UNIT, lang=lang, reference=REFERENCE, stamp=STAMP,
-                      campaign_title="ARK 2020", deadline=D(2020, 12, 16))
+    return build_form(
+        form,
+        UNIT,
+        lang=lang,
+        reference=REFERENCE,
+        stamp=STAMP,
+        campaign_title="ARK 2020",
+        deadline=D(2020, 12, 16),
+    )
 
 
 def at(form, key, column=None):
@@ -91,22 +99,43 @@ def complete(form):
         at(form, "bekreftet_dato"): D(2020, 12, 10),
     }
     answers = {
-        "enhet_kode": "IE-IDI", "enhet_navn": UNIT.name, "fakultet": "IE",
-        "leder": "Kari Nordmann", "forlop": "avbrutt", "antall_ansatte": 23,
-        "motedato": D(2020, 11, 3), "moteform": "grupper", "antall_deltakere": 19,
-        "verneombud_navn": "Åsmund Ærø-Øye", "verneombud_involvert": "yes",
-        "losam_involvert": "not_relevant", "handlingsplan_ephorte": "yes",
+        "enhet_kode": "IE-IDI",
+        "enhet_navn": UNIT.name,
+        "fakultet": "IE",
+        "leder": "Kari Nordmann",
+        "forlop": "avbrutt",
+        "antall_ansatte": 23,
+        "motedato": D(2020, 11, 3),
+        "moteform": "grupper",
+        "antall_deltakere": 19,
+        "verneombud_navn": "Åsmund Ærø-Øye",
+        "verneombud_involvert": "yes",
+        "losam_involvert": "not_relevant",
+        "handlingsplan_ephorte": "yes",
         "saksnummer": "2020/12345",
         "tiltak": [
-            {"beskrivelse": "Faste møteplasser på campus", "tema": "sosialt_fellesskap",
-             "status": "nytt", "ansvarlig": "Instituttleder", "frist": D(2021, 3, 1)},
-            {"beskrivelse": "Kurs i digitale møter", "tema": "kompetanse",
-             "status": "gjennomfort", "ansvarlig": "HR-rådgiver"},
+            {
+                "beskrivelse": "Faste møteplasser på campus",
+                "tema": "sosialt_fellesskap",
+                "status": "nytt",
+                "ansvarlig": "Instituttleder",
+                "frist": D(2021, 3, 1),
+            },
+            {
+                "beskrivelse": "Kurs i digitale møter",
+                "tema": "kompetanse",
+                "status": "gjennomfort",
+                "ansvarlig": "HR-rådgiver",
+            },
         ],
-        "pandemi_pavirkning": 4, "prosess_vurdering": 3, "fullt_forsvarlig": "unsure",
+        "pandemi_pavirkning": 4,
+        "prosess_vurdering": 3,
+        "fullt_forsvarlig": "unsure",
         "forsvarlig_beskrivelse": "Høy arbeidsbelastning.\nFå møteplasser.",
-        "hjelp_onsket": ("koordinator", "bht"), "kommentarer": "Takk – «bra» & <greit>",
-        "bekreftet": "yes", "bekreftet_dato": D(2020, 12, 10),
+        "hjelp_onsket": ("koordinator", "bht"),
+        "kommentarer": "Takk – «bra» & <greit>",
+        "bekreftet": "yes",
+        "bekreftet_dato": D(2020, 12, 10),
     }
     return typed, answers
 
@@ -133,8 +162,7 @@ def test_flags_raised_by_the_answers(form):
     raised = {f.field: f for f in flags(form, reading.answers)}
     assert set(raised) == {"fullt_forsvarlig", "hjelp_onsket"}
     assert raised["hjelp_onsket"].value == ("koordinator", "bht")
-    assert raised["fullt_forsvarlig"].message.en == (
-        "The work environment is not considered fully sound.")
+    assert raised["fullt_forsvarlig"].message.en == ("The work environment is not considered fully sound.")
 
 
 def test_labels_in_the_other_language_and_value_ids_still_map(form):
@@ -164,23 +192,24 @@ def test_labels_in_the_other_language_and_value_ids_still_map(form):
     assert answers["handlingsplan_ephorte"] == "in_progress"
     assert answers["fullt_forsvarlig"] == "yes" and answers["bekreftet"] == "yes"
     assert answers["hjelp_onsket"] == ("ingen",)
-    assert answers["tiltak"] == [{"tema": "arbeidsmengde", "status": "gjennomfort",
-                                  "frist": D(2021, 3, 1)}]
+    assert answers["tiltak"] == [{"tema": "arbeidsmengde", "status": "gjennomfort", "frist": D(2021, 3, 1)}]
     assert answers["motedato"] == D(2020, 11, 3) and answers["bekreftet_dato"] == D(2020, 12, 10)
     assert answers["antall_ansatte"] == 1200 and answers["antall_deltakere"] == 19
 
 
 def broken(form):
     typed, _ = complete(form)
-    typed.update({
-        at(form, "antall_ansatte"): "ca. 20",
-        at(form, "motedato"): "12/16/2020",
-        at(form, "moteform"): None,
-        at(form, "saksnummer"): None,
-        at(form, "pandemi_pavirkning"): 7,
-        at(form, "tiltak/1", "tema"): "Fiskeri",
-        at(form, "bekreftet"): "Nei",
-    })
+    typed.update(
+        {
+            at(form, "antall_ansatte"): "ca. 20",
+            at(form, "motedato"): "12/16/2020",
+            at(form, "moteform"): None,
+            at(form, "saksnummer"): None,
+            at(form, "pandemi_pavirkning"): 7,
+            at(form, "tiltak/1", "tema"): "Fiskeri",
+            at(form, "bekreftet"): "Nei",
+        }
+    )
     return fill(blank(form), typed)
 
 
@@ -197,8 +226,7 @@ def test_each_problem_is_reported_at_its_cell_in_the_leaders_language(form, lang
         "antall_ansatte": ("ca. 20", {"nb": "heltall", "en": "whole number"}),
         "motedato": ("12/16/2020", {"nb": "DD.MM.ÅÅÅÅ", "en": "DD.MM.YYYY"}),
         "moteform": ("", {"nb": "ikke fylt ut", "en": "not been filled in"}),
-        "saksnummer": (label["handlingsplan_ephorte"], {"nb": "må fylles ut når",
-                                                        "en": "required when"}),
+        "saksnummer": (label["handlingsplan_ephorte"], {"nb": "må fylles ut når", "en": "required when"}),
         "pandemi_pavirkning": ("7", {"nb": "mellom 1 og 5", "en": "between 1 and 5"}),
         "bekreftet": ("", {"nb": "«Ja»", "en": "“Yes”"}),
     }
@@ -225,13 +253,11 @@ def test_table_rules_min_rows_and_required_columns(form):
     for key in ("tiltak/1", "tiltak/3"):
         for col in ("beskrivelse", "tema", "status", "ansvarlig", "frist"):
             typed.pop(at(form, key, col), None)
-    empty = {p.where: p.message for p in validate(form, read_form(
-        fill(blank(form), typed), form), "en")}
+    empty = {p.where: p.message for p in validate(form, read_form(fill(blank(form), typed), form), "en")}
     first = f"Skjema!{at(form, 'tiltak/1', 'beskrivelse')}"
     assert "at least 1 row" in empty[first]
     typed[at(form, "tiltak/2", "beskrivelse")] = "Bedre rutiner"
-    partial = {p.where: p.message for p in validate(form, read_form(
-        fill(blank(form), typed), form), "nb")}
+    partial = {p.where: p.message for p in validate(form, read_form(fill(blank(form), typed), form), "nb")}
     theme = at(form, "tiltak/2", "tema")
     assert f"«Tema» i rad {theme[1:]}" in partial[f"Skjema!{theme}"]
     assert f"Skjema!{at(form, 'tiltak/2', 'frist')}" not in partial  # optional column
@@ -242,8 +268,7 @@ def test_pattern_and_exclusive_choice(form):
     typed, _ = complete(form)
     typed[at(form, "saksnummer")] = "12345"
     typed[at(form, "hjelp_onsket/ingen")] = "Ja"
-    problems = {p.where: p.message for p in validate(form, read_form(
-        fill(blank(form), typed), form), "nb")}
+    problems = {p.where: p.message for p in validate(form, read_form(fill(blank(form), typed), form), "nb")}
     assert "2020/12345" in problems[f"Skjema!{at(form, 'saksnummer')}"]
     assert "Ingen hjelp nå" in problems[f"Skjema!{at(form, 'hjelp_onsket')}"]
 
@@ -286,8 +311,11 @@ def test_rows_inserted_above_are_followed_by_the_id_column(form):
 
 def test_english_form_reads_back(form):
     """The en form (sheet «Form») reads back with English labels typed."""
-    values = {at(form, "moteform"): "Online", at(form, "bekreftet"): "Yes",
-              at(form, "tiltak/1", "status"): "Continued"}
+    values = {
+        at(form, "moteform"): "Online",
+        at(form, "bekreftet"): "Yes",
+        at(form, "tiltak/1", "status"): "Continued",
+    }
     reading = read_form(fill(blank(form, "en"), values, lang="en"), form)
     assert reading.language == "en" and reading.cells["moteform"].startswith("Form!")
     assert reading.answers["moteform"] == "digitalt" and reading.answers["bekreftet"] == "yes"
@@ -309,13 +337,16 @@ def zipped(members):
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("data", "code"), [
-    (b"", "not_xlsx"),
-    (b"this is not a spreadsheet", "not_xlsx"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 500, "not_xlsx"),
-    (zipped({"hello.txt": "hi"}), "unreadable"),
-    (zipped({"[Content_Types].xml": "<broken", "xl/workbook.xml": "<"}), "unreadable"),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "not_xlsx"),
+        (b"this is not a spreadsheet", "not_xlsx"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 500, "not_xlsx"),
+        (zipped({"hello.txt": "hi"}), "unreadable"),
+        (zipped({"[Content_Types].xml": "<broken", "xl/workbook.xml": "<"}), "unreadable"),
+    ],
+)
 def test_not_a_workbook_gives_form_read_error(form, data, code):
     """Bytes that are not an .xlsx raise FormReadError with a code, never a raw exception."""
     with pytest.raises(FormReadError) as info:
@@ -332,6 +363,7 @@ def test_truncated_file_gives_form_read_error(form):
 
 def test_another_form_or_workbook_is_refused(form):
     """Another form's id, or a workbook with none of our fields, is refused as the wrong form."""
+
     def other_id(wb):
         wb[META_SHEET]["B1"] = "another-form"
 
@@ -401,13 +433,21 @@ def test_any_valid_form_builds_and_reads_back(tmp_path):
     path = tmp_path / "small.toml"
     path.write_text(SMALL, encoding="utf-8")
     small = load_form(path)
-    data = build_form(small, UNIT, lang="en", reference="R-1", stamp="S-1",
-                      campaign_title="C", deadline=D(2021, 1, 1))
+    data = build_form(
+        small, UNIT, lang="en", reference="R-1", stamp="S-1", campaign_title="C", deadline=D(2021, 1, 1)
+    )
     row = sheet_layout(small)["rader/2"]
-    typed = {f"C{sheet_layout(small)['farge/blue']}": "Yes", f"B{row}": 7, f"C{row}": "No",
-             f"D{row}": 5, f"H{row}": "siste kolonne"}
+    typed = {
+        f"C{sheet_layout(small)['farge/blue']}": "Yes",
+        f"B{row}": 7,
+        f"C{row}": "No",
+        f"D{row}": 5,
+        f"H{row}": "siste kolonne",
+    }
     reading = read_form(fill(data, typed, lang="en"), small)
-    assert reading.answers == {"farge": ("blue",), "rader": [
-        {"a": 7, "b": "no", "c": 5, "g": "siste kolonne"}]}
+    assert reading.answers == {
+        "farge": ("blue",),
+        "rader": [{"a": 7, "b": "no", "c": 5, "g": "siste kolonne"}],
+    }
     assert reading.cells["rader/1/g"] == f"Form!H{row}" and reading.form_version == 3
     assert (reading.reference, reading.stamp, reading.unit_code) == ("R-1", "S-1", "IE-IDI")

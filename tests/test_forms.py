@@ -16,8 +16,7 @@ def test_shipped_form_loads_with_its_sections(form):
     """The shipped form loads, with the five sections of DESIGN.md in order."""
     assert form.id == "oppsummering-og-evaluering" and form.version >= 1
     assert form.title.nb == "Oppsummering og evaluering"
-    assert [s.id for s in form.sections] == [
-        "enhet", "prosessen", "tiltak", "evaluering", "bekreftelse"]
+    assert [s.id for s in form.sections] == ["enhet", "prosessen", "tiltak", "evaluering", "bekreftelse"]
     assert form.instructions.nb.count("\n\n") >= 3 and "DD.MM.ÅÅÅÅ" in form.instructions.nb
     assert "DD.MM.YYYY" in form.instructions.en and "reply" in form.instructions.en
 
@@ -40,8 +39,11 @@ def test_every_label_and_choice_is_bilingual(form):
 def test_unit_fields_come_from_the_roster(form):
     """The four Enhet fields are prefilled from the Unit."""
     assert [(f.id, f.source) for f in form.sections[0].fields] == [
-        ("enhet_kode", "unit.code"), ("enhet_navn", "unit.name"),
-        ("fakultet", "unit.faculty"), ("leder", "unit.leader_name")]
+        ("enhet_kode", "unit.code"),
+        ("enhet_navn", "unit.name"),
+        ("fakultet", "unit.faculty"),
+        ("leder", "unit.leader_name"),
+    ]
 
 
 def test_rules_of_the_shipped_form(form):
@@ -51,7 +53,8 @@ def test_rules_of_the_shipped_form(form):
     assert not re.fullmatch(case.pattern or "", "12345")
     assert case.required_when == Condition("handlingsplan_ephorte", ("yes",))
     assert form.field("forsvarlig_beskrivelse").required_when == Condition(
-        "fullt_forsvarlig", ("no", "unsure"))
+        "fullt_forsvarlig", ("no", "unsure")
+    )
     flagged = {f.id: f.flag for f in form.flagged()}
     assert set(flagged) == {"verneombud_involvert", "fullt_forsvarlig", "hjelp_onsket"}
     assert all(f is not None and f.message.nb and f.message.en for f in flagged.values())
@@ -114,47 +117,90 @@ def load(tmp_path: Path, b: str) -> FormDefinitionError:
     return info.value
 
 
-@pytest.mark.parametrize(("b", "where", "message"), [
-    ('type = "text"\nrequired_when = { field = "foo", in = ["yes"] }',
-     "sections[0].fields[1](b).required_when.field", "unknown field 'foo'"),
-    ('type = "text"\nrequired_when = { field = "a", in = ["maybe"] }',
-     "sections[0].fields[1](b).required_when", "unknown choice value 'maybe' for field 'a'"),
-    ('type = "choice"\nchoices = [{ value = "x", nb = "X", en = "X" }]\nflag.in = ["y"]\n'
-     'flag.message = { nb = "F", en = "F" }',
-     "sections[0].fields[1](b).flag", "unknown choice value 'y'"),
-    ('type = "text"\nrequired_when = { field = "b", in = ["x"] }',
-     "sections[0].fields[1](b).required_when", "can only test a choice"),
-    ('type = "number"', "sections[0].fields[1](b).type", "unknown type 'number'"),
-    ('type = "text"\n[[sections.fields]]\nid = "c"\ntype = "text"\n'
-     'label = { nb = "C", en = "" }', "sections[0].fields[2](c).label.en",
-     "must be a non-empty string"),
-    ('type = "text"\n[[sections.fields]]\nid = "c"\ntype = "text"\nlabel = { nb = "C" }',
-     "sections[0].fields[2](c).label.en", "missing"),
-    ('type = "choice"', "sections[0].fields[1](b).choices", "a choice field needs choices"),
-    ('type = "text"\n[[sections.fields]]\nid = "a"\ntype = "text"\n'
-     'label = { nb = "C", en = "C" }', "sections[0].fields[2](a).id", "duplicate field id 'a'"),
-    ('type = "text"\npattern = "(\\\\d+"\nexample = "1"', "sections[0].fields[1](b).pattern",
-     "not a valid regular expression"),
-    ('type = "text"\npattern = "\\\\d{4}/\\\\d+"\nexample = "12345"',
-     "sections[0].fields[1](b).example", "does not match the pattern"),
-    ('type = "integer"\nmin = 5\nmax = 1', "sections[0].fields[1](b).min",
-     "min 5 is greater than max 1"),
-    ('type = "date"\nmin = 5', "sections[0].fields[1](b).min", "must be a date"),
-    ('type = "table"', "sections[0].fields[1](b).columns", "a table needs at least one column"),
-    ('type = "table"\n[[sections.fields.columns]]\nid = "c"\ntype = "table"\n'
-     'label = { nb = "C", en = "C" }',
-     "sections[0].fields[1](b).columns[0](c).type", "unknown type 'table'"),
-    ('type = "text"\nrequird = true', "sections[0].fields[1](b).requird", "unknown key"),
-    ('type = "multichoice"\nchoices = [{ value = "x", nb = "X, Y", en = "X" }]',
-     "sections[0].fields[1](b).choices[0]", "no commas"),
-    ('type = "choice"\nchoices = [{ value = "x", nb = "Ja", en = "X" }, '
-     '{ value = "y", nb = "ja", en = "Y" }]',
-     "sections[0].fields[1](b).choices[1]", "'ja' is also used by 'x'"),
-    ('type = "text"\nsource = "unit.shoe_size"', "sections[0].fields[1](b).source",
-     "unknown source 'unit.shoe_size'"),
-    ('type = "yesno"\nmust_be = "maybe"', "sections[0].fields[1](b).must_be",
-     "unknown choice value 'maybe'"),
-])
+@pytest.mark.parametrize(
+    ("b", "where", "message"),
+    [
+        (
+            'type = "text"\nrequired_when = { field = "foo", in = ["yes"] }',
+            "sections[0].fields[1](b).required_when.field",
+            "unknown field 'foo'",
+        ),
+        (
+            'type = "text"\nrequired_when = { field = "a", in = ["maybe"] }',
+            "sections[0].fields[1](b).required_when",
+            "unknown choice value 'maybe' for field 'a'",
+        ),
+        (
+            'type = "choice"\nchoices = [{ value = "x", nb = "X", en = "X" }]\nflag.in = ["y"]\n'
+            'flag.message = { nb = "F", en = "F" }',
+            "sections[0].fields[1](b).flag",
+            "unknown choice value 'y'",
+        ),
+        (
+            'type = "text"\nrequired_when = { field = "b", in = ["x"] }',
+            "sections[0].fields[1](b).required_when",
+            "can only test a choice",
+        ),
+        ('type = "number"', "sections[0].fields[1](b).type", "unknown type 'number'"),
+        (
+            'type = "text"\n[[sections.fields]]\nid = "c"\ntype = "text"\nlabel = { nb = "C", en = "" }',
+            "sections[0].fields[2](c).label.en",
+            "must be a non-empty string",
+        ),
+        (
+            'type = "text"\n[[sections.fields]]\nid = "c"\ntype = "text"\nlabel = { nb = "C" }',
+            "sections[0].fields[2](c).label.en",
+            "missing",
+        ),
+        ('type = "choice"', "sections[0].fields[1](b).choices", "a choice field needs choices"),
+        (
+            'type = "text"\n[[sections.fields]]\nid = "a"\ntype = "text"\nlabel = { nb = "C", en = "C" }',
+            "sections[0].fields[2](a).id",
+            "duplicate field id 'a'",
+        ),
+        (
+            'type = "text"\npattern = "(\\\\d+"\nexample = "1"',
+            "sections[0].fields[1](b).pattern",
+            "not a valid regular expression",
+        ),
+        (
+            'type = "text"\npattern = "\\\\d{4}/\\\\d+"\nexample = "12345"',
+            "sections[0].fields[1](b).example",
+            "does not match the pattern",
+        ),
+        ('type = "integer"\nmin = 5\nmax = 1', "sections[0].fields[1](b).min", "min 5 is greater than max 1"),
+        ('type = "date"\nmin = 5', "sections[0].fields[1](b).min", "must be a date"),
+        ('type = "table"', "sections[0].fields[1](b).columns", "a table needs at least one column"),
+        (
+            'type = "table"\n[[sections.fields.columns]]\nid = "c"\ntype = "table"\n'
+            'label = { nb = "C", en = "C" }',
+            "sections[0].fields[1](b).columns[0](c).type",
+            "unknown type 'table'",
+        ),
+        ('type = "text"\nrequird = true', "sections[0].fields[1](b).requird", "unknown key"),
+        (
+            'type = "multichoice"\nchoices = [{ value = "x", nb = "X, Y", en = "X" }]',
+            "sections[0].fields[1](b).choices[0]",
+            "no commas",
+        ),
+        (
+            'type = "choice"\nchoices = [{ value = "x", nb = "Ja", en = "X" }, '
+            '{ value = "y", nb = "ja", en = "Y" }]',
+            "sections[0].fields[1](b).choices[1]",
+            "'ja' is also used by 'x'",
+        ),
+        (
+            'type = "text"\nsource = "unit.shoe_size"',
+            "sections[0].fields[1](b).source",
+            "unknown source 'unit.shoe_size'",
+        ),
+        (
+            'type = "yesno"\nmust_be = "maybe"',
+            "sections[0].fields[1](b).must_be",
+            "unknown choice value 'maybe'",
+        ),
+    ],
+)
 def test_bad_definition_is_rejected_naming_the_field(tmp_path, b, where, message):
     """Each broken definition is rejected with a problem located at the offending field."""
     error = load(tmp_path, b)
@@ -164,11 +210,16 @@ def test_bad_definition_is_rejected_naming_the_field(tmp_path, b, where, message
 
 def test_every_problem_is_reported_at_once(tmp_path):
     """Three independent mistakes give three problems in one error, not one per run."""
-    error = load(tmp_path, 'type = "integer"\nmin = 9\nmax = 1\nfoo = 1\n'
-                           'required_when = { field = "nope", in = ["x"] }')
+    error = load(
+        tmp_path,
+        'type = "integer"\nmin = 9\nmax = 1\nfoo = 1\nrequired_when = { field = "nope", in = ["x"] }',
+    )
     wheres = {p.where for p in error.problems}
-    assert {"sections[0].fields[1](b).min", "sections[0].fields[1](b).foo",
-            "sections[0].fields[1](b).required_when.field"} <= wheres
+    assert {
+        "sections[0].fields[1](b).min",
+        "sections[0].fields[1](b).foo",
+        "sections[0].fields[1](b).required_when.field",
+    } <= wheres
     assert "3 problems" in str(error)
 
 

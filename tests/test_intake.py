@@ -61,18 +61,37 @@ def cfb(streams: dict[str, bytes]) -> bytes:
             fat += [start + k + 1 for k in range(count - 1)] + [end]
             body += content.ljust(count * 512, b"\0")
         raw = name.encode("utf-16-le")
-        entries.append(raw.ljust(64, b"\0") + struct.pack(
-            "<HBBIII16sIQQIQ", len(raw) + 2, 5 if i == 0 else 2, 1, free, free,
-            1 if i == 0 and len(names) > 1 else free, b"\0" * 16, 0, 0, 0, start, len(content)))
+        entries.append(
+            raw.ljust(64, b"\0")
+            + struct.pack(
+                "<HBBIII16sIQQIQ",
+                len(raw) + 2,
+                5 if i == 0 else 2,
+                1,
+                free,
+                free,
+                1 if i == 0 and len(names) > 1 else free,
+                b"\0" * 16,
+                0,
+                0,
+                0,
+                start,
+                len(content),
+            )
+        )
     directory = b"".join(entries).ljust(dir_sectors * 512, b"\0")
-    header = (bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 16 + struct.pack(
-        "<HHHHH6sIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, b"\0" * 6, 0, 1, 1, 0, 4096, end, 0, end, 0)
-        + struct.pack("<109I", 0, *[free] * 108))
+    header = (
+        bytes.fromhex("D0CF11E0A1B11AE1")
+        + b"\0" * 16
+        + struct.pack("<HHHHH6sIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, b"\0" * 6, 0, 1, 1, 0, 4096, end, 0, end, 0)
+        + struct.pack("<109I", 0, *[free] * 108)
+    )
     return header + struct.pack("<128I", *fat, *[free] * (128 - len(fat))) + directory + body
 
 
-def opened(data: bytes, name: str = "skjema.xlsx", content_type: str = XLSX,
-           **kw: object) -> Spreadsheet | Rejection:
+def opened(
+    data: bytes, name: str = "skjema.xlsx", content_type: str = XLSX, **kw: object
+) -> Spreadsheet | Rejection:
     return open_attachment(name, content_type, data, LIMITS, **kw)  # type: ignore[arg-type]
 
 
@@ -84,6 +103,7 @@ def rejected(result: Spreadsheet | Rejection, code: str) -> Rejection:
 
 
 # ---- what is accepted -------------------------------------------------------------------------
+
 
 def test_a_filled_xlsx_is_accepted_unchanged(filled):
     """A normal .xlsx comes back as the same bytes, not converted, without macros."""
@@ -108,7 +128,8 @@ def test_xlsm_is_read_like_xlsx_and_its_macros_are_noted(form, filled):
     parts["xl/vbaProject.bin"] = b"\xd0\xcf\x11\xe0 pretend VBA that must never run"
     parts["[Content_Types].xml"] = str(parts["[Content_Types].xml"], "utf-8").replace(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-        "application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+        "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    )
     xlsm = zipped(parts)
     result = opened(xlsm, "skjema.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12")
     assert isinstance(result, Spreadsheet)
@@ -119,20 +140,24 @@ def test_xlsm_is_read_like_xlsx_and_its_macros_are_noted(form, filled):
 def test_a_given_converter_turns_ods_into_xlsx(filled):
     """With a converter, an .ods is handed to it and its .xlsx output is checked and returned."""
     data, _ = filled
-    ods = zipped({"mimetype": "application/vnd.oasis.opendocument.spreadsheet",
-                  "content.xml": "<office:document-content/>"})
+    ods = zipped(
+        {
+            "mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+            "content.xml": "<office:document-content/>",
+        }
+    )
     calls = []
 
     def converter(blob: bytes, fmt: str) -> bytes:
         calls.append(fmt)
         return data
 
-    result = opened(ods, "skjema.ods", "application/vnd.oasis.opendocument.spreadsheet",
-                    converter=converter)
+    result = opened(ods, "skjema.ods", "application/vnd.oasis.opendocument.spreadsheet", converter=converter)
     assert result == Spreadsheet(data, "ods", converted=True) and calls == ["ods"]
 
 
 # ---- each rejection ----------------------------------------------------------------------------
+
 
 def test_a_30_mb_blob_is_too_large():
     """Anything over max_attachment_bytes is refused before it is looked at."""
@@ -169,7 +194,7 @@ def test_a_member_that_lies_about_its_size_is_never_unpacked_past_it(filled):
     """A directory claiming 1 KB for a 5 MB member: reading stops at 1 KB and the file is refused."""
     data = bytearray(zip_with_zeros(5 << 20, filled=filled[0]))
     at = data.rfind(b"PK\x01\x02")  # the last central directory entry: the zeros
-    data[at + 24:at + 28] = struct.pack("<I", 1024)  # its uncompressed size
+    data[at + 24 : at + 28] = struct.pack("<I", 1024)  # its uncompressed size
     assert rejected(opened(bytes(data)), "corrupt")
 
 
@@ -185,22 +210,23 @@ def test_billion_laughs_in_shared_strings_is_an_xml_attack(filled):
         '<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY a "lol">'
         + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
         + ']><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&i;'
-        "</t></si></sst>")
+        "</t></si></sst>"
+    )
     assert rejected(opened(zipped(parts)), "xml_attack")
 
 
 def test_an_external_entity_anywhere_is_an_xml_attack(filled):
     """An external entity (XXE) in docProps/core.xml, a part we never read, is refused too."""
     parts = members(filled[0])
-    parts["docProps/core.xml"] = ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-                                  "<cp:coreProperties>&e;</cp:coreProperties>")
+    parts["docProps/core.xml"] = (
+        '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><cp:coreProperties>&e;</cp:coreProperties>'
+    )
     assert rejected(opened(zipped(parts)), "xml_attack")
 
 
 def test_a_password_protected_office_file_is_encrypted():
     """An OLE container with EncryptionInfo and EncryptedPackage streams is an encrypted workbook."""
-    data = cfb({"EncryptionInfo": b"\4\0\4\0", "EncryptedPackage": b"\0" * 5000,
-                "\x06DataSpaces": b""})
+    data = cfb({"EncryptionInfo": b"\4\0\4\0", "EncryptedPackage": b"\0" * 5000, "\x06DataSpaces": b""})
     assert {"EncryptionInfo", "EncryptedPackage"} <= set(cfb_names(data))
     result = rejected(opened(data), "encrypted")
     assert "passordbeskyttet" in result.message_nb and "Fjern passordet" in result.message_nb
@@ -211,16 +237,18 @@ def test_a_password_protected_xls_is_encrypted():
     """An .xls whose workbook stream starts with BOF then FILEPASS is encrypted, not just old."""
     bof = struct.pack("<HH", 0x809, 16) + b"\0" * 16
     filepass = struct.pack("<HH", 0x2F, 6) + b"\0" * 6
-    assert rejected(opened(cfb({"Workbook": (bof + filepass).ljust(5000, b"\0")}), "a.xls"),
-                    "encrypted")
+    assert rejected(opened(cfb({"Workbook": (bof + filepass).ljust(5000, b"\0")}), "a.xls"), "encrypted")
 
 
 def test_an_encrypted_ods_is_encrypted():
     """An .ods whose manifest carries encryption data is reported as password-protected."""
-    ods = zipped({"mimetype": "application/vnd.oasis.opendocument.spreadsheet",
-                  "META-INF/manifest.xml": "<manifest><file-entry><encryption-data/></file-entry>"
-                                           "</manifest>",
-                  "content.xml": b"\x8f\x02 ciphertext"})
+    ods = zipped(
+        {
+            "mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+            "META-INF/manifest.xml": "<manifest><file-entry><encryption-data/></file-entry></manifest>",
+            "content.xml": b"\x8f\x02 ciphertext",
+        }
+    )
     assert rejected(opened(ods, "a.ods"), "encrypted")
 
 
@@ -233,8 +261,12 @@ def test_old_xls_without_a_converter_asks_for_xlsx():
 
 def test_ods_without_a_converter_asks_for_xlsx():
     """An .ods with no converter is refused with a request to save it as .xlsx."""
-    ods = zipped({"mimetype": "application/vnd.oasis.opendocument.spreadsheet",
-                  "content.xml": "<office:document-content/>"})
+    ods = zipped(
+        {
+            "mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+            "content.xml": "<office:document-content/>",
+        }
+    )
     result = rejected(opened(ods, "skjema.ods"), "ods")
     assert "Excel 2007-365" in result.message_nb
 
@@ -245,10 +277,13 @@ def test_a_converter_without_soffice_means_no_conversion():
     assert rejected(opened(ods, "s.ods", converter=lambda data, fmt: None), "ods")
 
 
-@pytest.mark.parametrize("converter", [
-    lambda data, fmt: (_ for _ in ()).throw(RuntimeError("LibreOffice crashed")),
-    lambda data, fmt: b"PK\x03\x04 not really a zip",
-])
+@pytest.mark.parametrize(
+    "converter",
+    [
+        lambda data, fmt: (_ for _ in ()).throw(RuntimeError("LibreOffice crashed")),
+        lambda data, fmt: b"PK\x03\x04 not really a zip",
+    ],
+)
 def test_a_failing_converter_is_corrupt_never_an_exception(converter):
     """A converter that raises or returns garbage gives corrupt for that attachment."""
     ods = zipped({"mimetype": "application/vnd.oasis.opendocument.spreadsheet"})
@@ -257,24 +292,30 @@ def test_a_failing_converter_is_corrupt_never_an_exception(converter):
 
 def test_a_docx_named_xlsx_is_not_a_spreadsheet():
     """A Word document is recognised by its parts even when it is named .xlsx."""
-    docx = zipped({
-        "[Content_Types].xml": "<Types/>",
-        "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                       'relationships"><Relationship Id="r" Type="http://schemas.openxmlformats.org'
-                       '/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
-                       "</Relationships>",
-        "word/document.xml": "<w:document/>"})
+    docx = zipped(
+        {
+            "[Content_Types].xml": "<Types/>",
+            "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'relationships"><Relationship Id="r" Type="http://schemas.openxmlformats.org'
+            '/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+            "</Relationships>",
+            "word/document.xml": "<w:document/>",
+        }
+    )
     result = rejected(opened(docx, "skjema.xlsx"), "not_spreadsheet")
     assert "Word" in result.message_nb and "Word document" in result.message_en
 
 
-@pytest.mark.parametrize(("data", "what"), [
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image"),
-    (b"\xff\xd8\xff\xe0" + b"\0" * 100, "image"),
-    (b"Enhet;Svar\nIE-IDI;Ja\n", "text file"),
-    (cfb({"WordDocument": b""}), "Word"),
-])
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "PDF"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 100, "image"),
+        (b"Enhet;Svar\nIE-IDI;Ja\n", "text file"),
+        (cfb({"WordDocument": b""}), "Word"),
+    ],
+)
 def test_other_files_are_not_spreadsheets(data, what):
     """PDFs, images, text and an old Word file are refused as not_spreadsheet, saying what they are."""
     result = rejected(opened(data, "vedlegg.bin", "application/octet-stream"), "not_spreadsheet")
@@ -283,8 +324,10 @@ def test_other_files_are_not_spreadsheets(data, what):
 
 def test_excel_2003_xml_with_a_dtd_never_reaches_the_converter():
     """An XML spreadsheet (2003 format, often named .xls) carrying a DTD is refused unconverted."""
-    data = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-            b'<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">&e;</Workbook>')
+    data = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b'<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">&e;</Workbook>'
+    )
 
     def converter(blob: bytes, fmt: str) -> bytes:
         raise AssertionError("the converter must not be called")
@@ -321,6 +364,7 @@ def test_sender_file_names_are_cleaned_in_messages():
 
 # ---- real LibreOffice ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def libreoffice():
     if shutil.which("soffice") is None:
@@ -335,10 +379,23 @@ def save_as(data: bytes, fmt: str) -> bytes:
     try:
         work.chmod(0o755)
         (work / "skjema.xlsx").write_bytes(data)
-        subprocess.run(["soffice", f"-env:UserInstallation=file://{work}/profile", "--headless",
-                        "--norestore", "--convert-to", fmt, "--outdir", str(work / "out"),
-                        str(work / "skjema.xlsx")], env=dict(os.environ, HOME=str(work)),
-                       capture_output=True, timeout=180, check=True)
+        subprocess.run(
+            [
+                "soffice",
+                f"-env:UserInstallation=file://{work}/profile",
+                "--headless",
+                "--norestore",
+                "--convert-to",
+                fmt,
+                "--outdir",
+                str(work / "out"),
+                str(work / "skjema.xlsx"),
+            ],
+            env=dict(os.environ, HOME=str(work)),
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
         return (work / "out" / f"skjema.{fmt}").read_bytes()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -351,11 +408,12 @@ def test_ods_and_xls_are_converted_by_libreoffice_and_read_back(libreoffice, for
     data, answers = filled
     original = save_as(data, fmt)
     assert original[:2] != b"PK" if fmt == "xls" else original[:2] == b"PK"
-    result = opened(original, f"skjema.{fmt}", "application/octet-stream",
-                    converter=soffice_converter)
+    result = opened(original, f"skjema.{fmt}", "application/octet-stream", converter=soffice_converter)
     assert isinstance(result, Spreadsheet), result
     assert (result.original_format, result.converted) == (fmt, True)
     reading = read_form(result.xlsx, form)
     assert reading.answers == answers and reading.problems == []
-    assert (reading.reference, reading.stamp) == (read_form(data, form).reference,
-                                                  read_form(data, form).stamp)
+    assert (reading.reference, reading.stamp) == (
+        read_form(data, form).reference,
+        read_form(data, form).stamp,
+    )

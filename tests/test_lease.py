@@ -36,8 +36,9 @@ def _app(p, now: dt.datetime = NOW) -> App:
 
 def _gone_pid() -> int:
     """The pid of a process that has just ended (and been reaped)."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     return int(proc.stdout)
 
 

@@ -31,8 +31,14 @@ STAMP = "st1.TlYtSUJJ.c2lnbmF0dXJl"
 REFERENCE = "PX4K-9TQR"
 D = datetime.date
 UNITS = {
-    "nb": Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
-               "kari@example.test", "nb"),
+    "nb": Unit(
+        "IE-IDI",
+        "Institutt for datateknologi og informatikk",
+        "IE",
+        "Kari Nordmann",
+        "kari@example.test",
+        "nb",
+    ),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
 
@@ -57,8 +63,12 @@ def type_in_libreoffice(workdir, data, cells, locale):
     spec.write_text(json.dumps(cells, ensure_ascii=False), encoding="utf-8")
     done = subprocess.run(
         [SYSTEM_PYTHON, str(HERE / "lo_fill.py"), str(src), str(dst), str(spec), str(workdir)],
-        capture_output=True, text=True, timeout=180, check=False,
-        env=dict(os.environ, LO_FILL_LOCALE=locale))
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=dict(os.environ, LO_FILL_LOCALE=locale),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return dst.read_bytes()
 
@@ -66,8 +76,15 @@ def type_in_libreoffice(workdir, data, cells, locale):
 def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
     """Typed in nb LibreOffice, every answer reads back exactly and the locked unit code stays."""
     unit = UNITS["nb"]
-    data = build_form(form, unit, lang="nb", reference=REFERENCE, stamp=STAMP,
-                      campaign_title="ARK 2020", deadline=D(2020, 12, 16))
+    data = build_form(
+        form,
+        unit,
+        lang="nb",
+        reference=REFERENCE,
+        stamp=STAMP,
+        campaign_title="ARK 2020",
+        deadline=D(2020, 12, 16),
+    )
 
     def c(key, column=None):
         return at(form, "nb", key, column)
@@ -109,21 +126,43 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
     assert ws[c("enhet_kode").split("!")[1]].value == "IE-IDI"  # protection refused "HACKED"
     reading = read_form(filled, form)
     assert reading.answers == {
-        "enhet_kode": "IE-IDI", "enhet_navn": unit.name, "fakultet": "IE",
-        "leder": "Kari Nordmann", "forlop": "handlingsplan_var", "antall_ansatte": 23,
-        "motedato": D(2020, 11, 3), "moteform": "digitalt", "antall_deltakere": 19,
-        "verneombud_navn": "Åsmund Ærø-Øye", "verneombud_involvert": "no",
-        "losam_involvert": "yes", "handlingsplan_ephorte": "yes", "saksnummer": "2020/12345",
+        "enhet_kode": "IE-IDI",
+        "enhet_navn": unit.name,
+        "fakultet": "IE",
+        "leder": "Kari Nordmann",
+        "forlop": "handlingsplan_var",
+        "antall_ansatte": 23,
+        "motedato": D(2020, 11, 3),
+        "moteform": "digitalt",
+        "antall_deltakere": 19,
+        "verneombud_navn": "Åsmund Ærø-Øye",
+        "verneombud_involvert": "no",
+        "losam_involvert": "yes",
+        "handlingsplan_ephorte": "yes",
+        "saksnummer": "2020/12345",
         "tiltak": [
-            {"beskrivelse": "Faste møteplasser på campus", "tema": "hjemmekontor",
-             "status": "viderefort", "ansvarlig": "Instituttleder", "frist": D(2021, 3, 1)},
-            {"beskrivelse": "Kurs i smittevern", "tema": "smittevern", "status": "evaluert",
-             "ansvarlig": "HMS-koordinator"},
+            {
+                "beskrivelse": "Faste møteplasser på campus",
+                "tema": "hjemmekontor",
+                "status": "viderefort",
+                "ansvarlig": "Instituttleder",
+                "frist": D(2021, 3, 1),
+            },
+            {
+                "beskrivelse": "Kurs i smittevern",
+                "tema": "smittevern",
+                "status": "evaluert",
+                "ansvarlig": "HMS-koordinator",
+            },
         ],
-        "pandemi_pavirkning": 5, "prosess_vurdering": 2, "fullt_forsvarlig": "no",
+        "pandemi_pavirkning": 5,
+        "prosess_vurdering": 2,
+        "fullt_forsvarlig": "no",
         "forsvarlig_beskrivelse": "For høy arbeidsmengde i eksamensperioden.",
-        "hjelp_onsket": ("hr_hms",), "kommentarer": "Takk – «bra» opplegg & god støtte",
-        "bekreftet": "yes", "bekreftet_dato": D(2020, 12, 10),
+        "hjelp_onsket": ("hr_hms",),
+        "kommentarer": "Takk – «bra» opplegg & god støtte",
+        "bekreftet": "yes",
+        "bekreftet_dato": D(2020, 12, 10),
     }
     assert (reading.unit_code, reading.reference, reading.stamp) == ("IE-IDI", REFERENCE, STAMP)
     assert validate(form, reading, "nb") == []
@@ -131,8 +170,15 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
 
 def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
     """Typed in en LibreOffice, text dates and English labels read back; a non-number is flagged."""
-    data = build_form(form, UNITS["en"], lang="en", reference=REFERENCE, stamp=STAMP,
-                      campaign_title="ARK 2020", deadline=D(2020, 12, 16))
+    data = build_form(
+        form,
+        UNITS["en"],
+        lang="en",
+        reference=REFERENCE,
+        stamp=STAMP,
+        campaign_title="ARK 2020",
+        deadline=D(2020, 12, 16),
+    )
 
     def c(key, column=None):
         return at(form, "en", key, column)
@@ -156,8 +202,9 @@ def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
     assert answers["enhet_navn"] == "Department of Biology"
     assert answers["motedato"] == D(2020, 11, 3) and answers["moteform"] == "kombinasjon"
     assert answers["hjelp_onsket"] == ("ingen",) and answers["bekreftet"] == "yes"
-    assert answers["tiltak"] == [{"beskrivelse": "Weekly coffee", "tema": "sosialt_fellesskap",
-                                  "frist": D(2021, 2, 15)}]
+    assert answers["tiltak"] == [
+        {"beskrivelse": "Weekly coffee", "tema": "sosialt_fellesskap", "frist": D(2021, 2, 15)}
+    ]
     assert "antall_ansatte" not in answers
     problems = {p.where: p.message for p in validate(form, reading, "en")}
     assert "whole number" in problems[c("antall_ansatte")]

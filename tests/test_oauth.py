@@ -72,12 +72,26 @@ class App:
             self.env = {"SKJEMAPOST_OAUTH_CERTIFICATE": self.pem}
 
     def oauth(self, idp: IdentityProvider) -> OAuth:
-        return OAuth(self.tenant, self.client_id, "SKJEMAPOST_OAUTH_SECRET", "SKJEMAPOST_OAUTH_CERTIFICATE",
-                     idp.url, SCOPE)
+        return OAuth(
+            self.tenant,
+            self.client_id,
+            "SKJEMAPOST_OAUTH_SECRET",
+            "SKJEMAPOST_OAUTH_CERTIFICATE",
+            idp.url,
+            SCOPE,
+        )
 
 
-def oauth_project(tmp_path, world: MailWorld, idp: IdentityProvider, n: int, *, credential: str = "secret",
-                  grant_other_mailbox: bool = False, max_connections: int = 3) -> tuple[Project, App]:
+def oauth_project(
+    tmp_path,
+    world: MailWorld,
+    idp: IdentityProvider,
+    n: int,
+    *,
+    credential: str = "secret",
+    grant_other_mailbox: bool = False,
+    max_connections: int = 3,
+) -> tuple[Project, App]:
     """A project whose SMTP and IMAP logins are xoauth2 as its own service mailbox."""
     service = world.new_user("svc")
     units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
@@ -88,13 +102,21 @@ def oauth_project(tmp_path, world: MailWorld, idp: IdentityProvider, n: int, *, 
     p = Project(tmp_path, units, env)
     p.service = service
     p.write_config(
-        smtp={"host": world.host, "port": world.smtp_port, "tls": "starttls", "user": service,
-              "auth": "xoauth2", "ca_file": str(world.cert_path), "max_connections": max_connections,
-              "rate_per_minute": 100_000, "retry_base_seconds": 0.01},
+        smtp={
+            "host": world.host,
+            "port": world.smtp_port,
+            "tls": "starttls",
+            "user": service,
+            "auth": "xoauth2",
+            "ca_file": str(world.cert_path),
+            "max_connections": max_connections,
+            "rate_per_minute": 100_000,
+            "retry_base_seconds": 0.01,
+        },
         imap={"host": world.host, "port": world.imap_port, "tls": "none", "user": service, "auth": "xoauth2"},
         mail={"from_address": service},
         extra=f'[oauth]\ntenant_id = "{app.tenant}"\nclient_id = "{app.client_id}"\n'
-              f'authority_host = "{idp.url}"',
+        f'authority_host = "{idp.url}"',
     )
     p.write_roster()
     p.setup()
@@ -106,6 +128,7 @@ def smtp_logins(world: MailWorld, user: str) -> list[dict]:
 
 
 # -- end to end --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("credential", ["secret", "certificate"])
 def test_invitations_and_replies_over_xoauth2_with_one_token_per_run(tmp_path, oauth_world, idp, credential):
@@ -126,8 +149,9 @@ def test_invitations_and_replies_over_xoauth2_with_one_token_per_run(tmp_path, o
         original = invitation(oauth_world, unit)
         (att,) = list(original.iter_attachments())
         data = fill(att.get_content(), FORM, valid_answers(0), unit.language)
-        oauth_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service,
-                            mail_from=unit.leader_email)
+        oauth_world.deliver(
+            reply(unit, original, (att.get_filename(), data)), p.service, mail_from=unit.leader_email
+        )
     introspected = len(idp.introspections)
     result = p.cli("poll")
     assert result.exit_code == 0, result.output
@@ -158,6 +182,7 @@ def test_concurrent_callers_share_one_token_request(idp, monkeypatch):
 
 # -- errors ------------------------------------------------------------------------------------
 
+
 def test_wrong_client_secret_names_the_aadsts_code_and_never_the_secret(tmp_path, oauth_world, idp):
     """A wrong secret: exit 3, Entra's AADSTS7000215 and a hint; the secret is not printed;
     nothing is sent and the invitations stay queued."""
@@ -186,8 +211,11 @@ def test_a_token_the_servers_refuse_is_a_clear_auth_error(tmp_path, oauth_world,
     assert "535 5.7.3" in out and "status 401" in out and "SMTP.SendAsApp" in out
     result = p.cli("poll")
     assert result.exit_code == 3, result.output
-    assert f"IMAP server 127.0.0.1:{oauth_world.imap_port} refused the XOAUTH2 login for user '{p.service}'" \
-        in result.output and "AUTHENTICATIONFAILED" in result.output
+    assert (
+        f"IMAP server 127.0.0.1:{oauth_world.imap_port} refused the XOAUTH2 login for user '{p.service}'"
+        in result.output
+        and "AUTHENTICATIONFAILED" in result.output
+    )
     tokens = [t for t, issued in idp.tokens.items() if issued.client_id == app.client_id]
     assert tokens and not any(t in out or t in result.output for t in tokens)
     logins = smtp_logins(oauth_world, p.service)
@@ -227,6 +255,7 @@ def test_check_asks_for_the_oauth_secret_not_the_passwords(tmp_path, oauth_world
 
 # -- the parts -------------------------------------------------------------------------------
 
+
 def test_certificate_problems_name_the_variable():
     """Encrypted key, EC key, missing certificate, a key of another certificate: each a clear
     config error naming the variable."""
@@ -235,17 +264,32 @@ def test_certificate_problems_name_the_variable():
     other_pem, _ = make_certificate()
     key_only = pem.split("-----BEGIN CERTIFICATE-----")[0]
     other_cert = "-----BEGIN CERTIFICATE-----" + other_pem.split("-----BEGIN CERTIFICATE-----")[1]
-    ec_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pw")).decode()
-    cases = [(key_only, "holds no certificate"), (key_only + other_cert, "does not belong"),
-             (ec_key + other_cert, "encrypted"), ("", "holds no private key and no certificate")]
+    ec_key = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+        .decode()
+    )
+    cases = [
+        (key_only, "holds no certificate"),
+        (key_only + other_cert, "does not belong"),
+        (ec_key + other_cert, "encrypted"),
+        ("", "holds no private key and no certificate"),
+    ]
     for text, expected in cases:
         with pytest.raises(ConfigError, match=expected) as err:
             read_certificate(text, "CERT")
         assert [p.where for p in err.value.problems] == ["CERT"]
-    ec_plain = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    ec_plain = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
     with pytest.raises(ConfigError, match="must be RSA"):
         read_certificate(ec_plain + other_cert, "CERT")
 
@@ -258,9 +302,12 @@ def test_xoauth2_wire_format_and_error_texts():
     challenge = base64.b64encode(b'{"status":"401","schemes":"bearer"}').decode()
     assert decode_challenge(challenge) == "status 401, schemes bearer"
     assert decode_challenge("not base64 !") == "not base64 !"
-    refusal = {"error": "invalid_client", "error_codes": [7000222],
-               "error_description": "AADSTS7000222: The provided client secret keys are expired.\r\n"
-                                    "Trace ID: abc Correlation ID: def"}
+    refusal = {
+        "error": "invalid_client",
+        "error_codes": [7000222],
+        "error_description": "AADSTS7000222: The provided client secret keys are expired.\r\n"
+        "Trace ID: abc Correlation ID: def",
+    }
     text = describe_refusal(refusal)
     assert text.startswith("invalid_client: AADSTS7000222: The provided client secret keys are expired.")
     assert "has expired" in text and "Trace ID" not in text

@@ -28,19 +28,23 @@ def msg(head: str, body: str | bytes = "hello\n") -> bytes:
 
 def with_attachment(part_headers: str, data: bytes = b"PK\x03\x04data") -> bytes:
     b64 = base64.encodebytes(data).decode()
-    return msg('From: a@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
-               f"--b\nContent-Type: text/plain\n\nsee attached\n--b\n{part_headers.strip()}\n"
-               f"Content-Transfer-Encoding: base64\n\n{b64}--b--\n")
+    return msg(
+        'From: a@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
+        f"--b\nContent-Type: text/plain\n\nsee attached\n--b\n{part_headers.strip()}\n"
+        f"Content-Transfer-Encoding: base64\n\n{b64}--b--\n",
+    )
 
 
 # ---- file names ----------------------------------------------------------------------------------
+
 
 def test_rfc2231_continuations_are_joined_and_decoded():
     """filename*0*/filename*1* pieces with percent escapes give one name with æøå."""
     raw = with_attachment(
         f"Content-Type: {XLSX}\nContent-Disposition: attachment;\n"
         " filename*0*=utf-8''Oppsummering%20og%20evaluering%20%E2%80%93%20;\n"
-        " filename*1*=Bj%C3%B8rn%20%C3%86s%C3%B8y.xlsx")
+        " filename*1*=Bj%C3%B8rn%20%C3%86s%C3%B8y.xlsx"
+    )
     assert parse(raw).attachments[0].filename == "Oppsummering og evaluering – Bjørn Æsøy.xlsx"
 
 
@@ -57,8 +61,9 @@ def test_rfc2047_filename_split_inside_a_character_is_decoded():
     data = "Skjema for Bjørn.xlsx".encode()
     cut = data.index(b"\xb8")  # between the two bytes of ø
     words = " ".join(f"=?utf-8?B?{base64.b64encode(p).decode()}?=" for p in (data[:cut], data[cut:]))
-    raw = with_attachment(f'Content-Type: {XLSX};\n\tname="{words}"\nContent-Disposition: attachment;\n'
-                          f'\tfilename="{words}"')
+    raw = with_attachment(
+        f'Content-Type: {XLSX};\n\tname="{words}"\nContent-Disposition: attachment;\n\tfilename="{words}"'
+    )
     assert parse(raw).attachments[0].filename == "Skjema for Bjørn.xlsx"
 
 
@@ -85,23 +90,29 @@ def test_an_unnamed_attachment_has_an_empty_name_and_a_csv_part_is_a_file():
 
 # ---- winmail.dat -------------------------------------------------------------------------------
 
+
 def winmail_mail(dat: bytes, text: bool = True) -> bytes:
     body = base64.encodebytes(dat).decode()
     plain = "--b\nContent-Type: text/plain; charset=utf-8\n\nHei\n" if text else ""
-    return msg('From: a@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
-               f'{plain}--b\nContent-Type: application/ms-tnef; name="winmail.dat"\n'
-               f"Content-Transfer-Encoding: base64\n\n{body}--b--\n")
+    return msg(
+        'From: a@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
+        f'{plain}--b\nContent-Type: application/ms-tnef; name="winmail.dat"\n'
+        f"Content-Transfer-Encoding: base64\n\n{body}--b--\n",
+    )
 
 
 def test_tnef_attachments_are_extracted_with_their_long_names():
     """winmail.dat yields its files, named by their long (Unicode) names, origin "winmail.dat"."""
     xlsx = bytes(range(256)) * 4 + b"\x00\x00"  # trailing NULs must survive
-    dat = tnef("Hei fra Outlook", [("Oppsummering og evaluering – IE-IIK.xlsx", XLSX, xlsx),
-                                   ("notat.txt", "text/plain", b"notes")])
+    dat = tnef(
+        "Hei fra Outlook",
+        [("Oppsummering og evaluering – IE-IIK.xlsx", XLSX, xlsx), ("notat.txt", "text/plain", b"notes")],
+    )
     mail = parse(winmail_mail(dat))
     assert [(a.filename, a.content_type, a.origin) for a in mail.attachments] == [
         ("Oppsummering og evaluering – IE-IIK.xlsx", XLSX, "winmail.dat"),
-        ("notat.txt", "text/plain", "winmail.dat")]
+        ("notat.txt", "text/plain", "winmail.dat"),
+    ]
     assert mail.attachments[0].data == xlsx
     assert mail.text == "Hei"
 
@@ -116,15 +127,18 @@ def test_a_damaged_winmail_dat_is_kept_as_it_is_and_noted():
     """Bytes that are not TNEF stay one attachment named winmail.dat, with a defect."""
     mail = parse(winmail_mail(struct.pack("<I", 0x12345678) + b"junk" * 10))
     assert [(a.filename, a.content_type, a.origin) for a in mail.attachments] == [
-        ("winmail.dat", "application/ms-tnef", "top")]
+        ("winmail.dat", "application/ms-tnef", "top")
+    ]
     assert any("winmail.dat" in d for d in mail.defects)
 
 
 def test_winmail_inside_a_forwarded_message_is_forwarded_winmail_dat():
     """A TNEF file inside a message/rfc822 part has origin "forwarded/winmail.dat"."""
     inner = winmail_mail(tnef("x", [("skjema.xlsx", XLSX, b"PK\x03\x04")])).decode().replace("\r\n", "\n")
-    raw = msg('From: b@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
-              f"--o\nContent-Type: text/plain\n\nFwd\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n")
+    raw = msg(
+        'From: b@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
+        f"--o\nContent-Type: text/plain\n\nFwd\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n",
+    )
     mail = parse(raw)
     assert [(a.filename, a.origin) for a in mail.attachments] == [("skjema.xlsx", "forwarded/winmail.dat")]
     assert mail.text == "Fwd" and mail.forwarded[0].from_address == "a@example.edu"
@@ -133,14 +147,17 @@ def test_winmail_inside_a_forwarded_message_is_forwarded_winmail_dat():
 def test_a_base64_encoded_forwarded_message_is_decoded():
     """message/rfc822 sent base64-encoded (not allowed, but seen) is still opened."""
     inner = msg("From: x@example.edu\nSubject: indre\nMessage-ID: <in@x>", "innhold\n")
-    raw = msg('From: b@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
-              "--o\nContent-Type: text/plain\n\nSe vedlagt\n--o\nContent-Type: message/rfc822\n"
-              f"Content-Transfer-Encoding: base64\n\n{base64.encodebytes(inner).decode()}--o--\n")
+    raw = msg(
+        'From: b@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
+        "--o\nContent-Type: text/plain\n\nSe vedlagt\n--o\nContent-Type: message/rfc822\n"
+        f"Content-Transfer-Encoding: base64\n\n{base64.encodebytes(inner).decode()}--o--\n",
+    )
     forwarded = parse(raw).forwarded
     assert [(f.subject, f.message_id, f.text) for f in forwarded] == [("indre", "<in@x>", "innhold")]
 
 
 # ---- Message-ID, dates, addresses, headers -----------------------------------------------------
+
 
 def test_missing_message_id_is_synthesised_from_the_bytes():
     """No Message-ID: a stable <sha256-…@skjemapost.invalid>, the same for the same bytes."""
@@ -159,20 +176,26 @@ def test_message_id_without_angle_brackets_is_bracketed():
 
 def test_dates_become_aware_utc_and_a_bad_date_is_none():
     """+0100 and -0000 are converted to UTC; an unreadable Date is None with a defect."""
-    assert parse(msg("Date: Thu, 10 Dec 2020 10:14:22 +0100")).date == dt.datetime(2020, 12, 10, 9, 14, 22,
-                                                                                   tzinfo=dt.UTC)
-    assert parse(msg("Date: Thu, 10 Dec 2020 10:14:22 -0000")).date == dt.datetime(2020, 12, 10, 10, 14, 22,
-                                                                                   tzinfo=dt.UTC)
+    assert parse(msg("Date: Thu, 10 Dec 2020 10:14:22 +0100")).date == dt.datetime(
+        2020, 12, 10, 9, 14, 22, tzinfo=dt.UTC
+    )
+    assert parse(msg("Date: Thu, 10 Dec 2020 10:14:22 -0000")).date == dt.datetime(
+        2020, 12, 10, 10, 14, 22, tzinfo=dt.UTC
+    )
     bad = parse(msg("Date: i går"))
     assert bad.date is None and any("Date" in d for d in bad.defects)
 
 
 def test_addresses_are_lowercased_addr_specs_and_names_are_decoded():
     """From, To, Cc and Reply-To give lower-case addresses; an encoded display name is decoded."""
-    mail = parse(msg("From: =?utf-8?Q?=C3=98ystein_Kvam?= <Oystein.Kvam@Example.EDU>\n"
-                     "To: \"Berg, Ingrid\" <ingrid@example.edu>, ola@example.edu\n"
-                     "Cc: undisclosed-recipients:;\n"
-                     "Reply-To: <Svar@Example.edu>"))
+    mail = parse(
+        msg(
+            "From: =?utf-8?Q?=C3=98ystein_Kvam?= <Oystein.Kvam@Example.EDU>\n"
+            'To: "Berg, Ingrid" <ingrid@example.edu>, ola@example.edu\n'
+            "Cc: undisclosed-recipients:;\n"
+            "Reply-To: <Svar@Example.edu>"
+        )
+    )
     assert (mail.from_address, mail.from_name) == ("oystein.kvam@example.edu", "Øystein Kvam")
     assert mail.to == ("ingrid@example.edu", "ola@example.edu") and mail.cc == ()
     assert mail.reply_to == "svar@example.edu"
@@ -181,8 +204,9 @@ def test_addresses_are_lowercased_addr_specs_and_names_are_decoded():
 
 def test_headers_keep_every_value_decoded_under_lower_case_names():
     """headers maps lower-case names to all values; header() gives the first or ""."""
-    mail = parse(msg("Received: one\nReceived: two\n  folded\n"
-                     "Subject: =?utf-8?q?SV=3A_Oppsummering_og_evaluering?="))
+    mail = parse(
+        msg("Received: one\nReceived: two\n  folded\nSubject: =?utf-8?q?SV=3A_Oppsummering_og_evaluering?=")
+    )
     assert mail.headers["received"] == ("one", "two  folded")
     assert mail.header("SUBJECT") == mail.subject == "SV: Oppsummering og evaluering"
     assert mail.header("x-missing") == ""
@@ -204,19 +228,24 @@ def test_raw_8bit_headers_are_read_as_utf8_or_windows_1252():
 
 # ---- bodies ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("charset", "data", "text"), [
-    ("windows-1252", "“Protected View” – €".encode("cp1252"), "“Protected View” – €"),
-    ("iso-8859-1", "blåbær".encode("latin-1"), "blåbær"),
-    ("x-mac-nordic", "blåbær".encode(), "blåbær"),          # unknown: UTF-8 first
-    ("x-mac-nordic", "blåbær".encode("latin-1"), "blåbær"),  # then Latin-1
-    ("us-ascii", "blåbær".encode(), "blåbær"),              # wrong label, UTF-8 bytes
-    ("hex", b"abc", "abc"),                                  # a codec that is not a text encoding
-    ("utf\x00-8", "blåbær".encode(), "blåbær"),             # a name Python cannot even look up
-])
+
+@pytest.mark.parametrize(
+    ("charset", "data", "text"),
+    [
+        ("windows-1252", "“Protected View” – €".encode("cp1252"), "“Protected View” – €"),
+        ("iso-8859-1", "blåbær".encode("latin-1"), "blåbær"),
+        ("x-mac-nordic", "blåbær".encode(), "blåbær"),  # unknown: UTF-8 first
+        ("x-mac-nordic", "blåbær".encode("latin-1"), "blåbær"),  # then Latin-1
+        ("us-ascii", "blåbær".encode(), "blåbær"),  # wrong label, UTF-8 bytes
+        ("hex", b"abc", "abc"),  # a codec that is not a text encoding
+        ("utf\x00-8", "blåbær".encode(), "blåbær"),  # a name Python cannot even look up
+    ],
+)
 def test_odd_charsets_never_crash(charset, data, text):
     """Declared, wrong and unknown charsets all decode to the intended text."""
-    raw = msg(f'From: a@b.c\nContent-Type: text/plain; charset="{charset}"\n'
-              "Content-Transfer-Encoding: 8bit", data)
+    raw = msg(
+        f'From: a@b.c\nContent-Type: text/plain; charset="{charset}"\nContent-Transfer-Encoding: 8bit', data
+    )
     assert parse(raw).text == text
 
 
@@ -228,8 +257,10 @@ def test_decode_bytes_records_an_unknown_charset():
 
 def test_html_only_mail_gives_readable_text_without_script_or_style():
     """HTML-only: text per block, entities decoded, <head>, <style> and <script> dropped."""
-    html = ("<html><head><title>T</title><style>p{color:red}</style></head><body><p>Hei&nbsp;p&aring; deg</p>"
-            "<script>alert(1)</script><ul><li>en</li><li>to</li></ul><div>Mvh<br>Kari</div></body></html>")
+    html = (
+        "<html><head><title>T</title><style>p{color:red}</style></head><body><p>Hei&nbsp;p&aring; deg</p>"
+        "<script>alert(1)</script><ul><li>en</li><li>to</li></ul><div>Mvh<br>Kari</div></body></html>"
+    )
     raw = msg("From: a@b.c\nContent-Type: text/html; charset=utf-8", html)
     assert parse(raw).text == "Hei på deg\n\nen\nto\n\nMvh\nKari"
     assert html_to_text("<p>unclosed <b>bold") == "unclosed bold"
@@ -237,11 +268,13 @@ def test_html_only_mail_gives_readable_text_without_script_or_style():
 
 def test_plain_alternative_is_preferred_and_html_attachments_still_count():
     """multipart/alternative gives the text/plain part's text; attachments in any branch count."""
-    raw = msg('From: a@b.c\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="a"',
-              "--a\nContent-Type: text/plain\n\nplain words\n"
-              '--a\nContent-Type: multipart/mixed; boundary="m"\n\n'
-              "--m\nContent-Type: text/html\n\n<p>rich words</p>\n"
-              "--m\nContent-Type: application/pdf; name=a.pdf\n\n%PDF\n--m--\n--a--\n")
+    raw = msg(
+        'From: a@b.c\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="a"',
+        "--a\nContent-Type: text/plain\n\nplain words\n"
+        '--a\nContent-Type: multipart/mixed; boundary="m"\n\n'
+        "--m\nContent-Type: text/html\n\n<p>rich words</p>\n"
+        "--m\nContent-Type: application/pdf; name=a.pdf\n\n%PDF\n--m--\n--a--\n",
+    )
     mail = parse(raw)
     assert mail.text == "plain words"
     assert [a.filename for a in mail.attachments] == ["a.pdf"]
@@ -249,20 +282,25 @@ def test_plain_alternative_is_preferred_and_html_attachments_still_count():
 
 def test_delivery_status_fields_are_parsed_per_recipient():
     """A DSN's message/delivery-status part gives its per-message and per-recipient fields."""
-    raw = msg('From: MAILER-DAEMON@x\nMIME-Version: 1.0\nContent-Type: multipart/report; '
-              'report-type=delivery-status; boundary="r"',
-              "--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\n"
-              "Reporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@y\nAction: failed\nStatus: 5.1.1\n\n"
-              "Final-Recipient: rfc822; b@y\nAction: delayed\nStatus: 4.4.1\n--r--\n")
+    raw = msg(
+        "From: MAILER-DAEMON@x\nMIME-Version: 1.0\nContent-Type: multipart/report; "
+        'report-type=delivery-status; boundary="r"',
+        "--r\nContent-Type: text/plain\n\nfailed\n--r\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@y\nAction: failed\nStatus: 5.1.1\n\n"
+        "Final-Recipient: rfc822; b@y\nAction: delayed\nStatus: 4.4.1\n--r--\n",
+    )
     mail = parse(raw)
     assert (mail.content_type, mail.report_type) == ("multipart/report", "delivery-status")
     (report,) = mail.parts
     assert report.fields["reporting-mta"] == "dns; x"
-    assert [(r["final-recipient"], r["action"]) for r in report.recipients] == [("rfc822; a@y", "failed"),
-                                                                                ("rfc822; b@y", "delayed")]
+    assert [(r["final-recipient"], r["action"]) for r in report.recipients] == [
+        ("rfc822; a@y", "failed"),
+        ("rfc822; b@y", "delayed"),
+    ]
 
 
 # ---- hostile and broken input ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", range(20))
 def test_garbage_bytes_never_raise(seed):

@@ -24,8 +24,11 @@ from test_send import wait_for
 
 pytestmark = pytest.mark.servers
 FORM = shipped_form()
-FOLDERS = {"processed": "Skjemapost/Behandlet", "review": "Skjemapost/Til vurdering",
-           "ignored": "Skjemapost/Ignorert"}
+FOLDERS = {
+    "processed": "Skjemapost/Behandlet",
+    "review": "Skjemapost/Til vurdering",
+    "ignored": "Skjemapost/Ignorert",
+}
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -37,8 +40,14 @@ def invitation(world, unit) -> EmailMessage:
     return parse(raw)
 
 
-def reply(unit, original: EmailMessage, attachment: tuple[str, bytes] | None, text: str = "Her er skjemaet.",
-          sender: str | None = None, subject_prefix: str = "SV: ") -> bytes:
+def reply(
+    unit,
+    original: EmailMessage,
+    attachment: tuple[str, bytes] | None,
+    text: str = "Her er skjemaet.",
+    sender: str | None = None,
+    subject_prefix: str = "SV: ",
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"{unit.leader_name} <{sender or unit.leader_email}>"
     msg["To"] = original["Reply-To"] or original["From"]
@@ -49,9 +58,12 @@ def reply(unit, original: EmailMessage, attachment: tuple[str, bytes] | None, te
     msg["X-Mailer"] = "Microsoft Outlook 16.0"
     msg.set_content(text)
     if attachment:
-        msg.add_attachment(attachment[1], maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           filename=attachment[0])
+        msg.add_attachment(
+            attachment[1],
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            filename=attachment[0],
+        )
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
@@ -64,8 +76,11 @@ def out_of_office(unit, original: EmailMessage, lang: str) -> bytes:
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Message-ID"] = make_msgid(domain="client.example.test")
     msg["In-Reply-To"] = original["Message-ID"]
-    msg.set_content("Jeg er på ferie til 4. januar 2021." if lang == "nb"
-                    else "I am out of the office until 4 January 2021.")
+    msg.set_content(
+        "Jeg er på ferie til 4. januar 2021."
+        if lang == "nb"
+        else "I am out of the office until 4 January 2021."
+    )
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
@@ -132,11 +147,13 @@ def test_thirty_replies_three_auto_replies_two_bounces_one_poll(tmp_path, mail_w
             data = fill_in_libreoffice(att.get_content(), FORM, answers, unit.language, lo_workdir)
         else:
             data = fill(att.get_content(), FORM, answers, unit.language)
-        mail_world.deliver(reply(unit, original, (att.get_filename(), data)), p.service,
-                           mail_from=unit.leader_email)
+        mail_world.deliver(
+            reply(unit, original, (att.get_filename(), data)), p.service, mail_from=unit.leader_email
+        )
     for k, unit in enumerate(away):
-        mail_world.deliver(out_of_office(unit, invitation(mail_world, unit), ("nb", "en")[k % 2]),
-                           p.service, mail_from="")
+        mail_world.deliver(
+            out_of_office(unit, invitation(mail_world, unit), ("nb", "en")[k % 2]), p.service, mail_from=""
+        )
     for unit in bounced:
         mail_world.deliver(dsn(unit, invitation(mail_world, unit), p.service), p.service, mail_from="")
 
@@ -166,8 +183,10 @@ def test_thirty_replies_three_auto_replies_two_bounces_one_poll(tmp_path, mail_w
     assert len(mail_world.messages(p.service, FOLDERS["ignored"])) == 3
     with db(p) as conn:
         rows = Counter(dict(conn.execute("select outcome, count(*) from inbound group by outcome")))
-        returns = [json.loads(d)["returns_on"] for (d,) in conn.execute(
-            "select detail from inbound where kind = 'auto-reply'")]
+        returns = [
+            json.loads(d)["returns_on"]
+            for (d,) in conn.execute("select detail from inbound where kind = 'auto-reply'")
+        ]
     assert rows == Counter({"receipt": 25, "correction": 5, "bounce-recorded": 2, "auto-reply-noted": 3})
     assert returns == ["2021-01-04"] * 3
     again = p.cli("poll")
@@ -189,8 +208,10 @@ def test_resubmission_newest_valid_wins_and_receipt_says_updated(tmp_path, mail_
     assert (doc["valid"], doc["submitted"]) == (1, 1)
     receipts = [parse(r) for r in mail_world.messages(unit.leader_email)][1:]
     assert len(receipts) == 2
-    assert "oppdatert" in receipts[1].get_body(("plain",)).get_content().lower() or \
-        "updated" in receipts[1].get_body(("plain",)).get_content().lower()
+    assert (
+        "oppdatert" in receipts[1].get_body(("plain",)).get_content().lower()
+        or "updated" in receipts[1].get_body(("plain",)).get_content().lower()
+    )
     with db(p) as conn:
         versions = conn.execute("select version, valid, current from submissions order by version").fetchall()
     assert versions == [(1, 1, 0), (2, 1, 1)]
@@ -225,11 +246,15 @@ def form_reply(p: Project, unit, variant: int) -> bytes:
     from service.mail import tokens
 
     secret = p.env["SKJEMAPOST_SECRET"].encode()
-    blank = build_form(FORM, unit, lang=unit.language,
-                       reference=tokens.reference(secret, "aml-2020", unit.code),
-                       stamp=tokens.stamp(secret, "aml-2020", unit.code),
-                       campaign_title="Oppsummering og evaluering 2020",
-                       deadline=dt.date(2020, 12, 16))
+    blank = build_form(
+        FORM,
+        unit,
+        lang=unit.language,
+        reference=tokens.reference(secret, "aml-2020", unit.code),
+        stamp=tokens.stamp(secret, "aml-2020", unit.code),
+        campaign_title="Oppsummering og evaluering 2020",
+        deadline=dt.date(2020, 12, 16),
+    )
     original = EmailMessage()
     original["From"], original["Subject"] = p.service, f"Skjema for {unit.name}"
     original["Message-ID"] = make_msgid(domain="example.test")
@@ -237,8 +262,7 @@ def form_reply(p: Project, unit, variant: int) -> bytes:
     return reply(unit, original, ("skjema.xlsx", fill(blank, FORM, valid_answers(variant), unit.language)))
 
 
-def test_sigkill_during_a_poll_of_200_then_rerun_processes_each_exactly_once(tmp_path, mail_world,
-                                                                            db_url):
+def test_sigkill_during_a_poll_of_200_then_rerun_processes_each_exactly_once(tmp_path, mail_world, db_url):
     """Killed mid-poll and run again (on SQLite and on PostgreSQL): 200 messages, 200 submissions,
     200 receipts, none twice."""
     p = mail_project(tmp_path, mail_world, 200, sent_folder="Sent")
@@ -254,8 +278,9 @@ def test_sigkill_during_a_poll_of_200_then_rerun_processes_each_exactly_once(tmp
     result = p.cli("poll")
     assert result.exit_code == 0, result.output
     p.cli("poll")  # files our own sent copies; must change nothing else
-    assert p.query("select count(*), count(distinct message_id) from inbound "
-                   "where kind = 'submission'") == [(200, 200)]
+    assert p.query("select count(*), count(distinct message_id) from inbound where kind = 'submission'") == [
+        (200, 200)
+    ]
     assert p.query("select count(*), count(distinct unit_id) from submissions") == [(200, 200)]
     assert p.query("select count(*) from outbox where kind = 'leader-receipt'") == [(200,)]
     assert p.query("select status, count(*) from outbox group by status") == [("sent", 200)]
@@ -268,7 +293,7 @@ def test_sigkill_during_a_poll_of_200_then_rerun_processes_each_exactly_once(tmp
 def test_new_uidvalidity_rescans_without_duplicating_anything(tmp_path, mail_world):
     """The inbox folder recreated with the same messages: rescanned, nothing processed twice."""
     p = mail_project(tmp_path, mail_world, 4)
-    text = p.config.read_text().replace('[imap]\n', '[imap]\ninbox = "Svar"\n')
+    text = p.config.read_text().replace("[imap]\n", '[imap]\ninbox = "Svar"\n')
     p.config.write_text(text)
     raws = [form_reply(p, unit, i) for i, unit in enumerate(p.units[:3])]
     with mail_world.mailbox(p.service, folder=None) as box:
@@ -318,8 +343,12 @@ def _idling(world, user: str) -> bool:
     """True once Dovecot shows an IMAP session of ``user`` in IDLE (doveadm who)."""
     import subprocess
 
-    out = subprocess.run(["doveadm", "-c", str(world.dir / "dovecot.conf"), "who", "-1"],
-                         capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["doveadm", "-c", str(world.dir / "dovecot.conf"), "who", "-1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     return user in out
 
 
@@ -376,14 +405,20 @@ def test_the_same_form_attached_twice_counts_once_and_two_versions_go_to_review(
         (att,) = list(original.iter_attachments())
         files = [fill(att.get_content(), FORM, valid_answers(v), unit.language) for v in variants]
         msg = parse(reply(unit, original, (att.get_filename(), files[0])))
-        msg.add_attachment(files[1], maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           filename="kopi.xlsx")
+        msg.add_attachment(
+            files[1],
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            filename="kopi.xlsx",
+        )
         mail_world.deliver(msg.as_bytes(policy=email.policy.SMTP), p.service)
     assert p.cli("poll").exit_code == 0
     with db(p) as conn:
-        outcomes = dict(conn.execute("select units.code, inbound.outcome from inbound "
-                                     "join units on units.id = inbound.unit_id").fetchall())
+        outcomes = dict(
+            conn.execute(
+                "select units.code, inbound.outcome from inbound join units on units.id = inbound.unit_id"
+            ).fetchall()
+        )
         versions = conn.execute("select count(*) from submissions").fetchone()[0]
     assert outcomes == {first.code: "receipt", second.code: "review"} and versions == 1
     assert len(mail_world.messages(first.leader_email)) == 2

@@ -53,9 +53,14 @@ def test_upgrade_on_an_empty_postgresql_database_gives_exactly_tables_py(pg_url)
     assert s.upgrade() == (None, head)
     with s.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
-        types = dict(conn.execute(sa.text(
-            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public'")).all())
+        types = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'public'"
+                )
+            ).all()
+        )
     assert types["events.at"] == "timestamp with time zone"
     assert types["runner.expires_at"] == "timestamp with time zone"
     assert types["submissions.valid"] == "boolean" and types["outbox.payload"] == "bytea"
@@ -79,15 +84,27 @@ def test_aware_times_round_trip_as_utc_whatever_the_session_time_zone(pg_url):
     assert event["at"] == dt.datetime(2020, 11, 23, 8, 30, 15, 123456, tzinfo=dt.UTC)
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("SHOW timezone")).scalar() == "America/New_York"
-        assert conn.execute(sa.text("SELECT at AT TIME ZONE 'UTC' FROM events")).scalar() == \
-            dt.datetime(2020, 11, 23, 8, 30, 15, 123456)
+        assert conn.execute(sa.text("SELECT at AT TIME ZONE 'UTC' FROM events")).scalar() == dt.datetime(
+            2020, 11, 23, 8, 30, 15, 123456
+        )
     # aggregates (MAX) keep the column type, so they come back in UTC too
     kiribati = dt.datetime(2020, 11, 24, 1, 0, tzinfo=ZoneInfo("Pacific/Kiritimati"))  # UTC+14
     with s.engine.begin() as conn:
-        conn.execute(t.outbox.insert().values(
-            campaign_id="aml-2020", kind="digest", dedupe_key="k1", message_id="<m1@x>",
-            recipients=["a@example.test"], to_address="a@example.test", subject="s", status="queued",
-            attempts=0, created_at=kiribati, updated_at=kiribati))
+        conn.execute(
+            t.outbox.insert().values(
+                campaign_id="aml-2020",
+                kind="digest",
+                dedupe_key="k1",
+                message_id="<m1@x>",
+                recipients=["a@example.test"],
+                to_address="a@example.test",
+                subject="s",
+                status="queued",
+                attempts=0,
+                created_at=kiribati,
+                updated_at=kiribati,
+            )
+        )
     latest = s.last_mail_of_kind("aml-2020", "digest")
     assert latest == kiribati and latest.tzinfo is dt.UTC and latest.hour == 11
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
@@ -109,13 +126,17 @@ def _race(url: str, campaign_id: str, holders: list[str], now: dt.datetime) -> d
     try:
         with gate_engine.connect() as gate, ThreadPoolExecutor(len(holders)) as pool:
             gate.execute(sa.text("LOCK TABLE runner IN SHARE MODE"))
-            futures = {h: pool.submit(s.acquire_runner, campaign_id, h, now, TTL)
-                       for h, s in zip(holders, stores, strict=True)}
+            futures = {
+                h: pool.submit(s.acquire_runner, campaign_id, h, now, TTL)
+                for h, s in zip(holders, stores, strict=True)
+            }
             deadline = time.monotonic() + 10
             with gate_engine.connect() as watch:
-                while watch.execute(sa.text(
-                        "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                        "AND relation = 'runner'::regclass")).scalar() < len(holders):
+                while watch.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'runner'::regclass"
+                    )
+                ).scalar() < len(holders):
                     assert time.monotonic() < deadline, "the contenders never reached the lock"
                     assert not any(f.done() for f in futures.values()), "a contender got past the gate"
                     time.sleep(0.005)
@@ -214,9 +235,11 @@ def test_cli_flow_on_postgresql(tmp_path, pg_url):
     assert text.count(storage) == 1
     p.config.write_text(text.replace(storage, f'{storage}\ndatabase_url = "{pg_url}"'), encoding="utf-8")
 
-    for args, expect in ((["init"], "database created (schema 0001_initial)"),
-                         (["init"], "already up to date"),
-                         (["roster", "import"], "added (6)")):
+    for args, expect in (
+        (["init"], "database created (schema 0001_initial)"),
+        (["init"], "already up to date"),
+        (["roster", "import"], "added (6)"),
+    ):
         result = p.cli(*args)
         assert result.exit_code == 0 and expect in result.output, result.output
 
@@ -229,8 +252,7 @@ def test_cli_flow_on_postgresql(tmp_path, pg_url):
     out = tmp_path / "form.xlsx"
     result = p.cli("form", "build", "--unit", unit.code, "-o", str(out))
     assert result.exit_code == 0, result.output
-    values = [c.value for ws in openpyxl.load_workbook(out).worksheets for row in ws.iter_rows()
-              for c in row]
+    values = [c.value for ws in openpyxl.load_workbook(out).worksheets for row in ws.iter_rows() for c in row]
     assert unit.code in values and unit.name in values
 
     gone = p.units[-1]

@@ -26,6 +26,12 @@ def test_ruff_is_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_ruff_format_is_the_format():
+    """The tree is as `ruff format` writes it: one format, no style review."""
+    out = run("ruff", "format", "--check", "service", "tests", "bench")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_mypy_strict_is_clean():
     """mypy --strict finds nothing in service/."""
     out = run("mypy")

@@ -158,8 +158,12 @@ def test_reminder_counts_days_left_in_words(renderer, lang, days_left, subject_w
 
 @pytest.mark.parametrize(
     ("lang", "days_overdue", "words"),
-    [("nb", 1, "gikk ut i går"), ("nb", 3, "gikk ut for 3 dager siden"),
-     ("en", 1, "was yesterday"), ("en", 3, "was 3 days ago")],
+    [
+        ("nb", 1, "gikk ut i går"),
+        ("nb", 3, "gikk ut for 3 dager siden"),
+        ("en", 1, "was yesterday"),
+        ("en", 3, "was 3 days ago"),
+    ],
 )
 def test_reminder_after_counts_days_overdue_in_words(renderer, lang, days_overdue, words):
     """After the deadline the reminder says yesterday / N days ago in the right language."""
@@ -304,8 +308,11 @@ def test_digests_list_missing_flags_bounces_absences_and_review(renderer, kind, 
 def test_coordinator_digest_covers_only_its_faculty():
     """The coordinator's sample holds IE units only, and HR's holds every faculty."""
     coordinator = sample_context("coordinator-digest", "nb")
-    faculties = {row["unit"]["faculty"] for key in ("new_submissions", "missing_units", "flags")
-                 for row in coordinator[key]}
+    faculties = {
+        row["unit"]["faculty"]
+        for key in ("new_submissions", "missing_units", "flags")
+        for row in coordinator[key]
+    }
     assert faculties == {"IE"}
     assert {row["faculty"] for row in sample_context("hr-digest", "nb")["faculties"]} == {"HF", "IE", "NV"}
 
@@ -329,7 +336,7 @@ def test_empty_digest_says_none_instead_of_empty_tables(renderer, lang):
     context["review_count"] = 0
     out = renderer.render("coordinator-digest", lang, context)
     assert out.text.count("Ingen" if lang == "nb" else "None") >= 4
-    assert "<table class=\"data\"" not in out.html
+    assert '<table class="data"' not in out.html
 
 
 # ------------------------------------------------------------------------------------------ HTML
@@ -479,14 +486,20 @@ def documented_names(env: jinja2.Environment) -> dict[str, set[str]]:
         imported = {n.target for n in ast.find_all(nodes.Import)}
         top = jinja2.meta.find_undeclared_variables(ast) - imported - {"loop"}
         names = set(top)
-        names |= {f"{g.node.name}.{g.attr}" for g in ast.find_all(nodes.Getattr)
-                  if isinstance(g.node, nodes.Name) and g.node.name in top}
+        names |= {
+            f"{g.node.name}.{g.attr}"
+            for g in ast.find_all(nodes.Getattr)
+            if isinstance(g.node, nodes.Name) and g.node.name in top
+        }
         for loop in ast.find_all(nodes.For):
             prefix = dotted(loop.iter)
             if prefix is None or not isinstance(loop.target, nodes.Name) or prefix.split(".")[0] not in top:
                 continue
-            names |= {f"{prefix}[].{g.attr}" for g in loop.find_all(nodes.Getattr)
-                      if isinstance(g.node, nodes.Name) and g.node.name == loop.target.name}
+            names |= {
+                f"{prefix}[].{g.attr}"
+                for g in loop.find_all(nodes.Getattr)
+                if isinstance(g.node, nodes.Name) and g.node.name == loop.target.name
+            }
         for name in names:
             found.setdefault(name, set()).add(where)
     return found

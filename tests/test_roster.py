@@ -11,8 +11,10 @@ from service.campaign.roster import read_roster, write_csv
 from service.errors import RosterError
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "roster.example.csv"
-HEADER = ("unit_code;unit_name;faculty;leader_name;leader_email;language;"
-          "verneombud_name;verneombud_email;superior_email")
+HEADER = (
+    "unit_code;unit_name;faculty;leader_name;leader_email;language;"
+    "verneombud_name;verneombud_email;superior_email"
+)
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "roster.csv") -> Path:

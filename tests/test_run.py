@@ -17,8 +17,11 @@ AS_OF = "2021-03-15T10:00"  # a Monday, after the send hour, in the campaign bel
 
 
 def spring(p) -> None:
-    text = p.config.read_text().replace('opens = "2020-11-23"', 'opens = "2021-03-15"') \
+    text = (
+        p.config.read_text()
+        .replace('opens = "2020-11-23"', 'opens = "2021-03-15"')
         .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"')
+    )
     p.config.write_text(text + "\n[schedule]\npoll_minutes = 1\n")
 
 
@@ -33,16 +36,26 @@ def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world, d
     spring(p)
     p.use_database(db_url)
     errs = [tmp_path / "first.log", tmp_path / "second.log"]
-    first, second = (subprocess.Popen(
-        [sys.executable, "-m", "service", "--config", str(p.config), "--as-of", AS_OF, "run"],
-        cwd=ROOT, env={**os.environ, **p.env}, stdout=subprocess.DEVNULL, stderr=err.open("w"))
-        for err in errs)
+    first, second = (
+        subprocess.Popen(
+            [sys.executable, "-m", "service", "--config", str(p.config), "--as-of", AS_OF, "run"],
+            cwd=ROOT,
+            env={**os.environ, **p.env},
+            stdout=subprocess.DEVNULL,
+            stderr=err.open("w"),
+        )
+        for err in errs
+    )
 
     def both_tried_the_lock() -> bool:  # a slow starter must not be stopped before its first try
         return all('"event": "lock.' in err.read_text() for err in errs)
 
-    wait_for(lambda: (sent(p) == 6 and both_tried_the_lock()) or first.poll() is not None
-             or second.poll() is not None, "the invitations to go out")
+    wait_for(
+        lambda: (
+            (sent(p) == 6 and both_tried_the_lock()) or first.poll() is not None or second.poll() is not None
+        ),
+        "the invitations to go out",
+    )
     status = json.loads(p.cli("status", "--json").output)
     holder = status["runner"]["holder"].rsplit(":", 1)[1]
     for proc in sorted((first, second), key=lambda proc: str(proc.pid) == holder):
@@ -64,8 +77,9 @@ def test_unreachable_imap_is_logged_once_and_status_shows_it(tmp_path, mail_worl
 
     p = mail_project(tmp_path, mail_world, 2)
     spring(p)
-    p.config.write_text(p.config.read_text().replace(f"port = {mail_world.imap_port}",
-                                                     f"port = {free_ports(1)[0]}"))
+    p.config.write_text(
+        p.config.read_text().replace(f"port = {mail_world.imap_port}", f"port = {free_ports(1)[0]}")
+    )
     proc = p.popen("--as-of", AS_OF, "run")
 
     def trouble() -> bool:

@@ -19,8 +19,7 @@ FORM = load_form(ROOT / "forms/oppsummering-og-evaluering.toml")
 
 
 def inbox(world, address: str) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(raw, policy=email.policy.default)
-            for raw in world.messages(address)]
+    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in world.messages(address)]
 
 
 def outbox_status(p: Project) -> Counter[str]:
@@ -120,8 +119,13 @@ def test_sigkill_in_flight_then_rerun(tmp_path, mail_world, sent_folder, db_url)
     victim = p.units[12]
     mail_world.smtp_hold(30, to=victim.leader_email)
     proc = p.popen("send")
-    wait_for(lambda: any(e.get("event") == "held" and victim.leader_email in e["rcpt_tos"]
-                         for e in mail_world.smtp_journal()), "the held message")
+    wait_for(
+        lambda: any(
+            e.get("event") == "held" and victim.leader_email in e["rcpt_tos"]
+            for e in mail_world.smtp_journal()
+        ),
+        "the held message",
+    )
     proc.kill()
     proc.wait(10)
     before = outbox_status(p)

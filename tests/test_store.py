@@ -156,19 +156,32 @@ def test_the_newest_valid_version_by_time_received_is_current(store):
     store.import_roster("aml-2020", [unit("A")], NOW)
 
     def submit(n: int, hours: int, valid: bool) -> None:
-        row = store.store_inbound("aml-2020", message_id=f"<m{n}@x>", folder="INBOX", uidvalidity=1,
-                                  uid=n, received_at=NOW, sender="a@example.edu", subject="s",
-                                  raw_path="p", sha256=str(n), now=NOW)
-        sub = NewSubmission("A", NOW + dt.timedelta(hours=hours), "a@example.edu", valid, {}, (), (),
-                            "f.xlsx", "0" * 64)
-        store.record_decision("aml-2020", row, Decision("submission", "receipt", "F", "A",
-                                                        submissions=(sub,)), NOW)
+        row = store.store_inbound(
+            "aml-2020",
+            message_id=f"<m{n}@x>",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=n,
+            received_at=NOW,
+            sender="a@example.edu",
+            subject="s",
+            raw_path="p",
+            sha256=str(n),
+            now=NOW,
+        )
+        sub = NewSubmission(
+            "A", NOW + dt.timedelta(hours=hours), "a@example.edu", valid, {}, (), (), "f.xlsx", "0" * 64
+        )
+        store.record_decision(
+            "aml-2020", row, Decision("submission", "receipt", "F", "A", submissions=(sub,)), NOW
+        )
 
-    submit(1, hours=5, valid=True)   # the newest
-    submit(2, hours=1, valid=True)   # older, arrives later
+    submit(1, hours=5, valid=True)  # the newest
+    submit(2, hours=1, valid=True)  # older, arrives later
     submit(3, hours=9, valid=False)  # newest of all, but invalid
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.submissions.c.version, t.submissions.c.current)
-                            .order_by(t.submissions.c.version)).all()
+        rows = conn.execute(
+            sa.select(t.submissions.c.version, t.submissions.c.current).order_by(t.submissions.c.version)
+        ).all()
     assert [tuple(r) for r in rows] == [(1, True), (2, False), (3, False)]
     assert [dataclasses.astuple(p) for p in store.faculty_progress("aml-2020")] == [("IE", 1, 1, 1, 0)]

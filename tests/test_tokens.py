@@ -84,7 +84,7 @@ def test_well_formed_checks_the_symbol_without_the_secret():
     typo = body[:3] + next(ch for ch in tokens.ALPHABET if ch != body[3]) + body[4:]
     assert not tokens.well_formed(typo)
     i = next(i for i in range(7) if body[i] != body[i + 1])
-    swapped = body[:i] + body[i + 1] + body[i] + body[i + 2:]
+    swapped = body[:i] + body[i + 1] + body[i] + body[i + 2 :]
     assert not tokens.well_formed(swapped)
     for bad in ("", "ABC", "ABCD-EFGH-JK", "ÆBCD-EFGH", "vedlagte"):
         assert not tokens.well_formed(bad)

@@ -123,8 +123,9 @@ def test_hr_sees_every_faculty_as_status_counts_them_and_downloads_everything(co
     page = login(context, site, "hr-kari")
     assert page.url == site.url + "/"
     seen = progress(page)
-    assert seen == {f: (p.units, p.submitted, p.valid, p.missing, p.valid * 100 // p.units)
-                    for f, p in status.items()}
+    assert seen == {
+        f: (p.units, p.submitted, p.valid, p.missing, p.valid * 100 // p.units) for f, p in status.items()
+    }
     assert seen["IE"] == (3, 2, 2, 1, 66) and seen["HF"] == (3, 1, 0, 3, 0)
     total = page.locator("#progress tfoot tr")
     assert total.locator("td.units").inner_text() == "9" and total.locator("td.valid").inner_text() == "3"
@@ -195,8 +196,15 @@ def test_a_coordinator_posting_another_faculty_still_gets_their_own(context, sit
     assert forged.status == 403 and b"PK" not in forged.body()[:2]
 
 
-@pytest.mark.parametrize("path", ["/workbook.xlsx?faculty=NV", "/workbook.xlsx?faculty=NV&role=hr",
-                                  "/workbook.xlsx;faculty=NV", "/workbook.xlsx#NV"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/workbook.xlsx?faculty=NV",
+        "/workbook.xlsx?faculty=NV&role=hr",
+        "/workbook.xlsx;faculty=NV",
+        "/workbook.xlsx#NV",
+    ],
+)
 def test_a_coordinator_cannot_get_another_faculty_by_typing_a_url(context, site, path):
     """Whatever the URL says, the coordinator's workbook holds their own faculty and nothing else."""
     page = login(context, site, "koord-ie")
@@ -215,8 +223,9 @@ def test_a_coordinator_cannot_get_another_faculty_by_typing_a_url(context, site,
     assert set(progress(page)) == {"IE"}
 
 
-@pytest.mark.parametrize("path", ["/NV/workbook.xlsx", "/workbook.xlsx/NV", "/faculty/NV",
-                                  "/workbook-NV.xlsx"])
+@pytest.mark.parametrize(
+    "path", ["/NV/workbook.xlsx", "/workbook.xlsx/NV", "/faculty/NV", "/workbook-NV.xlsx"]
+)
 def test_urls_naming_a_faculty_do_not_exist(context, site, path):
     """No route takes a faculty: such paths are 404 even when logged in."""
     login(context, site, "koord-ie")
@@ -299,8 +308,11 @@ def test_a_post_without_the_csrf_token_is_403(context, site):
     assert fetch(site.url + "/login", data=body, headers=form)[0] == 403
     page = login(context, site, "hr-kari")
     assert page.url == site.url + "/"
-    for path, data in (("/logout", {}), ("/language", {"lang": "en", "next": "/"}),
-                       ("/login", {"name": "hr-kari", "password": PASSWORDS["hr-kari"], "csrf": "forged"})):
+    for path, data in (
+        ("/logout", {}),
+        ("/language", {"lang": "en", "next": "/"}),
+        ("/login", {"name": "hr-kari", "password": PASSWORDS["hr-kari"], "csrf": "forged"}),
+    ):
         assert context.request.post(site.url + path, form=data).status == 403
     page.goto(site.url + "/")
     assert page.url == site.url + "/"  # still logged in: the forged logout did nothing
@@ -406,8 +418,12 @@ def test_forwarded_headers_from_a_trusted_proxy_set_the_client_address(context, 
     token = re.search(r'name="csrf" value="([^"]+)"', page.content()).group(1)
 
     def post(client: str, name: str, password: str) -> int:
-        r = context.request.post(fresh_site.url + "/login", headers={**form, "X-Forwarded-For": client},
-                                 data=f"name={name}&password={password}&csrf={token}", max_redirects=0)
+        r = context.request.post(
+            fresh_site.url + "/login",
+            headers={**form, "X-Forwarded-For": client},
+            data=f"name={name}&password={password}&csrf={token}",
+            max_redirects=0,
+        )
         return r.status
 
     assert [post("192.0.2.7", f"n{i}", "x") for i in range(ATTEMPTS)] == [401] * ATTEMPTS

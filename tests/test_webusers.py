@@ -54,12 +54,15 @@ def test_remove_user(tmp_path):
     assert list(load_users(path)) == ["b"]
 
 
-@pytest.mark.parametrize(("role", "faculty", "password", "message"), [
-    ("admin", None, "pw-long-enough", "role 'admin'"),
-    ("coordinator", None, "pw-long-enough", "needs --faculty"),
-    ("hr", "IE", "pw-long-enough", "leave out --faculty"),
-    ("hr", None, "", "password is empty"),
-])
+@pytest.mark.parametrize(
+    ("role", "faculty", "password", "message"),
+    [
+        ("admin", None, "pw-long-enough", "role 'admin'"),
+        ("coordinator", None, "pw-long-enough", "needs --faculty"),
+        ("hr", "IE", "pw-long-enough", "leave out --faculty"),
+        ("hr", None, "", "password is empty"),
+    ],
+)
 def test_add_user_refuses_bad_roles_and_passwords(tmp_path, role, faculty, password, message):
     with pytest.raises(UserError, match=message):
         add_user(tmp_path / "users.toml", "x", role, faculty, password)
@@ -73,19 +76,29 @@ def test_a_name_with_spaces_is_refused(tmp_path):
 
 def test_a_bad_file_names_every_bad_entry_and_key(tmp_path):
     good = load_users(_one(tmp_path))["ok"].password_hash
-    raw = {"users": [
-        {"name": "ok", "role": "hr", "password_hash": good},
-        {"name": "x", "role": "boss", "password_hash": good},
-        {"name": "y", "role": "coordinator", "password_hash": good},
-        {"name": "z", "role": "hr", "password_hash": "plain-text"},
-        {"role": "hr", "password_hash": good, "colour": "blue"},
-        {"name": "OK", "role": "hr", "password_hash": good},
-    ], "admins": []}
+    raw = {
+        "users": [
+            {"name": "ok", "role": "hr", "password_hash": good},
+            {"name": "x", "role": "boss", "password_hash": good},
+            {"name": "y", "role": "coordinator", "password_hash": good},
+            {"name": "z", "role": "hr", "password_hash": "plain-text"},
+            {"role": "hr", "password_hash": good, "colour": "blue"},
+            {"name": "OK", "role": "hr", "password_hash": good},
+        ],
+        "admins": [],
+    }
     with pytest.raises(UsersFileError) as err:
         parse_users(raw, "users.toml")
     where = {p.where for p in err.value.problems}
-    assert where == {"admins", "users[1].role", "users[2].faculty", "users[3].password_hash",
-                     "users[4].name", "users[4].colour", "users[5].name"}
+    assert where == {
+        "admins",
+        "users[1].role",
+        "users[2].faculty",
+        "users[3].password_hash",
+        "users[4].name",
+        "users[4].colour",
+        "users[5].name",
+    }
 
 
 def test_a_missing_or_broken_file_is_an_error_naming_it(tmp_path):
@@ -132,10 +145,18 @@ def test_the_login_limiter_counts_failures_in_a_sliding_window():
     assert limiter.blocked_until(["addr:192.0.2.1"], T + dt.timedelta(minutes=15)) is not None
 
 
-@pytest.mark.parametrize(("header", "lang"), [
-    ("", "nb"), ("en-GB,en;q=0.9", "en"), ("nn-NO,en;q=0.5", "nb"), ("de,en;q=0.3,nb;q=0.7", "nb"),
-    ("fr", "nb"), ("en;q=0.2, no;q=0.1", "en"), ("garbage;q=x", "nb"),
-])
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("", "nb"),
+        ("en-GB,en;q=0.9", "en"),
+        ("nn-NO,en;q=0.5", "nb"),
+        ("de,en;q=0.3,nb;q=0.7", "nb"),
+        ("fr", "nb"),
+        ("en;q=0.2, no;q=0.1", "en"),
+        ("garbage;q=x", "nb"),
+    ],
+)
 def test_accept_language(header, lang):
     assert pick_language(header, "nb") == lang
 
@@ -155,16 +176,26 @@ def project(tmp_path):
 
 def run(p, *args: str, input: str | None = None):
     """skjemapost in-process with the project's config, feeding ``input`` to stdin (or a prompt)."""
-    return CliRunner().invoke(cli, ["--config", str(p.config), *args], env=p.env, input=input,
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, ["--config", str(p.config), *args], env=p.env, input=input, catch_exceptions=False
+    )
 
 
 def test_user_add_list_remove(project):
     users = project.dir / "users.toml"
     r = run(project, "user", "add", "kari", "--role", "hr", "--password-stdin", input="kari-password\n")
     assert r.exit_code == 0, r.output
-    r = run(project, "user", "add", "ola", "--role", "coordinator", "--faculty", "IE",
-                    input="ola-password-1\nola-password-1\n")  # prompted twice, hidden
+    r = run(
+        project,
+        "user",
+        "add",
+        "ola",
+        "--role",
+        "coordinator",
+        "--faculty",
+        "IE",
+        input="ola-password-1\nola-password-1\n",
+    )  # prompted twice, hidden
     assert r.exit_code == 0, r.output
     assert "ola-password-1" not in r.output
     assert stat.S_IMODE(users.stat().st_mode) == 0o600
@@ -179,8 +210,18 @@ def test_user_add_list_remove(project):
 
 
 def test_user_add_refuses_an_unknown_faculty_and_a_short_password(project):
-    r = run(project, "user", "add", "x", "--role", "coordinator", "--faculty", "MED", "--password-stdin",
-                    input="long-enough-pw\n")
+    r = run(
+        project,
+        "user",
+        "add",
+        "x",
+        "--role",
+        "coordinator",
+        "--faculty",
+        "MED",
+        "--password-stdin",
+        input="long-enough-pw\n",
+    )
     assert r.exit_code == 2 and "--faculty 'MED'" in r.output and "HF, IE, NV" in r.output
     r = run(project, "user", "add", "x", "--role", "hr", "--password-stdin", input="short\n")
     assert r.exit_code == 2 and "at least 10 characters" in r.output

@@ -26,27 +26,30 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("day", "working"), [
-    (D(2020, 12, 23), True),    # Wednesday
-    (D(2020, 12, 24), True),    # Christmas Eve: not a public holiday in Norway
-    (D(2020, 12, 25), False),   # Christmas Day (Friday)
-    (D(2020, 12, 26), False),   # Second Day of Christmas, a Saturday anyway
-    (D(2020, 12, 27), False),   # Sunday
-    (D(2020, 12, 28), True),    # Monday
-    (D(2020, 12, 31), True),    # New Year's Eve: not a public holiday either
-    (D(2021, 1, 1), False),     # New Year's Day (Friday)
-    (D(2021, 4, 1), False),     # Maundy Thursday
-    (D(2021, 4, 2), False),     # Good Friday
-    (D(2021, 4, 5), False),     # Easter Monday
-    (D(2021, 4, 6), True),
-    (D(2021, 5, 13), False),    # Ascension Day (Thursday)
-    (D(2021, 5, 14), True),
-    (D(2021, 5, 17), False),    # Constitution Day (Monday in 2021)
-    (D(2021, 5, 24), False),    # Whit Monday
-    (D(2022, 5, 17), False),    # Constitution Day (Tuesday in 2022)
-    (D(2021, 3, 6), False),     # an ordinary Saturday
-    (D(2021, 3, 8), True),      # an ordinary Monday
-])
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        (D(2020, 12, 23), True),  # Wednesday
+        (D(2020, 12, 24), True),  # Christmas Eve: not a public holiday in Norway
+        (D(2020, 12, 25), False),  # Christmas Day (Friday)
+        (D(2020, 12, 26), False),  # Second Day of Christmas, a Saturday anyway
+        (D(2020, 12, 27), False),  # Sunday
+        (D(2020, 12, 28), True),  # Monday
+        (D(2020, 12, 31), True),  # New Year's Eve: not a public holiday either
+        (D(2021, 1, 1), False),  # New Year's Day (Friday)
+        (D(2021, 4, 1), False),  # Maundy Thursday
+        (D(2021, 4, 2), False),  # Good Friday
+        (D(2021, 4, 5), False),  # Easter Monday
+        (D(2021, 4, 6), True),
+        (D(2021, 5, 13), False),  # Ascension Day (Thursday)
+        (D(2021, 5, 14), True),
+        (D(2021, 5, 17), False),  # Constitution Day (Monday in 2021)
+        (D(2021, 5, 24), False),  # Whit Monday
+        (D(2022, 5, 17), False),  # Constitution Day (Tuesday in 2022)
+        (D(2021, 3, 6), False),  # an ordinary Saturday
+        (D(2021, 3, 8), True),  # an ordinary Monday
+    ],
+)
 def test_is_working_day(day, working):
     """Weekends and Norwegian public holidays are not working days; 24 and 31 December are."""
     assert is_working_day(day) is working
@@ -56,8 +59,8 @@ def test_holiday_table_never_lists_every_sunday():
     """The holiday set holds the 12 public holidays of 2021, not all 52 Sundays."""
     table = holidays_in(2021)
     assert len(table) == 12
-    assert D(2021, 3, 7) not in table              # an ordinary Sunday
-    assert D(2021, 4, 4) in table                  # Easter Sunday is a holiday in its own right
+    assert D(2021, 3, 7) not in table  # an ordinary Sunday
+    assert D(2021, 4, 4) in table  # Easter Sunday is a holiday in its own right
     assert D(2021, 5, 17) in table
 
 
@@ -78,9 +81,9 @@ def test_a_datetime_is_refused():
 def test_next_working_day():
     """The next working day is the day itself if it works, else skips weekends and holidays."""
     assert next_working_day(D(2020, 11, 23)) == D(2020, 11, 23)
-    assert next_working_day(D(2020, 11, 21)) == D(2020, 11, 23)    # Saturday -> Monday
-    assert next_working_day(D(2020, 12, 25)) == D(2020, 12, 28)    # Christmas -> Monday
-    assert next_working_day(D(2021, 4, 1)) == D(2021, 4, 6)        # Maundy Thursday -> Tuesday
+    assert next_working_day(D(2020, 11, 21)) == D(2020, 11, 23)  # Saturday -> Monday
+    assert next_working_day(D(2020, 12, 25)) == D(2020, 12, 28)  # Christmas -> Monday
+    assert next_working_day(D(2021, 4, 1)) == D(2021, 4, 6)  # Maundy Thursday -> Tuesday
     assert next_working_day(D(2021, 5, 17)) == D(2021, 5, 18)
 
 
@@ -88,26 +91,26 @@ def test_previous_working_day():
     """The previous working day is the day itself if it works, else steps back over holidays."""
     assert previous_working_day(D(2020, 12, 14)) == D(2020, 12, 14)
     assert previous_working_day(D(2020, 12, 12)) == D(2020, 12, 11)  # Saturday -> Friday
-    assert previous_working_day(D(2021, 4, 5)) == D(2021, 3, 31)     # Easter Monday -> Wednesday
-    assert previous_working_day(D(2021, 1, 3)) == D(2020, 12, 31)    # over New Year's Day
+    assert previous_working_day(D(2021, 4, 5)) == D(2021, 3, 31)  # Easter Monday -> Wednesday
+    assert previous_working_day(D(2021, 1, 3)) == D(2020, 12, 31)  # over New Year's Day
     assert previous_working_day(D(2021, 5, 17)) == D(2021, 5, 14)
 
 
 def test_add_working_days():
     """Adding working days skips the weekend, Christmas and New Year's Day; 0 is the day itself."""
-    assert add_working_days(D(2020, 12, 17), 3) == D(2020, 12, 22)   # Fri, Mon, Tue
-    assert add_working_days(D(2020, 12, 24), 5) == D(2021, 1, 4)     # 28, 29, 30, 31 Dec, 4 Jan
+    assert add_working_days(D(2020, 12, 17), 3) == D(2020, 12, 22)  # Fri, Mon, Tue
+    assert add_working_days(D(2020, 12, 24), 5) == D(2021, 1, 4)  # 28, 29, 30, 31 Dec, 4 Jan
     assert add_working_days(D(2020, 12, 24), 1) == D(2020, 12, 28)
     assert add_working_days(D(2020, 12, 31), 1) == D(2021, 1, 4)
-    assert add_working_days(D(2020, 12, 12), 1) == D(2020, 12, 14)   # from a Saturday
+    assert add_working_days(D(2020, 12, 12), 1) == D(2020, 12, 14)  # from a Saturday
     assert add_working_days(D(2020, 12, 12), 0) == D(2020, 12, 12)
-    assert add_working_days(D(2021, 4, 6), -1) == D(2021, 3, 31)     # back over Easter
+    assert add_working_days(D(2021, 4, 6), -1) == D(2021, 3, 31)  # back over Easter
 
 
 def test_working_days_between():
     """Counts working days after a, up to and including b; negative backwards; 0 on the same day."""
     assert working_days_between(D(2020, 12, 17), D(2020, 12, 22)) == 3
-    assert working_days_between(D(2020, 12, 23), D(2021, 1, 4)) == 6   # 24, 28, 29, 30, 31, 4
+    assert working_days_between(D(2020, 12, 23), D(2021, 1, 4)) == 6  # 24, 28, 29, 30, 31, 4
     assert working_days_between(D(2021, 3, 31), D(2021, 4, 6)) == 1
     assert working_days_between(D(2021, 4, 6), D(2021, 3, 31)) == -1
     assert working_days_between(D(2020, 12, 25), D(2020, 12, 27)) == 0
@@ -122,14 +125,17 @@ def test_working_days_between_inverts_add_working_days():
             assert working_days_between(a, add_working_days(a, n)) == n
 
 
-@pytest.mark.parametrize(("day", "expected"), [
-    (D(2021, 3, 27), utc(2021, 3, 27, 8)),     # Saturday before: winter time, UTC+1
-    (D(2021, 3, 28), utc(2021, 3, 28, 7)),     # the change day: 09:00 is already summer time
-    (D(2021, 3, 29), utc(2021, 3, 29, 7)),
-    (D(2021, 10, 30), utc(2021, 10, 30, 7)),   # still summer time, UTC+2
-    (D(2021, 10, 31), utc(2021, 10, 31, 8)),   # the change day: 09:00 is winter time again
-    (D(2020, 12, 16), utc(2020, 12, 16, 8)),
-])
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (D(2021, 3, 27), utc(2021, 3, 27, 8)),  # Saturday before: winter time, UTC+1
+        (D(2021, 3, 28), utc(2021, 3, 28, 7)),  # the change day: 09:00 is already summer time
+        (D(2021, 3, 29), utc(2021, 3, 29, 7)),
+        (D(2021, 10, 30), utc(2021, 10, 30, 7)),  # still summer time, UTC+2
+        (D(2021, 10, 31), utc(2021, 10, 31, 8)),  # the change day: 09:00 is winter time again
+        (D(2020, 12, 16), utc(2020, 12, 16, 8)),
+    ],
+)
 def test_nine_in_oslo_in_utc_follows_daylight_saving(day, expected):
     """09:00 in Oslo is 08:00 UTC in winter and 07:00 UTC in summer, on the change days too."""
     got = at_local_hour(day, 9, "Europe/Oslo")
@@ -168,7 +174,7 @@ def test_closed_days_are_not_working_days():
     """Christmas Eve works by law, but not where the institution has closed it; neighbours still work."""
     assert is_working_day(D(2020, 12, 24))
     assert not is_working_day(D(2020, 12, 24), ROMJUL)
-    assert not is_working_day(D(2020, 12, 30), tuple(ROMJUL))     # any collection of dates will do
+    assert not is_working_day(D(2020, 12, 30), tuple(ROMJUL))  # any collection of dates will do
     assert is_working_day(D(2020, 12, 23), ROMJUL)
     assert is_working_day(D(2021, 1, 4), ROMJUL)
 
@@ -179,7 +185,7 @@ def test_closed_days_are_skipped_like_holidays():
     assert previous_working_day(D(2020, 12, 31), ROMJUL) == D(2020, 12, 23)
     assert add_working_days(D(2020, 12, 23), 1, ROMJUL) == D(2021, 1, 4)
     assert add_working_days(D(2021, 1, 4), -1, ROMJUL) == D(2020, 12, 23)
-    assert add_working_days(D(2020, 12, 17), 5, ROMJUL) == D(2021, 1, 4)   # 18, 21, 22, 23 Dec, 4 Jan
+    assert add_working_days(D(2020, 12, 17), 5, ROMJUL) == D(2021, 1, 4)  # 18, 21, 22, 23 Dec, 4 Jan
     assert working_days_between(D(2020, 12, 23), D(2021, 1, 4), ROMJUL) == 1
     assert working_days_between(D(2021, 1, 4), D(2020, 12, 23), ROMJUL) == -1
 

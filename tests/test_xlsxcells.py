@@ -22,34 +22,50 @@ PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 D, DT = datetime.date, datetime.datetime
 
 
-def package(rows: str, *, strings: str | None = None, styles: str | None = None,
-            date1904: bool = False, names: str = "", dimension: str = "A1:E9",
-            extra_sheets: tuple[str, ...] = (), ns: str = MAIN) -> bytes:
+def package(
+    rows: str,
+    *,
+    strings: str | None = None,
+    styles: str | None = None,
+    date1904: bool = False,
+    names: str = "",
+    dimension: str = "A1:E9",
+    extra_sheets: tuple[str, ...] = (),
+    ns: str = MAIN,
+) -> bytes:
     """A minimal .xlsx: sheet «Data» holding ``rows`` (the inside of <sheetData>)."""
     sheets = [("Data", "visible")] + [(name, "veryHidden") for name in extra_sheets]
-    rels = [f'<Relationship Id="rId{i}" Type="{REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-            for i in range(1, len(sheets) + 1)]
+    rels = [
+        f'<Relationship Id="rId{i}" Type="{REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+        for i in range(1, len(sheets) + 1)
+    ]
     if strings is not None:
         rels.append(f'<Relationship Id="rS" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>')
     if styles is not None:
         rels.append(f'<Relationship Id="rT" Type="{REL}/styles" Target="/xl/styles.xml"/>')
     members = {
         "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                               'content-types"/>',
+        'content-types"/>',
         "_rels/.rels": f'<Relationships xmlns="{PKG}"><Relationship Id="r1" '
-                       f'Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        f'Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
         "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{PKG}">{"".join(rels)}</Relationships>',
         "xl/workbook.xml": (
             f'<workbook xmlns="{ns}" xmlns:r="{REL}"><workbookPr date1904="{int(date1904)}"/>'
-            "<sheets>" + "".join(f'<sheet name="{n}" sheetId="{i}" state="{s}" r:id="rId{i}"/>'
-                                 for i, (n, s) in enumerate(sheets, 1))
-            + f"</sheets><definedNames>{names}</definedNames></workbook>"),
+            "<sheets>"
+            + "".join(
+                f'<sheet name="{n}" sheetId="{i}" state="{s}" r:id="rId{i}"/>'
+                for i, (n, s) in enumerate(sheets, 1)
+            )
+            + f"</sheets><definedNames>{names}</definedNames></workbook>"
+        ),
         "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{ns}"><dimension ref="{dimension}"/>'
-                                    f"<sheetData>{rows}</sheetData><pageMargins/></worksheet>",
+        f"<sheetData>{rows}</sheetData><pageMargins/></worksheet>",
     }
     for i in range(2, len(sheets) + 1):
-        members[f"xl/worksheets/sheet{i}.xml"] = (f'<worksheet xmlns="{ns}"><sheetData><row r="1">'
-                                                  f'<c r="A1"><v>{i}</v></c></row></sheetData></worksheet>')
+        members[f"xl/worksheets/sheet{i}.xml"] = (
+            f'<worksheet xmlns="{ns}"><sheetData><row r="1">'
+            f'<c r="A1"><v>{i}</v></c></row></sheetData></worksheet>'
+        )
     if strings is not None:
         members["xl/sharedStrings.xml"] = f'<sst xmlns="{ns}">{strings}</sst>'
     if styles is not None:
@@ -79,44 +95,55 @@ STYLES = """<numFmts count="5"><numFmt numFmtId="164" formatCode="DD.MM.YYYY"/>
 
 def test_shared_and_inline_strings_read_the_same():
     """A shared string (t=s) and an inline string (t=inlineStr) give the same text, æøå included."""
-    rows = ('<row r="1"><c r="A1" t="s"><v>1</v></c><c r="B1" t="inlineStr"><is><t>Blåbær &amp; '
-            '&lt;ost&gt;</t></is></c><c r="C1" t="s"><v>0</v></c></row>')
+    rows = (
+        '<row r="1"><c r="A1" t="s"><v>1</v></c><c r="B1" t="inlineStr"><is><t>Blåbær &amp; '
+        '&lt;ost&gt;</t></is></c><c r="C1" t="s"><v>0</v></c></row>'
+    )
     g = grid(package(rows, strings="<si><t>første</t></si><si><t>Blåbær &amp; &lt;ost&gt;</t></si>"))
     assert g.cells == {(1, 1): "Blåbær & <ost>", (1, 2): "Blåbær & <ost>", (1, 3): "første"}
 
 
 def test_rich_text_runs_are_joined_and_phonetic_runs_left_out():
     """Rich-text runs are concatenated in order; a phonetic guide (rPh) is not part of the text."""
-    rich = ('<r><rPr><b/></rPr><t>Hel</t></r><r><t xml:space="preserve">lo </t></r><r><t>verden</t></r>'
-            '<rPh sb="0" eb="1"><t>XX</t></rPh>')
+    rich = (
+        '<r><rPr><b/></rPr><t>Hel</t></r><r><t xml:space="preserve">lo </t></r><r><t>verden</t></r>'
+        '<rPh sb="0" eb="1"><t>XX</t></rPh>'
+    )
     rows = f'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is>{rich}</is></c></row>'
     assert grid(package(rows, strings=f"<si>{rich}</si>")).cells == {
-        (1, 1): "Hello verden", (1, 2): "Hello verden"}
+        (1, 1): "Hello verden",
+        (1, 2): "Hello verden",
+    }
 
 
 def test_escaped_characters_in_text_are_decoded():
     """Excel's _x000D_ escapes become the character, an escaped escape stays literal, others stay."""
-    rows = ('<row r="1"><c r="A1" t="inlineStr"><is><t>a_x000D_\nb _x005F_x0041_ _x0041_ _x0000_'
-            "</t></is></c></row>")
+    rows = (
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>a_x000D_\nb _x005F_x0041_ _x0041_ _x0000_'
+        "</t></is></c></row>"
+    )
     assert grid(package(rows)).value(1, 1) == "a\r\nb _x0041_ _x0041_ _x0000_"
 
 
-@pytest.mark.parametrize(("style", "raw", "expected"), [
-    (1, "44138", D(2020, 11, 3)),  # built-in 14, mm-dd-yy
-    (2, "44138", D(2020, 11, 3)),  # custom DD.MM.YYYY (LibreOffice writes upper case)
-    (2, "44138.75", D(2020, 11, 3)),  # a time part under a date-only format is dropped
-    (3, "44138.75", DT(2020, 11, 3, 18, 0)),  # date and time
-    (6, "44138", D(2020, 11, 3)),  # locale prefix [$-414] is not part of the format
-    (10, "44138.5", DT(2020, 11, 3, 12, 0)),  # built-in 22, m/d/yy h:mm
-    (4, "0.5", datetime.time(12, 0)),  # built-in 20, h:mm
-    (2, "0", datetime.time(0, 0)),  # day zero under a date format is a time, as in openpyxl
-    (5, "1.5", datetime.timedelta(hours=36)),  # built-in 46, [h]:mm:ss: elapsed time
-    (0, "44138", 44138),  # General: a number stays a number
-    (7, "44138", 44138),  # "day "0: a d inside quotes is literal text, not a day
-    (8, "1200", 1200),  # #,##0\ "kr"
-    (9, "2.50", 2.5),  # 0.00
-    (99, "7", 7),  # a style index past cellXfs: no format
-])
+@pytest.mark.parametrize(
+    ("style", "raw", "expected"),
+    [
+        (1, "44138", D(2020, 11, 3)),  # built-in 14, mm-dd-yy
+        (2, "44138", D(2020, 11, 3)),  # custom DD.MM.YYYY (LibreOffice writes upper case)
+        (2, "44138.75", D(2020, 11, 3)),  # a time part under a date-only format is dropped
+        (3, "44138.75", DT(2020, 11, 3, 18, 0)),  # date and time
+        (6, "44138", D(2020, 11, 3)),  # locale prefix [$-414] is not part of the format
+        (10, "44138.5", DT(2020, 11, 3, 12, 0)),  # built-in 22, m/d/yy h:mm
+        (4, "0.5", datetime.time(12, 0)),  # built-in 20, h:mm
+        (2, "0", datetime.time(0, 0)),  # day zero under a date format is a time, as in openpyxl
+        (5, "1.5", datetime.timedelta(hours=36)),  # built-in 46, [h]:mm:ss: elapsed time
+        (0, "44138", 44138),  # General: a number stays a number
+        (7, "44138", 44138),  # "day "0: a d inside quotes is literal text, not a day
+        (8, "1200", 1200),  # #,##0\ "kr"
+        (9, "2.50", 2.5),  # 0.00
+        (99, "7", 7),  # a style index past cellXfs: no format
+    ],
+)
 def test_numbers_become_dates_by_their_style(style, raw, expected):
     """A number is a date, date-time, time or duration exactly when its cell style's format says so."""
     rows = f'<row r="1"><c r="A1" s="{style}"><v>{raw}</v></c></row>'
@@ -141,21 +168,34 @@ def test_excel_1900_leap_year_bug_is_honoured():
 
 def test_booleans_numbers_errors_and_formula_results():
     """Booleans, ints vs floats, error values, and the cached result of formulas (never evaluated)."""
-    rows = ('<row r="1"><c r="A1" t="b"><v>1</v></c><c r="B1" t="b"><v>0</v></c>'
-            '<c r="C1"><v>19</v></c><c r="D1"><v>19.0</v></c><c r="E1"><v>1E3</v></c></row>'
-            '<row r="2"><c r="A2" t="str"><f>A1&amp;"x"</f><v>TRUEx</v></c>'
-            '<c r="B2"><f>C1*2</f><v>38</v></c><c r="C2"><f>NOW()</f></c>'
-            '<c r="D2" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="E2" t="d"><v>2020-11-03</v></c></row>')
+    rows = (
+        '<row r="1"><c r="A1" t="b"><v>1</v></c><c r="B1" t="b"><v>0</v></c>'
+        '<c r="C1"><v>19</v></c><c r="D1"><v>19.0</v></c><c r="E1"><v>1E3</v></c></row>'
+        '<row r="2"><c r="A2" t="str"><f>A1&amp;"x"</f><v>TRUEx</v></c>'
+        '<c r="B2"><f>C1*2</f><v>38</v></c><c r="C2"><f>NOW()</f></c>'
+        '<c r="D2" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="E2" t="d"><v>2020-11-03</v></c></row>'
+    )
     g = grid(package(rows))
-    assert g.cells == {(1, 1): True, (1, 2): False, (1, 3): 19, (1, 4): 19.0, (1, 5): 1000.0,
-                       (2, 1): "TRUEx", (2, 2): 38, (2, 4): "#DIV/0!", (2, 5): D(2020, 11, 3)}
+    assert g.cells == {
+        (1, 1): True,
+        (1, 2): False,
+        (1, 3): 19,
+        (1, 4): 19.0,
+        (1, 5): 1000.0,
+        (2, 1): "TRUEx",
+        (2, 2): 38,
+        (2, 4): "#DIV/0!",
+        (2, 5): D(2020, 11, 3),
+    }
     assert type(g.value(1, 3)) is int and type(g.value(1, 4)) is float
 
 
 def test_cells_and_rows_without_references_are_counted():
     """Rows and cells without an r attribute follow the previous one, as the spec says."""
-    rows = ('<row><c t="inlineStr"><is><t>a</t></is></c><c t="inlineStr"><is><t>b</t></is></c></row>'
-            '<row r="4"><c r="C4"><v>1</v></c><c><v>2</v></c></row>')
+    rows = (
+        '<row><c t="inlineStr"><is><t>a</t></is></c><c t="inlineStr"><is><t>b</t></is></c></row>'
+        '<row r="4"><c r="C4"><v>1</v></c><c><v>2</v></c></row>'
+    )
     assert grid(package(rows)).cells == {(1, 1): "a", (1, 2): "b", (4, 3): 1, (4, 4): 2}
 
 
@@ -169,8 +209,10 @@ def test_row_cap_stops_reading():
 
 def test_claimed_dimension_of_a_million_rows_allocates_nothing():
     """A sheet claiming A1:Z1048576 holds three cells: only those are read, and the far one is cut."""
-    rows = ('<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="Z2"><v>2</v></c></row>'
-            '<row r="1048576"><c r="Z1048576"><v>3</v></c></row>')
+    rows = (
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="Z2"><v>2</v></c></row>'
+        '<row r="1048576"><c r="Z1048576"><v>3</v></c></row>'
+    )
     g = grid(package(rows, dimension="A1:Z1048576"), max_row=1000, max_col=30)
     assert g.cells == {(1, 1): 1, (2, 26): 2} and g.rows == 2 and g.truncated
 
@@ -184,13 +226,18 @@ def test_column_cap_drops_far_columns():
 
 def test_sheets_names_and_states():
     """Sheets keep their order and state; defined names keep their text and sheet scope."""
-    names = ('<definedName name="sp_x">Data!$C$7</definedName><definedName name="sp_stamp">'
-             '"ab""c"</definedName><definedName name="local" localSheetId="1">Meta!$A$1'
-             '</definedName><definedName name="gone" localSheetId="7">x</definedName>')
+    names = (
+        '<definedName name="sp_x">Data!$C$7</definedName><definedName name="sp_stamp">'
+        '"ab""c"</definedName><definedName name="local" localSheetId="1">Meta!$A$1'
+        '</definedName><definedName name="gone" localSheetId="7">x</definedName>'
+    )
     with open_workbook(package("", names=names, extra_sheets=("Meta",))) as wb:
         assert [(s.name, s.state) for s in wb.sheets] == [("Data", "visible"), ("Meta", "veryHidden")]
         assert [(n.name, n.text, n.sheet) for n in wb.names] == [
-            ("sp_x", "Data!$C$7", None), ("sp_stamp", '"ab""c"', None), ("local", "Meta!$A$1", "Meta")]
+            ("sp_x", "Data!$C$7", None),
+            ("sp_stamp", '"ab""c"', None),
+            ("local", "Meta!$A$1", "Meta"),
+        ]
         assert wb.read("Meta").cells == {(1, 1): 2}
 
 
@@ -201,8 +248,10 @@ def test_strict_ooxml_namespace_is_read():
     assert grid(package(rows, strings="<si><t>strict</t></si>", ns=strict)).cells == {(1, 1): "strict"}
 
 
-LAUGHS = ('<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
-          f'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><sst xmlns="{MAIN}"><si><t>&c;</t></si></sst>')
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE sst [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
+    f'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><sst xmlns="{MAIN}"><si><t>&c;</t></si></sst>'
+)
 
 
 def test_billion_laughs_is_refused_before_parsing():
@@ -217,8 +266,10 @@ def test_billion_laughs_is_refused_before_parsing():
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
 def test_a_dtd_hidden_in_utf16_is_still_refused(encoding):
     """An external-entity DTD in a UTF-16 workbook.xml is found and refused."""
-    xxe = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE w [<!ENTITY x SYSTEM '
-           f'"file:///etc/passwd">]><workbook xmlns="{MAIN}"><sheets/>&x;</workbook>')
+    xxe = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE w [<!ENTITY x SYSTEM '
+        f'"file:///etc/passwd">]><workbook xmlns="{MAIN}"><sheets/>&x;</workbook>'
+    )
     data = replace_member(package(""), "xl/workbook.xml", xxe.encode(encoding))
     with pytest.raises(XlsxError) as info:
         open_workbook(data)
@@ -235,10 +286,12 @@ def test_a_memory_bomb_of_tags_is_refused():
 
 def test_bad_bytes_raise_xlsx_error_with_a_code():
     """Not a zip, a missing workbook and a bad shared-string index each raise XlsxError."""
-    cases = [(b"not a zip", "not_zip"),
-             (replace_member(package(""), "xl/workbook.xml", None), "corrupt"),
-             (package('<row r="1"><c r="A1" t="s"><v>5</v></c></row>', strings=""), "corrupt"),
-             (package('<row r="1"><c r="1A"><v>5</v></c></row>'), "corrupt")]
+    cases = [
+        (b"not a zip", "not_zip"),
+        (replace_member(package(""), "xl/workbook.xml", None), "corrupt"),
+        (package('<row r="1"><c r="A1" t="s"><v>5</v></c></row>', strings=""), "corrupt"),
+        (package('<row r="1"><c r="1A"><v>5</v></c></row>'), "corrupt"),
+    ]
     for data, code in cases:
         with pytest.raises(XlsxError) as info, open_workbook(data) as wb:
             wb.read("Data")
@@ -267,11 +320,27 @@ def replace_member(data: bytes, name: str, content: bytes | None) -> bytes:
 def test_agrees_with_openpyxl_on_every_cell_of_a_filled_form(tmp_path: Path):
     """On a real form filled and saved by openpyxl, every cell matches openpyxl's data_only value."""
     form = load_form(Path(__file__).parent.parent / "forms" / "oppsummering-og-evaluering.toml")
-    unit = Unit("IE-IDI", "Institutt for datateknologi og informatikk", "IE", "Kari Nordmann",
-                "kari@example.test", "nb")
-    wb = openpyxl.load_workbook(BytesIO(build_form(
-        form, unit, lang="nb", reference="KQ7M-3XWD", stamp="st1.x", campaign_title="ARK",
-        deadline=D(2020, 12, 16))))
+    unit = Unit(
+        "IE-IDI",
+        "Institutt for datateknologi og informatikk",
+        "IE",
+        "Kari Nordmann",
+        "kari@example.test",
+        "nb",
+    )
+    wb = openpyxl.load_workbook(
+        BytesIO(
+            build_form(
+                form,
+                unit,
+                lang="nb",
+                reference="KQ7M-3XWD",
+                stamp="st1.x",
+                campaign_title="ARK",
+                deadline=D(2020, 12, 16),
+            )
+        )
+    )
     ws = wb["Skjema"]
     ws["C14"], ws["C15"], ws["C17"], ws["C19"], ws["E27"] = 23, D(2020, 11, 3), 19.5, True, "Ja"
     ws["C49"] = "=1+1"
@@ -281,6 +350,10 @@ def test_agrees_with_openpyxl_on_every_cell_of_a_filled_form(tmp_path: Path):
     with open_workbook(out.getvalue()) as book:
         for sheet in expected.worksheets:
             cells = book.read(sheet.title, max_row=10_000, max_col=100).cells
-            theirs = {(c.row, c.column): c.value.date() if isinstance(c.value, DT) else c.value
-                      for row in sheet.iter_rows() for c in row if c.value is not None}
+            theirs = {
+                (c.row, c.column): c.value.date() if isinstance(c.value, DT) else c.value
+                for row in sheet.iter_rows()
+                for c in row
+                if c.value is not None
+            }
             assert cells == theirs, sheet.title

@@ -39,9 +39,14 @@ WINDOW_MINUTES = 15
 
 
 def web_project(tmp_path: Path, *, extra: str = "") -> Project:
-    p = new_project(tmp_path, 9, extra=(
-        f'[web]\nsecure_cookies = false\nlogin_attempts = {ATTEMPTS}\n'
-        f'login_window_minutes = {WINDOW_MINUTES}\nusers_file = "users.toml"\n{extra}'))
+    p = new_project(
+        tmp_path,
+        9,
+        extra=(
+            f"[web]\nsecure_cookies = false\nlogin_attempts = {ATTEMPTS}\n"
+            f'login_window_minutes = {WINDOW_MINUTES}\nusers_file = "users.toml"\n{extra}'
+        ),
+    )
     p.env["SKJEMAPOST_WEB_SECRET"] = WEB_SECRET
     return p
 
@@ -51,8 +56,8 @@ def seed(p: Project) -> None:
     p.setup()
     app = App(config_mod.load(p.config, p.env))
     try:
-        submit(app, 1, "IE-U000", valid_answers(1), True)   # variant 1: no flags
-        submit(app, 2, "IE-U003", valid_answers(0), True)   # variant 0: flags rise
+        submit(app, 1, "IE-U000", valid_answers(1), True)  # variant 1: no flags
+        submit(app, 2, "IE-U003", valid_answers(0), True)  # variant 0: flags rise
         submit(app, 3, "NV-U001", valid_answers(5), True)
         submit(app, 4, "HF-U002", answers_with_mistakes(1), False)
         for n, code in ((5, "IE-U006"), (6, "NV-U004"), (7, None)):
@@ -67,17 +72,28 @@ def seed(p: Project) -> None:
 
 def _inbound(app: App, n: int) -> tuple[int, dt.datetime]:
     at = T0 + dt.timedelta(hours=n)
-    row = app.store.store_inbound(app.campaign_id, message_id=f"<m{n}@example.test>", folder="INBOX",
-                                  uidvalidity=1, uid=n, received_at=at, sender=f"s{n}@example.test",
-                                  subject="skjema", raw_path=f"raw/{n}.eml", sha256=f"{n:064x}", now=at)
+    row = app.store.store_inbound(
+        app.campaign_id,
+        message_id=f"<m{n}@example.test>",
+        folder="INBOX",
+        uidvalidity=1,
+        uid=n,
+        received_at=at,
+        sender=f"s{n}@example.test",
+        subject="skjema",
+        raw_path=f"raw/{n}.eml",
+        sha256=f"{n:064x}",
+        now=at,
+    )
     return row, at
 
 
 def submit(app: App, n: int, code: str, answers: dict[str, object], valid: bool) -> None:
     row, at = _inbound(app, n)
     flags = tuple(raised_flags(app.form, answers)) if valid else ()
-    sub = NewSubmission(code, at, f"s{n}@example.test", valid, to_json(answers), (), flags, "skjema.xlsx",
-                        f"{n:064d}")
+    sub = NewSubmission(
+        code, at, f"s{n}@example.test", valid, to_json(answers), (), flags, "skjema.xlsx", f"{n:064d}"
+    )
     outcome = "receipt" if valid else "correction"
     decision = Decision("submission", outcome, "Behandlet", code, submissions=(sub,))
     app.store.record_decision(app.campaign_id, row, decision, at)
@@ -127,8 +143,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def fetch(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
-          ) -> tuple[int, http.client.HTTPMessage, bytes]:
+def fetch(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     """(status, headers, body) without following redirects or raising on 4xx/5xx."""
     opener = urllib.request.build_opener(NoRedirect)
     request = urllib.request.Request(url, data=data, headers=headers or {})

@@ -121,28 +121,49 @@ class App:
     def smtp_settings(self) -> SmtpSettings:
         s = self.config.smtp
         oauth = self.oauth_tokens if s.auth == "xoauth2" else None
-        password = (self.config.secrets.require(s.password_env, f"the password of SMTP user {s.user}")
-                    if s.user and oauth is None else None)
-        return SmtpSettings(s.host, s.port, s.tls, s.user, password, s.timeout, s.max_connections,
-                            s.rate_per_minute, s.retry_attempts, s.retry_base_seconds, s.ca_file, oauth)
+        password = (
+            self.config.secrets.require(s.password_env, f"the password of SMTP user {s.user}")
+            if s.user and oauth is None
+            else None
+        )
+        return SmtpSettings(
+            s.host,
+            s.port,
+            s.tls,
+            s.user,
+            password,
+            s.timeout,
+            s.max_connections,
+            s.rate_per_minute,
+            s.retry_attempts,
+            s.retry_base_seconds,
+            s.ca_file,
+            oauth,
+        )
 
     def imap_settings(self) -> ImapSettings:
         i = self.config.imap
         oauth = self.oauth_tokens if i.auth == "xoauth2" else None
-        password = (None if oauth else
-                    self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}"))
+        password = (
+            None
+            if oauth
+            else self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}")
+        )
         return ImapSettings(i.host, i.port, i.tls, i.user, password, i.inbox, i.ca_file, oauth=oauth)
 
     def transport(self) -> Transport:
         sent_folder = self.config.imap.folders.sent
         copies = SentCopies(self.imap_settings(), sent_folder) if sent_folder else None
-        return Transport(self.smtp_settings(), self.config.mail.inbox_address, copies,
-                         self.config.mail.inbox_address if copies else "")
+        return Transport(
+            self.smtp_settings(),
+            self.config.mail.inbox_address,
+            copies,
+            self.config.mail.inbox_address if copies else "",
+        )
 
     def campaign_info(self) -> CampaignInfo:
         c = self.config.campaign
-        return CampaignInfo(c.id, c.title, self.form.id, self.form.version, c.opens, c.deadline,
-                            c.timezone)
+        return CampaignInfo(c.id, c.title, self.form.id, self.form.version, c.opens, c.deadline, c.timezone)
 
     # -- init, check, roster ------------------------------------------------------------------
 
@@ -168,25 +189,29 @@ class App:
         the CLI passes them in, since nothing here may import a shell."""
         report = CheckReport()
         c = self.config.campaign
-        report.facts.append(f"config {self.config.path}: campaign {c.id} «{c.title}», opens {c.opens}, "
-                            f"deadline {c.deadline} ({c.timezone})")
+        report.facts.append(
+            f"config {self.config.path}: campaign {c.id} «{c.title}», opens {c.opens}, "
+            f"deadline {c.deadline} ({c.timezone})"
+        )
         try:
             form = self.form
             flags = sum(1 for f in form.fields() if f.flag is not None)
-            report.facts.append(f"form {c.form}: {form.id} v{form.version}, "
-                                f"{len(form.fields())} fields, {flags} flags")
+            report.facts.append(
+                f"form {c.form}: {form.id} v{form.version}, {len(form.fields())} fields, {flags} flags"
+            )
         except SkjemapostError as exc:
             report.problems.append(str(exc))
         try:
             roster = self.read_roster()
             per = Counter(u.faculty for u in roster.units)
-            report.facts.append(f"roster {c.roster}: {len(roster.units)} units in {len(per)} "
-                                f"faculties ({', '.join(f'{k} {v}' for k, v in sorted(per.items()))})")
+            report.facts.append(
+                f"roster {c.roster}: {len(roster.units)} units in {len(per)} "
+                f"faculties ({', '.join(f'{k} {v}' for k, v in sorted(per.items()))})"
+            )
             report.facts.extend(f"roster warning: {w}" for w in roster.warnings)
             known = {co.faculty for co in self.config.coordinators}
             for faculty in sorted(set(per) - known):
-                report.problems.append(f"coordinators: no coordinator for faculty {faculty!r} "
-                                       "in the roster")
+                report.problems.append(f"coordinators: no coordinator for faculty {faculty!r} in the roster")
         except SkjemapostError as exc:
             report.problems.append(str(exc))
         try:
@@ -197,8 +222,9 @@ class App:
         except SkjemapostError as exc:
             report.problems.append(str(exc))
         secrets = self.config.secrets
-        needs: list[tuple[str, str]] = [(secrets.token_secret_env, "tokens; needed by every command "
-                                         "that builds or reads a form")]
+        needs: list[tuple[str, str]] = [
+            (secrets.token_secret_env, "tokens; needed by every command that builds or reads a form")
+        ]
         if self.config.smtp.auth == "password":
             needs.append((self.config.smtp.password_env, "the SMTP password; needed to send"))
         if self.config.imap.auth == "password":
@@ -207,8 +233,10 @@ class App:
             state = "set" if secrets.get(env) else "NOT set"
             report.facts.append(f"${env} {state} ({purpose})")
         if not secrets.get(secrets.token_secret_env):
-            report.problems.append(f"{secrets.token_secret_env}: environment variable is not set; "
-                                   "it holds the secret behind the reference tokens")
+            report.problems.append(
+                f"{secrets.token_secret_env}: environment variable is not set; "
+                "it holds the secret behind the reference tokens"
+            )
         self._check_oauth(report)
         for shell in shells:
             facts, problems = shell(self.config)
@@ -224,8 +252,11 @@ class App:
     def _check_oauth(self, report: CheckReport) -> None:
         """For the servers that log in with xoauth2: is the app's secret or certificate there
         (and a usable certificate)? Offline: no token is requested."""
-        servers = [name for name, auth in (("smtp", self.config.smtp.auth), ("imap", self.config.imap.auth))
-                   if auth == "xoauth2"]
+        servers = [
+            name
+            for name, auth in (("smtp", self.config.smtp.auth), ("imap", self.config.imap.auth))
+            if auth == "xoauth2"
+        ]
         if not servers:
             return
         o = self.config.oauth
@@ -234,8 +265,10 @@ class App:
             report.facts.append(f"${env} {state} (the app's {what}; xoauth2 for {', '.join(servers)})")
         try:
             _, described = credential_from(o, self.config.secrets)
-            report.facts.append(f"oauth: app {o.client_id} in tenant {o.tenant_id} at {o.authority_host} "
-                                f"will use the {described}")
+            report.facts.append(
+                f"oauth: app {o.client_id} in tenant {o.tenant_id} at {o.authority_host} "
+                f"will use the {described}"
+            )
         except ProblemsError as exc:
             report.problems.extend(str(p) for p in exc.problems)
 
@@ -250,7 +283,8 @@ class App:
         unit = self.store.unit(self.campaign_id, code)
         secret = self.config.secrets.token_secret()
         data = build_form(
-            self.form, unit,
+            self.form,
+            unit,
             lang=lang or unit.language,
             reference=tokens.reference(secret, self.campaign_id, unit.code),
             stamp=tokens.stamp(secret, self.campaign_id, unit.code),
@@ -299,8 +333,9 @@ class App:
     def invitations_due(self) -> list[Unit]:
         """Active units that have no invitation in the outbox yet."""
         units = self.units()
-        have = self.store.existing_keys(self.campaign_id,
-                                        (f"{self.campaign_id}:{u.code}:invitation" for u in units))
+        have = self.store.existing_keys(
+            self.campaign_id, (f"{self.campaign_id}:{u.code}:invitation" for u in units)
+        )
         return [u for u in units if f"{self.campaign_id}:{u.code}:invitation" not in have]
 
     def queue_invitations(self, units: list[Unit], batch: int = 100) -> int:
@@ -308,7 +343,7 @@ class App:
         queued = 0
         for i in range(0, len(units), batch):
             now = self.clock.now()
-            mails: list[NewMail] = [self.letters.invitation(u, now) for u in units[i:i + batch]]
+            mails: list[NewMail] = [self.letters.invitation(u, now) for u in units[i : i + batch]]
             queued += self.store.queue(self.campaign_id, mails, now)
         return queued
 
@@ -322,11 +357,20 @@ class App:
         self._ready()
         return self.store.outbox_rows(self.campaign_id, ["queued", "sending"])
 
-    def drain(self, progress: Callable[[OutboxRow, Result], None] | None = None,
-              should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+    def drain(
+        self,
+        progress: Callable[[OutboxRow, Result], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> DrainReport:
         self._ready()
-        return drain_once(self.store, self.campaign_id, self.transport(), self.clock,
-                          progress=progress, should_stop=should_stop)
+        return drain_once(
+            self.store,
+            self.campaign_id,
+            self.transport(),
+            self.clock,
+            progress=progress,
+            should_stop=should_stop,
+        )
 
     # -- the inbox ---------------------------------------------------------------------------
 
@@ -336,16 +380,26 @@ class App:
         converter = soffice_converter if self.config.inbox.convert_with_libreoffice else None
         return Processor(self.config, self.form, self.letters, self.store, secret, directory, converter)
 
-    def poll(self, progress: Callable[[int], None] | None = None,
-             should_stop: Callable[[], bool] = lambda: False,
-             box: BaseMailBox | None = None) -> tuple[PollReport, DrainReport]:
+    def poll(
+        self,
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        box: BaseMailBox | None = None,
+    ) -> tuple[PollReport, DrainReport]:
         """Read everything new in the inbox, then send the answers it queued."""
         self._ready()
         own_box = box is None
         box = box or connect_imap(self.imap_settings())
         try:
-            report = poll_once(box, self.store, self.processor(), self.archive, self.clock,
-                               progress=progress, should_stop=should_stop)
+            report = poll_once(
+                box,
+                self.store,
+                self.processor(),
+                self.archive,
+                self.clock,
+                progress=progress,
+                should_stop=should_stop,
+            )
         finally:
             if own_box:
                 box.logout()
@@ -374,8 +428,13 @@ class App:
             decision = self.processor().decide(mail, row.id, row.received_at, now, force_unit=code)
             decision = replace(decision, detail=decision.detail | {"review": "assigned", "note": note})
         else:
-            decision = Decision(row.kind or "unknown", "dismissed", self.config.imap.folders.ignored,
-                                row.unit_code, {"review": "dismissed", "note": note})
+            decision = Decision(
+                row.kind or "unknown",
+                "dismissed",
+                self.config.imap.folders.ignored,
+                row.unit_code,
+                {"review": "dismissed", "note": note},
+            )
         self.store.record_decision(self.campaign_id, row.id, decision, now)
         box = connect_imap(self.imap_settings())
         try:

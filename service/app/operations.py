@@ -36,8 +36,16 @@ class RemindReport:
     sent: DrainReport = field(default_factory=DrainReport)
 
 
-PREVIEW_KINDS = ("leader-invitation", "leader-reminder-before", "leader-reminder-after", "escalation",
-                 "leader-receipt", "leader-correction", "coordinator-digest", "hr-digest")
+PREVIEW_KINDS = (
+    "leader-invitation",
+    "leader-reminder-before",
+    "leader-reminder-after",
+    "escalation",
+    "leader-receipt",
+    "leader-correction",
+    "coordinator-digest",
+    "hr-digest",
+)
 
 
 class PreviewError(SkjemapostError, LookupError):
@@ -81,14 +89,16 @@ class Operations:
         units = app.units()
         faculties = {u.faculty for u in units}
         if faculty is not None and faculty not in faculties:
-            raise CompileError(f"no active unit in faculty {faculty!r} "
-                               f"(known: {', '.join(sorted(faculties))})")
+            raise CompileError(
+                f"no active unit in faculty {faculty!r} (known: {', '.join(sorted(faculties))})"
+            )
         if output is None:
             stamp = local(self.now, cfg.campaign.timezone).strftime("%Y%m%d-%H%M")
             output = cfg.storage.data_dir / "compiled" / f"{app.campaign_id}-{stamp}.xlsx"
         output.parent.mkdir(parents=True, exist_ok=True)
-        coordinators = {f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f))
-                        for f in faculties}
+        coordinators = {
+            f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f)) for f in faculties
+        }
         sources = collate.load(app.store, app.campaign_id, coordinators, cfg.campaign.timezone, faculty)
         return output, collate.write_xlsx(collate.sheets(sources, app.form), output)
 
@@ -133,32 +143,56 @@ class Operations:
         if kind == "leader-correction":
             blank = letters.form_for(unit, unit.language)
             problems = validate(app.form, read_form(blank.data, app.form), unit.language)
-            return letters.correction(unit, leader, [{"label": "", "cell": p.where, "message": p.message}
-                                                     for p in problems], now, None, "preview", "", today, now)
+            return letters.correction(
+                unit,
+                leader,
+                [{"label": "", "cell": p.where, "message": p.message} for p in problems],
+                now,
+                None,
+                "preview",
+                "",
+                today,
+                now,
+            )
         if kind == "leader-receipt":
             current = app.store.current_submission(app.campaign_id, unit.code)
             if current is None:
-                raise PreviewError(f"{unit.code} has no valid form registered yet: a receipt preview "
-                                   "shows the unit's current form")
+                raise PreviewError(
+                    f"{unit.code} has no valid form registered yet: a receipt preview "
+                    "shows the unit's current form"
+                )
             answers = from_json(app.form, current["answers"])
-            return letters.receipt(unit, leader, {
-                "version": current["version"], "updated": current["version"] > 1,
-                "received_at": current["received_at"], "sent_by": "",
-                "summary": summary(app.form, answers, unit.language),
-                "flags": flags_for(current["flags"], unit.language)}, "preview", "", now)
+            return letters.receipt(
+                unit,
+                leader,
+                {
+                    "version": current["version"],
+                    "updated": current["version"] > 1,
+                    "received_at": current["received_at"],
+                    "sent_by": "",
+                    "summary": summary(app.form, answers, unit.language),
+                    "flags": flags_for(current["flags"], unit.language),
+                },
+                "preview",
+                "",
+                now,
+            )
         mails = digests(app.store, app.config, letters, now, include_sent=True)
         wanted = f":digest:{'hr' if kind == 'hr-digest' else unit.faculty}:"
         found = next((m for m in mails if wanted in m.dedupe_key), None)
         if found is None:
-            raise PreviewError(f"no {kind} for {unit.faculty}: check coordinators and hr.recipients "
-                               "in the config")
+            raise PreviewError(
+                f"no {kind} for {unit.faculty}: check coordinators and hr.recipients in the config"
+            )
         return found
 
     def simulate(self, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str]]:
         """The day-by-day plan from ``start`` to ``end`` for the units as they stand now."""
         app = self.app
-        states = [UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
-                  for s in app.store.unit_snapshots(app.campaign_id)]
+        states = [
+            UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
+            for s in app.store.unit_snapshots(app.campaign_id)
+        ]
         return simulate(app.config.campaign, app.config.schedule, states, start, end)
 
     def cycle(self, stop: StopFlag) -> dict[str, Any]:
@@ -167,10 +201,14 @@ class Operations:
         reminded = self.remind(should_stop=stop)
         result: dict[str, Any] = {
             "polled": reminded.polled.fetched if reminded.polled else 0,
-            "due": len(reminded.chase.due), "sent": reminded.sent.sent, "failed": reminded.sent.failed}
+            "due": len(reminded.chase.due),
+            "sent": reminded.sent.sent,
+            "failed": reminded.sent.failed,
+        }
         cid, tz = app.campaign_id, app.config.campaign.timezone
         last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
-            cid, "coordinator-digest")
+            cid, "coordinator-digest"
+        )
         if not stop() and is_digest_time(self.now, app.config.schedule, last, tz):
             result["digests"] = len(self.digest()[0])
         today = local(self.now, tz)
@@ -188,10 +226,18 @@ class Operations:
         state = RunState()
         cid = app.campaign_id
         ttl = lease.lock_ttl(app.config.schedule)
-        lock = Lock(lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
-                    lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
-                    lambda now: app.store.release_runner(cid, state.holder, now))
-        Runner(lambda: self.cycle(stop), lock, app.clock, stop,
-               every_minutes=app.config.schedule.poll_minutes, tick_seconds=tick_seconds, state=state).run()
+        lock = Lock(
+            lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
+            lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
+            lambda now: app.store.release_runner(cid, state.holder, now),
+        )
+        Runner(
+            lambda: self.cycle(stop),
+            lock,
+            app.clock,
+            stop,
+            every_minutes=app.config.schedule.poll_minutes,
+            tick_seconds=tick_seconds,
+            state=state,
+        ).run()
         return state
-

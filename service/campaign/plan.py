@@ -102,8 +102,11 @@ def plan(campaign: Campaign, schedule: Schedule) -> tuple[Step, ...]:
     steps = [Step("invitation", 1, invited, at(invited), "invitation")]
 
     # the config rejects offsets < 1 (0 would be the deadline itself); skip them here too
-    moved = (previous_working_day(deadline - dt.timedelta(days=d), closed)
-             for d in schedule.reminder_days_before if d >= 1)
+    moved = (
+        previous_working_day(deadline - dt.timedelta(days=d), closed)
+        for d in schedule.reminder_days_before
+        if d >= 1
+    )
     before = sorted({day for day in moved if day > invited})
     after: dt.date | None = None
     if schedule.reminder_after_deadline:
@@ -117,7 +120,7 @@ def plan(campaign: Campaign, schedule: Schedule) -> tuple[Step, ...]:
             budget -= 1
         else:
             after = None
-    before = before[max(0, len(before) - budget):]  # keep the last ones before the deadline
+    before = before[max(0, len(before) - budget) :]  # keep the last ones before the deadline
 
     escalation: dt.date | None = None
     if schedule.escalation_working_days > 0:
@@ -153,7 +156,7 @@ def _current(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> Step |
     if not reached:
         return None
     latest = ordered[reached[-1]]
-    if any(s.key in unit.sent for s in ordered[reached[-1]:]):
+    if any(s.key in unit.sent for s in ordered[reached[-1] :]):
         return None  # it went already, or a later step did (the plan changed, or --as-of went back)
     if unit.invited_at is not None and latest.at <= unit.invited_at:
         return None  # superseded by a late invitation
@@ -184,8 +187,11 @@ def skipped(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> list[St
     if unit.has_valid:
         return []
     current = _current(now, steps, unit)
-    return [s for s in sorted(steps, key=lambda s: s.at)
-            if s.at <= _aware(now) and s.key not in unit.sent and s.kind != "invitation" and s != current]
+    return [
+        s
+        for s in sorted(steps, key=lambda s: s.at)
+        if s.at <= _aware(now) and s.key not in unit.sent and s.kind != "invitation" and s != current
+    ]
 
 
 def is_send_time(now: dt.datetime, schedule: Schedule, tz: str) -> bool:
@@ -211,8 +217,7 @@ def digest_day(day: dt.date, weekday: str, closed: Collection[dt.date] = ()) -> 
     return next((d for d in [*later, *earlier] if is_working_day(d, closed)), None)
 
 
-def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.datetime | None,
-                   tz: str) -> bool:
+def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.datetime | None, tz: str) -> bool:
     """True when the weekly digest should go: on this ISO week's digest day (``digest_day``) or a
     later working day of the week (catching up after an outage), at or after the digest hour, and
     only if no digest went out yet in this ISO week (weeks in the campaign's zone)."""
@@ -227,8 +232,14 @@ def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.date
     return local_date(last_digest_at, tz).isocalendar()[:2] != today.isocalendar()[:2]
 
 
-def simulate(campaign: Campaign, schedule: Schedule, units: Sequence[UnitState], start: dt.date,
-             end: dt.date, replies: Mapping[str, dt.date] = NO_REPLIES) -> list[tuple[dt.date, str, str]]:
+def simulate(
+    campaign: Campaign,
+    schedule: Schedule,
+    units: Sequence[UnitState],
+    start: dt.date,
+    end: dt.date,
+    replies: Mapping[str, dt.date] = NO_REPLIES,
+) -> list[tuple[dt.date, str, str]]:
     """The day-by-day outreach from ``start`` to ``end`` (inclusive): (day, unit code, step key).
 
     A clock steps through each day's send hour and ``due()`` is asked once per unit, the sent keys
@@ -254,4 +265,3 @@ def simulate(campaign: Campaign, schedule: Schedule, units: Sequence[UnitState],
                 state[i] = replace(unit, sent=unit.sent | {step.key}, invited_at=invited_at)
         day += ONE_DAY
     return rows
-

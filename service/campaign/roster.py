@@ -124,8 +124,12 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
             continue
         key = unit.code.upper()
         if key in first_row_of:
-            problems.append(Problem(f"row {number}, column unit_code",
-                                    f"duplicate unit code {unit.code!r} (first on row {first_row_of[key]})"))
+            problems.append(
+                Problem(
+                    f"row {number}, column unit_code",
+                    f"duplicate unit code {unit.code!r} (first on row {first_row_of[key]})",
+                )
+            )
             continue
         first_row_of[key] = number
         units.append(unit)
@@ -136,8 +140,9 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
     return tuple(units)
 
 
-def _unit(values: dict[str, str], number: int, default_language: Language,
-          problems: list[Problem]) -> Unit | None:
+def _unit(
+    values: dict[str, str], number: int, default_language: Language, problems: list[Problem]
+) -> Unit | None:
     before = len(problems)
 
     def bad(col: str, message: str) -> None:
@@ -151,8 +156,9 @@ def _unit(values: dict[str, str], number: int, default_language: Language,
             try:
                 # no DNS lookups at import; test_environment admits the reserved .test domain
                 # (which no real roster holds) so test deployments use real validation too
-                values[col] = validate_email(values[col], check_deliverability=False,
-                                             test_environment=True).normalized
+                values[col] = validate_email(
+                    values[col], check_deliverability=False, test_environment=True
+                ).normalized
             except EmailNotValidError as exc:
                 bad(col, f"{values[col]!r} is not a valid email address: {exc}")
     lang = values.get("language", "").lower() or default_language
@@ -182,6 +188,17 @@ def write_csv(units: Iterable[Unit]) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
     for u in units:
-        w.writerow([u.code, u.name, u.faculty, u.leader_name, u.leader_email, u.language,
-                    u.verneombud_name, u.verneombud_email, u.superior_email])
+        w.writerow(
+            [
+                u.code,
+                u.name,
+                u.faculty,
+                u.leader_name,
+                u.leader_email,
+                u.language,
+                u.verneombud_name,
+                u.verneombud_email,
+                u.superior_email,
+            ]
+        )
     return out.getvalue()

@@ -56,10 +56,18 @@ LANG = click.Choice(LANGUAGES)
 
 
 @click.group(cls=ErrorsAsMessages, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Config file. Default: $SKJEMAPOST_CONFIG, else config/skjemapost.toml.")
-@click.option("--as-of", metavar="TIME",
-              help="Act as if it were TIME (YYYY-MM-DD, YYYY-MM-DDTHH:MM local, or ISO 8601).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Config file. Default: $SKJEMAPOST_CONFIG, else config/skjemapost.toml.",
+)
+@click.option(
+    "--as-of",
+    metavar="TIME",
+    help="Act as if it were TIME (YYYY-MM-DD, YYYY-MM-DDTHH:MM local, or ISO 8601).",
+)
 @click.version_option(package_name="skjemapost")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, as_of: str | None) -> None:

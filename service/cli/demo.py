@@ -20,11 +20,22 @@ __all__ = ["cli"]
 
 
 @cli.command()
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"),
-              show_default=True, help="The demo's folder; replaced on each run (only if it is a demo's).")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/demo"),
+    show_default=True,
+    help="The demo's folder; replaced on each run (only if it is a demo's).",
+)
 @click.option("--serve", is_flag=True, help="Afterwards, keep the web page up (Ctrl-C stops it).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
-              help="The web page's port, with --serve (on 127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="The web page's port, with --serve (on 127.0.0.1).",
+)
 @click.pass_context
 def demo(ctx: click.Context, folder: Path, serve: bool, port: int) -> None:
     """Run a whole demo campaign in one go: 20 units in 3 faculties, over simulated weeks.
@@ -57,12 +68,16 @@ def summary(ctx: click.Context, result: DemoResult, elapsed: float) -> None:
     from service.demo.campaign import ENV_SECRET, TOKEN_SECRET
 
     click.echo("")
-    click.echo(f"Done in {elapsed:.1f} s. Everything ran on 127.0.0.1: the SMTP and IMAP servers lived "
-               "inside this process and no mail left the machine.")
+    click.echo(
+        f"Done in {elapsed:.1f} s. Everything ran on 127.0.0.1: the SMTP and IMAP servers lived "
+        "inside this process and no mail left the machine."
+    )
     click.echo(f"  workbook:   {result.workbook}")
     click.echo(f"  sent mail:  {result.eml_dir}/ ({result.sent} .eml files, one per message sent)")
-    click.echo(f"  config:     {result.folder / 'skjemapost.toml'}  (database and mail archive in "
-               f"{result.folder / 'data'}/)")
+    click.echo(
+        f"  config:     {result.folder / 'skjemapost.toml'}  (database and mail archive in "
+        f"{result.folder / 'data'}/)"
+    )
     if result.inbox_left:
         click.secho(f"  note: {result.inbox_left} message(s) left in the service's inbox", fg="yellow")
     click.echo("")
@@ -91,8 +106,9 @@ def port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise click.UsageError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
-                                   "choose another port") from None
+            raise click.UsageError(
+                f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another port"
+            ) from None
 
 
 def serve_web(result: DemoResult, port: int) -> None:
@@ -100,8 +116,9 @@ def serve_web(result: DemoResult, port: int) -> None:
     from service.web.app import run_server  # uvicorn and starlette load only here
     from service.web.users import add_user
 
-    users = [("hr", "hr", None)] + [(c.faculty.lower(), "coordinator", c.faculty)
-                                    for c in result.config.coordinators]
+    users = [("hr", "hr", None)] + [
+        (c.faculty.lower(), "coordinator", c.faculty) for c in result.config.coordinators
+    ]
     click.echo("")
     click.echo(f"Web page: http://127.0.0.1:{port}/  (Ctrl-C stops it). Demo logins:")
     for name, role, faculty in users:

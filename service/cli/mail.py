@@ -42,26 +42,33 @@ def send(ctx: click.Context, dry_run: bool) -> None:
             click.echo(f"would queue  invitation  {u.code:<12} {u.language}  {u.leader_email}")
         waiting = app.queued()
         for row in waiting:
-            click.echo(f"would send   {row.kind:<11} {row.unit_code or '-':<12} "
-                       f"{', '.join(row.recipients)}  ({row.status})")
-        click.echo(f"dry run: {len(due)} invitations to queue, {len(waiting)} already queued, "
-                   f"{skipped} units already invited; nothing was sent")
+            click.echo(
+                f"would send   {row.kind:<11} {row.unit_code or '-':<12} "
+                f"{', '.join(row.recipients)}  ({row.status})"
+            )
+        click.echo(
+            f"dry run: {len(due)} invitations to queue, {len(waiting)} already queued, "
+            f"{skipped} units already invited; nothing was sent"
+        )
         return
     with working(app, "send"):
         if due:
             with click.progressbar(length=len(due), label="queueing invitations", file=sys.stderr) as bar:
                 for i in range(0, len(due), 50):
-                    app.queue_invitations(due[i:i + 50])
-                    bar.update(len(due[i:i + 50]))
+                    app.queue_invitations(due[i : i + 50])
+                    bar.update(len(due[i : i + 50]))
         with click.progressbar(length=app.queued_count(), label="sending", file=sys.stderr) as bar:
             report = app.drain(progress=lambda row, result: bar.update(1))
     for key, reason in report.failures:
         click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)
-    click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred} (retried "
-               f"by the next send), skipped {skipped} already invited")
+    click.echo(
+        f"sent {report.sent}, failed {report.failed}, deferred {report.deferred} (retried "
+        f"by the next send), skipped {skipped} already invited"
+    )
     if report.recovered or report.resent:
-        click.echo(f"after an interruption: {report.recovered} found already sent, "
-                   f"{report.resent} sent again")
+        click.echo(
+            f"after an interruption: {report.recovered} found already sent, {report.resent} sent again"
+        )
     if report.failed:
         ctx.exit(1)
 
@@ -70,8 +77,14 @@ def send(ctx: click.Context, dry_run: bool) -> None:
 @click.argument("kind", type=click.Choice(PREVIEW_KINDS))
 @click.option("--unit", "code", required=True, metavar="CODE", help="The unit's code.")
 @click.option("--lang", type=LANG, help="Language; default: the unit's own.")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder to write the .eml and .html into.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write the .eml and .html into.",
+)
 @click.pass_context
 def preview(ctx: click.Context, kind: str, code: str, lang: str | None, output: Path) -> None:
     """Write the mail KIND that a unit would get, as .eml (open it in a mail client) and .html.
@@ -114,18 +127,23 @@ def poll(ctx: click.Context, watch: bool) -> None:
         def once(box: Any) -> None:
             _print_poll(*app.poll(box=box, should_stop=stop))
 
-        watch_loop(lambda: connect(app.imap_settings()), once, stop,
-                   on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True,
-                                                  fg="yellow"))
+        watch_loop(
+            lambda: connect(app.imap_settings()),
+            once,
+            stop,
+            on_error=lambda e: click.secho(f"connection lost ({e}); reconnecting", err=True, fg="yellow"),
+        )
     click.echo("stopped")
 
 
 def _print_poll(report: Any, sent: Any) -> None:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())) or "nothing new"
-    click.echo(f"polled: {report.fetched} new ({outcomes})"
-               + (f"; {report.resumed} resumed after an interruption" if report.resumed else "")
-               + ("; UIDVALIDITY changed, inbox rescanned" if report.rescan else "")
-               + ("; stopped early, as asked: the rest waits for the next poll" if report.stopped else ""))
+    click.echo(
+        f"polled: {report.fetched} new ({outcomes})"
+        + (f"; {report.resumed} resumed after an interruption" if report.resumed else "")
+        + ("; UIDVALIDITY changed, inbox rescanned" if report.rescan else "")
+        + ("; stopped early, as asked: the rest waits for the next poll" if report.stopped else "")
+    )
     if sent.sent or sent.failed or sent.deferred:
         click.echo(f"answers: sent {sent.sent}, failed {sent.failed}, deferred {sent.deferred}")
 
@@ -145,8 +163,10 @@ def review(ctx: click.Context) -> None:
         rows = app_for(ctx).review_queue()
         for r in rows:
             why = (r.detail or {}).get("why", "")
-            click.echo(f"{r.id:>5}  {r.received_at:%Y-%m-%d %H:%M}  {r.unit_code or '-':<10} "
-                       f"{r.sender:<30} {r.subject[:50]}\n       {why}")
+            click.echo(
+                f"{r.id:>5}  {r.received_at:%Y-%m-%d %H:%M}  {r.unit_code or '-':<10} "
+                f"{r.sender:<30} {r.subject[:50]}\n       {why}"
+            )
         click.echo(f"{len(rows)} message(s) need review")
 
 
@@ -175,4 +195,3 @@ def review_dismiss(ctx: click.Context, message: int, note: str) -> None:
     """
     app_for(ctx).review(message, note=note)
     click.echo(f"message {message}: dismissed")
-

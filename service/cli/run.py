@@ -45,8 +45,14 @@ def remind(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"polled {report.polled.fetched} new message(s) first")
     if report.chase.waiting:
         click.echo("not a send time: reminders go on working days from schedule.send_hour (local)")
-    click.echo(f"{len(report.chase.due)} due" + ("" if dry_run else
-               f", {report.chase.queued} queued, sent {report.sent.sent}, failed {report.sent.failed}"))
+    click.echo(
+        f"{len(report.chase.due)} due"
+        + (
+            ""
+            if dry_run
+            else f", {report.chase.queued} queued, sent {report.sent.sent}, failed {report.sent.failed}"
+        )
+    )
 
 
 @cli.command()
@@ -118,16 +124,31 @@ def run(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--campaign", "campaign_id", required=True, metavar="ID", help="The campaign to purge.")
-@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
-              help="Purge mail received or sent before this day (local midnight); not in the future.")
+@click.option(
+    "--before",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="Purge mail received or sent before this day (local midnight); not in the future.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask before removing.")
-@click.option("--include-review", is_flag=True,
-              help="Also purge messages still waiting for review (their raw mail is then gone).")
+@click.option(
+    "--include-review",
+    is_flag=True,
+    help="Also purge messages still waiting for review (their raw mail is then gone).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def purge(ctx: click.Context, campaign_id: str, before: dt.datetime, dry_run: bool, yes: bool,
-          include_review: bool, as_json: bool) -> None:
+def purge(
+    ctx: click.Context,
+    campaign_id: str,
+    before: dt.datetime,
+    dry_run: bool,
+    yes: bool,
+    include_review: bool,
+    as_json: bool,
+) -> None:
     """Remove the archived raw mail and the personal data of a closed campaign (retention).
 
     A campaign is closed 30 days after its deadline (late forms, the last reminder and the
@@ -151,9 +172,16 @@ def purge(ctx: click.Context, campaign_id: str, before: dt.datetime, dry_run: bo
     app.store.require_current()
 
     def once(dry: bool) -> retention.PurgeReport:
-        return retention.purge(app.store, campaign_id, before.date(), app.clock.now(), app.archive.root,
-                               dry_run=dry, include_review=include_review,
-                               personal=app.form.personal_answers())
+        return retention.purge(
+            app.store,
+            campaign_id,
+            before.date(),
+            app.clock.now(),
+            app.archive.root,
+            dry_run=dry,
+            include_review=include_review,
+            personal=app.form.personal_answers(),
+        )
 
     report = once(True)
     if not dry_run and report.removed_anything:
@@ -176,13 +204,14 @@ def _print_purge(r: retention.PurgeReport) -> None:
     n = r.rows
     click.echo(f"{head}: {verb}")
     for count, what in (
-            (r.raw_files, "raw mail files (storage.data_dir/raw)"),
-            (n.inbound, "inbound messages: sender, subject, archive path, addresses in the decision"),
-            (n.submissions, "submissions: sender, file name and personal answers (others kept)"),
-            (n.outbox, "sent mails: message bytes with attachments, recipients, subject"),
-            (n.units, "units: names and addresses of leader, verneombud and superior"),
-            (n.events, "events: names and addresses in the details"),
-            (n.address_failures, "failing addresses (rows deleted)")):
+        (r.raw_files, "raw mail files (storage.data_dir/raw)"),
+        (n.inbound, "inbound messages: sender, subject, archive path, addresses in the decision"),
+        (n.submissions, "submissions: sender, file name and personal answers (others kept)"),
+        (n.outbox, "sent mails: message bytes with attachments, recipients, subject"),
+        (n.units, "units: names and addresses of leader, verneombud and superior"),
+        (n.events, "events: names and addresses in the details"),
+        (n.address_failures, "failing addresses (rows deleted)"),
+    ):
         click.echo(f"  {count:>7}  {what}")
     if r.raw_files_missing:
         click.echo(f"  {r.raw_files_missing} raw file(s) were already gone from disk")

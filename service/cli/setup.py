@@ -29,8 +29,11 @@ def init(ctx: click.Context) -> None:
     """
     app = app_for(ctx)
     before, after, created = app.init()
-    state = "created" if before is None else ("already up to date" if before == after
-                                              else f"upgraded from {before}")
+    state = (
+        "created"
+        if before is None
+        else ("already up to date" if before == after else f"upgraded from {before}")
+    )
     click.echo(f"database {state} (schema {after})")
     click.echo(f"campaign {app.campaign_id} {'recorded' if created else 'is recorded'}")
 
@@ -38,8 +41,12 @@ def init(ctx: click.Context) -> None:
 def web_page_check(config: Config) -> tuple[list[str], list[str]]:
     """What `check` says about the web page's users file (``web.users_file``)."""
     web = config.web
-    return check_web(web.users_file, config.secrets.get(web.session_secret_env), web.session_secret_env,
-                     {c.faculty for c in config.coordinators})
+    return check_web(
+        web.users_file,
+        config.secrets.get(web.session_secret_env),
+        web.session_secret_env,
+        {c.faculty for c in config.coordinators},
+    )
 
 
 @cli.command()
@@ -81,8 +88,11 @@ def roster_import(ctx: click.Context, file: Path | None) -> None:
     for warning in roster_.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"{len(roster_.units)} units read")
-    for label, codes in (("added", diff.added), ("reactivated", diff.reactivated),
-                         ("removed (deactivated)", diff.removed)):
+    for label, codes in (
+        ("added", diff.added),
+        ("reactivated", diff.reactivated),
+        ("removed (deactivated)", diff.removed),
+    ):
         if codes:
             click.echo(f"{label} ({len(codes)}): {', '.join(codes)}")
     for change in diff.changed:
@@ -100,8 +110,7 @@ def roster_list(ctx: click.Context, include_inactive: bool) -> None:
     """
     app = app_for(ctx)
     for u in app.units(include_inactive=include_inactive):
-        click.echo(f"{u.code:<12} {u.faculty:<6} {u.language}  {u.leader_name} <{u.leader_email}>"
-                   f"  {u.name}")
+        click.echo(f"{u.code:<12} {u.faculty:<6} {u.language}  {u.leader_name} <{u.leader_email}>  {u.name}")
 
 
 @cli.group()
@@ -113,11 +122,16 @@ def form() -> None:
 @click.option("--unit", "code", metavar="CODE", help="The unit's code.")
 @click.option("--all", "all_units", is_flag=True, help="Every active unit, into --output as a folder.")
 @click.option("--lang", type=LANG, help="Language; default: the unit's own.")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Where to write: a file for --unit (default <CODE>.xlsx), a folder for --all.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where to write: a file for --unit (default <CODE>.xlsx), a folder for --all.",
+)
 @click.pass_context
-def form_build(ctx: click.Context, code: str | None, all_units: bool, lang: str | None,
-               output: Path | None) -> None:
+def form_build(
+    ctx: click.Context, code: str | None, all_units: bool, lang: str | None, output: Path | None
+) -> None:
     """Write the personalised .xlsx form for one unit, or for every unit with --all.
 
     \b
@@ -199,13 +213,18 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
         _unit_table(app, as_json)
         return
     rows = app.status()
-    total = FacultyProgress("total", *(sum(getattr(r, k) for r in rows)
-                                       for k in ("units", "submitted", "valid", "missing")))
+    total = FacultyProgress(
+        "total", *(sum(getattr(r, k) for r in rows) for k in ("units", "submitted", "valid", "missing"))
+    )
     runner = app.store.runner(app.campaign_id)
     if as_json:
-        doc = {"campaign": app.campaign_id, "deadline": str(app.config.campaign.deadline),
-               "faculties": [asdict(r) for r in rows], "total": asdict(total),
-               "runner": asdict(runner) if runner else None}
+        doc = {
+            "campaign": app.campaign_id,
+            "deadline": str(app.config.campaign.deadline),
+            "faculties": [asdict(r) for r in rows],
+            "total": asdict(total),
+            "runner": asdict(runner) if runner else None,
+        }
         click.echo(json.dumps(doc, indent=2, default=str))
         return
     click.echo(f"campaign {app.campaign_id}, deadline {app.config.campaign.deadline}")
@@ -215,18 +234,24 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     for r in [*rows, total]:
         if r is total:
             click.echo("-" * len(header))
-        click.echo(f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}"
-                   f"{int(r.percent):>6d}%")  # rounded down, as in the digest and on the web
+        click.echo(
+            f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}{int(r.percent):>6d}%"
+        )  # rounded down, as in the digest and on the web
     if runner is None:
         click.echo("runner: never started (skjemapost run)")
         return
     alive = runner.alive(app.clock.now())
-    click.echo(f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
-               f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
-               f"{runner.detail.get('last_cycle_at') or '-'}")
+    click.echo(
+        f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
+        f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
+        f"{runner.detail.get('last_cycle_at') or '-'}"
+    )
     if runner.detail.get("last_error"):
-        click.secho(f"runner trouble: {runner.detail['last_error']} "
-                    f"({runner.detail.get('failures', 0)} failed cycles in a row)", fg="yellow")
+        click.secho(
+            f"runner trouble: {runner.detail['last_error']} "
+            f"({runner.detail.get('failures', 0)} failed cycles in a row)",
+            fg="yellow",
+        )
 
 
 def _unit_table(app: App, as_json: bool) -> None:
@@ -238,10 +263,12 @@ def _unit_table(app: App, as_json: bool) -> None:
     def when(t: Any) -> str:
         return f"{t:%d.%m %H:%M}" if t else "-"
 
-    click.echo(f"{'unit':<12}{'fac':<5}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}"
-               f"{'review':>7}  bounced")
+    click.echo(
+        f"{'unit':<12}{'fac':<5}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}{'review':>7}  bounced"
+    )
     for r in rows:
-        click.echo(f"{r.code:<12}{r.faculty:<5}{when(r.invited_at):<13}{r.versions:>6} "
-                   f"{'yes' if r.valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
-                   f"{r.bounced or '-'}")
-
+        click.echo(
+            f"{r.code:<12}{r.faculty:<5}{when(r.invited_at):<13}{r.versions:>6} "
+            f"{'yes' if r.valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
+            f"{r.bounced or '-'}"
+        )

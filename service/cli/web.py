@@ -20,8 +20,9 @@ PASSWORD_MIN = 10
 
 @cli.command("serve")
 @click.option("--host", metavar="HOST", help="Listen on HOST. Default: web.host (127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
-              help="Listen on PORT. Default: web.port.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="PORT", help="Listen on PORT. Default: web.port."
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the web page for HR and coordinators until stopped (Ctrl-C or SIGTERM).
@@ -44,8 +45,12 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), required=True,
-              help="hr sees every faculty; coordinator sees one (--faculty).")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    required=True,
+    help="hr sees every faculty; coordinator sees one (--faculty).",
+)
 @click.option("--faculty", metavar="F", help="The coordinator's faculty (as in the roster).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.pass_context
@@ -62,8 +67,10 @@ def user_add(ctx: click.Context, name: str, role: str, faculty: str | None, pass
     if role == "coordinator":
         known = known_faculties(ctx)
         if faculty not in known:
-            raise UserError(f"--faculty {faculty!r}: use one of {', '.join(sorted(known)) or '(none known)'} "
-                            "(the faculties of [[coordinators]] and the roster)")
+            raise UserError(
+                f"--faculty {faculty!r}: use one of {', '.join(sorted(known)) or '(none known)'} "
+                "(the faculties of [[coordinators]] and the roster)"
+            )
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

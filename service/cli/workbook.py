@@ -11,8 +11,13 @@ from service.cli.base import app_for, cli
 
 
 @cli.command("compile")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Where to write. Default: <data_dir>/compiled/<campaign>-YYYYMMDD-HHMM.xlsx.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where to write. Default: <data_dir>/compiled/<campaign>-YYYYMMDD-HHMM.xlsx.",
+)
 @click.option("--faculty", metavar="F", help="Only this faculty, in every sheet.")
 @click.pass_context
 def compile_workbook(ctx: click.Context, output: Path | None, faculty: str | None) -> None:

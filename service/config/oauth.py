@@ -41,7 +41,7 @@ def parse_oauth(r: KeyReader, needed: bool) -> OAuth:
     if needed:
         for key, value in (("oauth.tenant_id", oauth.tenant_id), ("oauth.client_id", oauth.client_id)):
             if not value:
-                r.bad(key, "is required when smtp.auth or imap.auth is \"xoauth2\"")
+                r.bad(key, 'is required when smtp.auth or imap.auth is "xoauth2"')
     if not oauth.authority_host.startswith(("https://", "http://127.0.0.1", "http://localhost")):
         r.bad("oauth.authority_host", f"{oauth.authority_host!r} must be an https:// address")
     return oauth

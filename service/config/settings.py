@@ -153,9 +153,7 @@ class Secrets:
         """The secret in ``env_name``, or a ConfigError saying which variable to set and why."""
         value = self.values.get(env_name)
         if not value:
-            raise ConfigError(
-                [Problem(env_name, f"environment variable is not set; it holds {purpose}")]
-            )
+            raise ConfigError([Problem(env_name, f"environment variable is not set; it holds {purpose}")])
         return value
 
     def token_secret(self) -> bytes:
@@ -200,6 +198,7 @@ def load(path: Path, environ: Mapping[str, str]) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], str(path)) from None
     return parse(raw, path, environ)
+
 
 def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
     """Validate an already parsed TOML document; see ``load``."""
@@ -254,10 +253,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         convert_with_libreoffice=r.flag("inbox.convert_with_libreoffice", True),
     )
     coordinators = _coordinators(r)
-    hr = tuple(
-        list_email(r, f"hr.recipients[{i}]", item)
-        for i, item in enumerate(r.items("hr.recipients"))
-    )
+    hr = tuple(list_email(r, f"hr.recipients[{i}]", item) for i, item in enumerate(r.items("hr.recipients")))
     schedule = _schedule(r, campaign)
     data_dir = r.path("storage.data_dir", "../data")
     url = r.text("storage.database_url", "", nonempty=False)
@@ -271,11 +267,30 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     r.unknown_keys()
     if r.problems:
         raise ConfigError(r.problems, str(path))
-    names = {token_env, smtp.password_env, imap.password_env, web.session_secret_env,
-             oauth.client_secret_env, oauth.certificate_env}
+    names = {
+        token_env,
+        smtp.password_env,
+        imap.password_env,
+        web.session_secret_env,
+        oauth.client_secret_env,
+        oauth.certificate_env,
+    }
     secrets = Secrets(token_env, {n: environ.get(n) or None for n in names})
-    return Config(path.resolve(), campaign, smtp, imap, mail, inbox, coordinators, hr, schedule,
-                  storage, secrets, web, oauth)
+    return Config(
+        path.resolve(),
+        campaign,
+        smtp,
+        imap,
+        mail,
+        inbox,
+        coordinators,
+        hr,
+        schedule,
+        storage,
+        secrets,
+        web,
+        oauth,
+    )
 
 
 def _campaign(r: KeyReader) -> Campaign:

@@ -102,8 +102,12 @@ class KeyReader:
         day = as_date(got)
         if day is not None:
             return day
-        self.bad(key, "missing; expected a date, YYYY-MM-DD" if got is None else
-                 f"expected a date YYYY-MM-DD, got {got!r}")
+        self.bad(
+            key,
+            "missing; expected a date, YYYY-MM-DD"
+            if got is None
+            else f"expected a date YYYY-MM-DD, got {got!r}",
+        )
         return dt.date(1970, 1, 1)
 
     def choice(self, key: str, options: tuple[str, ...], default: str | None) -> str:

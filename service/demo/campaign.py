@@ -54,8 +54,11 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout: service/demo/ -> .
 MARKER = ".skjemapost-demo"  # only a folder holding this is ever replaced
 SERVICE = "hms-skjema@example.edu"
 TOKEN_SECRET = "skjemapost-demo-secret-not-for-real-use"  # printed: lets `form check` work afterwards
-ENV_SECRET, ENV_IMAP, ENV_WEB = "SKJEMAPOST_DEMO_SECRET", "SKJEMAPOST_DEMO_IMAP_PASSWORD", \
-    "SKJEMAPOST_DEMO_WEB_SECRET"
+ENV_SECRET, ENV_IMAP, ENV_WEB = (
+    "SKJEMAPOST_DEMO_SECRET",
+    "SKJEMAPOST_DEMO_IMAP_PASSWORD",
+    "SKJEMAPOST_DEMO_WEB_SECRET",
+)
 TZ = "Europe/Oslo"
 D = dt.date
 OPENS, DEADLINE = D(2020, 11, 23), D(2020, 12, 16)
@@ -63,25 +66,39 @@ OPENS, DEADLINE = D(2020, 11, 23), D(2020, 12, 16)
 Action = Literal["valid", "mistakes"]
 # (day, unit, what the leader sends that morning)
 REPLIES: tuple[tuple[dt.date, str, Action], ...] = (
-    (D(2020, 11, 24), "IE-IDI", "valid"), (D(2020, 11, 24), "IE-ADM", "valid"),  # one leader, two units
-    (D(2020, 11, 25), "IE-IES", "valid"), (D(2020, 11, 26), "IE-IIK", "mistakes"),
-    (D(2020, 11, 27), "NV-IBI", "valid"), (D(2020, 11, 30), "IE-IIK", "valid"),
-    (D(2020, 11, 30), "HF-IFR", "valid"), (D(2020, 12, 1), "IE-ITK", "valid"),
-    (D(2020, 12, 1), "HF-ADM", "valid"), (D(2020, 12, 3), "IE-IMF", "valid"),
-    (D(2020, 12, 3), "NV-IFY", "mistakes"), (D(2020, 12, 4), "NV-IFY", "valid"),
+    (D(2020, 11, 24), "IE-IDI", "valid"),
+    (D(2020, 11, 24), "IE-ADM", "valid"),  # one leader, two units
+    (D(2020, 11, 25), "IE-IES", "valid"),
+    (D(2020, 11, 26), "IE-IIK", "mistakes"),
+    (D(2020, 11, 27), "NV-IBI", "valid"),
+    (D(2020, 11, 30), "IE-IIK", "valid"),
+    (D(2020, 11, 30), "HF-IFR", "valid"),
+    (D(2020, 12, 1), "IE-ITK", "valid"),
+    (D(2020, 12, 1), "HF-ADM", "valid"),
+    (D(2020, 12, 3), "IE-IMF", "valid"),
+    (D(2020, 12, 3), "NV-IFY", "mistakes"),
+    (D(2020, 12, 4), "NV-IFY", "valid"),
     (D(2020, 12, 8), "NV-IKJ", "valid"),  # back from leave
-    (D(2020, 12, 10), "NV-IBT", "valid"), (D(2020, 12, 10), "HF-IHR", "mistakes"),
-    (D(2020, 12, 11), "HF-IKM", "valid"), (D(2020, 12, 14), "NV-ADM", "valid"),
-    (D(2020, 12, 14), "HF-IMU", "mistakes"), (D(2020, 12, 15), "HF-IHR", "valid"),
+    (D(2020, 12, 10), "NV-IBT", "valid"),
+    (D(2020, 12, 10), "HF-IHR", "mistakes"),
+    (D(2020, 12, 11), "HF-IKM", "valid"),
+    (D(2020, 12, 14), "NV-ADM", "valid"),
+    (D(2020, 12, 14), "HF-IMU", "mistakes"),
+    (D(2020, 12, 15), "HF-IHR", "valid"),
     (D(2020, 12, 18), "NV-IKP", "valid"),  # after the deadline and its reminder
 )
-AWAY = ("NV-IKJ", "I am out of the office until 7 December 2020, with limited access to e-mail.\n"
-        "Jeg er på permisjon til 7. desember 2020.")
+AWAY = (
+    "NV-IKJ",
+    "I am out of the office until 7 December 2020, with limited access to e-mail.\n"
+    "Jeg er på permisjon til 7. desember 2020.",
+)
 BOUNCES = "IE-IEL"  # the leader's address no longer exists
 SILENT = ("NV-IMT", "HF-ISL")  # never reply: reminders, then escalation
-COORDINATORS = (("IE", "Kari Nordmann", "kari.nordmann@example.edu"),
-                ("NV", "Ola Hansen", "ola.hansen@example.edu"),
-                ("HF", "Ingrid Berg", "ingrid.berg@example.edu"))
+COORDINATORS = (
+    ("IE", "Kari Nordmann", "kari.nordmann@example.edu"),
+    ("NV", "Ola Hansen", "ola.hansen@example.edu"),
+    ("HF", "Ingrid Berg", "ingrid.berg@example.edu"),
+)
 HR = "hr-hms@example.edu"
 
 
@@ -112,21 +129,25 @@ def shipped(relative: str) -> Path:
     """A file that ships with the checkout (the form, the templates, the example roster)."""
     path = ROOT / relative
     if not path.exists():
-        raise DemoError(f"{path} is missing: the demo runs from a checkout installed with "
-                        "`pip install -e .`, which keeps forms/, templates/ and config/ beside service/")
+        raise DemoError(
+            f"{path} is missing: the demo runs from a checkout installed with "
+            "`pip install -e .`, which keeps forms/, templates/ and config/ beside service/"
+        )
     return path
 
 
 def prepare(folder: Path) -> Path:
     """Empty (or create) the demo folder and write its roster; refuse a folder that is not ours."""
     if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
-        raise DemoError(f"{folder} exists and is not a skjemapost demo folder (no {MARKER} in it); "
-                        "choose another --dir")
+        raise DemoError(
+            f"{folder} exists and is not a skjemapost demo folder (no {MARKER} in it); choose another --dir"
+        )
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / MARKER).write_text("Written by `skjemapost demo`; replaced by its next run.\n",
-                                 encoding="utf-8")
+    (folder / MARKER).write_text(
+        "Written by `skjemapost demo`; replaced by its next run.\n", encoding="utf-8"
+    )
     shutil.copyfile(shipped("config/roster.example.csv"), folder / "roster.csv")
     return folder / "skjemapost.toml"
 
@@ -135,10 +156,12 @@ def write_config(path: Path, smtp_port: int, imap_port: int, web_port: int) -> N
     def s(value: object) -> str:  # a TOML string (JSON's escapes are TOML's)
         return json.dumps(str(value), ensure_ascii=False)
 
-    coordinators = "".join(f"[[coordinators]]\nfaculty = {s(f)}\nname = {s(n)}\nemail = {s(e)}\n\n"
-                           for f, n, e in COORDINATORS)
+    coordinators = "".join(
+        f"[[coordinators]]\nfaculty = {s(f)}\nname = {s(n)}\nemail = {s(e)}\n\n" for f, n, e in COORDINATORS
+    )
 
-    path.write_text(f"""# Written by `skjemapost demo`: its campaign, against the mail servers inside it.
+    path.write_text(
+        f"""# Written by `skjemapost demo`: its campaign, against the mail servers inside it.
 # The servers are gone when the demo ends; `status`, `compile` and `form check` still work:
 #   {ENV_SECRET}={TOKEN_SECRET} skjemapost --config {s(path)} status --units
 
@@ -189,23 +212,33 @@ port = {web_port}
 users_file = "users.toml"
 session_secret_env = "{ENV_WEB}"
 secure_cookies = false                   # plain HTTP on loopback
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def run_demo(folder: Path, say: Callable[[str], None], *, web_port: int = 8080) -> DemoResult:
     """Run the whole demo campaign in ``folder``; ``say`` gets one line per simulated day."""
     config_path = prepare(folder)
-    environ = {ENV_SECRET: TOKEN_SECRET, ENV_IMAP: secrets.token_urlsafe(12),
-               ENV_WEB: secrets.token_urlsafe(32)}
+    environ = {
+        ENV_SECRET: TOKEN_SECRET,
+        ENV_IMAP: secrets.token_urlsafe(12),
+        ENV_WEB: secrets.token_urlsafe(32),
+    }
     units = read_roster(folder / "roster.csv", "nb").units
     by_code = {u.code: u for u in units}
-    addresses = {SERVICE, HR, *(e for _, _, e in COORDINATORS),
-                 *(a for u in units for a in (u.leader_email, u.verneombud_email, u.superior_email) if a)}
+    addresses = {
+        SERVICE,
+        HR,
+        *(e for _, _, e in COORDINATORS),
+        *(a for u in units for a in (u.leader_email, u.verneombud_email, u.superior_email) if a),
+    }
     addresses.discard(by_code[BOUNCES].leader_email)
     users = {a: (environ[ENV_IMAP] if a == SERVICE else secrets.token_urlsafe(8)) for a in addresses}
     clock = FixedClock(_at(OPENS, 8))
-    servers = DemoServers(users, folder / "outbox-eml", now=clock.now,
-                          away={by_code[AWAY[0]].leader_email: AWAY[1]})
+    servers = DemoServers(
+        users, folder / "outbox-eml", now=clock.now, away={by_code[AWAY[0]].leader_email: AWAY[1]}
+    )
     with servers:
         write_config(config_path, servers.smtp_port, servers.imap_port, web_port)
         config = config_mod.load(config_path, environ)
@@ -227,8 +260,11 @@ def _cast() -> dict[str, str]:
     sends: dict[str, tuple[Action, ...]] = {}
     for _, code, what in REPLIES:
         sends[code] = (*sends.get(code, ()), what)
-    parts = {("valid",): "valid form", ("mistakes", "valid"): "form with mistakes, then fixed",
-             ("mistakes",): "form with mistakes, never fixed"}
+    parts = {
+        ("valid",): "valid form",
+        ("mistakes", "valid"): "form with mistakes, then fixed",
+        ("mistakes",): "form with mistakes, never fixed",
+    }
     cast = {code: parts[whats] for code, whats in sends.items()}
     cast[AWAY[0]] = "away (autoreply), then a valid form"
     cast[BOUNCES] = "address bounces"
@@ -241,11 +277,18 @@ def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 
 # how a day's inbox outcomes (the poller's "inbound.*" events) read in the progress line
-INBOX_WORDS = {"receipt": "valid → receipt", "correction": "with mistakes → correction",
-               "bounce-recorded": "bounce", "auto-reply-noted": "out-of-office (not answered)",
-               "review": "for review"}
-STEP_WORDS = {"reminder-before": "reminders", "reminder-after": "reminders after the deadline",
-              "escalation": "escalations (superior + coordinator)"}
+INBOX_WORDS = {
+    "receipt": "valid → receipt",
+    "correction": "with mistakes → correction",
+    "bounce-recorded": "bounce",
+    "auto-reply-noted": "out-of-office (not answered)",
+    "review": "for review",
+}
+STEP_WORDS = {
+    "reminder-before": "reminders",
+    "reminder-after": "reminders after the deadline",
+    "escalation": "escalations (superior + coordinator)",
+}
 
 
 def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Callable[[str], None]) -> None:
@@ -283,8 +326,13 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
             parts.append(f"{done['sent']} {STEP_WORDS[kind]}")
         if done.get("digests"):
             parts.append(f"{done['digests']} weekly digests (coordinators, HR)")
-        idle = "deadline" if day == config.campaign.deadline else \
-            "nothing new" if is_working_day(day, config.schedule.closed_days) else "weekend"
+        idle = (
+            "deadline"
+            if day == config.campaign.deadline
+            else "nothing new"
+            if is_working_day(day, config.schedule.closed_days)
+            else "weekend"
+        )
         valid = sum(p.valid for p in app.status())
         say(f"{day:%a %d.%m.%Y}  valid {valid:>2}/{len(units)}  {'; '.join(parts) or idle}")
         day += dt.timedelta(days=1)
@@ -293,9 +341,16 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
 def _reply(app: App, servers: DemoServers, unit: Unit, what: Action, variant: int) -> None:
     """``unit``'s leader fills in the form attached to their invitation and replies to it."""
     reference = app.letters.reference(unit)
-    invitation = next((m for m in (message_from_bytes(raw, policy=default_policy)
-                                   for raw in servers.messages(unit.leader_email))
-                       if f"[ref {reference}]" in str(m["Subject"]) and any(m.iter_attachments())), None)
+    invitation = next(
+        (
+            m
+            for m in (
+                message_from_bytes(raw, policy=default_policy) for raw in servers.messages(unit.leader_email)
+            )
+            if f"[ref {reference}]" in str(m["Subject"]) and any(m.iter_attachments())
+        ),
+        None,
+    )
     if invitation is None:
         raise DemoError(f"{unit.leader_email} has no mail with the form of {unit.code} to reply to")
     attachment = next(iter(invitation.iter_attachments()))
@@ -314,9 +369,11 @@ def _reply(app: App, servers: DemoServers, unit: Unit, what: Action, variant: in
     msg["In-Reply-To"] = invitation["Message-ID"]
     msg["References"] = invitation["Message-ID"]
     msg.set_content("Her er skjemaet vårt.\n" if unit.language == "nb" else "Our form is attached.\n")
-    msg.add_attachment(data, maintype="application",
-                       subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       filename=attachment.get_filename())
+    msg.add_attachment(
+        data,
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename=attachment.get_filename(),
+    )
     if not servers.deliver(unit.leader_email, SERVICE, msg.as_bytes(policy=SMTP_POLICY)):
         raise DemoError(f"the demo mail server does not know {SERVICE}")
-

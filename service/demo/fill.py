@@ -65,16 +65,27 @@ def valid_answers(variant: int, signed_on: dt.date, representative: str) -> dict
         "antall_ansatte": 12 + 7 * variant % 60,
         "motedato": dt.date(2020, 10, 5) + dt.timedelta(days=variant),
         "moteform": ("digitalt", "fysisk", "grupper")[variant % 3] if variant % 5 else "digitalt",
-        "antall_deltakere": 6 + variant % 9, "verneombud_navn": representative or "Verneombudet",
+        "antall_deltakere": 6 + variant % 9,
+        "verneombud_navn": representative or "Verneombudet",
         "verneombud_involvert": "yes" if variant % 4 else "no",
-        "losam_involvert": "not_relevant", "handlingsplan_ephorte": "yes",
+        "losam_involvert": "not_relevant",
+        "handlingsplan_ephorte": "yes",
         "saksnummer": f"2020/{10000 + 37 * variant}",
-        "tiltak": [{"beskrivelse": "Faste digitale møteplasser", "tema": "sosialt_fellesskap",
-                    "status": "nytt", "ansvarlig": "Leder", "frist": dt.date(2021, 3, 1)}],
-        "pandemi_pavirkning": 1 + variant % 5, "prosess_vurdering": 2 + variant % 4,
+        "tiltak": [
+            {
+                "beskrivelse": "Faste digitale møteplasser",
+                "tema": "sosialt_fellesskap",
+                "status": "nytt",
+                "ansvarlig": "Leder",
+                "frist": dt.date(2021, 3, 1),
+            }
+        ],
+        "pandemi_pavirkning": 1 + variant % 5,
+        "prosess_vurdering": 2 + variant % 4,
         "fullt_forsvarlig": forsvarlig,
         "hjelp_onsket": ("ingen",) if variant % 2 else ("koordinator",),
-        "bekreftet": "yes", "bekreftet_dato": signed_on,
+        "bekreftet": "yes",
+        "bekreftet_dato": signed_on,
     }
     if forsvarlig != "yes":
         answers["forsvarlig_beskrivelse"] = "Høy arbeidsbelastning over tid."
@@ -89,4 +100,3 @@ def with_mistakes(answers: Mapping[str, Any]) -> dict[str, Any]:
     wrong["antall_deltakere"] = "ca. ti"
     wrong.pop("saksnummer", None)
     return wrong
-

@@ -68,9 +68,16 @@ class DemoServers:
     write (Received:, DSNs, auto-replies); the demo passes its simulated clock.
     """
 
-    def __init__(self, users: Mapping[str, str], eml_dir: Path, *,
-                 now: Callable[[], dt.datetime] = _wall, away: Mapping[str, str] | None = None,
-                 hostname: str = "mail.example.edu", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        users: Mapping[str, str],
+        eml_dir: Path,
+        *,
+        now: Callable[[], dt.datetime] = _wall,
+        away: Mapping[str, str] | None = None,
+        hostname: str = "mail.example.edu",
+        timeout: float = 30.0,
+    ) -> None:
         self.users = {address.lower(): password for address, password in users.items()}
         self.eml_dir = eml_dir
         self.now = now
@@ -124,11 +131,23 @@ class DemoServers:
             self._loop = self._thread = None
 
     async def _start(self) -> None:
-        args = Namespace(host=HOST, port=0, debug=False, cert=None, key=None, tls=False, passlib_cfg=None,
-                         proxy_protocol=None, inherited_sockets=None, demo_data=False,
-                         demo_user="", demo_password="")
-        backend, config = await DictBackend.init(args, hash_context=BuiltinHash(rounds=1000),
-                                                 invalid_user_sleep=0.0)
+        args = Namespace(
+            host=HOST,
+            port=0,
+            debug=False,
+            cert=None,
+            key=None,
+            tls=False,
+            passlib_cfg=None,
+            proxy_protocol=None,
+            inherited_sockets=None,
+            demo_data=False,
+            demo_user="",
+            demo_password="",
+        )
+        backend, config = await DictBackend.init(
+            args, hash_context=BuiltinHash(rounds=1000), invalid_user_sleep=0.0
+        )
         self._backend = backend
         await self._identity("").delete()  # init always adds pymap's "demo user"; here it has no name
         hasher = Passwords(config)
@@ -139,9 +158,12 @@ class DemoServers:
         imap = await asyncio.start_server(imap_cb, host=HOST, port=0)
         loop = asyncio.get_running_loop()
         smtp = await loop.create_server(
-            lambda: SMTP(_Handler(self), hostname=self.hostname, ident="skjemapost demo ESMTP",
-                         enable_SMTPUTF8=True),
-            host=HOST, port=0)
+            lambda: SMTP(
+                _Handler(self), hostname=self.hostname, ident="skjemapost demo ESMTP", enable_SMTPUTF8=True
+            ),
+            host=HOST,
+            port=0,
+        )
         self._servers = [imap, smtp]
         self.imap_port = imap.sockets[0].getsockname()[1]
         self.smtp_port = smtp.sockets[0].getsockname()[1]
@@ -165,8 +187,9 @@ class DemoServers:
         try:
             return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout)
         except TimeoutError:
-            raise DemoServersError(f"the demo mail servers did not answer within {self.timeout:.0f} s") \
-                from None
+            raise DemoServersError(
+                f"the demo mail servers did not answer within {self.timeout:.0f} s"
+            ) from None
 
     def _identity(self, address: str) -> Identity:
         assert self._backend is not None
@@ -203,16 +226,24 @@ class DemoServers:
         if user not in self.users:
             return False
         when = self.now()
-        stamp = (f"Received: by {self.hostname} (skjemapost demo) for <{user}>;\r\n"
-                 f"\t{format_datetime(when.astimezone(dt.UTC))}\r\n").encode()
+        stamp = (
+            f"Received: by {self.hostname} (skjemapost demo) for <{user}>;\r\n"
+            f"\t{format_datetime(when.astimezone(dt.UTC))}\r\n"
+        ).encode()
         async with self._identity(user).new_session() as session:
-            await session.append_messages("INBOX", [AppendMessage(stamp + data, when, frozenset(),
-                                                                  ExtensionOptions.empty())])
-        if user in self.away and mail_from and (user, mail_from.lower()) not in self._answered \
-                and not _automatic(data):
+            await session.append_messages(
+                "INBOX", [AppendMessage(stamp + data, when, frozenset(), ExtensionOptions.empty())]
+            )
+        if (
+            user in self.away
+            and mail_from
+            and (user, mail_from.lower()) not in self._answered
+            and not _automatic(data)
+        ):
             self._answered.add((user, mail_from.lower()))
-            await self._deliver("", mail_from, _vacation_reply(user, self.away[user], data, when,
-                                                              self.hostname))
+            await self._deliver(
+                "", mail_from, _vacation_reply(user, self.away[user], data, when, self.hostname)
+            )
         return True
 
     def _save(self, recipients: Sequence[str], data: bytes) -> None:
@@ -248,26 +279,41 @@ def _headers(data: bytes) -> str:
 
 
 def _header(data: bytes, name: str) -> str:
-    found = re.search(rb"^" + name.encode() + rb":[ \t]*(.*(?:\r?\n[ \t].*)*)", data.split(b"\r\n\r\n")[0],
-                      re.I | re.M)
+    found = re.search(
+        rb"^" + name.encode() + rb":[ \t]*(.*(?:\r?\n[ \t].*)*)", data.split(b"\r\n\r\n")[0], re.I | re.M
+    )
     return re.sub(r"\s+", " ", found.group(1).decode("ascii", "replace")).strip() if found else ""
 
 
 def _automatic(data: bytes) -> bool:
     """Mail an autoresponder must not answer (RFC 3834 §2): automatic, bulk or list mail."""
     auto = _header(data, "Auto-Submitted").lower()
-    return (auto not in ("", "no") or _header(data, "Precedence").lower() in ("bulk", "list", "junk")
-            or bool(_header(data, "List-Id")))
+    return (
+        auto not in ("", "no")
+        or _header(data, "Precedence").lower() in ("bulk", "list", "junk")
+        or bool(_header(data, "List-Id"))
+    )
 
 
 def _vacation_reply(user: str, text: str, original: bytes, when: dt.datetime, host: str) -> bytes:
     subject = _header(original, "Subject")
     to = parseaddr(_header(original, "From"))[1]
-    lines = [f"From: {user}", f"To: {to}", f"Subject: Automatic reply: {subject}",
-             f"Date: {format_datetime(when.astimezone(dt.UTC))}", f"Message-ID: {make_msgid(domain=host)}",
-             f"In-Reply-To: {_header(original, 'Message-ID')}", "Auto-Submitted: auto-replied",
-             "X-Auto-Response-Suppress: All", "MIME-Version: 1.0",
-             "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", text, ""]
+    lines = [
+        f"From: {user}",
+        f"To: {to}",
+        f"Subject: Automatic reply: {subject}",
+        f"Date: {format_datetime(when.astimezone(dt.UTC))}",
+        f"Message-ID: {make_msgid(domain=host)}",
+        f"In-Reply-To: {_header(original, 'Message-ID')}",
+        "Auto-Submitted: auto-replied",
+        "X-Auto-Response-Suppress: All",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        text,
+        "",
+    ]
     return crlf("\n".join(lines).encode())
 
 
@@ -277,8 +323,11 @@ def _dsn(host: str, mail_from: str, failed: Sequence[str], original: bytes, when
     boundary = f"dsn.{int(when.timestamp())}/{host}"
     why = "Recipient address rejected: User unknown in local recipient table"
     human = "\n".join(f"<{r}>: host {host} said: 550 5.1.1 <{r}>: {why}" for r in failed)
-    per_rcpt = "\n\n".join(f"Final-Recipient: rfc822; {r}\nOriginal-Recipient: rfc822;{r}\nAction: failed\n"
-                           f"Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <{r}>: {why}" for r in failed)
+    per_rcpt = "\n\n".join(
+        f"Final-Recipient: rfc822; {r}\nOriginal-Recipient: rfc822;{r}\nAction: failed\n"
+        f"Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <{r}>: {why}"
+        for r in failed
+    )
     text = f"""Date: {date}
 From: MAILER-DAEMON@{host} (Mail Delivery System)
 Subject: Undelivered Mail Returned to Sender

@@ -68,21 +68,31 @@ def raised_flags(form: FormDef, answers: Mapping[str, object]) -> list[dict[str,
     out = []
     for flag in flags(form, dict(answers)):
         f = form.field(flag.field)
-        out.append({"field": f.id, "label_nb": f.label.get("nb"), "label_en": f.label.get("en"),
-                    "value_nb": value_text(f, flag.value, "nb"),
-                    "value_en": value_text(f, flag.value, "en"),
-                    "message_nb": flag.message.get("nb"), "message_en": flag.message.get("en")})
+        out.append(
+            {
+                "field": f.id,
+                "label_nb": f.label.get("nb"),
+                "label_en": f.label.get("en"),
+                "value_nb": value_text(f, flag.value, "nb"),
+                "value_en": value_text(f, flag.value, "en"),
+                "message_nb": flag.message.get("nb"),
+                "message_en": flag.message.get("en"),
+            }
+        )
     return out
 
 
 def flags_for(stored: list[dict[str, str]], lang: Language) -> list[dict[str, str]]:
     """Stored flags as the templates want them: [{label, value, message}] in ``lang``."""
-    return [{"label": f[f"label_{lang}"], "value": f[f"value_{lang}"], "message": f[f"message_{lang}"]}
-            for f in stored]
+    return [
+        {"label": f[f"label_{lang}"], "value": f[f"value_{lang}"], "message": f[f"message_{lang}"]}
+        for f in stored
+    ]
 
 
 def to_json(answers: Mapping[str, object]) -> dict[str, Any]:
     """Answers ready for a JSON column: dates as ISO strings, tuples as lists."""
+
     def conv(v: object) -> Any:
         if isinstance(v, dt.date):
             return v.isoformat()
@@ -97,6 +107,7 @@ def to_json(answers: Mapping[str, object]) -> dict[str, Any]:
 
 def from_json(form: FormDef, stored: Mapping[str, Any]) -> dict[str, object]:
     """Stored answers back to Python values (ISO strings to dates where the form says date)."""
+
     def conv(item: Item, v: Any) -> object:
         if item.type == "date" and isinstance(v, str):
             try:
@@ -112,8 +123,11 @@ def from_json(form: FormDef, stored: Mapping[str, Any]) -> dict[str, object]:
         v = stored[f.id]
         if f.type == "table" and isinstance(v, list):
             cols = {c.id: c for c in f.columns}
-            out[f.id] = [{k: conv(cols[k], x) if k in cols else x for k, x in row.items()}
-                         for row in v if isinstance(row, Mapping)]
+            out[f.id] = [
+                {k: conv(cols[k], x) if k in cols else x for k, x in row.items()}
+                for row in v
+                if isinstance(row, Mapping)
+            ]
         else:
             out[f.id] = conv(f, v)
     return out

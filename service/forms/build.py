@@ -75,15 +75,28 @@ from service.models import Language, Unit
 #: defined names the reader looks for; cell names are NAME_PREFIX + key with '/' as '__'
 STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"
 
-def build_form(form: FormDef, unit: Unit, *, lang: Language, reference: str, stamp: str,
-               campaign_title: str, deadline: datetime.date) -> bytes:
+
+def build_form(
+    form: FormDef,
+    unit: Unit,
+    *,
+    lang: Language,
+    reference: str,
+    stamp: str,
+    campaign_title: str,
+    deadline: datetime.date,
+) -> bytes:
     """The personalised .xlsx for ``unit``, in ``lang``, as bytes."""
     if len(stamp) > 250 or len(reference) > 250:
         # both are string constants in defined names, which Excel caps at 255 characters
         raise ValueError("stamp and reference must be at most 250 characters")
     values = {source: str(getattr(unit, attr)) for source, attr in SOURCES.items()}
-    values |= {"reference": reference, "stamp": stamp, "campaign": campaign_title,
-               "deadline": format_date(deadline, lang)}
+    values |= {
+        "reference": reference,
+        "stamp": stamp,
+        "campaign": campaign_title,
+        "deadline": format_date(deadline, lang),
+    }
     fixed, personal = _template(form, lang)
     # the members nobody's data touches are compressed once, in `fixed`; a unit's build only
     # appends its few personal members (append mode rewrites just the central directory)
@@ -144,16 +157,19 @@ class _Part:
     pieces: tuple[bytes | tuple[str, str], ...]
 
     def fill(self, values: dict[str, str]) -> bytes:
-        return b"".join(p if isinstance(p, bytes) else _escape(values[p[1]], p[0] == "SPF")
-                        for p in self.pieces)
+        return b"".join(
+            p if isinstance(p, bytes) else _escape(values[p[1]], p[0] == "SPF") for p in self.pieces
+        )
 
 
 @functools.lru_cache(maxsize=16)
 def _template(form: FormDef, lang: Language) -> tuple[bytes, tuple[_Part, ...]]:
     """The template as a zip of its fixed members, plus the members to personalise."""
     fixed, parts = BytesIO(), []
-    with zipfile.ZipFile(BytesIO(build_template(form, lang))) as src, \
-            zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(BytesIO(build_template(form, lang))) as src,
+        zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info)
             if b"@@SP" not in data:
@@ -162,7 +178,7 @@ def _template(form: FormDef, lang: Language) -> tuple[bytes, tuple[_Part, ...]]:
             pieces: list[bytes | tuple[str, str]] = []
             at = 0
             for m in _PLACEHOLDER.finditer(data):
-                pieces += [data[at:m.start()], (m[1].decode(), m[2].decode())]
+                pieces += [data[at : m.start()], (m[1].decode(), m[2].decode())]
                 at = m.end()
             pieces.append(data[at:])
             parts.append(_Part(info.filename, info.date_time, info.external_attr, tuple(pieces)))
@@ -170,6 +186,7 @@ def _template(form: FormDef, lang: Language) -> tuple[bytes, tuple[_Part, ...]]:
 
 
 # ---- building the template with openpyxl -------------------------------------------------------
+
 
 def build_template(form: FormDef, lang: Language) -> bytes:
     """The form in ``lang`` with placeholders where the unit's values go (see module doc)."""
@@ -181,10 +198,18 @@ def build_template(form: FormDef, lang: Language) -> bytes:
     meta = wb.create_sheet(META_SHEET)
     _instructions(ins, form, lang, answers_title)
     names = _answers(ws, form, lang)
-    for row, (key, value) in enumerate((
-            ("form_id", form.id), ("form_version", form.version), ("language", lang),
-            ("unit_code", _ph("unit.code")), ("reference", _ph("reference")),
-            ("stamp", _ph("stamp")), ("note", "skjemapost: machine data, do not edit")), 1):
+    for row, (key, value) in enumerate(
+        (
+            ("form_id", form.id),
+            ("form_version", form.version),
+            ("language", lang),
+            ("unit_code", _ph("unit.code")),
+            ("reference", _ph("reference")),
+            ("stamp", _ph("stamp")),
+            ("note", "skjemapost: machine data, do not edit"),
+        ),
+        1,
+    ):
         meta.cell(row, 1, key)
         meta.cell(row, 2, value)
     meta.sheet_state = "veryHidden"
@@ -235,8 +260,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
 
     def answer_cell(row: int, col: int, key: str) -> None:
         cell = ws.cell(row, col)
-        cell.protection, cell.fill, cell.border, cell.alignment = (
-            UNLOCKED, ANSWER_FILL, BOX, WRAP)
+        cell.protection, cell.fill, cell.border, cell.alignment = (UNLOCKED, ANSWER_FILL, BOX, WRAP)
         names[cell_name(key)] = sheet_ref(sheet, f"${get_column_letter(col)}${row}")
 
     for letter, width in WIDTHS.items():
@@ -258,19 +282,21 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
         head = layout[section.fields[0].id] - 1
         for col in range(LABEL_COL, right + 1):
             ws.cell(head, col).fill = HEAD_FILL
-        ws.cell(head, LABEL_COL, section.title.get(lang)).font = Font(
-            bold=True, size=12, color="FFFFFF")
+        ws.cell(head, LABEL_COL, section.title.get(lang)).font = Font(bold=True, size=12, color="FFFFFF")
         for f in section.fields:
             row = layout[f.id]
             ws.cell(row, ID_COL, f.id)
             label = ws.cell(row, LABEL_COL, f.label.get(lang) + (" *" if f.required else ""))
             label.alignment = WRAP
             helping = help_text(f, lang)
-            ws.cell(row, HELP_COL, helping or None).alignment = Alignment(
-                wrap_text=True, vertical="top")
+            ws.cell(row, HELP_COL, helping or None).alignment = Alignment(wrap_text=True, vertical="top")
             ws.cell(row, HELP_COL).font = Font(italic=True, color="595959")
-            fit_height(ws, row, ((label.value, WIDTHS["B"]), (helping, WIDTHS["D"])),
-                        minimum=4 if f.type == "longtext" else 1)  # room to write in
+            fit_height(
+                ws,
+                row,
+                ((label.value, WIDTHS["B"]), (helping, WIDTHS["D"])),
+                minimum=4 if f.type == "longtext" else 1,
+            )  # room to write in
             if f.source:
                 cell = ws.cell(row, ANSWER_COL, _ph(f.source))
                 cell.fill, cell.border, cell.alignment = FILLED_FILL, BOX, WRAP
@@ -281,7 +307,8 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
                     orow = layout[option_key(f.id, c.value)]
                     ws.cell(orow, ID_COL, option_key(f.id, c.value))
                     ws.cell(orow, LABEL_COL, c.label.get(lang)).alignment = Alignment(
-                        indent=2, wrap_text=True, vertical="top")
+                        indent=2, wrap_text=True, vertical="top"
+                    )
                     answer_cell(orow, ANSWER_COL, option_key(f.id, c.value))
                     dv.add(ws.cell(orow, ANSWER_COL))
                 ws.add_data_validation(dv)
@@ -302,8 +329,9 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     return names
 
 
-def _table(ws: Worksheet, f: Field, lang: Language, layout: dict[str, int],
-           names: dict[str, str], sheet: str) -> None:
+def _table(
+    ws: Worksheet, f: Field, lang: Language, layout: dict[str, int], names: dict[str, str], sheet: str
+) -> None:
     header = layout[f.id] + 1
     first, last = layout[row_key(f.id, 1)], layout[row_key(f.id, f.rows)]
     for k, col in enumerate(f.columns):
@@ -314,7 +342,11 @@ def _table(ws: Worksheet, f: Field, lang: Language, layout: dict[str, int],
         for row in range(first, last + 1):
             answer = ws.cell(row, c)
             answer.protection, answer.fill, answer.border, answer.alignment = (
-                UNLOCKED, ANSWER_FILL, BOX, WRAP)
+                UNLOCKED,
+                ANSWER_FILL,
+                BOX,
+                WRAP,
+            )
             style_answer(answer, col)
             dv.add(answer)
         ws.add_data_validation(dv)

@@ -39,8 +39,21 @@ _ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _FORM_ID = re.compile(r"[a-z][a-z0-9_-]{0,59}")
 #: Excel writes a list validation inline as "a,b,c" and caps it at 255 characters
 _LIST_LIMIT = 250
-_ITEM = {"id", "type", "label", "help", "required", "choices", "min", "max", "pattern", "example",
-         "max_length", "must_be", "personal"}
+_ITEM = {
+    "id",
+    "type",
+    "label",
+    "help",
+    "required",
+    "choices",
+    "min",
+    "max",
+    "pattern",
+    "example",
+    "max_length",
+    "must_be",
+    "personal",
+}
 _FIELD = _ITEM | {"source", "required_when", "flag", "exclusive", "rows", "min_rows", "columns"}
 Raw = dict[str, object]
 
@@ -91,27 +104,30 @@ class _Parser:
         value = raw.get(key)
         if value is None or not isinstance(value, str) or (required and not value.strip()):
             if value is not None or required:
-                self.err(_at(where, key), "missing" if value is None
-                         else "must be a non-empty string")
+                self.err(_at(where, key), "missing" if value is None else "must be a non-empty string")
             return ""
         return value
 
     def ident(self, raw: Raw, key: str, where: str, rule: re.Pattern[str] = _ID) -> str:
         value = self.string(raw, key, where)
         if value and not rule.fullmatch(value):
-            self.err(_at(where, key), f"{value!r} must be lowercase a-z, 0-9 and "
-                     f"{'_ or -' if rule is _FORM_ID else '_'}, starting with a letter")
+            self.err(
+                _at(where, key),
+                f"{value!r} must be lowercase a-z, 0-9 and "
+                f"{'_ or -' if rule is _FORM_ID else '_'}, starting with a letter",
+            )
         return value
 
     def text(self, raw: Raw, key: str, where: str) -> Text:
         value = raw.get(key)
         if not isinstance(value, dict):
-            self.err(_at(where, key), "missing: give a table with nb and en" if value is None
-                     else "must be a table with nb and en")
+            self.err(
+                _at(where, key),
+                "missing: give a table with nb and en" if value is None else "must be a table with nb and en",
+            )
             return Text("", "")
         self.keys(value, set(LANGUAGES), _at(where, key))
-        return Text(self.string(value, "nb", _at(where, key)),
-                    self.string(value, "en", _at(where, key)))
+        return Text(self.string(value, "nb", _at(where, key)), self.string(value, "en", _at(where, key)))
 
     def form(self, raw: Raw) -> FormDef:
         self.keys(raw, {"id", "version", "title", "instructions", "sections"}, "")
@@ -138,8 +154,9 @@ class _Parser:
                 fields = []
             out = [self.item(f, f"{where}.fields[{j}]", Field) for j, f in enumerate(fields)]
             parsed.append(Section(sid, self.text(s, "title", where), tuple(out)))
-        return FormDef(form_id, version, self.text(raw, "title", ""),
-                       self.text(raw, "instructions", ""), tuple(parsed))
+        return FormDef(
+            form_id, version, self.text(raw, "title", ""), self.text(raw, "instructions", ""), tuple(parsed)
+        )
 
     def item(self, raw: object, where: str, kind: type[_ItemT]) -> _ItemT:
         raw = raw if isinstance(raw, dict) else {}
@@ -156,7 +173,9 @@ class _Parser:
         if ftype and ftype not in allowed:
             self.err(f"{where}.type", f"unknown type {ftype!r}; use one of {', '.join(allowed)}")
         kw: Raw = {
-            "id": fid, "type": ftype, "label": self.text(raw, "label", where),
+            "id": fid,
+            "type": ftype,
+            "label": self.text(raw, "label", where),
             "help": self.text(raw, "help", where) if "help" in raw else None,
             "required": self.typed(raw, "required", where, False, "true or false"),
             "personal": self.typed(raw, "personal", where, False, "true or false"),
@@ -184,15 +203,21 @@ class _Parser:
         if items is None:
             return ()
         if ftype not in ("choice", "multichoice"):
-            self.err(at, f"a {ftype or 'field'} takes no choices"
-                     + (" (yes/no are built in)" if ftype == "yesno" else ""))
+            self.err(
+                at,
+                f"a {ftype or 'field'} takes no choices"
+                + (" (yes/no are built in)" if ftype == "yesno" else ""),
+            )
         out: list[Choice] = []
         for k, c in enumerate(items if isinstance(items, list) else [items]):
             c = c if isinstance(c, dict) else {}
             self.keys(c, {"value", *LANGUAGES}, f"{at}[{k}]")
-            out.append(Choice(self.ident(c, "value", f"{at}[{k}]"),
-                              Text(self.string(c, "nb", f"{at}[{k}]"),
-                                   self.string(c, "en", f"{at}[{k}]"))))
+            out.append(
+                Choice(
+                    self.ident(c, "value", f"{at}[{k}]"),
+                    Text(self.string(c, "nb", f"{at}[{k}]"), self.string(c, "en", f"{at}[{k}]")),
+                )
+            )
         # the reader maps a typed label or value id back to its choice, so no two may share one
         seen: dict[str, str] = {}
         for k, c in enumerate(out):
@@ -201,12 +226,18 @@ class _Parser:
                 if key and seen.setdefault(key, c.value) != c.value:
                     self.err(f"{at}[{k}]", f"{name!r} is also used by {seen[key]!r}")
                 if any(ch in name for ch in ',"'):
-                    self.err(f"{at}[{k}]", f"{name!r}: no commas or double quotes in a choice "
-                             "(spreadsheet dropdowns split on commas)")
+                    self.err(
+                        f"{at}[{k}]",
+                        f"{name!r}: no commas or double quotes in a choice "
+                        "(spreadsheet dropdowns split on commas)",
+                    )
         for lang in LANGUAGES:
             if sum(len(c.label.get(lang)) + 1 for c in out) > _LIST_LIMIT:
-                self.err(at, f"the {lang} labels are too long for a dropdown "
-                         f"(at most {_LIST_LIMIT} characters together)")
+                self.err(
+                    at,
+                    f"the {lang} labels are too long for a dropdown "
+                    f"(at most {_LIST_LIMIT} characters together)",
+                )
         return tuple(out)
 
     def pattern(self, raw: Raw, ftype: str, where: str) -> str | None:
@@ -229,8 +260,9 @@ class _Parser:
 
     def bounds(self, raw: Raw, ftype: str, where: str) -> tuple[Bound | None, Bound | None]:
         kind: type = datetime.date if ftype == "date" else int
-        lo, hi = (raw.get("min", 1), raw.get("max", 5)) if ftype == "scale" else (
-            raw.get("min"), raw.get("max"))
+        lo, hi = (
+            (raw.get("min", 1), raw.get("max", 5)) if ftype == "scale" else (raw.get("min"), raw.get("max"))
+        )
         for key, value in (("min", lo), ("max", hi)):
             if value is not None and ftype not in ("integer", "scale", "date"):
                 self.err(f"{where}.{key}", "only integer, scale and date fields take bounds")
@@ -249,19 +281,22 @@ class _Parser:
         if "source" in raw:
             kw["source"] = source = self.string(raw, "source", where)
             if source not in SOURCES or ftype != "text":
-                self.err(f"{where}.source", f"unknown source {source!r}; use one of "
-                         f"{', '.join(SOURCES)}" if ftype == "text" else "text fields only")
+                self.err(
+                    f"{where}.source",
+                    f"unknown source {source!r}; use one of {', '.join(SOURCES)}"
+                    if ftype == "text"
+                    else "text fields only",
+                )
         for key in ("required_when", "flag"):
             table, at = raw.get(key), f"{where}.{key}"
             if table is None:
                 continue
             table = table if isinstance(table, dict) else {}
-            self.keys(table, {"in", "not_in", "field" if key == "required_when" else "message"},
-                      at)
-            cond = self.condition(table, self.ident(table, "field", at) if key ==
-                                  "required_when" else str(kw["id"]), at)
-            kw[key] = cond if key == "required_when" else Flag(cond,
-                                                                 self.text(table, "message", at))
+            self.keys(table, {"in", "not_in", "field" if key == "required_when" else "message"}, at)
+            cond = self.condition(
+                table, self.ident(table, "field", at) if key == "required_when" else str(kw["id"]), at
+            )
+            kw[key] = cond if key == "required_when" else Flag(cond, self.text(table, "message", at))
         if "exclusive" in raw:
             values = raw["exclusive"]
             ok = isinstance(values, list) and all(isinstance(v, str) for v in values)
@@ -291,10 +326,8 @@ class _Parser:
         if ("in" in raw) == negate:
             self.err(where, "give exactly one of 'in' and 'not_in'")
         values = raw.get("not_in" if negate else "in", [])
-        if not isinstance(values, list) or not values or not all(
-                isinstance(v, str) for v in values):
-            self.err(f"{where}.{'not_in' if negate else 'in'}",
-                     "must be a non-empty list of choice values")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            self.err(f"{where}.{'not_in' if negate else 'in'}", "must be a non-empty list of choice values")
             values = []
         return Condition(field_id, tuple(values), negate)
 
@@ -302,23 +335,29 @@ class _Parser:
         """Second pass: conditions and flags may name fields defined further down."""
         for f in form.fields():
             where = self.where.get(f.id, f.id)
-            tests = [(f"{where}.{key}", cond) for key, cond in (
-                ("required_when", f.required_when), ("flag", f.flag.when if f.flag else None))
-                if cond is not None]
+            tests = [
+                (f"{where}.{key}", cond)
+                for key, cond in (
+                    ("required_when", f.required_when),
+                    ("flag", f.flag.when if f.flag else None),
+                )
+                if cond is not None
+            ]
             for at, cond in tests:
                 target = _field_or_none(form, cond.field)
                 if target is None:
                     self.err(f"{at}.field", f"unknown field {cond.field!r}")
                 elif target.type not in CHOICE_TYPES:
-                    self.err(at, f"can only test a choice, multichoice or yesno field; "
-                             f"{target.id!r} is {target.type}")
+                    self.err(
+                        at,
+                        f"can only test a choice, multichoice or yesno field; {target.id!r} is {target.type}",
+                    )
                 elif cond.field == f.id and at.endswith("required_when"):
                     self.err(f"{at}.field", "a field cannot depend on itself")
                 else:
                     self.known_values(target, cond.values, at)
             self.known_values(f, f.exclusive, f"{where}.exclusive")
-            for item, at in ((f, where), *((c, f"{where}.columns[{k}]")
-                                           for k, c in enumerate(f.columns))):
+            for item, at in ((f, where), *((c, f"{where}.columns[{k}]") for k, c in enumerate(f.columns))):
                 if item.must_be:
                     self.known_values(item, (item.must_be,), f"{at}.must_be")
 
@@ -326,8 +365,10 @@ class _Parser:
         known = {c.value for c in item.options}
         for v in values:
             if v not in known:
-                self.err(where, f"unknown choice value {v!r} for field {item.id!r}; "
-                         f"known: {', '.join(sorted(known))}")
+                self.err(
+                    where,
+                    f"unknown choice value {v!r} for field {item.id!r}; known: {', '.join(sorted(known))}",
+                )
 
 
 def _field_or_none(form: FormDef, field_id: str) -> Field | None:

@@ -19,9 +19,7 @@ from typing import Literal, get_args
 
 from service.models import Language
 
-FieldType = Literal[
-    "text", "longtext", "integer", "date", "choice", "multichoice", "yesno", "scale", "table"
-]
+FieldType = Literal["text", "longtext", "integer", "date", "choice", "multichoice", "yesno", "scale", "table"]
 FIELD_TYPES: tuple[FieldType, ...] = get_args(FieldType)
 #: a table cell holds one value: no nested tables, and ticks need one row per option
 COLUMN_TYPES = frozenset(FIELD_TYPES) - {"table", "multichoice"}
@@ -29,8 +27,7 @@ CHOICE_TYPES = frozenset({"choice", "multichoice", "yesno"})
 #: ``source`` names the Unit attribute a locked, prefilled field shows
 SOURCES = {
     f"unit.{a}": a
-    for a in ("code", "name", "faculty", "leader_name", "leader_email", "verneombud_name",
-              "verneombud_email")
+    for a in ("code", "name", "faculty", "leader_name", "leader_email", "verneombud_name", "verneombud_email")
 }
 Bound = int | datetime.date
 

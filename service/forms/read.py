@@ -60,12 +60,15 @@ LIMITS = ZipLimits(max_unpacked=100 * 2**20, max_members=500)
 MAX_ROWS, MAX_COLS = 1000, 30
 STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as formbook writes
 _OLE = b"\xd0\xcf\x11\xe0"  # .xls and password-protected .xlsx are OLE files, not zips
-_REF = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)"
-                  r"(?::\$?([A-Z]{1,3})\$?(\d+))?$")
+_REF = re.compile(
+    r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)"
+    r"(?::\$?([A-Z]{1,3})\$?(\d+))?$"
+)
 
 
-def read_form(data: bytes, form: FormDef, *, lang: Language | None = None,
-              workbook: Workbook | None = None) -> FormReading:
+def read_form(
+    data: bytes, form: FormDef, *, lang: Language | None = None, workbook: Workbook | None = None
+) -> FormReading:
     """The answers in a filled copy of ``form``; messages in ``lang`` (default: the file's).
 
     ``workbook``: ``data`` already opened (``intake.Spreadsheet.workbook``); its unpacked parts
@@ -88,16 +91,22 @@ class _Book:
 
 
 #: what a reader of our errors is told, by xlsxcells' code
-_CODES = {"not_zip": "not_xlsx", "bomb": "too_large", "xml_attack": "xml_attack",
-          "encrypted": "not_xlsx", "corrupt": "unreadable"}
+_CODES = {
+    "not_zip": "not_xlsx",
+    "bomb": "too_large",
+    "xml_attack": "xml_attack",
+    "encrypted": "not_xlsx",
+    "corrupt": "unreadable",
+}
 
 
 def _load(data: bytes, workbook: Workbook | None = None) -> _Book:
     if len(data) > MAX_BYTES:
         raise FormReadError(f"the file is too large ({len(data)} bytes)", code="too_large")
     if data[:4] == _OLE:
-        raise FormReadError("an old .xls file or a password-protected workbook, not an .xlsx",
-                            code="not_xlsx")
+        raise FormReadError(
+            "an old .xls file or a password-protected workbook, not an .xlsx", code="not_xlsx"
+        )
     try:
         if workbook is not None:
             # opened under the caller's limits (the operator's config); ours must hold as well,
@@ -107,13 +116,13 @@ def _load(data: bytes, workbook: Workbook | None = None) -> _Book:
         with Workbook(data, LIMITS) as wb:
             return _read_book(wb)
     except XlsxError as exc:
-        raise FormReadError(f"the workbook could not be read: {exc}",
-                            code=_CODES[exc.code]) from exc
+        raise FormReadError(f"the workbook could not be read: {exc}", code=_CODES[exc.code]) from exc
     except FormReadError:
         raise
     except Exception as exc:  # an input we did not foresee must still be a FormReadError
-        raise FormReadError(f"the workbook could not be read: {type(exc).__name__}: {exc}",
-                            code="unreadable") from exc
+        raise FormReadError(
+            f"the workbook could not be read: {type(exc).__name__}: {exc}", code="unreadable"
+        ) from exc
 
 
 def _read_book(wb: Workbook) -> _Book:
@@ -181,8 +190,7 @@ class _Interpreter:
     def read(self) -> FormReading:
         meta, form = self.book.meta, self.form
         if meta.get("form_id") not in (None, form.id):
-            raise FormReadError(f"this is the form {meta['form_id']!r}, not {form.id!r}",
-                                code="wrong_form")
+            raise FormReadError(f"this is the form {meta['form_id']!r}, not {form.id!r}", code="wrong_form")
         located = 0
         for f in form.fields():
             row = self.locate(f.id, f.label.get("nb"), f.label.get("en"))
@@ -198,18 +206,24 @@ class _Interpreter:
             else:
                 self.put(f.id, f, None, row, self.answer_col(f), self.answers)
         if located == 0 and not meta:
-            raise FormReadError(f"none of the fields of {form.id!r} were found: this is not "
-                                "the form we sent", code="wrong_form")
+            raise FormReadError(
+                f"none of the fields of {form.id!r} were found: this is not the form we sent",
+                code="wrong_form",
+            )
         version = meta.get("form_version")
         source = next((f.id for f in form.fields() if f.source == "unit.code"), None)
         unit = self.constant("unit_code", None) or (self.answers.get(source) if source else None)
         return FormReading(
             form_id=str(meta["form_id"]) if "form_id" in meta else None,
             form_version=int(version) if isinstance(version, int | float) else None,
-            language=self.file_lang, unit_code=str(unit) if unit else None,
+            language=self.file_lang,
+            unit_code=str(unit) if unit else None,
             reference=self.constant("reference", REFERENCE_NAME) or self.visible_reference(),
             stamp=self.constant("stamp", STAMP_NAME),
-            answers=self.answers, cells=self.cells, problems=self.problems)
+            answers=self.answers,
+            cells=self.cells,
+            problems=self.problems,
+        )
 
     # -- locating ---------------------------------------------------------------------------------
 
@@ -245,8 +259,9 @@ class _Interpreter:
     def where(self, row: int, col: int) -> str:
         return sheet_ref(self.book.sheet, f"{_letters(col)}{row}")
 
-    def put(self, key: str, item: Item, column: str | None, row: int, col: int,
-            into: dict[str, object]) -> None:
+    def put(
+        self, key: str, item: Item, column: str | None, row: int, col: int, into: dict[str, object]
+    ) -> None:
         """Convert one cell into ``into[item.id]``, or record why it could not be."""
         self.cells[key] = self.where(row, col)
         raw = self.value(row, col)
@@ -257,10 +272,8 @@ class _Interpreter:
         except BadValue as bad:
             self.fail(key, self.form.field(key.split("/")[0]), column, bad.kind, shown(raw))
 
-    def fail(self, key: str, f: Field, column: str | None, kind: ConversionKind,
-             raw: str) -> None:
-        p = ConversionProblem(self.cells[key], "", key=key, field=f.id, column=column,
-                              kind=kind, raw=raw)
+    def fail(self, key: str, f: Field, column: str | None, kind: ConversionKind, raw: str) -> None:
+        p = ConversionProblem(self.cells[key], "", key=key, field=f.id, column=column, kind=kind, raw=raw)
         self.problems.append(conversion_message(self.form, p, self.lang))
 
     def multichoice(self, f: Field, row: int) -> None:
@@ -310,8 +323,7 @@ class _Interpreter:
             self.answers[f.id] = kept
 
     def constant(self, meta_key: str, name: str | None) -> str | None:
-        for value in (self.book.meta.get(meta_key),
-                      self.book.names.get(name) if name else None):
+        for value in (self.book.meta.get(meta_key), self.book.names.get(name) if name else None):
             if isinstance(value, str | int) and str(value).strip():
                 return str(value).strip()
         return None

@@ -27,28 +27,38 @@ WIDTHS = {"A": 14, "B": 44, "C": 30, "D": 48, "E": 22, "F": 14}
 #: the sheets' own words (headings, hints, validation errors), by language
 UI: dict[Language, dict[str, str]] = {
     "nb": {
-        "question": "Spørsmål  (* = må fylles ut)", "answer": "Svar", "help": "Hjelp",
-        "deadline": "Svarfrist", "unit": "Enhet",
+        "question": "Spørsmål  (* = må fylles ut)",
+        "answer": "Svar",
+        "help": "Hjelp",
+        "deadline": "Svarfrist",
+        "unit": "Enhet",
         "keep": "Ikke endre koden: den knytter svaret til enheten.",
         "where": "Svarene skrives i de gule feltene i arkfanen «{sheet}».",
-        "options": "Alternativer", "tick": "Velg «Ja» ved hvert alternativ som passer.",
+        "options": "Alternativer",
+        "tick": "Velg «Ja» ved hvert alternativ som passer.",
         "date": "Skriv datoen som DD.MM.ÅÅÅÅ, for eksempel 16.12.2020.",
-        "bad": "Ugyldig svar", "pick": "Velg et alternativ fra listen.",
-        "whole": "Skriv et heltall fra {lo} til {hi}.", "long": "Høyst {n} tegn.",
-        "months": "januar februar mars april mai juni juli august september oktober "
-                  "november desember",
+        "bad": "Ugyldig svar",
+        "pick": "Velg et alternativ fra listen.",
+        "whole": "Skriv et heltall fra {lo} til {hi}.",
+        "long": "Høyst {n} tegn.",
+        "months": "januar februar mars april mai juni juli august september oktober november desember",
     },
     "en": {
-        "question": "Question  (* = required)", "answer": "Answer", "help": "Help",
-        "deadline": "Deadline", "unit": "Unit",
+        "question": "Question  (* = required)",
+        "answer": "Answer",
+        "help": "Help",
+        "deadline": "Deadline",
+        "unit": "Unit",
         "keep": "Do not change the code: it links your reply to your unit.",
         "where": "Write your answers in the yellow cells on the “{sheet}” tab.",
-        "options": "Options", "tick": "Choose “Yes” next to each option that applies.",
+        "options": "Options",
+        "tick": "Choose “Yes” next to each option that applies.",
         "date": "Write the date as DD.MM.YYYY, for example 16.12.2020.",
-        "bad": "Invalid answer", "pick": "Choose an option from the list.",
-        "whole": "Write a whole number from {lo} to {hi}.", "long": "At most {n} characters.",
-        "months": "January February March April May June July August September October "
-                  "November December",
+        "bad": "Invalid answer",
+        "pick": "Choose an option from the list.",
+        "whole": "Write a whole number from {lo} to {hi}.",
+        "long": "At most {n} characters.",
+        "months": "January February March April May June July August September October November December",
     },
 }
 
@@ -83,8 +93,7 @@ def help_text(item: Item, lang: Language) -> str:
     for col in item.columns if isinstance(item, Field) else ():
         # a table's help cell speaks for its columns too: dropdowns and input messages may be lost
         if col.type == "choice":
-            parts.append(f"{col.label.get(lang)}: "
-                         + " · ".join(o.label.get(lang) for o in col.options))
+            parts.append(f"{col.label.get(lang)}: " + " · ".join(o.label.get(lang) for o in col.options))
         elif col.help:
             parts.append(f"{col.label.get(lang)}: {col.help.get(lang)}")
     return "\n".join(parts)
@@ -102,30 +111,43 @@ def validation(item: Item, lang: Language, items: list[str] | None = None) -> Da
     if items is not None:
         kw = {"type": "list", "formula1": '"' + ",".join(items) + '"', "error": ui["pick"]}
     elif item.type == "integer" and item.min is not None and item.max is not None:
-        kw = {"type": "whole", "operator": "between", "formula1": str(item.min),
-              "formula2": str(item.max), "error": ui["whole"].format(lo=item.min, hi=item.max)}
+        kw = {
+            "type": "whole",
+            "operator": "between",
+            "formula1": str(item.min),
+            "formula2": str(item.max),
+            "error": ui["whole"].format(lo=item.min, hi=item.max),
+        }
     elif item.type in ("text", "longtext") and item.max_length:
-        kw = {"type": "textLength", "operator": "lessThanOrEqual",
-              "formula1": str(item.max_length), "error": ui["long"].format(n=item.max_length)}
+        kw = {
+            "type": "textLength",
+            "operator": "lessThanOrEqual",
+            "formula1": str(item.max_length),
+            "error": ui["long"].format(n=item.max_length),
+        }
     # Excel refuses files whose input message exceeds 255 characters or its title 32
-    return DataValidation(allow_blank=True, showInputMessage=bool(prompt),
-                          promptTitle=_cut(item.label.get(lang), 32), prompt=_cut(prompt, 250),
-                          showErrorMessage="error" in kw, errorTitle=ui["bad"], **kw)
+    return DataValidation(
+        allow_blank=True,
+        showInputMessage=bool(prompt),
+        promptTitle=_cut(item.label.get(lang), 32),
+        prompt=_cut(prompt, 250),
+        showErrorMessage="error" in kw,
+        errorTitle=ui["bad"],
+        **kw,
+    )
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]],
-               minimum: int = 1) -> None:
+def fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]], minimum: int = 1) -> None:
     """Set a row tall enough for its wrapped text; Google Sheets and Numbers do not autofit."""
     lines = minimum
     for text, width in texts:
         if isinstance(text, str) and text:
             # ~1.1 characters of body text per unit of column width
-            lines = max(lines, sum(max(1, math.ceil(len(p) / (width * 1.1)))
-                                   for p in text.split("\n")))
+            lines = max(lines, sum(max(1, math.ceil(len(p) / (width * 1.1))) for p in text.split("\n")))
     if lines > 1:
         ws.row_dimensions[row].height = 15 * lines + 2
 

@@ -71,14 +71,18 @@ class RaisedFlag:
 
 def flags(form: FormDef, answers: dict[str, object]) -> list[RaisedFlag]:
     """The flags the answers raise, in form order."""
-    return [RaisedFlag(f.id, answers[f.id], f.flag.message) for f in form.flagged()
-            if f.flag is not None and f.flag.when.holds(answers.get(f.id))]
+    return [
+        RaisedFlag(f.id, answers[f.id], f.flag.message)
+        for f in form.flagged()
+        if f.flag is not None and f.flag.when.holds(answers.get(f.id))
+    ]
 
 
 def validate(form: FormDef, reading: FormReading, lang: Language) -> list[Problem]:
     """Every problem with the answers, each with its cell and a message in ``lang``."""
-    out: list[Problem] = [conversion_message(form, p, lang) if isinstance(p, ConversionProblem)
-                          else p for p in reading.problems]
+    out: list[Problem] = [
+        conversion_message(form, p, lang) if isinstance(p, ConversionProblem) else p for p in reading.problems
+    ]
     # a value that could not be read is already reported; do not call it "empty" as well
     unreadable = {p.key for p in reading.problems if isinstance(p, ConversionProblem)}
     unreadable |= {p.field for p in reading.problems if isinstance(p, ConversionProblem)}
@@ -98,10 +102,19 @@ def validate(form: FormDef, reading: FormReading, lang: Language) -> list[Proble
                 other = form.field(cond.field)
                 shown = answers[cond.field]
                 picked = shown if isinstance(shown, tuple) else (shown,)
-                said = " / ".join(_q(other.choice_label(str(v), lang), lang) for v in picked
-                                  if (v not in cond.values) == cond.negate)
-                out.append(Problem(where, m["required_when"].format(
-                    label=label, other=_q(other.label.get(lang), lang), value=said)))
+                said = " / ".join(
+                    _q(other.choice_label(str(v), lang), lang)
+                    for v in picked
+                    if (v not in cond.values) == cond.negate
+                )
+                out.append(
+                    Problem(
+                        where,
+                        m["required_when"].format(
+                            label=label, other=_q(other.label.get(lang), lang), value=said
+                        ),
+                    )
+                )
             continue
         if f.type == "table" and isinstance(value, list):
             out += _table(f, value, reading, unreadable, lang)
@@ -114,21 +127,22 @@ def validate(form: FormDef, reading: FormReading, lang: Language) -> list[Proble
     return sorted(out, key=_position)
 
 
-def _table(f: Field, rows: list[object], reading: FormReading, unreadable: set[str],
-           lang: Language) -> list[Problem]:
+def _table(
+    f: Field, rows: list[object], reading: FormReading, unreadable: set[str], lang: Language
+) -> list[Problem]:
     m, out = _MESSAGES[lang], []
     label = _q(f.label.get(lang), lang)
     if len(rows) < f.min_rows:
-        out.append(Problem(reading.cells.get(f.id, ""),
-                           m["min_rows"].format(label=label, n=f.min_rows)))
+        out.append(Problem(reading.cells.get(f.id, ""), m["min_rows"].format(label=label, n=f.min_rows)))
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             continue
         for col in f.columns:
             key = cell_key(f.id, n, col.id)
             where, value = reading.cells.get(key, ""), row.get(col.id)
-            col_label = m["in_row"].format(label=label, n=_sheet_row(where),
-                                           column=_q(col.label.get(lang), lang))
+            col_label = m["in_row"].format(
+                label=label, n=_sheet_row(where), column=_q(col.label.get(lang), lang)
+            )
             if value is None:
                 if col.required and key not in unreadable:
                     out.append(Problem(where, m["required"].format(label=col_label)))
@@ -148,15 +162,21 @@ def _check(item: Item, value: object, where: str, label: str, lang: Language) ->
         too_high = hi is not None and value > hi  # type: ignore[operator]
         if too_low or too_high:
             key = "range" if lo is not None and hi is not None else "min" if too_low else "max"
-            out.append(Problem(where, m[key].format(label=label, lo=_show(lo), hi=_show(hi),
-                                                    value=_show(value))))
+            out.append(
+                Problem(where, m[key].format(label=label, lo=_show(lo), hi=_show(hi), value=_show(value)))
+            )
     if isinstance(value, str):
         if item.pattern and not re.fullmatch(item.pattern, value):
-            out.append(Problem(where, m["pattern"].format(
-                label=label, example=item.example or item.pattern, value=_cut(value))))
+            out.append(
+                Problem(
+                    where,
+                    m["pattern"].format(label=label, example=item.example or item.pattern, value=_cut(value)),
+                )
+            )
         if item.max_length and len(value) > item.max_length:
-            out.append(Problem(where, m["too_long"].format(
-                label=label, n=item.max_length, length=len(value))))
+            out.append(
+                Problem(where, m["too_long"].format(label=label, n=item.max_length, length=len(value)))
+            )
         if item.must_be and value != item.must_be:
             must = _q(item.choice_label(item.must_be, lang), lang)
             out.append(Problem(where, m["must_be"].format(label=label, value=must)))
@@ -174,14 +194,13 @@ def conversion_message(form: FormDef, p: ConversionProblem, lang: Language) -> P
     if p.column is not None and isinstance(item, Field):
         col = next((c for c in item.columns if c.id == p.column), None)
         if col is not None:
-            label = m["in_row"].format(label=label, n=_sheet_row(p.where),
-                                       column=_q(col.label.get(lang), lang))
+            label = m["in_row"].format(
+                label=label, n=_sheet_row(p.where), column=_q(col.label.get(lang), lang)
+            )
             item = col
     options = " / ".join(_q(c.label.get(lang), lang) for c in item.options)
-    text = m[f"bad_{p.kind}"].format(label=label, raw=_cut(p.raw), options=options,
-                                     lo=item.min, hi=item.max)
-    return ConversionProblem(p.where, text, key=p.key, field=p.field, column=p.column,
-                             kind=p.kind, raw=p.raw)
+    text = m[f"bad_{p.kind}"].format(label=label, raw=_cut(p.raw), options=options, lo=item.min, hi=item.max)
+    return ConversionProblem(p.where, text, key=p.key, field=p.field, column=p.column, kind=p.kind, raw=p.raw)
 
 
 def _sheet_row(where: str) -> str:
@@ -210,7 +229,7 @@ def _q(text: str, lang: Language) -> str:
 
 def _cut(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _show(value: object) -> str:
@@ -223,8 +242,7 @@ _MESSAGES: dict[Language, dict[str, str]] = {
         "required_when": "{label} er ikke fylt ut. Det må fylles ut når {other} er {value}.",
         "min_rows": "Fyll ut minst {n} rad i {label}.",
         "in_row": "{label}, {column} i rad {n}",
-        "exclusive": "{label}: {alone} kan ikke velges sammen med andre alternativer. "
-                     "Fjern det ene.",
+        "exclusive": "{label}: {alone} kan ikke velges sammen med andre alternativer. Fjern det ene.",
         "range": "{label} må være mellom {lo} og {hi}, men er {value}. Rett svaret.",
         "min": "{label} må være minst {lo}, men er {value}. Rett svaret.",
         "max": "{label} kan være høyst {hi}, men er {value}. Rett svaret.",
@@ -232,40 +250,32 @@ _MESSAGES: dict[Language, dict[str, str]] = {
         "too_long": "{label} kan ha høyst {n} tegn, men har {length}. Gjør teksten kortere.",
         "must_be": "Velg {value} i {label} for å bekrefte før du sender skjemaet.",
         "bad_integer": "{label} må være et heltall, men inneholder «{raw}». Skriv bare tallet.",
-        "bad_scale": "{label} må være et tall fra {lo} til {hi}, men inneholder «{raw}». "
-                     "Velg fra listen.",
-        "bad_date": "{label}: «{raw}» er ikke en dato. Skriv datoen som DD.MM.ÅÅÅÅ, "
-                    "for eksempel 16.12.2020.",
+        "bad_scale": "{label} må være et tall fra {lo} til {hi}, men inneholder «{raw}». Velg fra listen.",
+        "bad_date": "{label}: «{raw}» er ikke en dato. Skriv datoen som DD.MM.ÅÅÅÅ, for eksempel 16.12.2020.",
         "bad_choice": "{label}: «{raw}» er ikke et av alternativene. Velg {options}.",
-        "bad_tick": "{label}: «{raw}» kan ikke leses som et kryss. Velg «Ja» eller la feltet "
-                    "stå tomt.",
+        "bad_tick": "{label}: «{raw}» kan ikke leses som et kryss. Velg «Ja» eller la feltet stå tomt.",
         "bad_missing": "Fant ikke {label} i skjemaet. Bruk skjemaet du fikk tilsendt, uten å "
-                       "endre oppsettet.",
+        "endre oppsettet.",
     },
     "en": {
         "required": "{label} has not been filled in. Please fill it in.",
-        "required_when": "{label} has not been filled in. It is required when {other} is "
-                         "{value}.",
+        "required_when": "{label} has not been filled in. It is required when {other} is {value}.",
         "min_rows": "Fill in at least {n} row(s) in {label}.",
         "in_row": "{label}, {column} in row {n}",
-        "exclusive": "{label}: {alone} cannot be chosen together with other options. "
-                     "Remove one of them.",
+        "exclusive": "{label}: {alone} cannot be chosen together with other options. Remove one of them.",
         "range": "{label} must be between {lo} and {hi}, but is {value}. Please correct it.",
         "min": "{label} must be at least {lo}, but is {value}. Please correct it.",
         "max": "{label} can be at most {hi}, but is {value}. Please correct it.",
         "pattern": "{label} must be written like {example}. You wrote “{value}”.",
-        "too_long": "{label} can have at most {n} characters, but has {length}. Please "
-                    "shorten it.",
+        "too_long": "{label} can have at most {n} characters, but has {length}. Please shorten it.",
         "must_be": "Choose {value} in {label} to confirm before you send the form.",
-        "bad_integer": "{label} must be a whole number, but contains “{raw}”. Write the number "
-                       "only.",
+        "bad_integer": "{label} must be a whole number, but contains “{raw}”. Write the number only.",
         "bad_scale": "{label} must be a number from {lo} to {hi}, but contains “{raw}”. "
-                     "Choose from the list.",
-        "bad_date": "{label}: “{raw}” is not a date. Write the date as DD.MM.YYYY, for example "
-                    "16.12.2020.",
+        "Choose from the list.",
+        "bad_date": "{label}: “{raw}” is not a date. Write the date as DD.MM.YYYY, for example 16.12.2020.",
         "bad_choice": "{label}: “{raw}” is not one of the options. Choose {options}.",
         "bad_tick": "{label}: “{raw}” cannot be read as a tick. Choose “Yes” or leave it empty.",
         "bad_missing": "{label} was not found in the form. Please use the form you were sent, "
-                       "without changing its layout.",
+        "without changing its layout.",
     },
 }

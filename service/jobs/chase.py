@@ -35,16 +35,23 @@ def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
     for snap in store.unit_snapshots(config.campaign.id):
-        state = UnitState(snap.code, snap.active and snap.code in units, snap.has_valid, snap.failing,
-                          snap.sent, snap.invited_at)
+        state = UnitState(
+            snap.code,
+            snap.active and snap.code in units,
+            snap.has_valid,
+            snap.failing,
+            snap.sent,
+            snap.invited_at,
+        )
         step = due(now, steps, state)
         if step is not None:
             out.append((units[snap.code], snap, step))
     return out
 
 
-def chase_once(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
-               dry_run: bool = False) -> ChaseReport:
+def chase_once(
+    store: Store, config: Config, letters: Letters, now: dt.datetime, *, dry_run: bool = False
+) -> ChaseReport:
     """Queue what is due now (or, with ``dry_run``, only say what it would be)."""
     report = ChaseReport()
     if not is_send_time(now, config.schedule, config.campaign.timezone):
@@ -67,8 +74,9 @@ def chase_once(store: Store, config: Config, letters: Letters, now: dt.datetime,
     return report
 
 
-def _mail(config: Config, letters: Letters, unit: Unit, snap: UnitSnapshot, step: Step,
-          now: dt.datetime) -> NewMail | None:
+def _mail(
+    config: Config, letters: Letters, unit: Unit, snap: UnitSnapshot, step: Step, now: dt.datetime
+) -> NewMail | None:
     left = days_left(now, config.campaign)
     tz = config.campaign.timezone
     invited_on = local(snap.invited_at or now, tz).date()

@@ -92,8 +92,14 @@ def sheets(src: Sources, form: FormDef) -> list[Sheet]:
         return at.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     measures = next((f for f in form.fields() if f.type == "table"), None)
-    return [_overview(src), _answers(src, form, local), _measures(src, form, measures),
-            _missing(src, local), _flags(src), _log(src, local)]
+    return [
+        _overview(src),
+        _answers(src, form, local),
+        _measures(src, form, measures),
+        _missing(src, local),
+        _flags(src),
+        _log(src, local),
+    ]
 
 
 def status_of(src: Sources, unit: Unit, has_valid: bool) -> str:
@@ -107,13 +113,25 @@ def _overview(src: Sources) -> Sheet:
     counts: list[tuple[str, int, int, int]] = []
     for faculty in sorted({u.faculty for u in src.units}):
         units = [u for u in src.units if u.faculty == faculty]
-        counts.append((faculty, len(units), sum(u.code in src.versions for u in units),
-                       sum(u.code in valid for u in units)))
+        counts.append(
+            (
+                faculty,
+                len(units),
+                sum(u.code in src.versions for u in units),
+                sum(u.code in valid for u in units),
+            )
+        )
     rows: list[list[Value]] = [[f, n, sent, ok, n - ok, ok / n] for f, n, sent, ok in counts]
     n, sent, ok = (sum(int(c[i]) for c in counts) for i in (1, 2, 3))
     total: list[Value] = ["Totalt", n, sent, ok, n - ok, ok / n if n else 0.0]
-    cols = (Col("Fakultet", 14), Col("Enheter", 10), Col("Innsendt", 10), Col("Levert (gyldig)", 15),
-            Col("Mangler", 10), Col("Andel levert", 13, percent=True))
+    cols = (
+        Col("Fakultet", 14),
+        Col("Enheter", 10),
+        Col("Innsendt", 10),
+        Col("Levert (gyldig)", 15),
+        Col("Mangler", 10),
+        Col("Andel levert", 13, percent=True),
+    )
     return Sheet("Oversikt", cols, rows, total, chart=("Andel levert per fakultet", 5))
 
 
@@ -144,9 +162,16 @@ def cell(item: Item, value: object) -> Value:
 
 def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
     fields = form.fields()
-    cols: list[Col] = [Col("Enhetskode", 14), Col("Enhet", 32), Col("Fakultet", 10), Col("Leder", 22),
-                       Col("Leders e-post", 28), Col("Status", 10), Col("Mottatt", 17),
-                       Col("Versjoner", 10)]
+    cols: list[Col] = [
+        Col("Enhetskode", 14),
+        Col("Enhet", 32),
+        Col("Fakultet", 10),
+        Col("Leder", 22),
+        Col("Leders e-post", 28),
+        Col("Status", 10),
+        Col("Mottatt", 17),
+        Col("Versjoner", 10),
+    ]
     for f in fields:
         if f.type == "table":
             cols += [Col(f"{f.label.nb} (antall)", 12), Col(f.label.nb, 50)]
@@ -157,9 +182,16 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
         for unit, cur in _merged(src):
             count, newest = src.versions.get(unit.code, (0, None))
             at = cur.received_at if cur else newest
-            row: list[Value] = [unit.code, unit.name, unit.faculty, unit.leader_name,
-                                unit.leader_email, status_of(src, unit, cur is not None),
-                                local(at) if at else None, count]
+            row: list[Value] = [
+                unit.code,
+                unit.name,
+                unit.faculty,
+                unit.leader_name,
+                unit.leader_email,
+                status_of(src, unit, cur is not None),
+                local(at) if at else None,
+                count,
+            ]
             answers = from_json(form, cur.answers) if cur else {}
             for f in fields:
                 value = answers.get(f.id)
@@ -186,8 +218,13 @@ def _unique(cols: list[Col]) -> tuple[Col, ...]:
 
 def _measures(src: Sources, form: FormDef, table: Field | None) -> Sheet:
     columns = table.columns if table else ()
-    cols = (Col("Enhetskode", 14), Col("Enhet", 32), Col("Fakultet", 10), Col("Nr.", 6),
-            *(Col(c.label.nb, 40 if c.type in ("text", "longtext") else 16) for c in columns))
+    cols = (
+        Col("Enhetskode", 14),
+        Col("Enhet", 32),
+        Col("Fakultet", 10),
+        Col("Nr.", 6),
+        *(Col(c.label.nb, 40 if c.type in ("text", "longtext") else 16) for c in columns),
+    )
 
     def rows() -> Iterator[list[Value]]:
         if table is None:
@@ -198,53 +235,106 @@ def _measures(src: Sources, form: FormDef, table: Field | None) -> Sheet:
             value = from_json(form, cur.answers).get(table.id)
             for i, measure in enumerate(value if isinstance(value, list) else [], start=1):
                 if isinstance(measure, Mapping):
-                    yield [unit.code, unit.name, unit.faculty, i,
-                           *(cell(c, measure.get(c.id)) for c in columns)]
+                    yield [
+                        unit.code,
+                        unit.name,
+                        unit.faculty,
+                        i,
+                        *(cell(c, measure.get(c.id)) for c in columns),
+                    ]
 
     return Sheet("Tiltak", cols, rows())
 
 
 def _missing(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
-    cols = (Col("Enhetskode", 14), Col("Enhet", 32), Col("Fakultet", 10), Col("Status", 10),
-            Col("Leder", 22), Col("Leders e-post", 28), Col("Koordinator(er)", 40),
-            Col("Purringer sendt", 15), Col("Siste purring", 14), Col("Feilende adresse", 50))
+    cols = (
+        Col("Enhetskode", 14),
+        Col("Enhet", 32),
+        Col("Fakultet", 10),
+        Col("Status", 10),
+        Col("Leder", 22),
+        Col("Leders e-post", 28),
+        Col("Koordinator(er)", 40),
+        Col("Purringer sendt", 15),
+        Col("Siste purring", 14),
+        Col("Feilende adresse", 50),
+    )
 
     def rows() -> Iterator[list[Value]]:
         for unit in src.units:
             if unit.code in src.valid:
                 continue
             sent = sorted(src.reminders.get(unit.code, ()))
-            bounces = [f"{a}: {src.failing[a.lower()]}" for a in
-                       (unit.leader_email, unit.verneombud_email, unit.superior_email)
-                       if a and a.lower() in src.failing]
-            yield [unit.code, unit.name, unit.faculty, status_of(src, unit, False), unit.leader_name,
-                   unit.leader_email, src.coordinators.get(unit.faculty) or None, len(sent),
-                   local(sent[-1]).date() if sent else None, "; ".join(bounces) or None]
+            bounces = [
+                f"{a}: {src.failing[a.lower()]}"
+                for a in (unit.leader_email, unit.verneombud_email, unit.superior_email)
+                if a and a.lower() in src.failing
+            ]
+            yield [
+                unit.code,
+                unit.name,
+                unit.faculty,
+                status_of(src, unit, False),
+                unit.leader_name,
+                unit.leader_email,
+                src.coordinators.get(unit.faculty) or None,
+                len(sent),
+                local(sent[-1]).date() if sent else None,
+                "; ".join(bounces) or None,
+            ]
 
     return Sheet("Mangler", cols, rows())
 
 
 def _flags(src: Sources) -> Sheet:
-    cols = (Col("Enhetskode", 14), Col("Enhet", 32), Col("Fakultet", 10), Col("Felt", 40),
-            Col("Svar", 30), Col("Melding", 60))
+    cols = (
+        Col("Enhetskode", 14),
+        Col("Enhet", 32),
+        Col("Fakultet", 10),
+        Col("Felt", 40),
+        Col("Svar", 30),
+        Col("Melding", 60),
+    )
 
     def rows() -> Iterator[list[Value]]:
         for unit, cur in _merged(src):
             for flag in cur.flags if cur else ():
-                yield [unit.code, unit.name, unit.faculty, flag.get("label_nb") or flag.get("label"),
-                       flag.get("value_nb") or flag.get("value"), flag.get("message_nb")]
+                yield [
+                    unit.code,
+                    unit.name,
+                    unit.faculty,
+                    flag.get("label_nb") or flag.get("label"),
+                    flag.get("value_nb") or flag.get("value"),
+                    flag.get("message_nb"),
+                ]
 
     return Sheet("Flagg", cols, rows())
 
 
 def _log(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
-    cols = (Col("Enhetskode", 14), Col("Versjon", 9), Col("Mottatt", 17), Col("Gyldig", 8),
-            Col("Avsender", 30), Col("Message-ID", 40), Col("Filnavn", 30), Col("SHA-256", 66))
+    cols = (
+        Col("Enhetskode", 14),
+        Col("Versjon", 9),
+        Col("Mottatt", 17),
+        Col("Gyldig", 8),
+        Col("Avsender", 30),
+        Col("Message-ID", 40),
+        Col("Filnavn", 30),
+        Col("SHA-256", 66),
+    )
 
     def rows() -> Iterator[list[Value]]:
         for v in src.log():
-            yield [v.unit_code, v.version, local(v.received_at), "ja" if v.valid else "nei",
-                   v.sender, v.message_id or None, v.file_name, v.file_sha256]
+            yield [
+                v.unit_code,
+                v.version,
+                local(v.received_at),
+                "ja" if v.valid else "nei",
+                v.sender,
+                v.message_id or None,
+                v.file_name,
+                v.file_sha256,
+            ]
 
     return Sheet("Logg", cols, rows())
 
@@ -252,8 +342,9 @@ def _log(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
 # -- reading the store ------------------------------------------------------------------------
 
 
-def load(store: Store, campaign_id: str, coordinators: Mapping[str, str], timezone: str,
-         faculty: str | None = None) -> Sources:
+def load(
+    store: Store, campaign_id: str, coordinators: Mapping[str, str], timezone: str, faculty: str | None = None
+) -> Sources:
     """The sources of campaign ``campaign_id`` (of one faculty if given), answers streamed."""
     units = [x for x in store.units(campaign_id) if faculty is None or x.faculty == faculty]
     versions, valid = store.version_summary(campaign_id, faculty)
@@ -262,16 +353,39 @@ def load(store: Store, campaign_id: str, coordinators: Mapping[str, str], timezo
 
     def current() -> Iterator[Version]:
         for r in store.current_versions(campaign_id, faculty):
-            yield Version(r["code"], r["version"], r["received_at"] or never, True,
-                          answers=r["answers"] or {}, flags=list(r["flags"] or ()))
+            yield Version(
+                r["code"],
+                r["version"],
+                r["received_at"] or never,
+                True,
+                answers=r["answers"] or {},
+                flags=list(r["flags"] or ()),
+            )
 
     def log() -> Iterator[Version]:
         for r in store.version_log(campaign_id, faculty):
-            yield Version(r["code"], r["version"], r["received_at"] or never, bool(r["valid"]),
-                          r["sender"], r["message_id"] or "", r["file_name"], r["file_sha256"])
+            yield Version(
+                r["code"],
+                r["version"],
+                r["received_at"] or never,
+                bool(r["valid"]),
+                r["sender"],
+                r["message_id"] or "",
+                r["file_name"],
+                r["file_sha256"],
+            )
 
-    return Sources(units, versions, valid, current, log, {x.code: x.reminders for x in snapshots},
-                   store.failing_addresses(campaign_id), coordinators, timezone)
+    return Sources(
+        units,
+        versions,
+        valid,
+        current,
+        log,
+        {x.code: x.reminders for x in snapshots},
+        store.failing_addresses(campaign_id),
+        coordinators,
+        timezone,
+    )
 
 
 # -- the writer -------------------------------------------------------------------------------
@@ -280,16 +394,26 @@ def load(store: Store, campaign_id: str, coordinators: Mapping[str, str], timezo
 def write_xlsx(book_sheets: Iterable[Sheet], path: Path) -> dict[str, int]:
     """Write the sheets to ``path`` (atomically); returns the data rows written per sheet."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
-                                        "strings_to_urls": False, "strings_to_numbers": False})
-    header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True,
-                            "valign": "top"})
+    wb = xlsxwriter.Workbook(
+        str(tmp),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    header = wb.add_format(
+        {"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True, "valign": "top"}
+    )
     guarded = wb.add_format({"quote_prefix": True})
     date_f = wb.add_format({"num_format": "dd.mm.yyyy"})
     stamp_f = wb.add_format({"num_format": "dd.mm.yyyy hh:mm"})
     pct_f = wb.add_format({"num_format": "0.0%"})
-    bold = {k: wb.add_format({"bold": True, "top": 1, **({"num_format": "0.0%"} if k else {})})
-            for k in (False, True)}
+    bold = {
+        k: wb.add_format({"bold": True, "top": 1, **({"num_format": "0.0%"} if k else {})})
+        for k in (False, True)
+    }
     counts: dict[str, int] = {}
     try:
         for sheet in book_sheets:
@@ -313,9 +437,14 @@ def write_xlsx(book_sheets: Iterable[Sheet], path: Path) -> dict[str, int]:
                         ws.write_number(r + 1, c, value, style)
             if sheet.chart and r:
                 chart = wb.add_chart({"type": "bar"})
-                chart.add_series({"name": sheet.chart[0], "categories": [sheet.name, 1, 0, r, 0],
-                                  "values": [sheet.name, 1, sheet.chart[1], r, sheet.chart[1]],
-                                  "data_labels": {"value": True, "num_format": "0%"}})
+                chart.add_series(
+                    {
+                        "name": sheet.chart[0],
+                        "categories": [sheet.name, 1, 0, r, 0],
+                        "values": [sheet.name, 1, sheet.chart[1], r, sheet.chart[1]],
+                        "data_labels": {"value": True, "num_format": "0%"},
+                    }
+                )
                 chart.set_title({"name": sheet.chart[0]})
                 chart.set_legend({"none": True})
                 chart.set_x_axis({"min": 0, "max": 1, "num_format": "0%"})
@@ -327,8 +456,16 @@ def write_xlsx(book_sheets: Iterable[Sheet], path: Path) -> dict[str, int]:
     return counts
 
 
-def _write_row(ws: Any, r: int, row: Sequence[Value], columns: Sequence[Col], date_f: Any, stamp_f: Any,
-               pct_f: Any, guarded: Any) -> None:
+def _write_row(
+    ws: Any,
+    r: int,
+    row: Sequence[Value],
+    columns: Sequence[Col],
+    date_f: Any,
+    stamp_f: Any,
+    pct_f: Any,
+    guarded: Any,
+) -> None:
     for c, value in enumerate(row):
         if value is None:
             continue

@@ -52,8 +52,10 @@ class Directory:
 
     def may_send_for(self, address: str, code: str) -> bool:
         unit = self.units[code]
-        return address in (unit.leader_email.lower(), unit.verneombud_email.lower()) or \
-            self.former_leaders.get(address) == code
+        return (
+            address in (unit.leader_email.lower(), unit.verneombud_email.lower())
+            or self.former_leaders.get(address) == code
+        )
 
 
 @dataclass
@@ -70,22 +72,39 @@ class _Found:
 
 
 class Processor:
-    def __init__(self, config: Config, form: FormDef, letters: Letters, store: Store,
-                 secret: bytes, directory: Directory, converter: Converter | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        form: FormDef,
+        letters: Letters,
+        store: Store,
+        secret: bytes,
+        directory: Directory,
+        converter: Converter | None = None,
+    ) -> None:
         self.config, self.form, self.letters, self.store = config, form, letters, store
         self.secret, self.dir = secret, directory
         self.folders: ImapFolders = config.imap.folders
         i = config.inbox
-        self.limits = Limits(max_attachment_bytes=i.max_attachment_mb * 1_000_000,
-                             max_unpacked_bytes=i.max_unpacked_mb * 1_000_000, max_rows=i.max_rows)
+        self.limits = Limits(
+            max_attachment_bytes=i.max_attachment_mb * 1_000_000,
+            max_unpacked_bytes=i.max_unpacked_mb * 1_000_000,
+            max_rows=i.max_rows,
+        )
         self.converter = converter
 
     @property
     def campaign(self) -> str:
         return self.config.campaign.id
 
-    def decide(self, mail: InboundMail, inbound_id: int, received_at: dt.datetime,
-               now: dt.datetime, force_unit: str | None = None) -> Decision:
+    def decide(
+        self,
+        mail: InboundMail,
+        inbound_id: int,
+        received_at: dt.datetime,
+        now: dt.datetime,
+        force_unit: str | None = None,
+    ) -> Decision:
         """What ``mail`` is and what follows from it. ``force_unit``: a person assigned it."""
         c = classify(mail)
         if is_machine(c):
@@ -101,22 +120,39 @@ class Processor:
         unit = self._unit_of_our_mail(c.original_message_id or mail.in_reply_to)
         if c.kind == "bounce":
             failed = tuple(a.lower() for a in c.failed_recipients)
-            unit = unit or next((self.dir.by_address[a][0] for a in failed if a in self.dir.by_address),
-                                None)
+            unit = unit or next((self.dir.by_address[a][0] for a in failed if a in self.dir.by_address), None)
             reason = c.diagnostic or ", ".join(c.status) or c.reason
-            return Decision("bounce", "bounce-recorded", f.processed, unit,
-                            {"failed": list(failed), "reason": reason, "signal": c.reason},
-                            failing_addresses=tuple((a, reason) for a in failed),
-                            bounced_message_id=c.original_message_id)
+            return Decision(
+                "bounce",
+                "bounce-recorded",
+                f.processed,
+                unit,
+                {"failed": list(failed), "reason": reason, "signal": c.reason},
+                failing_addresses=tuple((a, reason) for a in failed),
+                bounced_message_id=c.original_message_id,
+            )
         if c.kind == "delay":
-            return Decision("delay", "delay-noted", f.ignored, unit,
-                            {"recipients": list(c.failed_recipients), "signal": c.reason})
+            return Decision(
+                "delay",
+                "delay-noted",
+                f.ignored,
+                unit,
+                {"recipients": list(c.failed_recipients), "signal": c.reason},
+            )
         if c.kind == "auto_reply":
             sender = mail.from_address
             unit = unit or next(iter(self.dir.by_address.get(sender, [])), None)
-            return Decision("auto-reply", "auto-reply-noted", f.ignored, unit,
-                            {"address": sender, "signal": c.reason,
-                             "returns_on": c.returns_on.isoformat() if c.returns_on else None})
+            return Decision(
+                "auto-reply",
+                "auto-reply-noted",
+                f.ignored,
+                unit,
+                {
+                    "address": sender,
+                    "signal": c.reason,
+                    "returns_on": c.returns_on.isoformat() if c.returns_on else None,
+                },
+            )
         return Decision(c.kind, "ignored", f.ignored, unit, {"signal": c.reason})
 
     def _unit_of_our_mail(self, message_id: str) -> str | None:
@@ -125,8 +161,15 @@ class Processor:
 
     # -- people -----------------------------------------------------------------------------
 
-    def _person(self, mail: InboundMail, c: Classification, inbound_id: int,
-                received_at: dt.datetime, now: dt.datetime, force_unit: str | None) -> Decision:
+    def _person(
+        self,
+        mail: InboundMail,
+        c: Classification,
+        inbound_id: int,
+        received_at: dt.datetime,
+        now: dt.datetime,
+        force_unit: str | None,
+    ) -> Decision:
         sender = mail.from_address
         found = [self._open(att) for att in spreadsheets(mail)]
         forms = [x for x in found if x.reading is not None]
@@ -141,15 +184,24 @@ class Processor:
             kind = "submission" if found else "question"
             why = "no readable form" if found else "a message without a form"
             if thread_unit is None and sender not in self.dir.by_address:
-                return Decision("unknown", "review", self.folders.review, None,
-                                detail | {"why": f"{why}, from an unknown sender"})
+                return Decision(
+                    "unknown",
+                    "review",
+                    self.folders.review,
+                    None,
+                    detail | {"why": f"{why}, from an unknown sender"},
+                )
             return Decision(kind, "review", self.folders.review, thread_unit, detail | {"why": why})
         _one_form_per_unit(forms)
         troubled = [x for x in forms if x.trouble]
         if troubled:
-            return Decision("submission", "review", self.folders.review,
-                            troubled[0].unit or thread_unit,
-                            detail | {"why": "; ".join(x.trouble for x in troubled)})
+            return Decision(
+                "submission",
+                "review",
+                self.folders.review,
+                troubled[0].unit or thread_unit,
+                detail | {"why": "; ".join(x.trouble for x in troubled)},
+            )
         subs, answers = [], []
         for x in forms:
             sub, answer = self._submission(mail, x, inbound_id, received_at, now)
@@ -158,14 +210,21 @@ class Processor:
                 answers.append(answer)
         outcome = "receipt" if all(s.valid for s in subs) else "correction"
         capped = len(answers) < len(subs)
-        return Decision("submission", outcome + ("-capped" if capped else ""), self.folders.processed,
-                        subs[0].unit_code, detail | {"units": [s.unit_code for s in subs]},
-                        submissions=tuple(subs), answers=tuple(answers))
+        return Decision(
+            "submission",
+            outcome + ("-capped" if capped else ""),
+            self.folders.processed,
+            subs[0].unit_code,
+            detail | {"units": [s.unit_code for s in subs]},
+            submissions=tuple(subs),
+            answers=tuple(answers),
+        )
 
     def _open(self, att: AttachmentFile) -> _Found:
         x = _Found(att)
-        opened = open_attachment(att.filename, att.content_type, att.data, self.limits,
-                                 converter=self.converter)
+        opened = open_attachment(
+            att.filename, att.content_type, att.data, self.limits, converter=self.converter
+        )
         if isinstance(opened, Rejection):
             x.rejection = opened
             return x
@@ -232,17 +291,21 @@ class Processor:
             x.trouble = f"{sender} is not known and not in the institution's domains"
 
     def _answerable(self, sender: str, code: str) -> bool:
-        return self.dir.may_send_for(sender, code) or \
-            _domain(sender) in self.config.campaign.institution_domains
+        return (
+            self.dir.may_send_for(sender, code) or _domain(sender) in self.config.campaign.institution_domains
+        )
 
     def _capped(self, address: str, now: dt.datetime) -> bool:
         """The loop guard: no address gets more than the configured mails per hour."""
         since = now - dt.timedelta(hours=1)
-        return self.store.sent_to_since(self.campaign, address, since) >= \
-            self.config.mail.max_per_address_per_hour
+        return (
+            self.store.sent_to_since(self.campaign, address, since)
+            >= self.config.mail.max_per_address_per_hour
+        )
 
-    def _submission(self, mail: InboundMail, x: _Found, inbound_id: int, received_at: dt.datetime,
-                    now: dt.datetime) -> tuple[NewSubmission, NewMail | None]:
+    def _submission(
+        self, mail: InboundMail, x: _Found, inbound_id: int, received_at: dt.datetime, now: dt.datetime
+    ) -> tuple[NewSubmission, NewMail | None]:
         assert x.reading is not None and x.unit is not None
         unit = self.dir.units[x.unit]
         lang = unit.language
@@ -250,10 +313,17 @@ class Processor:
         valid = not problems
         flags = raised_flags(self.form, x.reading.answers) if valid else []
         sub = NewSubmission(
-            unit.code, received_at, mail.from_address, valid, to_json(x.reading.answers),
-            tuple({"cell": p.where, "message": p.message} for p in problems), tuple(flags),
-            x.attachment.filename, hashlib.sha256(x.attachment.data).hexdigest(),
-            sent_by=x.details.get("sent_by", ""))
+            unit.code,
+            received_at,
+            mail.from_address,
+            valid,
+            to_json(x.reading.answers),
+            tuple({"cell": p.where, "message": p.message} for p in problems),
+            tuple(flags),
+            x.attachment.filename,
+            hashlib.sha256(x.attachment.data).hexdigest(),
+            sent_by=x.details.get("sent_by", ""),
+        )
         to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
         if self._capped(to.address, now):
             return sub, None
@@ -261,44 +331,89 @@ class Processor:
         today = now.date()
         if valid:
             history = self.store.unit_history(self.campaign, unit.code)
-            answer = self.letters.receipt(unit, to, {
-                "version": history.versions + 1, "updated": history.has_valid,
-                "received_at": received_at,
-                "sent_by": f"{mail.from_name} ({mail.from_address})".strip() if sub.sent_by else "",
-                "summary": summary(self.form, x.reading.answers, lang),
-                "flags": flags_for(flags, lang)}, key, mail.message_id, now)
+            answer = self.letters.receipt(
+                unit,
+                to,
+                {
+                    "version": history.versions + 1,
+                    "updated": history.has_valid,
+                    "received_at": received_at,
+                    "sent_by": f"{mail.from_name} ({mail.from_address})".strip() if sub.sent_by else "",
+                    "summary": summary(self.form, x.reading.answers, lang),
+                    "flags": flags_for(flags, lang),
+                },
+                key,
+                mail.message_id,
+                now,
+            )
         else:
             own = Attachment(x.attachment.filename, x.attachment.data)
             answer = self.letters.correction(
-                unit, to, [{"label": "", "cell": p.where, "message": p.message} for p in problems],
-                received_at, own, key, mail.message_id, today, now)
+                unit,
+                to,
+                [{"label": "", "cell": p.where, "message": p.message} for p in problems],
+                received_at,
+                own,
+                key,
+                mail.message_id,
+                today,
+                now,
+            )
         return sub, answer
 
-    def _rejected(self, mail: InboundMail, rejected: list[_Found], code: str, inbound_id: int,
-                  received_at: dt.datetime, now: dt.datetime, detail: dict[str, Any]) -> Decision:
+    def _rejected(
+        self,
+        mail: InboundMail,
+        rejected: list[_Found],
+        code: str,
+        inbound_id: int,
+        received_at: dt.datetime,
+        now: dt.datetime,
+        detail: dict[str, Any],
+    ) -> Decision:
         """Files we cannot read: tell the sender what to do, with a fresh form attached."""
         unit = self.dir.units[code]
         lang = unit.language
-        problems = [{"label": x.attachment.filename, "cell": "",
-                     "message": x.rejection.message_nb if lang == "nb" else x.rejection.message_en}
-                    for x in rejected if x.rejection is not None]
+        problems = [
+            {
+                "label": x.attachment.filename,
+                "cell": "",
+                "message": x.rejection.message_nb if lang == "nb" else x.rejection.message_en,
+            }
+            for x in rejected
+            if x.rejection is not None
+        ]
         to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
         answers: tuple[NewMail, ...] = ()
         if not self._capped(to.address, now):
-            answers = (self.letters.correction(unit, to, problems, received_at, None,
-                                               f"inbound{inbound_id}:{code}:rejected",
-                                               mail.message_id, now.date(), now),)
-        return Decision("submission", "rejected" if answers else "rejected-capped",
-                        self.folders.processed, code,
-                        detail | {"codes": [x.rejection.code for x in rejected if x.rejection]},
-                        answers=answers)
+            answers = (
+                self.letters.correction(
+                    unit,
+                    to,
+                    problems,
+                    received_at,
+                    None,
+                    f"inbound{inbound_id}:{code}:rejected",
+                    mail.message_id,
+                    now.date(),
+                    now,
+                ),
+            )
+        return Decision(
+            "submission",
+            "rejected" if answers else "rejected-capped",
+            self.folders.processed,
+            code,
+            detail | {"codes": [x.rejection.code for x in rejected if x.rejection]},
+            answers=answers,
+        )
 
 
 _NOT_OUR_FORM = {
     "nb": "Filen er ikke skjemaet «Oppsummering og evaluering» slik vi sendte det. Bruk skjemaet "
-          "som er vedlagt denne e-posten, og send det tilbake utfylt.",
+    "som er vedlagt denne e-posten, og send det tilbake utfylt.",
     "en": "The file is not the form «Oppsummering og evaluering» as we sent it. Please use the form "
-          "attached to this email and send it back filled in.",
+    "attached to this email and send it back filled in.",
 }
 
 

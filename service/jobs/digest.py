@@ -34,8 +34,11 @@ class DigestWeek:
 def week_of(store: Store, config: Config, now: dt.datetime, scope: str) -> DigestWeek:
     today = local(now, config.campaign.timezone).date()
     year, week, _ = today.isocalendar()
-    last = store.last_mail_of_kind(config.campaign.id, "coordinator-digest" if scope != "hr" else "hr-digest",
-                                   f"{config.campaign.id}:digest:{scope}:")
+    last = store.last_mail_of_kind(
+        config.campaign.id,
+        "coordinator-digest" if scope != "hr" else "hr-digest",
+        f"{config.campaign.id}:digest:{scope}:",
+    )
     since = last or dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
     return DigestWeek(f"{year}-W{week:02d}", local(since, config.campaign.timezone).date(), today, since)
 
@@ -43,8 +46,13 @@ def week_of(store: Store, config: Config, now: dt.datetime, scope: str) -> Diges
 def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
     units = sum(r.units for r in rows)
     valid = sum(r.valid for r in rows)
-    return {"units": units, "submitted": sum(r.submitted for r in rows), "valid": valid,
-            "missing": units - valid, "percent": valid * 100 // units if units else 0}
+    return {
+        "units": units,
+        "submitted": sum(r.submitted for r in rows),
+        "valid": valid,
+        "missing": units - valid,
+        "percent": valid * 100 // units if units else 0,
+    }
 
 
 class _Facts:
@@ -62,43 +70,85 @@ class _Facts:
     def since(self, when: dt.datetime) -> tuple[list[dict[str, Any]], ...]:
         """(new submissions, bounces, auto-replies) since ``when``."""
         if when not in self._since:
-            self._since[when] = (self.store.new_submissions(self.cid, when),
-                                 self.store.bounces_since(self.cid, when),
-                                 self.store.auto_replies_since(self.cid, when))
+            self._since[when] = (
+                self.store.new_submissions(self.cid, when),
+                self.store.bounces_since(self.cid, when),
+                self.store.auto_replies_since(self.cid, when),
+            )
         return self._since[when]
 
 
-def _context(facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str],
-             week: DigestWeek, lang: str) -> dict[str, Any]:
+def _context(
+    facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str], week: DigestWeek, lang: str
+) -> dict[str, Any]:
     mine = {code for code, u in units.items() if u.faculty in faculties}
     rows = [r for r in facts.progress if r.faculty in faculties]
     snaps = [s for s in facts.snapshots if s.code in mine and s.active]
     tz = config.campaign.timezone
     versions, bounces, away = facts.since(week.since)
     return {
-        "period_start": week.start, "period_end": week.end, "progress": _progress(rows),
-        "new_submissions": [{"unit": unit_mapping(units[v["code"]]), "received_at": v["received_at"],
-                             "version": v["version"], "updated": v["version"] > 1, "valid": v["valid"]}
-                            for v in versions if v["code"] in mine],
-        "missing_units": [{"unit": unit_mapping(units[s.code]),
-                           "reminders": [local(r, tz).date() for r in s.reminders],
-                           "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None}
-                          for s in snaps if not s.has_valid],
-        "flags": [{"unit": unit_mapping(units[code])} | f
-                  for code, stored in facts.flags if code in mine
-                  for f in flags_for(stored, "en" if lang == "en" else "nb")],
-        "bounces": [{"unit": unit_mapping(units[b["code"]]), "address": b["address"], "at": b["at"],
-                     "reason": b["reason"]} for b in bounces if b["code"] in mine],
-        "out_of_office": [{"unit": unit_mapping(units[a["code"]]), "address": a["address"],
-                           "seen_at": a["seen_at"], "returns_on": a["returns_on"]}
-                          for a in away if a["code"] in mine],
+        "period_start": week.start,
+        "period_end": week.end,
+        "progress": _progress(rows),
+        "new_submissions": [
+            {
+                "unit": unit_mapping(units[v["code"]]),
+                "received_at": v["received_at"],
+                "version": v["version"],
+                "updated": v["version"] > 1,
+                "valid": v["valid"],
+            }
+            for v in versions
+            if v["code"] in mine
+        ],
+        "missing_units": [
+            {
+                "unit": unit_mapping(units[s.code]),
+                "reminders": [local(r, tz).date() for r in s.reminders],
+                "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None,
+            }
+            for s in snaps
+            if not s.has_valid
+        ],
+        "flags": [
+            {"unit": unit_mapping(units[code])} | f
+            for code, stored in facts.flags
+            if code in mine
+            for f in flags_for(stored, "en" if lang == "en" else "nb")
+        ],
+        "bounces": [
+            {
+                "unit": unit_mapping(units[b["code"]]),
+                "address": b["address"],
+                "at": b["at"],
+                "reason": b["reason"],
+            }
+            for b in bounces
+            if b["code"] in mine
+        ],
+        "out_of_office": [
+            {
+                "unit": unit_mapping(units[a["code"]]),
+                "address": a["address"],
+                "seen_at": a["seen_at"],
+                "returns_on": a["returns_on"],
+            }
+            for a in away
+            if a["code"] in mine
+        ],
         "review_count": sum(n for f, n in facts.reviews.items() if f in faculties),
     }
 
 
-def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
-            include_sent: bool = False,
-            attachments: Callable[[str], Sequence[Attachment]] = lambda faculty: ()) -> list[NewMail]:
+def digests(
+    store: Store,
+    config: Config,
+    letters: Letters,
+    now: dt.datetime,
+    *,
+    include_sent: bool = False,
+    attachments: Callable[[str], Sequence[Attachment]] = lambda faculty: (),
+) -> list[NewMail]:
     """This week's digests not yet queued (or all, for a preview): each faculty's, and HR's."""
     cid = config.campaign.id
     lang = config.campaign.default_language
@@ -111,19 +161,27 @@ def digests(store: Store, config: Config, letters: Letters, now: dt.datetime, *,
         if not coordinators:
             continue
         week = week_of(store, config, now, faculty)
-        ctx = letters.base_context() | _context(facts, config, units, {faculty}, week, lang) | {
-            "faculty": faculty,
-            "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
+        ctx = (
+            letters.base_context()
+            | _context(facts, config, units, {faculty}, week, lang)
+            | {"faculty": faculty, "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
+        )
         envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
         key = f"digest:{faculty}:{week.key}"
         if not include_sent and store.existing_keys(cid, [f"{cid}:{key}"]):
             continue  # this week's went out already: do not build its attachment again
-        out.append(letters.mail("coordinator-digest", key, lang, ctx, envelope, now,
-                                attachments=attachments(faculty)))
+        out.append(
+            letters.mail(
+                "coordinator-digest", key, lang, ctx, envelope, now, attachments=attachments(faculty)
+            )
+        )
     if config.hr_recipients:
         week = week_of(store, config, now, "hr")
-        ctx = letters.base_context() | _context(facts, config, units, active, week, lang) | {
-            "faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
+        ctx = (
+            letters.base_context()
+            | _context(facts, config, units, active, week, lang)
+            | {"faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
+        )
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
         out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
     if include_sent:

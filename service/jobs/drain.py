@@ -40,8 +40,7 @@ class Transport:
     copy_to: str = ""  # the service's own address, when copies are on
 
 
-def recover(store: Store, campaign_id: str, transport: Transport, clock: Clock,
-            report: DrainReport) -> None:
+def recover(store: Store, campaign_id: str, transport: Transport, clock: Clock, report: DrainReport) -> None:
     """Resolve the rows a crash left in "sending": sent if their copy exists, else queued."""
     inflight = store.outbox_rows(campaign_id, ["sending"])
     if not inflight:
@@ -56,16 +55,22 @@ def recover(store: Store, campaign_id: str, transport: Transport, clock: Clock,
             report.resent += 1
 
 
-def drain_once(store: Store, campaign_id: str, transport: Transport, clock: Clock, *,
-               limit: int | None = None, progress: Callable[[OutboxRow, Result], None] | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> DrainReport:
+def drain_once(
+    store: Store,
+    campaign_id: str,
+    transport: Transport,
+    clock: Clock,
+    *,
+    limit: int | None = None,
+    progress: Callable[[OutboxRow, Result], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DrainReport:
     """Send every queued row once (with retries); returns what happened."""
     report = DrainReport()
     recover(store, campaign_id, transport, clock, report)
     rows = {r.id: r for r in store.outbox_rows(campaign_id, ["queued"], limit)}
     copy = (transport.copy_to,) if transport.copies and transport.copy_to else ()
-    messages = [Outgoing(r.id, transport.mail_from, r.recipients + copy, r.payload)
-                for r in rows.values()]
+    messages = [Outgoing(r.id, transport.mail_from, r.recipients + copy, r.payload) for r in rows.values()]
 
     def started(msg: Outgoing) -> None:
         store.mark(msg.key, "sending", clock.now())

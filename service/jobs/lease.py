@@ -70,15 +70,19 @@ def acquire(store: Store, campaign_id: str, holder: str, now: dt.datetime, ttl: 
     if current is None or not dead_here(current.holder):
         return False
     if store.take_over_runner(campaign_id, current.holder, holder, now, ttl):
-        log.warning("took over the runner lock from %s, which is gone", current.holder,
-                    extra={"event": "lock.taken_over", "from": current.holder})
+        log.warning(
+            "took over the runner lock from %s, which is gone",
+            current.holder,
+            extra={"event": "lock.taken_over", "from": current.holder},
+        )
         return True
     return False
 
 
 @contextmanager
-def exclusive(store: Store, campaign_id: str, clock: Clock, task: str,
-              ttl: dt.timedelta = dt.timedelta(minutes=3)) -> Iterator[None]:
+def exclusive(
+    store: Store, campaign_id: str, clock: Clock, task: str, ttl: dt.timedelta = dt.timedelta(minutes=3)
+) -> Iterator[None]:
     """Hold the runner lock while the body runs, renewing it from a thread so that a long send
     or a `poll --watch` keeps it; raise Busy at once if another process holds it."""
     holder = holder_name(task)
@@ -86,9 +90,11 @@ def exclusive(store: Store, campaign_id: str, clock: Clock, task: str,
         current = store.runner(campaign_id)
         who = current.holder if current else "another process"
         beat = f", last heartbeat {current.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if current else ""
-        raise Busy(f"cannot {task}: {who} is working on campaign {campaign_id}{beat}. The service "
-                   "(`skjemapost run`) polls, reminds and sends by itself; stop it first "
-                   "(systemctl stop skjemapost) or wait for the other command to finish")
+        raise Busy(
+            f"cannot {task}: {who} is working on campaign {campaign_id}{beat}. The service "
+            "(`skjemapost run`) polls, reminds and sends by itself; stop it first "
+            "(systemctl stop skjemapost) or wait for the other command to finish"
+        )
     done = threading.Event()
 
     def renew() -> None:

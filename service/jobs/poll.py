@@ -93,9 +93,17 @@ def _fetch(box: BaseMailBox, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]
             yield int(m.group(1)), item[1]
 
 
-def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Archive, clock: Clock,
-              *, batch: int = 100, should_stop: Callable[[], bool] = lambda: False,
-              progress: Callable[[int], None] | None = None) -> PollReport:
+def poll_once(
+    box: BaseMailBox,
+    store: Store,
+    processor: Processor,
+    archive: Archive,
+    clock: Clock,
+    *,
+    batch: int = 100,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
+) -> PollReport:
     """Fetch and handle everything new in the selected inbox; returns what happened."""
     report = PollReport()
     campaign, folder = processor.campaign, processor.config.imap.inbox
@@ -108,7 +116,7 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
         log.warning("UIDVALIDITY of %s changed (%s -> %s): rescanning", folder, state[0], uidvalidity)
     uids = _new_uids(box, last)
     for start in range(0, len(uids), batch):
-        chunk = uids[start:start + batch]
+        chunk = uids[start : start + batch]
         moves: dict[str, list[int]] = defaultdict(list)
         done_rows: list[int] = []
         handled = 0
@@ -121,8 +129,21 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
             if should_stop():
                 break  # between messages: the one in hand is finished, the rest wait
             report.fetched += 1
-            row_id, target = _handle(store, processor, archive, clock, known.get(uid), folder,
-                                     uidvalidity, uid, mail or parse(raw), raw, seen, fresh, report)
+            row_id, target = _handle(
+                store,
+                processor,
+                archive,
+                clock,
+                known.get(uid),
+                folder,
+                uidvalidity,
+                uid,
+                mail or parse(raw),
+                raw,
+                seen,
+                fresh,
+                report,
+            )
             moves[target].append(uid)
             done_rows.append(row_id)
             handled = max(handled, uid)
@@ -140,10 +161,21 @@ def poll_once(box: BaseMailBox, store: Store, processor: Processor, archive: Arc
     return report
 
 
-def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
-            row: InboundRow | None, folder: str, uidvalidity: int, uid: int, mail: InboundMail,
-            raw: bytes, seen: dict[str, list[InboundRow]], fresh: set[str],
-            report: PollReport) -> tuple[int, str]:
+def _handle(
+    store: Store,
+    processor: Processor,
+    archive: Archive,
+    clock: Clock,
+    row: InboundRow | None,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    mail: InboundMail,
+    raw: bytes,
+    seen: dict[str, list[InboundRow]],
+    fresh: set[str],
+    report: PollReport,
+) -> tuple[int, str]:
     """Take one message as far as "decided and committed"; returns (row id, target folder).
     ``row`` is what the store already holds for this UID; ``seen`` the earlier rows of the
     batch's Message-IDs, ``fresh`` the Message-IDs first stored in this batch."""
@@ -163,9 +195,18 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
             report.already_known += 1
             return same.id, same.target_folder or processor.folders.processed
         row_id = store.store_inbound(
-            campaign, message_id=mail.message_id, folder=folder, uidvalidity=uidvalidity, uid=uid,
-            received_at=received_at, sender=mail.from_address, subject=mail.subject,
-            raw_path=path, sha256=digest, now=now)
+            campaign,
+            message_id=mail.message_id,
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            received_at=received_at,
+            sender=mail.from_address,
+            subject=mail.subject,
+            raw_path=path,
+            sha256=digest,
+            now=now,
+        )
         # another poll may have stored this very UID meanwhile, and store_inbound handed its row
         # back: that row is this message, not an earlier copy of it
         duplicate = any(r.id != row_id for r in earlier) or mail.message_id in fresh
@@ -173,29 +214,40 @@ def _handle(store: Store, processor: Processor, archive: Archive, clock: Clock,
     else:
         row_id, duplicate = row.id, False
         report.resumed += 1
-    decision = (Decision("duplicate", "ignored", processor.folders.ignored,
-                         detail={"message_id": mail.message_id}) if duplicate
-                else _decide(processor, mail, row_id, received_at, now))
+    decision = (
+        Decision("duplicate", "ignored", processor.folders.ignored, detail={"message_id": mail.message_id})
+        if duplicate
+        else _decide(processor, mail, row_id, received_at, now)
+    )
     try:
         store.record_decision(campaign, row_id, decision, now)
     except Exception as exc:  # the decision cannot be stored: keep the message, for a person
         log.exception("storing the decision for %s failed; it goes to quarantine", mail.message_id)
-        decision = Decision("error", "quarantined", processor.folders.quarantine,
-                            detail={"error": f"{type(exc).__name__}: {exc}"})
+        decision = Decision(
+            "error",
+            "quarantined",
+            processor.folders.quarantine,
+            detail={"error": f"{type(exc).__name__}: {exc}"},
+        )
         store.record_decision(campaign, row_id, decision, now)
     report.processed += 1
     report.outcomes[decision.outcome] += 1
     return row_id, decision.folder
 
 
-def _decide(processor: Processor, mail: InboundMail, row_id: int, received_at: dt.datetime,
-            now: dt.datetime) -> Decision:
+def _decide(
+    processor: Processor, mail: InboundMail, row_id: int, received_at: dt.datetime, now: dt.datetime
+) -> Decision:
     try:
         return processor.decide(mail, row_id, received_at, now)
     except Exception as exc:
         log.exception("processing message %s failed; it goes to quarantine", mail.message_id)
-        return Decision("error", "quarantined", processor.folders.quarantine,
-                        detail={"error": f"{type(exc).__name__}: {exc}"})
+        return Decision(
+            "error",
+            "quarantined",
+            processor.folders.quarantine,
+            detail={"error": f"{type(exc).__name__}: {exc}"},
+        )
 
 
 class StopRequested(Exception):
@@ -220,8 +272,14 @@ class StopFlag:
             raise StopRequested
 
 
-def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], object], stop: StopFlag, *,
-          idle_seconds: int = 60, on_error: Callable[[Exception], None] = lambda e: None) -> None:
+def watch(
+    connect: Callable[[], BaseMailBox],
+    poll: Callable[[BaseMailBox], object],
+    stop: StopFlag,
+    *,
+    idle_seconds: int = 60,
+    on_error: Callable[[Exception], None] = lambda e: None,
+) -> None:
     """Poll, then wait on IMAP IDLE for new mail (or ``idle_seconds``), until ``stop`` is set.
 
     A dropped connection or an ``imaplib.IMAP4.abort`` (servers split IDLE lines, see
@@ -247,7 +305,7 @@ def watch(connect: Callable[[], BaseMailBox], poll: Callable[[BaseMailBox], obje
                 on_error(exc)
                 box = None
                 failures += 1
-                _pause(stop, functools.partial(time.sleep, min(2 ** failures, 60)), 0)
+                _pause(stop, functools.partial(time.sleep, min(2**failures, 60)), 0)
     except StopRequested:
         pass
     finally:

@@ -36,8 +36,9 @@ from service.store.purge import UNIT_CONTACTS, RowsPurged, Scrub
 GRACE_DAYS = 30
 REMOVED = "[removed]"
 # keys whose values name or address a person, wherever they appear in a JSON detail
-PERSONAL_KEYS = frozenset({"sender", "address", "failed", "recipients", "file", "sent_by", "note",
-                           "from_name", *UNIT_CONTACTS})
+PERSONAL_KEYS = frozenset(
+    {"sender", "address", "failed", "recipients", "file", "sent_by", "note", "from_name", *UNIT_CONTACTS}
+)
 EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -62,13 +63,21 @@ class PurgeReport:
         return bool(self.raw_files or self.raw_files_missing or self.rows.total)
 
     def as_json(self) -> dict[str, Any]:
-        return {"campaign": self.campaign, "before": self.before.isoformat(),
-                "cutoff_utc": self.cutoff.isoformat(), "timezone": self.timezone, "dry_run": self.dry_run,
-                "raw_files": {"removed": self.raw_files, "kept_shared": self.raw_files_shared,
-                              "already_gone": self.raw_files_missing},
-                "rows": {k: v for k, v in asdict(self.rows).items() if k != "outbox_pending"},
-                "outbox_not_sent_kept": self.rows.outbox_pending,
-                "removed_anything": self.removed_anything}
+        return {
+            "campaign": self.campaign,
+            "before": self.before.isoformat(),
+            "cutoff_utc": self.cutoff.isoformat(),
+            "timezone": self.timezone,
+            "dry_run": self.dry_run,
+            "raw_files": {
+                "removed": self.raw_files,
+                "kept_shared": self.raw_files_shared,
+                "already_gone": self.raw_files_missing,
+            },
+            "rows": {k: v for k, v in asdict(self.rows).items() if k != "outbox_pending"},
+            "outbox_not_sent_kept": self.rows.outbox_pending,
+            "removed_anything": self.removed_anything,
+        }
 
 
 def scrub(value: Any, personal: bool = False) -> Any:
@@ -103,46 +112,70 @@ def answer_scrubber(personal: Mapping[str, frozenset[str]]) -> Scrub:
             if not columns:
                 out[field_id] = None
             elif isinstance(value, list):
-                out[field_id] = [{k: (None if k in columns else v) for k, v in row.items()}
-                                 if isinstance(row, dict) else row for row in value]
+                out[field_id] = [
+                    {k: (None if k in columns else v) for k, v in row.items()}
+                    if isinstance(row, dict)
+                    else row
+                    for row in value
+                ]
         return out
 
     return clean
 
 
-def purge(store: Store, campaign_id: str, before: dt.date, now: dt.datetime, archive_root: Path, *,
-          dry_run: bool = False, include_review: bool = False,
-          personal: Mapping[str, frozenset[str]] | None = None) -> PurgeReport:
+def purge(
+    store: Store,
+    campaign_id: str,
+    before: dt.date,
+    now: dt.datetime,
+    archive_root: Path,
+    *,
+    dry_run: bool = False,
+    include_review: bool = False,
+    personal: Mapping[str, frozenset[str]] | None = None,
+) -> PurgeReport:
     """Remove the raw mail and personal data of ``campaign_id`` received or sent before
     ``before`` (local midnight in the campaign's zone), and the contacts of its units."""
     known = store.campaign_ids()
     if campaign_id not in known:
-        raise PurgeError(f"--campaign {campaign_id!r}: no such campaign in the database "
-                         f"(it has: {', '.join(known) or 'none'})")
+        raise PurgeError(
+            f"--campaign {campaign_id!r}: no such campaign in the database "
+            f"(it has: {', '.join(known) or 'none'})"
+        )
     info = store.campaign(campaign_id)
     today = local(now, info.timezone).date()
     if before > today:
-        raise PurgeError(f"--before {before}: that is in the future (today is {today} in "
-                         f"{info.timezone}); purge only removes what is past")
+        raise PurgeError(
+            f"--before {before}: that is in the future (today is {today} in "
+            f"{info.timezone}); purge only removes what is past"
+        )
     if today < closed_from(info.deadline):
-        raise PurgeError(f"campaign {campaign_id} is not closed: its deadline is {info.deadline}, and it "
-                         f"can be purged from {closed_from(info.deadline)} ({GRACE_DAYS} days' grace "
-                         "for late forms, the last reminder and the escalation)")
+        raise PurgeError(
+            f"campaign {campaign_id} is not closed: its deadline is {info.deadline}, and it "
+            f"can be purged from {closed_from(info.deadline)} ({GRACE_DAYS} days' grace "
+            "for late forms, the last reminder and the escalation)"
+        )
     lock = store.runner(campaign_id)
     if lock is not None and lock.alive(now):
-        raise PurgeError(f"`skjemapost run` ({lock.holder}) holds campaign {campaign_id} until "
-                         f"{lock.expires_at:%Y-%m-%d %H:%M} UTC; stop it first")
+        raise PurgeError(
+            f"`skjemapost run` ({lock.holder}) holds campaign {campaign_id} until "
+            f"{lock.expires_at:%Y-%m-%d %H:%M} UTC; stop it first"
+        )
     cutoff = dt.datetime.combine(before, dt.time(0), ZoneInfo(info.timezone)).astimezone(dt.UTC)
     files = store.raw_files(campaign_id, cutoff)
     if files.in_review and not include_review:
-        raise PurgeError(f"{files.in_review} message(s) received before {before} still wait for review; "
-                         "decide them with `skjemapost review`, or pass --include-review to purge "
-                         "them undecided")
+        raise PurgeError(
+            f"{files.in_review} message(s) received before {before} still wait for review; "
+            "decide them with `skjemapost review`, or pass --include-review to purge "
+            "them undecided"
+        )
     root = archive_root.resolve()
     outside = [p for p in files.remove if not Path(p).resolve().is_relative_to(root)]
     if outside:
-        raise PurgeError(f"{len(outside)} archived message(s) lie outside this host's archive {root}, "
-                         f"e.g. {outside[0]}: run purge where storage.data_dir holds them")
+        raise PurgeError(
+            f"{len(outside)} archived message(s) lie outside this host's archive {root}, "
+            f"e.g. {outside[0]}: run purge where storage.data_dir holds them"
+        )
     removed = missing = 0
     for name in files.remove:
         path = Path(name)
@@ -153,7 +186,15 @@ def purge(store: Store, campaign_id: str, before: dt.date, now: dt.datetime, arc
             path.unlink()
         removed += 1
     event = {"before": before.isoformat(), "raw_files": removed, "raw_files_already_gone": missing}
-    rows = store.purge_personal_data(campaign_id, cutoff, now, scrub=scrub, event=event, dry_run=dry_run,
-                                     scrub_answers=answer_scrubber(personal) if personal else None)
-    return PurgeReport(campaign_id, before, cutoff, info.timezone, dry_run, removed, len(files.shared),
-                       missing, rows)
+    rows = store.purge_personal_data(
+        campaign_id,
+        cutoff,
+        now,
+        scrub=scrub,
+        event=event,
+        dry_run=dry_run,
+        scrub_answers=answer_scrubber(personal) if personal else None,
+    )
+    return PurgeReport(
+        campaign_id, before, cutoff, info.timezone, dry_run, removed, len(files.shared), missing, rows
+    )

@@ -36,9 +36,12 @@ log = logging.getLogger("skjemapost.run")
 class Lock:
     """The runner lock, as the store offers it."""
 
-    def __init__(self, acquire: Callable[[dt.datetime], bool],
-                 beat: Callable[[dt.datetime, dict[str, Any]], bool],
-                 release: Callable[[dt.datetime], None]) -> None:
+    def __init__(
+        self,
+        acquire: Callable[[dt.datetime], bool],
+        beat: Callable[[dt.datetime, dict[str, Any]], bool],
+        release: Callable[[dt.datetime], None],
+    ) -> None:
         self.acquire, self.beat, self.release = acquire, beat, release
 
 
@@ -54,13 +57,28 @@ class RunState:
     failures: int = 0
 
     def as_detail(self) -> dict[str, Any]:
-        return {"holder": self.holder, "started_at": self.started_at, "last_cycle_at": self.last_cycle_at,
-                "last_cycle": self.last_cycle, "last_error": self.last_error, "failures": self.failures}
+        return {
+            "holder": self.holder,
+            "started_at": self.started_at,
+            "last_cycle_at": self.last_cycle_at,
+            "last_cycle": self.last_cycle,
+            "last_error": self.last_error,
+            "failures": self.failures,
+        }
 
 
 class Runner:
-    def __init__(self, cycle: Callable[[], dict[str, Any]], lock: Lock, clock: Clock, stop: StopFlag,
-                 *, every_minutes: int, tick_seconds: float = 1.0, state: RunState | None = None) -> None:
+    def __init__(
+        self,
+        cycle: Callable[[], dict[str, Any]],
+        lock: Lock,
+        clock: Clock,
+        stop: StopFlag,
+        *,
+        every_minutes: int,
+        tick_seconds: float = 1.0,
+        state: RunState | None = None,
+    ) -> None:
         self.cycle, self.lock, self.clock, self.stop = cycle, lock, clock, stop
         self.every, self.tick = every_minutes, tick_seconds
         self.state = state or RunState()
@@ -92,8 +110,11 @@ class Runner:
         self.holding = self.lock.acquire(self.clock.now())
         if self.holding != self._said:
             self._said = self.holding
-            log.info("runner lock %s", "taken" if self.holding else "held by another runner",
-                     extra={"event": "lock.taken" if self.holding else "lock.waiting"})
+            log.info(
+                "runner lock %s",
+                "taken" if self.holding else "held by another runner",
+                extra={"event": "lock.taken" if self.holding else "lock.waiting"},
+            )
         return self.holding
 
     def heartbeat(self) -> None:
@@ -115,8 +136,11 @@ class Runner:
             self.retry_at = time.monotonic() + min(30 * 2 ** (self.state.failures - 1), 900)
         else:
             if self.state.failures:
-                log.info("cycle works again after %d failures", self.state.failures,
-                         extra={"event": "cycle.recovered"})
+                log.info(
+                    "cycle works again after %d failures",
+                    self.state.failures,
+                    extra={"event": "cycle.recovered"},
+                )
             self.state.failures, self.state.last_error = 0, ""
             self.state.last_cycle = result
             log.info("cycle done", extra={"event": "cycle.done", **result})
@@ -142,9 +166,12 @@ class JsonLogs(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         import json
 
-        doc: dict[str, Any] = {"at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
-                               "level": record.levelname.lower(), "logger": record.name,
-                               "message": record.getMessage()}
+        doc: dict[str, Any] = {
+            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         doc.update({k: v for k, v in vars(record).items() if k not in self._STD})
         if record.exc_info:
             doc["error"] = self.formatException(record.exc_info)

@@ -34,8 +34,19 @@ from service.mail.returndate import return_date
 from service.mail.text import message_id_in
 
 # return_date lives in returndate; callers and tests still import it from here
-__all__ = ["KINDS", "MACHINE_KINDS", "SPREADSHEET_EXTENSIONS", "Classification", "Kind", "classify",
-           "is_machine", "is_spreadsheet", "references", "return_date", "spreadsheets"]
+__all__ = [
+    "KINDS",
+    "MACHINE_KINDS",
+    "SPREADSHEET_EXTENSIONS",
+    "Classification",
+    "Kind",
+    "classify",
+    "is_machine",
+    "is_spreadsheet",
+    "references",
+    "return_date",
+    "spreadsheets",
+]
 
 Kind = Literal["bounce", "delay", "auto_reply", "report", "list", "own", "submission", "question"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -72,9 +83,17 @@ def is_machine(c: Classification) -> bool:
 
 def classify(mail: InboundMail) -> Classification:
     """Classify one parsed message."""
-    found = (_dsn(mail) or _report(mail) or _own(mail) or _text_bounce(mail)
-             or _auto_headers(mail) or _list(mail) or _read_receipt(mail) or _auto_subject(mail)
-             or _person(mail))
+    found = (
+        _dsn(mail)
+        or _report(mail)
+        or _own(mail)
+        or _text_bounce(mail)
+        or _auto_headers(mail)
+        or _list(mail)
+        or _read_receipt(mail)
+        or _auto_subject(mail)
+        or _person(mail)
+    )
     return replace(found, references=references(mail))
 
 
@@ -90,6 +109,7 @@ def spreadsheets(mail: InboundMail) -> tuple[AttachmentFile, ...]:
 
 
 # ---- references ------------------------------------------------------------------------------
+
 
 def references(mail: InboundMail) -> tuple[str, ...]:
     """Candidate reference codes: subject first, then body; unchecked but plausible.
@@ -113,6 +133,7 @@ def references(mail: InboundMail) -> tuple[str, ...]:
 
 # ---- 1. machine-readable reports ---------------------------------------------------------------
 
+
 def _dsn(mail: InboundMail) -> Classification | None:
     parts = [p for p in mail.parts if "delivery-status" in p.content_type]
     if not parts:
@@ -135,34 +156,58 @@ def _dsn(mail: InboundMail) -> Classification | None:
     outcomes: tuple[tuple[str, Kind], ...] = (("failed", "bounce"), ("delayed", "delay"))
     for outcome, kind in outcomes:
         if addrs[outcome]:
-            return Classification(kind, f"DSN{where}: Action: {outcome} for {', '.join(addrs[outcome])}",
-                                  _unique(addrs[outcome]), outcome == "delayed", _unique(codes[outcome]),
-                                  diagnostics[outcome], original, report_type="delivery-status")
-    return Classification("report", f"DSN{where} reporting delivery, not failure",
-                          original_message_id=original, report_type="delivery-status")
+            return Classification(
+                kind,
+                f"DSN{where}: Action: {outcome} for {', '.join(addrs[outcome])}",
+                _unique(addrs[outcome]),
+                outcome == "delayed",
+                _unique(codes[outcome]),
+                diagnostics[outcome],
+                original,
+                report_type="delivery-status",
+            )
+    return Classification(
+        "report",
+        f"DSN{where} reporting delivery, not failure",
+        original_message_id=original,
+        report_type="delivery-status",
+    )
 
 
 def _report(mail: InboundMail) -> Classification | None:
     for part in mail.parts:
         if "feedback-report" in part.content_type:
             kind = part.fields.get("feedback-type", "abuse")
-            return Classification("report", f"ARF report (Feedback-Type: {kind})",
-                                  original_message_id=_original_id(mail), report_type="feedback-report")
+            return Classification(
+                "report",
+                f"ARF report (Feedback-Type: {kind})",
+                original_message_id=_original_id(mail),
+                report_type="feedback-report",
+            )
         if "disposition-notification" in part.content_type:
             disposition = part.fields.get("disposition", "")
             original = message_id_in(part.fields.get("original-message-id", "")) or _original_id(mail)
-            return Classification("report", f"MDN (Disposition: {disposition})",
-                                  original_message_id=original, report_type="disposition-notification")
+            return Classification(
+                "report",
+                f"MDN (Disposition: {disposition})",
+                original_message_id=original,
+                report_type="disposition-notification",
+            )
     if mail.content_type == "multipart/report":
-        return Classification("report", f"multipart/report; report-type={mail.report_type or '?'}",
-                              original_message_id=_original_id(mail), report_type=mail.report_type)
+        return Classification(
+            "report",
+            f"multipart/report; report-type={mail.report_type or '?'}",
+            original_message_id=_original_id(mail),
+            report_type=mail.report_type,
+        )
     return None
 
 
 def _own(mail: InboundMail) -> Classification | None:
     if OWN_MARK in mail.message_id:
-        return Classification("own", f"Message-ID {mail.message_id} is one of ours",
-                              original_message_id=mail.message_id)
+        return Classification(
+            "own", f"Message-ID {mail.message_id} is one of ours", original_message_id=mail.message_id
+        )
     return None
 
 
@@ -173,44 +218,65 @@ _BOUNCE_SUBJECT = re.compile(
     r"^\s*(undeliverable|undelivered mail|delivery status notification \(failure\)|"
     r"mail delivery (failed|failure|system)|returned mail|delivery failure|failure notice|"
     r"message not delivered|non[- ]?delivery|kan ikke leveres|ikke levert|levering mislyktes|"
-    r"unzustellbar|nicht zustellbar|ej levererat|kunde inte levereras)", re.I)
+    r"unzustellbar|nicht zustellbar|ej levererat|kunde inte levereras)",
+    re.I,
+)
 _DELAY_SUBJECT = re.compile(
     r"^\s*(delivery status notification \(delay\)|delivery delayed|delayed mail|"
     r"warning: (message|could not send)|levering forsinket|forsinket levering|"
-    r"delivery notification: delivery has been delayed|zustellung verz)", re.I)
-_DELAY_TEXT = re.compile(r"not yet been delivered|will (continue|keep) (to )?try|still trying|"
-                         r"is delayed|has been delayed|forsinket|vil fortsette å prøve", re.I)
-_FAIL_TEXT = re.compile(r"permanent|could not be delivered|couldn't be delivered|failed|"
-                        r"kunne ikke leveres|mislyktes", re.I)
+    r"delivery notification: delivery has been delayed|zustellung verz)",
+    re.I,
+)
+_DELAY_TEXT = re.compile(
+    r"not yet been delivered|will (continue|keep) (to )?try|still trying|"
+    r"is delayed|has been delayed|forsinket|vil fortsette å prøve",
+    re.I,
+)
+_FAIL_TEXT = re.compile(
+    r"permanent|could not be delivered|couldn't be delivered|failed|"
+    r"kunne ikke leveres|mislyktes",
+    re.I,
+)
 _POSTFIX_RCPT = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from <[^>]*>\))?:", re.M)
 _AFTER_PHRASE = re.compile(  # the failed addresses follow these words, within a few lines
     r"delivery has failed to these recipients or groups|following address(?:es|\(es\))? failed|"
     r"følgende mottak\w*(?:\(e\))? kunne ikke nås|following recipient\w*(?:\(s\))? could not be reached|"
     r"could ?n[o']t be delivered to|levering til (?:disse|følgende) mottak\w*(?: eller grupper\w*)? "
-    r"mislyktes|kunne ikke leveres til|failed recipients?|undeliverable to", re.I)
+    r"mislyktes|kunne ikke leveres til|failed recipients?|undeliverable to",
+    re.I,
+)
 #: where a bounce starts quoting the returned message: addresses after this are not the failed ones
-_RETURNED = re.compile(r"^.*(copy of the message|original message (?:headers|follows)|"
-                       r"undelivered message headers|below this line|opprinnelig melding).*$", re.I | re.M)
+_RETURNED = re.compile(
+    r"^.*(copy of the message|original message (?:headers|follows)|"
+    r"undelivered message headers|below this line|opprinnelig melding).*$",
+    re.I | re.M,
+)
 _RCPT_TO = re.compile(r"RCPT TO:\s*<([^<>\s]+@[^<>\s]+)>", re.I)
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_SAID = re.compile(r"(?:said|returned|error from remote mail server[^\n]*):?\s*'?\s*"
-                   r"([245]\d\d[ -][^\n']+(?:\n {2,}[^\n]+)*)", re.I)
+_SAID = re.compile(
+    r"(?:said|returned|error from remote mail server[^\n]*):?\s*'?\s*"
+    r"([245]\d\d[ -][^\n']+(?:\n {2,}[^\n]+)*)",
+    re.I,
+)
 _CODE_LINE = re.compile(r"^.*\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.*$", re.M)
 
 
 def _text_bounce(mail: InboundMail) -> Classification | None:
     local = mail.from_address.partition("@")[0]
-    daemon = local in _DAEMONS or mail.from_name.lower() in ("mail delivery system",
-                                                             "mail delivery subsystem")
+    daemon = local in _DAEMONS or mail.from_name.lower() in (
+        "mail delivery system",
+        "mail delivery subsystem",
+    )
     delay_subject, bounce_subject = _DELAY_SUBJECT.search(mail.subject), _BOUNCE_SUBJECT.search(mail.subject)
     if not (daemon or delay_subject or bounce_subject):
         return None
     text = mail.text
     returned = _RETURNED.search(text)
-    notice = text[:returned.start()] if returned else text
-    delayed = bool(delay_subject) or (not bounce_subject and bool(_DELAY_TEXT.search(text))
-                                      and not _FAIL_TEXT.search(text))
+    notice = text[: returned.start()] if returned else text
+    delayed = bool(delay_subject) or (
+        not bounce_subject and bool(_DELAY_TEXT.search(text)) and not _FAIL_TEXT.search(text)
+    )
     found = [a.strip().lower() for v in mail.headers.get("x-failed-recipients", ()) for a in v.split(",")]
     found += _POSTFIX_RCPT.findall(notice)
     for m in _AFTER_PHRASE.finditer(notice):
@@ -225,8 +291,12 @@ def _text_bounce(mail: InboundMail) -> Classification | None:
         "delay" if delayed else "bounce",
         f"text {'delay notice' if delayed else 'bounce'} ({signal})"
         + ("" if failed else ", no failed address found"),
-        failed, delayed, _unique(_STATUS.findall(text))[:5],
-        " ".join(said.group(said.lastindex or 0).split())[:300] if said else "", _original_id(mail))
+        failed,
+        delayed,
+        _unique(_STATUS.findall(text))[:5],
+        " ".join(said.group(said.lastindex or 0).split())[:300] if said else "",
+        _original_id(mail),
+    )
 
 
 # ---- 4. auto-replies, lists, read receipts -----------------------------------------------------
@@ -235,11 +305,18 @@ _AUTO_SUBJECT = re.compile(
     r"^\s*(automatisk svar|autosvar|fraværsmelding|fraværende|fravær|ikke til stede|"
     r"out of (the )?office( reply| autoreply| notice)?|automatic reply|auto[- ]?reply|"
     r"auto[- ]?response|auto|abwesenheitsnotiz|automatische antwort|frånvaro|autosvar)\s*[:\-–]",
-    re.I)
-_READ_SUBJECT = re.compile(r"^\s*(read|lest|not read|ikke lest|gelesen|ungelesen|read receipt|"
-                           r"lesebekreftelse|lesekvittering)\s*:", re.I)
-_READ_TEXT = re.compile(r"was read on|ble lest|er lest|without being read|uten å bli lest|"
-                        r"wurde am .* gelesen", re.I)
+    re.I,
+)
+_READ_SUBJECT = re.compile(
+    r"^\s*(read|lest|not read|ikke lest|gelesen|ungelesen|read receipt|"
+    r"lesebekreftelse|lesekvittering)\s*:",
+    re.I,
+)
+_READ_TEXT = re.compile(
+    r"was read on|ble lest|er lest|without being read|uten å bli lest|"
+    r"wurde am .* gelesen",
+    re.I,
+)
 
 
 def _auto_headers(mail: InboundMail) -> Classification | None:
@@ -292,8 +369,12 @@ def _read_receipt(mail: InboundMail) -> Classification | None:
         why = f"header {exchange}, no attachment"
     else:
         return None
-    return Classification("report", f"read receipt: subject {mail.subject.split(':')[0]!r} and {why}",
-                          original_message_id=_original_id(mail), report_type="disposition-notification")
+    return Classification(
+        "report",
+        f"read receipt: subject {mail.subject.split(':')[0]!r} and {why}",
+        original_message_id=_original_id(mail),
+        report_type="disposition-notification",
+    )
 
 
 def _auto_subject(mail: InboundMail) -> Classification | None:
@@ -303,30 +384,34 @@ def _auto_subject(mail: InboundMail) -> Classification | None:
 
 def _auto(mail: InboundMail, reason: str) -> Classification:
     anchor = mail.date.date() if mail.date else None
-    return Classification("auto_reply", reason, returns_on=return_date(
-        f"{mail.subject}\n{mail.text}", anchor))
+    return Classification(
+        "auto_reply", reason, returns_on=return_date(f"{mail.subject}\n{mail.text}", anchor)
+    )
 
 
 # ---- 5. a person -----------------------------------------------------------------------------
+
 
 def _person(mail: InboundMail) -> Classification:
     sheets = spreadsheets(mail)
     if sheets:
         names = ", ".join(a.filename or a.content_type for a in sheets)
         return Classification("submission", f"spreadsheet attachment(s): {names}")
-    why = f"{len(mail.attachments)} attachment(s), none a spreadsheet" if mail.attachments else \
-        "no attachment"
+    why = (
+        f"{len(mail.attachments)} attachment(s), none a spreadsheet" if mail.attachments else "no attachment"
+    )
     return Classification("question", f"a person's mail with {why}")
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
 
 
 def _addr_field(value: str) -> str:
-    """"rfc822; Kari@Example.EDU" -> "kari@example.edu"."""
+    """ "rfc822; Kari@Example.EDU" -> "kari@example.edu"."""
     return value.rpartition(";")[2].strip().strip("<>").lower()
 
 

@@ -27,8 +27,21 @@ from urllib.parse import quote
 from service.mail.render import Rendered
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_ASCII_FOLD = str.maketrans({"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "å": "a", "Å": "A",
-                             "–": "-", "—": "-", "«": '"', "»": '"', "’": "'"})
+_ASCII_FOLD = str.maketrans(
+    {
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "å": "a",
+        "Å": "A",
+        "–": "-",
+        "—": "-",
+        "«": '"',
+        "»": '"',
+        "’": "'",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,14 @@ def _header(name: str, value: str) -> bytes:
 def _text_part(subtype: str, body: str) -> bytes:
     data = body.replace("\r\n", "\n").encode("utf-8")
     qp = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
-    return (f"Content-Type: text/{subtype}; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + qp + b"\r\n"
+    return (
+        (
+            f"Content-Type: text/{subtype}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode()
+        + qp
+        + b"\r\n"
+    )
 
 
 def _attachment_part(att: Attachment) -> bytes:
@@ -118,15 +137,18 @@ def _attachment_part(att: Attachment) -> bytes:
     if fallback != att.filename:
         disposition += f"; filename*=utf-8''{quote(att.filename, safe='')}"
     disposition += f'; filename="{fallback}"'
-    head = (f'Content-Type: {att.content_type}; name="{fallback}"\r\n'
-            f"Content-Disposition: {disposition}\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n")
+    head = (
+        f'Content-Type: {att.content_type}; name="{fallback}"\r\n'
+        f"Content-Disposition: {disposition}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
     body: bytes = base64.encodebytes(att.data).replace(b"\n", b"\r\n")
     return head.encode() + body
 
 
-def compose(rendered: Rendered, envelope: Envelope, headers: Headers,
-            attachments: Sequence[Attachment] = ()) -> bytes:
+def compose(
+    rendered: Rendered, envelope: Envelope, headers: Headers, attachments: Sequence[Attachment] = ()
+) -> bytes:
     """The message as bytes with CRLF line ends, ready for SMTP DATA or IMAP APPEND."""
     outer, inner = secrets.token_hex(16), secrets.token_hex(16)
     lines = [
@@ -146,16 +168,23 @@ def compose(rendered: Rendered, envelope: Envelope, headers: Headers,
     if headers.auto_submitted:
         lines += [b"Auto-Submitted: auto-generated\r\n", b"X-Auto-Response-Suppress: All\r\n"]
     lines += [_header(name, value) for name, value in headers.extra]
-    alternative = b"".join([
-        f'Content-Type: multipart/alternative; boundary="{inner}"\r\n\r\n'.encode(),
-        f"--{inner}\r\n".encode(), _text_part("plain", rendered.text),
-        f"--{inner}\r\n".encode(), _text_part("html", rendered.html),
-        f"--{inner}--\r\n".encode(),
-    ])
+    alternative = b"".join(
+        [
+            f'Content-Type: multipart/alternative; boundary="{inner}"\r\n\r\n'.encode(),
+            f"--{inner}\r\n".encode(),
+            _text_part("plain", rendered.text),
+            f"--{inner}\r\n".encode(),
+            _text_part("html", rendered.html),
+            f"--{inner}--\r\n".encode(),
+        ]
+    )
     if not attachments:
         return b"".join([*lines, alternative])
-    parts = [f'Content-Type: multipart/mixed; boundary="{outer}"\r\n\r\n'.encode(),
-             f"--{outer}\r\n".encode(), alternative]
+    parts = [
+        f'Content-Type: multipart/mixed; boundary="{outer}"\r\n\r\n'.encode(),
+        f"--{outer}\r\n".encode(),
+        alternative,
+    ]
     for att in attachments:
         parts += [f"--{outer}\r\n".encode(), _attachment_part(att)]
     parts.append(f"--{outer}--\r\n".encode())

@@ -46,9 +46,13 @@ class Letters:
 
     def form_for(self, unit: Unit, lang: Language) -> Attachment:
         data = build_form(
-            self.form, unit, lang=lang, reference=self.reference(unit),
+            self.form,
+            unit,
+            lang=lang,
+            reference=self.reference(unit),
             stamp=tokens.stamp(self.secret, self.campaign_id, unit.code),
-            campaign_title=self.config.campaign.title, deadline=self.config.campaign.deadline,
+            campaign_title=self.config.campaign.title,
+            deadline=self.config.campaign.deadline,
         )
         return Attachment(self.attachment_name(unit, lang), data)
 
@@ -63,8 +67,9 @@ class Letters:
         return self.base_context() | {
             "unit": unit_mapping(unit),
             "reference": self.reference(unit),
-            "coordinators": [{"name": co.name, "email": co.email}
-                             for co in self.config.coordinators_for(unit.faculty)],
+            "coordinators": [
+                {"name": co.name, "email": co.email} for co in self.config.coordinators_for(unit.faculty)
+            ],
             "attachment_name": self.attachment_name(unit, lang),
         }
 
@@ -75,23 +80,42 @@ class Letters:
         local, _, domain = address.partition("@")
         return f"{local}+{self.reference(unit)}@{domain}"
 
-    def mail(self, kind: str, key: str, lang: Language, context: Mapping[str, Any],
-             envelope: Envelope, now: dt.datetime, *, unit: Unit | None = None,
-             attachments: Sequence[Attachment] = (), in_reply_to: str = "") -> NewMail:
+    def mail(
+        self,
+        kind: str,
+        key: str,
+        lang: Language,
+        context: Mapping[str, Any],
+        envelope: Envelope,
+        now: dt.datetime,
+        *,
+        unit: Unit | None = None,
+        attachments: Sequence[Attachment] = (),
+        in_reply_to: str = "",
+    ) -> NewMail:
         """Render ``kind`` and compose it into a NewMail with dedupe key ``campaign:key``."""
         m = self.config.mail
         rendered = self.renderer.render(kind, lang, context)
         message_id = make_message_id(m.from_address.rpartition("@")[2])
         headers = Headers(
-            sender=Mailbox(m.from_address, m.from_name), message_id=message_id, date=now,
+            sender=Mailbox(m.from_address, m.from_name),
+            message_id=message_id,
+            date=now,
             reply_to=self.reply_to(unit),
             auto_submitted=kind in MACHINE_KINDS or m.auto_submitted_on_outreach,
             # answers thread under the leader's own reply in every mail client
             extra=(("In-Reply-To", in_reply_to), ("References", in_reply_to)) if in_reply_to else (),
         )
         raw = compose(rendered, envelope, headers, attachments)
-        return NewMail(kind, unit.code if unit else None, f"{self.campaign_id}:{key}", message_id,
-                       envelope.recipients, rendered.subject, raw)
+        return NewMail(
+            kind,
+            unit.code if unit else None,
+            f"{self.campaign_id}:{key}",
+            message_id,
+            envelope.recipients,
+            rendered.subject,
+            raw,
+        )
 
     def leader_envelope(self, unit: Unit) -> Envelope:
         cc: tuple[Mailbox, ...] = ()
@@ -103,68 +127,136 @@ class Letters:
 
     def invitation(self, unit: Unit, now: dt.datetime) -> NewMail:
         lang = unit.language
-        return self.mail("leader-invitation", f"{unit.code}:invitation", lang,
-                         self.unit_context(unit, lang), self.leader_envelope(unit), now,
-                         unit=unit, attachments=[self.form_for(unit, lang)])
+        return self.mail(
+            "leader-invitation",
+            f"{unit.code}:invitation",
+            lang,
+            self.unit_context(unit, lang),
+            self.leader_envelope(unit),
+            now,
+            unit=unit,
+            attachments=[self.form_for(unit, lang)],
+        )
 
-    def reminder_before(self, unit: Unit, number: int, days_left: int, invited_on: dt.date,
-                        now: dt.datetime) -> NewMail:
+    def reminder_before(
+        self, unit: Unit, number: int, days_left: int, invited_on: dt.date, now: dt.datetime
+    ) -> NewMail:
         lang = unit.language
-        ctx = self.unit_context(unit, lang) | {"days_left": days_left, "reminder_number": number,
-                                               "invited_on": invited_on}
-        return self.mail("leader-reminder-before", f"{unit.code}:reminder-before:{number}", lang,
-                         ctx, self.leader_envelope(unit), now, unit=unit,
-                         attachments=[self.form_for(unit, lang)])
+        ctx = self.unit_context(unit, lang) | {
+            "days_left": days_left,
+            "reminder_number": number,
+            "invited_on": invited_on,
+        }
+        return self.mail(
+            "leader-reminder-before",
+            f"{unit.code}:reminder-before:{number}",
+            lang,
+            ctx,
+            self.leader_envelope(unit),
+            now,
+            unit=unit,
+            attachments=[self.form_for(unit, lang)],
+        )
 
     def reminder_after(self, unit: Unit, days_overdue: int, now: dt.datetime) -> NewMail:
         lang = unit.language
         ctx = self.unit_context(unit, lang) | {"days_overdue": days_overdue}
-        return self.mail("leader-reminder-after", f"{unit.code}:reminder-after", lang, ctx,
-                         self.leader_envelope(unit), now, unit=unit,
-                         attachments=[self.form_for(unit, lang)])
+        return self.mail(
+            "leader-reminder-after",
+            f"{unit.code}:reminder-after",
+            lang,
+            ctx,
+            self.leader_envelope(unit),
+            now,
+            unit=unit,
+            attachments=[self.form_for(unit, lang)],
+        )
 
-    def escalation(self, unit: Unit, days_overdue: int, invited_on: dt.date,
-                   reminders: Sequence[dt.date], now: dt.datetime) -> NewMail:
+    def escalation(
+        self,
+        unit: Unit,
+        days_overdue: int,
+        invited_on: dt.date,
+        reminders: Sequence[dt.date],
+        now: dt.datetime,
+    ) -> NewMail:
         lang = unit.language
         to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
         if unit.superior_email:
             to.insert(0, Mailbox(unit.superior_email))
         cc = (Mailbox(unit.verneombud_email, unit.verneombud_name),) if unit.verneombud_email else ()
-        ctx = self.unit_context(unit, lang) | {"days_overdue": days_overdue,
-                                               "invited_on": invited_on, "reminders": list(reminders)}
-        return self.mail("escalation", f"{unit.code}:escalation", lang, ctx,
-                         Envelope(to=tuple(to), cc=cc), now, unit=unit)
-
+        ctx = self.unit_context(unit, lang) | {
+            "days_overdue": days_overdue,
+            "invited_on": invited_on,
+            "reminders": list(reminders),
+        }
+        return self.mail(
+            "escalation", f"{unit.code}:escalation", lang, ctx, Envelope(to=tuple(to), cc=cc), now, unit=unit
+        )
 
     # -- answers to a reply -------------------------------------------------------------------
 
-    def receipt(self, unit: Unit, to: Mailbox, submission: Mapping[str, Any], key: str,
-                in_reply_to: str, now: dt.datetime) -> NewMail:
+    def receipt(
+        self,
+        unit: Unit,
+        to: Mailbox,
+        submission: Mapping[str, Any],
+        key: str,
+        in_reply_to: str,
+        now: dt.datetime,
+    ) -> NewMail:
         """The receipt for a valid form; ``submission`` as templates/email/README.md says."""
         lang = unit.language
         ctx = self.unit_context(unit, lang) | {"submission": dict(submission)}
-        return self.mail("leader-receipt", key, lang, ctx, Envelope(to=(to,)), now, unit=unit,
-                         in_reply_to=in_reply_to)
+        return self.mail(
+            "leader-receipt", key, lang, ctx, Envelope(to=(to,)), now, unit=unit, in_reply_to=in_reply_to
+        )
 
-    def correction(self, unit: Unit, to: Mailbox, problems: Sequence[Mapping[str, str]],
-                   received_at: dt.datetime, attachment: Attachment | None, key: str,
-                   in_reply_to: str, today: dt.date, now: dt.datetime) -> NewMail:
+    def correction(
+        self,
+        unit: Unit,
+        to: Mailbox,
+        problems: Sequence[Mapping[str, str]],
+        received_at: dt.datetime,
+        attachment: Attachment | None,
+        key: str,
+        in_reply_to: str,
+        today: dt.date,
+        now: dt.datetime,
+    ) -> NewMail:
         """What to fix, with the sender's own file attached again (or a fresh form if their file
         could not be read at all)."""
         lang = unit.language
         kept = attachment is not None
         att = attachment or self.form_for(unit, lang)
         ctx = self.unit_context(unit, lang) | {
-            "submission": {"received_at": received_at}, "problems": [dict(p) for p in problems],
-            "attachment_name": att.filename, "answers_kept": kept,
+            "submission": {"received_at": received_at},
+            "problems": [dict(p) for p in problems],
+            "attachment_name": att.filename,
+            "answers_kept": kept,
             "days_left": (self.config.campaign.deadline - today).days,
         }
-        return self.mail("leader-correction", key, lang, ctx, Envelope(to=(to,)), now, unit=unit,
-                         attachments=[att], in_reply_to=in_reply_to)
+        return self.mail(
+            "leader-correction",
+            key,
+            lang,
+            ctx,
+            Envelope(to=(to,)),
+            now,
+            unit=unit,
+            attachments=[att],
+            in_reply_to=in_reply_to,
+        )
 
 
 def unit_mapping(unit: Unit) -> dict[str, str]:
     """A unit as the templates see it."""
-    return {"code": unit.code, "name": unit.name, "faculty": unit.faculty,
-            "leader_name": unit.leader_name, "leader_email": unit.leader_email,
-            "verneombud_name": unit.verneombud_name, "verneombud_email": unit.verneombud_email}
+    return {
+        "code": unit.code,
+        "name": unit.name,
+        "faculty": unit.faculty,
+        "leader_name": unit.leader_name,
+        "leader_email": unit.leader_email,
+        "verneombud_name": unit.verneombud_name,
+        "verneombud_email": unit.verneombud_email,
+    }

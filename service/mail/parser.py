@@ -49,15 +49,30 @@ from service.mail.text import (
 
 # decode_bytes, decode_words, html_to_text and message_id_in moved to mailtext; callers and
 # tests still import them from here
-__all__ = ["REPORT_TYPES", "AttachmentFile", "ForwardedMail", "HeaderMap", "InboundMail",
-           "ReportPart", "decode_bytes", "decode_words", "html_to_text", "message_id_in", "parse",
-           "synthetic_message_id"]
+__all__ = [
+    "REPORT_TYPES",
+    "AttachmentFile",
+    "ForwardedMail",
+    "HeaderMap",
+    "InboundMail",
+    "ReportPart",
+    "decode_bytes",
+    "decode_words",
+    "html_to_text",
+    "message_id_in",
+    "parse",
+    "synthetic_message_id",
+]
 
 HeaderMap = Mapping[str, tuple[str, ...]]
 T = TypeVar("T")
-REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status",
-                "message/feedback-report", "message/disposition-notification",
-                "message/global-disposition-notification")
+REPORT_TYPES = (
+    "message/delivery-status",
+    "message/global-delivery-status",
+    "message/feedback-report",
+    "message/disposition-notification",
+    "message/global-disposition-notification",
+)
 _EMBEDDED = ("message/rfc822", "message/global")
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
 _MAX_DEPTH, _MAX_PARTS = 12, 2000  # a hostile message may nest without end
@@ -156,11 +171,24 @@ def parse(raw: bytes) -> InboundMail:
     try:
         return _Walker(raw).mail()
     except Exception as exc:  # the contract is "never raises"; keep the raw bytes
-        return InboundMail(raw=raw, message_id=synthetic_message_id(raw), from_address="",
-                           from_name="", reply_to="", to=(), cc=(), subject="", date=None,
-                           in_reply_to="", references=(), headers=_EMPTY, content_type="",
-                           report_type="", text="",
-                           defects=(f"unparseable message: {type(exc).__name__}: {exc}",))
+        return InboundMail(
+            raw=raw,
+            message_id=synthetic_message_id(raw),
+            from_address="",
+            from_name="",
+            reply_to="",
+            to=(),
+            cc=(),
+            subject="",
+            date=None,
+            in_reply_to="",
+            references=(),
+            headers=_EMPTY,
+            content_type="",
+            report_type="",
+            text="",
+            defects=(f"unparseable message: {type(exc).__name__}: {exc}",),
+        )
 
 
 def synthetic_message_id(raw: bytes) -> str:
@@ -169,6 +197,7 @@ def synthetic_message_id(raw: bytes) -> str:
 
 
 # ---- the MIME walk ---------------------------------------------------------------------------
+
 
 class _Walker:
     """One pass over the MIME tree, collecting text, attachments, reports and forwards."""
@@ -196,7 +225,8 @@ class _Walker:
         ctype = _safe(msg.get_content_type, "text/plain")
         report_type = _safe(lambda: str(msg.get_param("report-type") or ""), "")
         return InboundMail(
-            raw=self.raw, message_id=message_id,
+            raw=self.raw,
+            message_id=message_id,
             from_address=senders[0][1] if senders else "",
             from_name=senders[0][0] if senders else "",
             reply_to=reply_to[0][1] if reply_to else "",
@@ -206,11 +236,14 @@ class _Walker:
             date=header_date(first.get("date", ""), self.defects),
             in_reply_to=message_id_in(first.get("in-reply-to", "")),
             references=message_ids_in(" ".join(headers.get("references", ()))),
-            headers=MappingProxyType(headers), content_type=ctype,
+            headers=MappingProxyType(headers),
+            content_type=ctype,
             report_type=report_type.lower() if ctype == "multipart/report" else "",
             text="\n".join(t for t in texts if t).strip(),
-            attachments=tuple(self.attachments), forwarded=tuple(self.forwarded),
-            parts=tuple(self.reports), defects=tuple(dict.fromkeys(self.defects)),
+            attachments=tuple(self.attachments),
+            forwarded=tuple(self.forwarded),
+            parts=tuple(self.reports),
+            defects=tuple(dict.fromkeys(self.defects)),
         )
 
     def _walk(self, part: Message, origin: str, texts: list[str] | None, depth: int) -> None:
@@ -262,8 +295,13 @@ class _Walker:
             # an encoded message/rfc822 (not allowed, but sent): decode it, then parse it
             data = inner.as_bytes() if isinstance(inner, Message) else _payload(part)
             try:
-                data = base64.b64decode(data) if cte == "base64" else \
-                    quopri.decodestring(data) if cte == "quoted-printable" else data
+                data = (
+                    base64.b64decode(data)
+                    if cte == "base64"
+                    else quopri.decodestring(data)
+                    if cte == "quoted-printable"
+                    else data
+                )
             except ValueError:  # binascii.Error: keep the text as it came
                 self.defects.append("undecodable message/rfc822 part")
             inner = BytesParser(policy=compat32).parsebytes(data)
@@ -283,15 +321,16 @@ class _Walker:
             blocks = [_field_block(list(p.raw_items())) for p in payload if isinstance(p, Message)]
         else:
             text = decode_bytes(_payload(part), "utf-8").replace("\r\n", "\n")
-            blocks = [_field_block(list(HeaderParser(policy=compat32).parsestr(chunk + "\n").raw_items()))
-                      for chunk in re.split(r"\n\s*\n", text.strip())]
+            blocks = [
+                _field_block(list(HeaderParser(policy=compat32).parsestr(chunk + "\n").raw_items()))
+                for chunk in re.split(r"\n\s*\n", text.strip())
+            ]
         blocks = [b for b in blocks if b]
         fields: Mapping[str, str] = blocks[0] if blocks else _EMPTY_FIELDS
         recipients = tuple(blocks[1:]) if "delivery-status" in ctype else ()
         if "delivery-status" in ctype and fields and not recipients and "final-recipient" in fields:
             fields, recipients = _EMPTY_FIELDS, (fields,)  # per-message block left out
-        self.reports.append(ReportPart(ctype, fields, recipients,
-                                       "top" if origin == "top" else "forwarded"))
+        self.reports.append(ReportPart(ctype, fields, recipients, "top" if origin == "top" else "forwarded"))
 
     def _tnef(self, data: bytes, origin: str, texts: list[str] | None) -> bool:
         """Unpack winmail.dat; False when it holds no files, so it is kept as it is."""
@@ -337,16 +376,20 @@ def _field_block(items: list[tuple[str, Any]]) -> Mapping[str, str]:
     return MappingProxyType(block)
 
 
-def _forwarded(inner: Message, text: str, defects: list[str],
-               headers_only: bool = False) -> ForwardedMail:
+def _forwarded(inner: Message, text: str, defects: list[str], headers_only: bool = False) -> ForwardedMail:
     headers = read_headers(inner)
     first = {k: v[0] for k, v in headers.items() if v}
     senders = addresses(address_headers(inner)["from"])
     return ForwardedMail(
         message_id=message_id_in(first.get("message-id", "")),
-        from_address=senders[0][1] if senders else "", from_name=senders[0][0] if senders else "",
-        subject=first.get("subject", ""), date=header_date(first.get("date", ""), defects),
-        headers=MappingProxyType(headers), text=text, headers_only=headers_only)
+        from_address=senders[0][1] if senders else "",
+        from_name=senders[0][0] if senders else "",
+        subject=first.get("subject", ""),
+        date=header_date(first.get("date", ""), defects),
+        headers=MappingProxyType(headers),
+        text=text,
+        headers_only=headers_only,
+    )
 
 
 def _alternative(children: list[Message]) -> int | None:

@@ -271,9 +271,7 @@ class Renderer:
                 f"{exc.message} ({where}, line {exc.lineno})", template=f"{lang}/{name}"
             ) from exc
         except (jinja2.TemplateError, ValueError, TypeError, AttributeError) as exc:
-            raise TemplateError(
-                f"{exc}{self._where(exc.__traceback__)}", template=f"{lang}/{name}"
-            ) from exc
+            raise TemplateError(f"{exc}{self._where(exc.__traceback__)}", template=f"{lang}/{name}") from exc
 
     def _relative(self, filename: str | None) -> str:
         if not filename:
@@ -310,4 +308,3 @@ class Renderer:
                         message = f"{exc.message} ({where}, line {exc.lineno})"
                         problems.append(Problem(f"{lang}/{name}", message))
         return problems
-

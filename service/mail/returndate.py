@@ -12,11 +12,40 @@ import datetime as dt
 import re
 
 _MONTHS = {
-    "januar": 1, "january": 1, "jan": 1, "februar": 2, "february": 2, "feb": 2, "mars": 3,
-    "march": 3, "mar": 3, "april": 4, "apr": 4, "mai": 5, "may": 5, "juni": 6, "june": 6,
-    "jun": 6, "juli": 7, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9,
-    "sept": 9, "oktober": 10, "october": 10, "okt": 10, "oct": 10, "november": 11, "nov": 11,
-    "desember": 12, "december": 12, "des": 12, "dec": 12,
+    "januar": 1,
+    "january": 1,
+    "jan": 1,
+    "februar": 2,
+    "february": 2,
+    "feb": 2,
+    "mars": 3,
+    "march": 3,
+    "mar": 3,
+    "april": 4,
+    "apr": 4,
+    "mai": 5,
+    "may": 5,
+    "juni": 6,
+    "june": 6,
+    "jun": 6,
+    "juli": 7,
+    "july": 7,
+    "jul": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sep": 9,
+    "sept": 9,
+    "oktober": 10,
+    "october": 10,
+    "okt": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "desember": 12,
+    "december": 12,
+    "des": 12,
+    "dec": 12,
 }
 _M = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _DATE = re.compile(
@@ -24,10 +53,14 @@ _DATE = re.compile(
     rf"|(?P<nd>\d{{1,2}})[./](?P<nm>\d{{1,2}})(?:[./](?P<ny>\d{{4}}|\d{{2}})(?!\d)|\.)?"
     rf"|(?P<dd>\d{{1,2}})(?:\.|st|nd|rd|th)?\s+(?:of\s+)?(?P<dm>{_M})\b\.?(?:,?\s+(?P<dy>\d{{4}}))?"
     rf"|(?P<mm>{_M})\b\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<my>\d{{4}}))?)",
-    re.I)
+    re.I,
+)
 _STRONG = re.compile(r"\b(tilbake|igjen|treffes|back|return\w*|again|wieder|zurück)\b", re.I)
-_INCLUSIVE = re.compile(r"(\btil og med|\bt\.?\s?o\.?\s?m\.?|\bthrough|\bthru|\bto and including|"
-                        r"\beinschließlich|\better|\bafter)\s*\S*\s*\S*$", re.I)
+_INCLUSIVE = re.compile(
+    r"(\btil og med|\bt\.?\s?o\.?\s?m\.?|\bthrough|\bthru|\bto and including|"
+    r"\beinschließlich|\better|\bafter)\s*\S*\s*\S*$",
+    re.I,
+)
 _UNTIL = re.compile(r"\b(until|till|til|inntil|før|before|bis)\b", re.I)
 #: "Fra og med 4. januar er jeg tilbake", "Ab dem 7. Januar bin ich wieder da": the cue comes after
 _FROM = re.compile(r"\b(fra og med|f\.\s?o\.\s?m\.?|fra|from|as of|starting|ab|ab dem|vom)\s*\S*\s*$", re.I)
@@ -48,9 +81,9 @@ def return_date(text: str, anchor: dt.date | None) -> dt.date | None:
     weak: dt.date | None = None
     matches = list(_DATE.finditer(text))
     for i, m in enumerate(matches):
-        before = text[max(matches[i - 1].end() if i else 0, m.start() - 80):m.start()]
+        before = text[max(matches[i - 1].end() if i else 0, m.start() - 80) : m.start()]
         before = _SENTENCE.split(before)[-1]
-        after = text[m.end():matches[i + 1].start() if i + 1 < len(matches) else m.end() + 40][:40]
+        after = text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else m.end() + 40][:40]
         after = _SENTENCE.split(after)[0]
         day = _resolve(m, anchor)
         if day is None or (anchor is not None and not anchor <= day <= anchor + dt.timedelta(400)):

@@ -27,6 +27,7 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 
 # ---- charsets and encoded-words ----------------------------------------------------------------
 
+
 def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:
     """Bytes as text in ``charset``; a wrong or unknown charset falls back to UTF-8, then Latin-1."""
     name = (charset or "").strip().strip("\"'").lower() or "us-ascii"
@@ -67,7 +68,7 @@ def decode_words(value: str) -> str:
     out: list[str] = []
     pending, pending_cs, pos, last_was_word = b"", "", 0, False
     for m in _WORD.finditer(value):
-        between = value[pos:m.start()]
+        between = value[pos : m.start()]
         if between and not (last_was_word and between.isspace()):
             if pending:
                 out.append(decode_bytes(pending, pending_cs))
@@ -96,6 +97,7 @@ def decode_words(value: str) -> str:
 
 
 # ---- header values -----------------------------------------------------------------------------
+
 
 def header_text(value: str) -> str:
     """A raw header value unfolded, with 8-bit bytes and encoded-words decoded."""
@@ -164,6 +166,7 @@ def message_ids_in(value: str) -> tuple[str, ...]:
 
 # ---- attachment names ----------------------------------------------------------------------------
 
+
 def part_filename(part: Message) -> str:
     """An attachment's name, decoded (RFC 2231, RFC 2047, raw 8-bit); "" when it has none."""
     name = _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
@@ -199,12 +202,36 @@ def _param(part: Message, name: str, header: str) -> str:
 
 # ---- HTML bodies -------------------------------------------------------------------------------
 
+
 class _HtmlText(HTMLParser):
     """The readable text of an HTML body; scripts, styles and the <head> are dropped."""
 
     # blocks break the line before and after; line items only before, so a list stays compact
-    _BLOCK = frozenset({"address", "article", "aside", "blockquote", "div", "dl", "footer", "h1", "h2",
-                        "h3", "h4", "h5", "h6", "header", "hr", "ol", "p", "pre", "section", "table", "ul"})
+    _BLOCK = frozenset(
+        {
+            "address",
+            "article",
+            "aside",
+            "blockquote",
+            "div",
+            "dl",
+            "footer",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "header",
+            "hr",
+            "ol",
+            "p",
+            "pre",
+            "section",
+            "table",
+            "ul",
+        }
+    )
     _LINE = frozenset({"br", "li", "tr", "dt", "dd"})
     _SKIP = frozenset({"script", "style", "head", "title", "template"})
 

@@ -53,8 +53,9 @@ class ImapSettings:
 def connect(s: ImapSettings) -> BaseMailBox:
     """A logged-in mailbox with the inbox selected; clear errors for the usual failures."""
     # loading the CA store costs ~65 ms: only where TLS is used (not on loopback with tls = none)
-    ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None) \
-        if s.tls != "none" else None
+    ctx = (
+        ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None) if s.tls != "none" else None
+    )
     # the token first: an identity-provider error then leaves no connection open
     token = s.oauth.token() if s.oauth is not None else None
     try:
@@ -73,9 +74,11 @@ def connect(s: ImapSettings) -> BaseMailBox:
             # imaplib raises its own error when AUTHENTICATE ends in NO; never the token here
             _close(box)
             said = str(exc).strip() or "refused"
-            raise ImapAuthError(f"the IMAP server {s.server} refused the XOAUTH2 login for user "
-                                f"{s.user!r} ({said}); the identity provider issued the token, so "
-                                f"{REFUSED_HINT}") from None
+            raise ImapAuthError(
+                f"the IMAP server {s.server} refused the XOAUTH2 login for user "
+                f"{s.user!r} ({said}); the identity provider issued the token, so "
+                f"{REFUSED_HINT}"
+            ) from None
     else:
         _password_login(box, s)
     # imap-tools picks MOVE or COPY+EXPUNGE from the capabilities seen before login, and servers
@@ -91,8 +94,10 @@ def _password_login(box: BaseMailBox, s: ImapSettings) -> None:
         box.login(s.user, s.password or "", initial_folder=s.inbox)
     except MailboxLoginError:
         _close(box)  # imap-tools leaves the socket open when login fails
-        raise ImapAuthError(f"the IMAP server {s.server} refused the login for user {s.user!r}; "
-                            "check the password in the variable named by imap.password_env") from None
+        raise ImapAuthError(
+            f"the IMAP server {s.server} refused the login for user {s.user!r}; "
+            "check the password in the variable named by imap.password_env"
+        ) from None
 
 
 def _close(box: BaseMailBox) -> None:

@@ -35,10 +35,12 @@ from service.config.settings import Secrets
 from service.errors import ConfigError, Problem, SkjemapostError
 
 #: What to check when a mail server refuses a token the identity provider issued
-REFUSED_HINT = ("check that the app has the Exchange Online application permission for this "
-                "protocol (IMAP.AccessAsApp / SMTP.SendAsApp) with admin consent, and that its "
-                "service principal has FullAccess (and SendAs) on this mailbox; "
-                "see docs/MICROSOFT365.md")
+REFUSED_HINT = (
+    "check that the app has the Exchange Online application permission for this "
+    "protocol (IMAP.AccessAsApp / SMTP.SendAsApp) with admin consent, and that its "
+    "service principal has FullAccess (and SendAs) on this mailbox; "
+    "see docs/MICROSOFT365.md"
+)
 
 # Entra's commonest refusals, with what usually causes them (the codes are Entra's own)
 _HINTS = {
@@ -88,15 +90,19 @@ def read_certificate(pem: str, env: str) -> Certificate:
 
     blocks = {m.group(1): m.group(0) for m in _PEM.finditer(pem)}
     if "ENCRYPTED PRIVATE KEY" in blocks:
-        raise bad("the private key is encrypted; store it unencrypted (the variable is "
-                  "the secret), e.g. `openssl pkey -in key.pem`")
+        raise bad(
+            "the private key is encrypted; store it unencrypted (the variable is "
+            "the secret), e.g. `openssl pkey -in key.pem`"
+        )
     key_pem = blocks.get("PRIVATE KEY") or blocks.get("RSA PRIVATE KEY")
     cert_pem = blocks.get("CERTIFICATE")
     if not key_pem or not cert_pem:
         parts = (("private key", key_pem), ("certificate", cert_pem))
         missing = " and no ".join(name for name, found in parts if not found)
-        raise bad(f"holds no {missing}; it must hold the PEM text of both "
-                  "(-----BEGIN PRIVATE KEY----- … and -----BEGIN CERTIFICATE----- …)")
+        raise bad(
+            f"holds no {missing}; it must hold the PEM text of both "
+            "(-----BEGIN PRIVATE KEY----- … and -----BEGIN CERTIFICATE----- …)"
+        )
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
         cert = x509.load_pem_x509_certificate(cert_pem.encode())
@@ -105,13 +111,20 @@ def read_certificate(pem: str, env: str) -> Certificate:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise bad("the key must be RSA: Entra ID signs in apps with RSA certificates only")
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if (key.public_key().public_bytes(serialization.Encoding.DER, spki)
-            != cert.public_key().public_bytes(serialization.Encoding.DER, spki)):
+    if key.public_key().public_bytes(serialization.Encoding.DER, spki) != cert.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    ):
         raise bad("the private key does not belong to the certificate")
-    normal_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()).decode()
-    return Certificate(normal_key, cert_pem, cert.fingerprint(hashes.SHA1()).hex().upper(),
-                       cert.subject.rfc4514_string(), cert.not_valid_after_utc)
+    normal_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return Certificate(
+        normal_key,
+        cert_pem,
+        cert.fingerprint(hashes.SHA1()).hex().upper(),
+        cert.subject.rfc4514_string(),
+        cert.not_valid_after_utc,
+    )
 
 
 def pem_text(value: str, env: str) -> str:
@@ -123,8 +136,15 @@ def pem_text(value: str, env: str) -> str:
     try:
         return Path(value.strip()).read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(env, f"holds neither PEM text nor the path of a readable PEM file: "
-                                        f"{exc.strerror if isinstance(exc, OSError) else exc}")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    env,
+                    f"holds neither PEM text nor the path of a readable PEM file: "
+                    f"{exc.strerror if isinstance(exc, OSError) else exc}",
+                )
+            ]
+        ) from None
 
 
 def credential_from(oauth: OAuth, secrets: Secrets) -> tuple[str | dict[str, str], str]:
@@ -133,16 +153,23 @@ def credential_from(oauth: OAuth, secrets: Secrets) -> tuple[str | dict[str, str
     pem = secrets.get(oauth.certificate_env)
     if pem:
         cert = read_certificate(pem_text(pem, oauth.certificate_env), oauth.certificate_env)
-        return cert.credential(), (f"certificate {cert.sha1_thumbprint} ({cert.subject}, valid until "
-                                   f"{cert.not_after:%Y-%m-%d}) from ${oauth.certificate_env}")
+        return cert.credential(), (
+            f"certificate {cert.sha1_thumbprint} ({cert.subject}, valid until "
+            f"{cert.not_after:%Y-%m-%d}) from ${oauth.certificate_env}"
+        )
     secret = secrets.get(oauth.client_secret_env)
     if secret:
         return secret, f"client secret from ${oauth.client_secret_env}"
-    raise ConfigError([Problem(
-        f"{oauth.client_secret_env} / {oauth.certificate_env}",
-        f"neither environment variable is set; one must hold the client secret or the certificate "
-        f"(PEM: private key + certificate) of app {oauth.client_id} in tenant {oauth.tenant_id}, "
-        "needed for the xoauth2 login")])
+    raise ConfigError(
+        [
+            Problem(
+                f"{oauth.client_secret_env} / {oauth.certificate_env}",
+                f"neither environment variable is set; one must hold the client secret or the certificate "
+                f"(PEM: private key + certificate) of app {oauth.client_id} in tenant {oauth.tenant_id}, "
+                "needed for the xoauth2 login",
+            )
+        ]
+    )
 
 
 class TokenSource:
@@ -152,8 +179,9 @@ class TokenSource:
     request to the identity provider instead of each making their own.
     """
 
-    def __init__(self, oauth: OAuth, credential: str | dict[str, str], description: str,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, oauth: OAuth, credential: str | dict[str, str], description: str, timeout: float = 30.0
+    ) -> None:
         self.oauth = oauth
         self.description = description
         self._credential = credential
@@ -187,17 +215,24 @@ class TokenSource:
                     # msal reads the tenant's OpenID configuration here; instance discovery is
                     # off because it would ask login.microsoftonline.com about any other host
                     self._app = msal.ConfidentialClientApplication(
-                        self.oauth.client_id, client_credential=self._credential,
-                        authority=self.authority, instance_discovery=False, timeout=self._timeout)
+                        self.oauth.client_id,
+                        client_credential=self._credential,
+                        authority=self.authority,
+                        instance_discovery=False,
+                        timeout=self._timeout,
+                    )
                 result = self._app.acquire_token_for_client(scopes=[self.oauth.scope])
             except ValueError as exc:  # msal: the tenant discovery failed or a bad credential
                 raise OAuthError(f"cannot get a token {self._where()}: {_first_line(str(exc))}") from None
             except OSError as exc:  # requests' errors are OSErrors: unreachable, TLS...
-                raise OAuthUnavailable(f"cannot reach the identity provider {self._where()}: "
-                                       f"{_first_line(str(exc))}") from None
+                raise OAuthUnavailable(
+                    f"cannot reach the identity provider {self._where()}: {_first_line(str(exc))}"
+                ) from None
         if "access_token" not in result:
-            raise OAuthError(f"the identity provider refused a token {self._where()} "
-                             f"(using the {self.description}): {describe_refusal(result)}")
+            raise OAuthError(
+                f"the identity provider refused a token {self._where()} "
+                f"(using the {self.description}): {describe_refusal(result)}"
+            )
         if result.get("token_source") != "cache":
             self.fetched += 1
         return str(result["access_token"])

@@ -116,8 +116,11 @@ class _Connection:
             return self.client
         s = self.s
         client = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, timeout=s.timeout,
-            use_tls=s.tls == "implicit", start_tls=s.tls == "starttls",
+            hostname=s.host,
+            port=s.port,
+            timeout=s.timeout,
+            use_tls=s.tls == "implicit",
+            start_tls=s.tls == "starttls",
             tls_context=s.tls_context() if s.tls != "none" else None,
         )
         try:
@@ -125,8 +128,7 @@ class _Connection:
         except aiosmtplib.SMTPAuthenticationError as exc:  # pragma: no cover - login is below
             raise _auth_error(s, exc) from None
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise SmtpUnavailable(f"cannot connect to the SMTP server {s.server} "
-                                  f"({s.tls}): {exc}") from None
+            raise SmtpUnavailable(f"cannot connect to the SMTP server {s.server} ({s.tls}): {exc}") from None
         if s.user:
             try:
                 if s.oauth is not None:
@@ -141,8 +143,9 @@ class _Connection:
                 raise _auth_error(s, exc) from None
             except aiosmtplib.SMTPException as exc:
                 client.close()
-                raise SmtpUnavailable(f"SMTP server {s.server} will not authenticate "
-                                      f"user {s.user}: {exc}") from None
+                raise SmtpUnavailable(
+                    f"SMTP server {s.server} will not authenticate user {s.user}: {exc}"
+                ) from None
         self.client = client
         return client
 
@@ -170,8 +173,10 @@ async def _login_xoauth2(client: aiosmtplib.SMTP, s: SmtpSettings, tokens: Token
         await client.ehlo()
     if "xoauth2" not in client.server_auth_methods:
         offered = " ".join(client.server_auth_methods).upper() or "none"
-        raise SmtpUnavailable(f"SMTP server {s.server} does not offer AUTH XOAUTH2 (it offers: "
-                              f"{offered}); smtp.auth = \"xoauth2\" needs it")
+        raise SmtpUnavailable(
+            f"SMTP server {s.server} does not offer AUTH XOAUTH2 (it offers: "
+            f'{offered}); smtp.auth = "xoauth2" needs it'
+        )
     reply = await client.execute_command(b"AUTH", b"XOAUTH2", xoauth2_initial_response(s.user, token))
     said = ""
     if reply.code == 334:
@@ -179,20 +184,31 @@ async def _login_xoauth2(client: aiosmtplib.SMTP, s: SmtpSettings, tokens: Token
         reply = await client.execute_command(b"")
     if reply.code != 235:
         # never the token: the message ends up in logs and terminals
-        raise SmtpAuthError(f"the SMTP server {s.server} refused the XOAUTH2 login for user {s.user!r} "
-                            f"({reply.code} {reply.message}" + (f"; it said: {said}" if said else "")
-                            + f"); the identity provider issued the token, so {REFUSED_HINT}")
+        raise SmtpAuthError(
+            f"the SMTP server {s.server} refused the XOAUTH2 login for user {s.user!r} "
+            f"({reply.code} {reply.message}"
+            + (f"; it said: {said}" if said else "")
+            + f"); the identity provider issued the token, so {REFUSED_HINT}"
+        )
 
 
 def _auth_error(s: SmtpSettings, exc: aiosmtplib.SMTPAuthenticationError) -> SmtpAuthError:
     # never the password: the message ends up in logs and terminals
-    return SmtpAuthError(f"the SMTP server {s.server} refused the login for user {s.user!r} "
-                         f"({exc.code} {exc.message}); check the password in "
-                         "the environment variable named by smtp.password_env")
+    return SmtpAuthError(
+        f"the SMTP server {s.server} refused the login for user {s.user!r} "
+        f"({exc.code} {exc.message}); check the password in "
+        "the environment variable named by smtp.password_env"
+    )
 
 
-async def _send_one(conn: _Connection, msg: Outgoing, settings: SmtpSettings, on_start: OnStart,
-                    sleep: Sleep, limit: _RateLimit) -> Result:
+async def _send_one(
+    conn: _Connection,
+    msg: Outgoing,
+    settings: SmtpSettings,
+    on_start: OnStart,
+    sleep: Sleep,
+    limit: _RateLimit,
+) -> Result:
     last = ""
     for attempt in range(1, settings.retry_attempts + 1):
         if attempt > 1:
@@ -231,9 +247,14 @@ async def _reset(conn: _Connection, client: aiosmtplib.SMTP) -> None:
         conn.drop()
 
 
-async def send_all(messages: Sequence[Outgoing], settings: SmtpSettings, on_start: OnStart,
-                   on_done: OnDone, sleep: Sleep = asyncio.sleep,
-                   should_stop: Callable[[], bool] = lambda: False) -> None:
+async def send_all(
+    messages: Sequence[Outgoing],
+    settings: SmtpSettings,
+    on_start: OnStart,
+    on_done: OnDone,
+    sleep: Sleep = asyncio.sleep,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Send ``messages`` over up to ``max_connections`` reused connections.
 
     Raises SmtpAuthError or SmtpUnavailable when the server cannot be used at all; the messages

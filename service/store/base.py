@@ -41,8 +41,12 @@ class StoreBase:
 
     def unit_ids(self, conn: Connection, campaign_id: str) -> dict[str, int]:
         if campaign_id not in self._unit_ids:
-            self._unit_ids[campaign_id] = {code: uid for code, uid in conn.execute(
-                sa.select(t.units.c.code, t.units.c.id).where(t.units.c.campaign_id == campaign_id))}
+            self._unit_ids[campaign_id] = {
+                code: uid
+                for code, uid in conn.execute(
+                    sa.select(t.units.c.code, t.units.c.id).where(t.units.c.campaign_id == campaign_id)
+                )
+            }
         return self._unit_ids[campaign_id]
 
     @classmethod
@@ -83,8 +87,9 @@ class StoreBase:
         if current is None:
             raise StoreError("the database is not set up; run `skjemapost init` first")
         if current != head:
-            raise StoreError(f"the database is at {current}, the code needs {head}; "
-                             "run `skjemapost init` to upgrade it")
+            raise StoreError(
+                f"the database is at {current}, the code needs {head}; run `skjemapost init` to upgrade it"
+            )
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -111,10 +116,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def add_event(conn: Connection, campaign_id: str, unit_id: int | None, at: dt.datetime, kind: str,
-           detail: dict[str, Any]) -> None:
-    conn.execute(t.events.insert().values(campaign_id=campaign_id, unit_id=unit_id, at=at,
-                                          kind=kind, detail=jsonable(detail)))
+def add_event(
+    conn: Connection,
+    campaign_id: str,
+    unit_id: int | None,
+    at: dt.datetime,
+    kind: str,
+    detail: dict[str, Any],
+) -> None:
+    conn.execute(
+        t.events.insert().values(
+            campaign_id=campaign_id, unit_id=unit_id, at=at, kind=kind, detail=jsonable(detail)
+        )
+    )
 
 
 def jsonable(value: Any) -> Any:

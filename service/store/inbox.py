@@ -58,49 +58,95 @@ class InboxStore(StoreBase):
     def mailbox_state(self, campaign_id: str, folder: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, last UID done) of ``folder``, or None before the first poll."""
         with self._tx() as conn:
-            row = conn.execute(sa.select(t.mailbox_state.c.uidvalidity, t.mailbox_state.c.last_uid)
-                               .where(t.mailbox_state.c.campaign_id == campaign_id,
-                                      t.mailbox_state.c.folder == folder)).first()
+            row = conn.execute(
+                sa.select(t.mailbox_state.c.uidvalidity, t.mailbox_state.c.last_uid).where(
+                    t.mailbox_state.c.campaign_id == campaign_id, t.mailbox_state.c.folder == folder
+                )
+            ).first()
         return (row.uidvalidity, row.last_uid) if row else None
 
-    def set_mailbox_state(self, campaign_id: str, folder: str, uidvalidity: int, last_uid: int,
-                          now: dt.datetime) -> None:
+    def set_mailbox_state(
+        self, campaign_id: str, folder: str, uidvalidity: int, last_uid: int, now: dt.datetime
+    ) -> None:
         m = t.mailbox_state
         # never backwards within one UIDVALIDITY: a slower second poll must not undo a faster one
         keep = sa.and_(m.c.uidvalidity == uidvalidity, m.c.last_uid > last_uid)
         with self._tx() as conn:
-            done = conn.execute(m.update().where(m.c.campaign_id == campaign_id, m.c.folder == folder)
-                                .values(uidvalidity=uidvalidity, updated_at=now,
-                                        last_uid=sa.case((keep, m.c.last_uid), else_=last_uid))).rowcount
+            done = conn.execute(
+                m.update()
+                .where(m.c.campaign_id == campaign_id, m.c.folder == folder)
+                .values(
+                    uidvalidity=uidvalidity,
+                    updated_at=now,
+                    last_uid=sa.case((keep, m.c.last_uid), else_=last_uid),
+                )
+            ).rowcount
             if not done:
-                conn.execute(t.mailbox_state.insert().values(
-                    campaign_id=campaign_id, folder=folder, uidvalidity=uidvalidity,
-                    last_uid=last_uid, updated_at=now))
+                conn.execute(
+                    t.mailbox_state.insert().values(
+                        campaign_id=campaign_id,
+                        folder=folder,
+                        uidvalidity=uidvalidity,
+                        last_uid=last_uid,
+                        updated_at=now,
+                    )
+                )
 
     # -- inbound rows -----------------------------------------------------------------------
 
     def _inbound(self, where: Any) -> list[InboundRow]:
-        query = (sa.select(t.inbound, t.units.c.code).outerjoin(t.units, t.units.c.id == t.inbound.c.unit_id)
-                 .where(where).order_by(t.inbound.c.id))
+        query = (
+            sa.select(t.inbound, t.units.c.code)
+            .outerjoin(t.units, t.units.c.id == t.inbound.c.unit_id)
+            .where(where)
+            .order_by(t.inbound.c.id)
+        )
         with self._tx() as conn:
-            return [InboundRow(r.id, r.message_id, r.folder, r.uidvalidity, r.uid, r.sha256, r.status,
-                               r.kind, r.outcome, r.target_folder, r.code, r.sender, r.subject,
-                               r.received_at, r.raw_path, r.detail) for r in conn.execute(query)]
+            return [
+                InboundRow(
+                    r.id,
+                    r.message_id,
+                    r.folder,
+                    r.uidvalidity,
+                    r.uid,
+                    r.sha256,
+                    r.status,
+                    r.kind,
+                    r.outcome,
+                    r.target_folder,
+                    r.code,
+                    r.sender,
+                    r.subject,
+                    r.received_at,
+                    r.raw_path,
+                    r.detail,
+                )
+                for r in conn.execute(query)
+            ]
 
-    def inbound_at_uids(self, campaign_id: str, folder: str, uidvalidity: int,
-                        uids: Sequence[int]) -> dict[int, InboundRow]:
+    def inbound_at_uids(
+        self, campaign_id: str, folder: str, uidvalidity: int, uids: Sequence[int]
+    ) -> dict[int, InboundRow]:
         """The rows already stored for ``uids`` (one query for a whole batch)."""
-        rows = self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.folder == folder,
-                                     t.inbound.c.uidvalidity == uidvalidity, t.inbound.c.uid.in_(uids)))
+        rows = self._inbound(
+            sa.and_(
+                t.inbound.c.campaign_id == campaign_id,
+                t.inbound.c.folder == folder,
+                t.inbound.c.uidvalidity == uidvalidity,
+                t.inbound.c.uid.in_(uids),
+            )
+        )
         return {r.uid: r for r in rows}
 
-    def inbound_with_message_ids(self, campaign_id: str,
-                                 message_ids: Sequence[str]) -> dict[str, list[InboundRow]]:
+    def inbound_with_message_ids(
+        self, campaign_id: str, message_ids: Sequence[str]
+    ) -> dict[str, list[InboundRow]]:
         """Rows already stored for any of ``message_ids`` (one query for a batch)."""
         out: dict[str, list[InboundRow]] = {}
         if message_ids:
-            for r in self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
-                                           t.inbound.c.message_id.in_(list(message_ids)))):
+            for r in self._inbound(
+                sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.message_id.in_(list(message_ids)))
+            ):
                 out.setdefault(r.message_id, []).append(r)
         return out
 
@@ -108,12 +154,23 @@ class InboxStore(StoreBase):
         return self._inbound(t.inbound.c.id == row_id)[0]
 
     def inbound_with_outcome(self, campaign_id: str, outcome: str) -> list[InboundRow]:
-        return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id,
-                                     t.inbound.c.outcome == outcome))
+        return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.outcome == outcome))
 
-    def store_inbound(self, campaign_id: str, *, message_id: str, folder: str, uidvalidity: int,
-                      uid: int, received_at: dt.datetime, sender: str, subject: str, raw_path: str,
-                      sha256: str, now: dt.datetime) -> int:
+    def store_inbound(
+        self,
+        campaign_id: str,
+        *,
+        message_id: str,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        received_at: dt.datetime,
+        sender: str,
+        subject: str,
+        raw_path: str,
+        sha256: str,
+        now: dt.datetime,
+    ) -> int:
         """The message's row, written once its raw bytes are archived; returns its id.
 
         A second poll of the same mailbox (by hand, on another host) may store the same UID at
@@ -124,29 +181,47 @@ class InboxStore(StoreBase):
         with self._tx() as conn:
             try:
                 with conn.begin_nested():
-                    key = conn.execute(i.insert().values(
-                        campaign_id=campaign_id, message_id=message_id[:998], folder=folder,
-                        uidvalidity=uidvalidity, uid=uid, received_at=received_at, sender=sender[:320],
-                        subject=subject, raw_path=raw_path, sha256=sha256, status="stored",
-                        created_at=now)).inserted_primary_key
+                    key = conn.execute(
+                        i.insert().values(
+                            campaign_id=campaign_id,
+                            message_id=message_id[:998],
+                            folder=folder,
+                            uidvalidity=uidvalidity,
+                            uid=uid,
+                            received_at=received_at,
+                            sender=sender[:320],
+                            subject=subject,
+                            raw_path=raw_path,
+                            sha256=sha256,
+                            status="stored",
+                            created_at=now,
+                        )
+                    ).inserted_primary_key
             except sa.exc.IntegrityError:
-                return int(conn.execute(sa.select(i.c.id).where(
-                    i.c.folder == folder, i.c.uidvalidity == uidvalidity, i.c.uid == uid)).scalar_one())
+                return int(
+                    conn.execute(
+                        sa.select(i.c.id).where(
+                            i.c.folder == folder, i.c.uidvalidity == uidvalidity, i.c.uid == uid
+                        )
+                    ).scalar_one()
+                )
         assert key is not None
         return int(key[0])
 
     def rebind_inbound(self, row_id: int, folder: str, uidvalidity: int, uid: int) -> None:
         """The same message seen at a new UID (after a UIDVALIDITY change): remember where it is."""
         with self._tx() as conn:
-            conn.execute(t.inbound.update().where(t.inbound.c.id == row_id)
-                         .values(folder=folder, uidvalidity=uidvalidity, uid=uid))
+            conn.execute(
+                t.inbound.update()
+                .where(t.inbound.c.id == row_id)
+                .values(folder=folder, uidvalidity=uidvalidity, uid=uid)
+            )
 
     def mark_done(self, row_ids: Iterable[int], now: dt.datetime) -> None:
         ids = list(row_ids)
         if ids:
             with self._tx() as conn:
-                conn.execute(t.inbound.update().where(t.inbound.c.id.in_(ids))
-                             .values(status="done"))
+                conn.execute(t.inbound.update().where(t.inbound.c.id.in_(ids)).values(status="done"))
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -154,15 +229,16 @@ class InboxStore(StoreBase):
         s = t.submissions
         with self._tx() as conn:
             row = conn.execute(
-                sa.select(sa.func.count(s.c.id),
-                          sa.func.max(sa.case((s.c.valid.is_(True), s.c.received_at))))
+                sa.select(sa.func.count(s.c.id), sa.func.max(sa.case((s.c.valid.is_(True), s.c.received_at))))
                 .select_from(s.join(t.units, t.units.c.id == s.c.unit_id))
-                .where(t.units.c.campaign_id == campaign_id, t.units.c.code == code)).one()
+                .where(t.units.c.campaign_id == campaign_id, t.units.c.code == code)
+            ).one()
         newest = aware(row[1])
         return UnitHistory(int(row[0]), newest is not None, newest)
 
-    def record_decision(self, campaign_id: str, inbound_id: int, decision: Decision,
-                        now: dt.datetime) -> bool:
+    def record_decision(
+        self, campaign_id: str, inbound_id: int, decision: Decision, now: dt.datetime
+    ) -> bool:
         """Commit everything one message decided, all or nothing; False (and nothing written)
         when the message already has a decision (another poll got there first).
 
@@ -173,11 +249,19 @@ class InboxStore(StoreBase):
         i = t.inbound
         with self._tx() as conn:
             unit_ids = self.unit_ids(conn, campaign_id)
-            claimed = conn.execute(i.update().where(
-                i.c.id == inbound_id, sa.or_(i.c.status == "stored", i.c.outcome == "review")).values(
-                kind=decision.kind, outcome=decision.outcome, target_folder=decision.folder,
-                unit_id=unit_ids.get(decision.unit_code or ""), detail=jsonable(decision.detail),
-                status="processed", processed_at=now)).rowcount
+            claimed = conn.execute(
+                i.update()
+                .where(i.c.id == inbound_id, sa.or_(i.c.status == "stored", i.c.outcome == "review"))
+                .values(
+                    kind=decision.kind,
+                    outcome=decision.outcome,
+                    target_folder=decision.folder,
+                    unit_id=unit_ids.get(decision.unit_code or ""),
+                    detail=jsonable(decision.detail),
+                    status="processed",
+                    processed_at=now,
+                )
+            ).rowcount
             if not claimed:
                 return False
             for sub in decision.submissions:
@@ -185,83 +269,146 @@ class InboxStore(StoreBase):
             if decision.answers:
                 queue_in(conn, campaign_id, decision.answers, now, unit_ids)
             for address, reason in decision.failing_addresses:
-                _add_failure(conn, campaign_id, address, unit_ids.get(decision.unit_code or ""),
-                             inbound_id, reason, now)
+                _add_failure(
+                    conn,
+                    campaign_id,
+                    address,
+                    unit_ids.get(decision.unit_code or ""),
+                    inbound_id,
+                    reason,
+                    now,
+                )
             if decision.bounced_message_id:
-                conn.execute(t.outbox.update().where(
-                    t.outbox.c.message_id == decision.bounced_message_id,
-                    t.outbox.c.status == "sent").values(status="bounced", updated_at=now))
-            add_event(conn, campaign_id, unit_ids.get(decision.unit_code or ""), now,
-                      f"inbound.{decision.outcome}", {"inbound": inbound_id, "kind": decision.kind,
-                                                      **decision.detail})
+                conn.execute(
+                    t.outbox.update()
+                    .where(t.outbox.c.message_id == decision.bounced_message_id, t.outbox.c.status == "sent")
+                    .values(status="bounced", updated_at=now)
+                )
+            add_event(
+                conn,
+                campaign_id,
+                unit_ids.get(decision.unit_code or ""),
+                now,
+                f"inbound.{decision.outcome}",
+                {"inbound": inbound_id, "kind": decision.kind, **decision.detail},
+            )
         return True
 
     def outbox_message(self, message_id: str) -> tuple[str, str | None] | None:
         """(kind, unit code) of the mail we sent with ``message_id``, if we sent it."""
         with self._tx() as conn:
-            row = conn.execute(sa.select(t.outbox.c.kind, t.units.c.code)
-                               .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
-                               .where(t.outbox.c.message_id == message_id)).first()
+            row = conn.execute(
+                sa.select(t.outbox.c.kind, t.units.c.code)
+                .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
+                .where(t.outbox.c.message_id == message_id)
+            ).first()
         return (row.kind, row.code) if row else None
 
     def sent_to_since(self, campaign_id: str, address: str, since: dt.datetime) -> int:
         """How many mails went (or are queued) to ``address`` since ``since``: the loop guard."""
         with self._tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(
-                t.outbox.c.to_address == address.lower(), t.outbox.c.created_at >= since,
-                t.outbox.c.campaign_id == campaign_id)).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        t.outbox.c.to_address == address.lower(),
+                        t.outbox.c.created_at >= since,
+                        t.outbox.c.campaign_id == campaign_id,
+                    )
+                ).scalar_one()
+            )
 
     def failing_addresses(self, campaign_id: str) -> dict[str, str]:
         with self._tx() as conn:
-            return {a: r for a, r in conn.execute(sa.select(
-                t.address_failures.c.address, t.address_failures.c.reason)
-                .where(t.address_failures.c.campaign_id == campaign_id))}
+            return {
+                a: r
+                for a, r in conn.execute(
+                    sa.select(t.address_failures.c.address, t.address_failures.c.reason).where(
+                        t.address_failures.c.campaign_id == campaign_id
+                    )
+                )
+            }
 
     def former_leader_emails(self, campaign_id: str) -> dict[str, str]:
         """Addresses that led a unit earlier in the campaign -> that unit's code."""
         out: dict[str, str] = {}
         with self._tx() as conn:
             for code, detail in conn.execute(
-                    sa.select(t.units.c.code, t.events.c.detail)
-                    .join(t.units, t.units.c.id == t.events.c.unit_id)
-                    .where(t.events.c.campaign_id == campaign_id, t.events.c.kind == "unit.changed")):
+                sa.select(t.units.c.code, t.events.c.detail)
+                .join(t.units, t.units.c.id == t.events.c.unit_id)
+                .where(t.events.c.campaign_id == campaign_id, t.events.c.kind == "unit.changed")
+            ):
                 old = (detail or {}).get("leader_email", {}).get("from")
                 if old:
                     out[old.lower()] = code
         return out
 
 
-def _add_submission(conn: Connection, campaign_id: str, unit_id: int, inbound_id: int,
-                    sub: NewSubmission, now: dt.datetime) -> None:
+def _add_submission(
+    conn: Connection, campaign_id: str, unit_id: int, inbound_id: int, sub: NewSubmission, now: dt.datetime
+) -> None:
     s = t.submissions
     current = s.alias("current_version")
-    version, current_id, current_at = conn.execute(sa.select(
-        sa.select(sa.func.coalesce(sa.func.max(s.c.version), 0)).where(s.c.unit_id == unit_id)
-        .scalar_subquery(),
-        sa.select(current.c.id).where(current.c.unit_id == unit_id, current.c.current.is_(True))
-        .scalar_subquery(),
-        sa.select(current.c.received_at).where(current.c.unit_id == unit_id,
-                                               current.c.current.is_(True)).scalar_subquery(),
-    )).one()
+    version, current_id, current_at = conn.execute(
+        sa.select(
+            sa.select(sa.func.coalesce(sa.func.max(s.c.version), 0))
+            .where(s.c.unit_id == unit_id)
+            .scalar_subquery(),
+            sa.select(current.c.id)
+            .where(current.c.unit_id == unit_id, current.c.current.is_(True))
+            .scalar_subquery(),
+            sa.select(current.c.received_at)
+            .where(current.c.unit_id == unit_id, current.c.current.is_(True))
+            .scalar_subquery(),
+        )
+    ).one()
     # the current version is the newest *valid* one by the time it was received, so an older
     # file that arrives late never replaces a newer one
     newest_at = aware(current_at)
     takes_over = sub.valid and (newest_at is None or sub.received_at >= newest_at)
     if takes_over and current_id is not None:
         conn.execute(s.update().where(s.c.id == current_id).values(current=False))
-    conn.execute(s.insert().values(
-        campaign_id=campaign_id, unit_id=unit_id, inbound_id=inbound_id, version=int(version) + 1,
-        received_at=sub.received_at, sender=sub.sender, valid=sub.valid, current=takes_over,
-        answers=jsonable(sub.answers), problems=list(sub.problems), flags=list(sub.flags),
-        file_name=sub.file_name, file_sha256=sub.file_sha256, created_at=now))
+    conn.execute(
+        s.insert().values(
+            campaign_id=campaign_id,
+            unit_id=unit_id,
+            inbound_id=inbound_id,
+            version=int(version) + 1,
+            received_at=sub.received_at,
+            sender=sub.sender,
+            valid=sub.valid,
+            current=takes_over,
+            answers=jsonable(sub.answers),
+            problems=list(sub.problems),
+            flags=list(sub.flags),
+            file_name=sub.file_name,
+            file_sha256=sub.file_sha256,
+            created_at=now,
+        )
+    )
 
 
-def _add_failure(conn: Connection, campaign_id: str, address: str, unit_id: int | None,
-                 inbound_id: int, reason: str, now: dt.datetime) -> None:
-    exists = conn.execute(sa.select(t.address_failures.c.id).where(
-        t.address_failures.c.campaign_id == campaign_id,
-        t.address_failures.c.address == address.lower())).first()
+def _add_failure(
+    conn: Connection,
+    campaign_id: str,
+    address: str,
+    unit_id: int | None,
+    inbound_id: int,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    exists = conn.execute(
+        sa.select(t.address_failures.c.id).where(
+            t.address_failures.c.campaign_id == campaign_id, t.address_failures.c.address == address.lower()
+        )
+    ).first()
     if exists is None:
-        conn.execute(t.address_failures.insert().values(
-            campaign_id=campaign_id, address=address.lower(), unit_id=unit_id,
-            inbound_id=inbound_id, reason=reason[:2000], since=now))
+        conn.execute(
+            t.address_failures.insert().values(
+                campaign_id=campaign_id,
+                address=address.lower(),
+                unit_id=unit_id,
+                inbound_id=inbound_id,
+                reason=reason[:2000],
+                since=now,
+            )
+        )

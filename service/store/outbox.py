@@ -36,15 +36,21 @@ class OutboxRow:
     attempts: int
     last_error: str | None
 
+
 class OutboxStore(StoreBase):
     def existing_keys(self, campaign_id: str, keys: Iterable[str]) -> set[str]:
         wanted = list(keys)
         found: set[str] = set()
         with self._tx() as conn:
             for i in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
-                found.update(conn.execute(sa.select(t.outbox.c.dedupe_key).where(
-                    t.outbox.c.campaign_id == campaign_id,
-                    t.outbox.c.dedupe_key.in_(wanted[i:i + 500]))).scalars())
+                found.update(
+                    conn.execute(
+                        sa.select(t.outbox.c.dedupe_key).where(
+                            t.outbox.c.campaign_id == campaign_id,
+                            t.outbox.c.dedupe_key.in_(wanted[i : i + 500]),
+                        )
+                    ).scalars()
+                )
         return found
 
     def queue(self, campaign_id: str, mails: Sequence[NewMail], now: dt.datetime) -> int:
@@ -54,16 +60,33 @@ class OutboxStore(StoreBase):
         with self._tx() as conn:
             return queue_in(conn, campaign_id, mails, now, self.unit_ids(conn, campaign_id))
 
-    def outbox_rows(self, campaign_id: str, statuses: Sequence[str],
-                    limit: int | None = None) -> list[OutboxRow]:
-        query = (sa.select(t.outbox, t.units.c.code)
-                 .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
-                 .where(t.outbox.c.campaign_id == campaign_id, t.outbox.c.status.in_(statuses))
-                 .order_by(t.outbox.c.id).limit(limit))
+    def outbox_rows(
+        self, campaign_id: str, statuses: Sequence[str], limit: int | None = None
+    ) -> list[OutboxRow]:
+        query = (
+            sa.select(t.outbox, t.units.c.code)
+            .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
+            .where(t.outbox.c.campaign_id == campaign_id, t.outbox.c.status.in_(statuses))
+            .order_by(t.outbox.c.id)
+            .limit(limit)
+        )
         with self._tx() as conn:
-            return [OutboxRow(r.id, r.kind, r.code, r.dedupe_key, r.message_id,
-                              tuple(r.recipients), r.subject, r.payload or b"", r.status,
-                              r.attempts, r.last_error) for r in conn.execute(query)]
+            return [
+                OutboxRow(
+                    r.id,
+                    r.kind,
+                    r.code,
+                    r.dedupe_key,
+                    r.message_id,
+                    tuple(r.recipients),
+                    r.subject,
+                    r.payload or b"",
+                    r.status,
+                    r.attempts,
+                    r.last_error,
+                )
+                for r in conn.execute(query)
+            ]
 
     def mark(self, row_id: int, status: str, now: dt.datetime, error: str | None = None) -> None:
         """Move one row to ``status``; "sending" also counts an attempt.
@@ -84,26 +107,47 @@ class OutboxStore(StoreBase):
             conn.execute(stmt, params)
 
     def outbox_counts(self, campaign_id: str) -> dict[str, int]:
-        query = (sa.select(t.outbox.c.status, sa.func.count()).where(
-            t.outbox.c.campaign_id == campaign_id).group_by(t.outbox.c.status))
+        query = (
+            sa.select(t.outbox.c.status, sa.func.count())
+            .where(t.outbox.c.campaign_id == campaign_id)
+            .group_by(t.outbox.c.status)
+        )
         with self._tx() as conn:
             return {status: n for status, n in conn.execute(query)}
 
 
-def queue_in(conn: Connection, campaign_id: str, mails: Sequence[NewMail], now: dt.datetime,
-             unit_ids: dict[str, int]) -> int:
+def queue_in(
+    conn: Connection, campaign_id: str, mails: Sequence[NewMail], now: dt.datetime, unit_ids: dict[str, int]
+) -> int:
     """Queue ``mails`` inside the caller's transaction (so an inbound message's answers commit
     together with its decision); dedupe keys already in the outbox are skipped."""
     keys = [m.dedupe_key for m in mails]
-    existing = set(conn.execute(sa.select(t.outbox.c.dedupe_key).where(
-        t.outbox.c.campaign_id == campaign_id, t.outbox.c.dedupe_key.in_(keys))).scalars())
-    rows = [{
-        "campaign_id": campaign_id, "unit_id": unit_ids.get(m.unit_code or ""),
-        "kind": m.kind, "dedupe_key": m.dedupe_key, "message_id": m.message_id,
-        "recipients": list(m.recipients), "to_address": (m.recipients or ("",))[0].lower(),
-        "subject": m.subject, "payload": m.payload,
-        "status": "queued", "attempts": 0, "created_at": now, "updated_at": now,
-    } for m in mails if m.dedupe_key not in existing]
+    existing = set(
+        conn.execute(
+            sa.select(t.outbox.c.dedupe_key).where(
+                t.outbox.c.campaign_id == campaign_id, t.outbox.c.dedupe_key.in_(keys)
+            )
+        ).scalars()
+    )
+    rows = [
+        {
+            "campaign_id": campaign_id,
+            "unit_id": unit_ids.get(m.unit_code or ""),
+            "kind": m.kind,
+            "dedupe_key": m.dedupe_key,
+            "message_id": m.message_id,
+            "recipients": list(m.recipients),
+            "to_address": (m.recipients or ("",))[0].lower(),
+            "subject": m.subject,
+            "payload": m.payload,
+            "status": "queued",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for m in mails
+        if m.dedupe_key not in existing
+    ]
     if rows:
         conn.execute(t.outbox.insert(), rows)
     return len(rows)

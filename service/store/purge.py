@@ -48,8 +48,9 @@ class RowsPurged:
 
     @property
     def total(self) -> int:
-        return (self.inbound + self.submissions + self.outbox + self.units + self.events
-                + self.address_failures)
+        return (
+            self.inbound + self.submissions + self.outbox + self.units + self.events + self.address_failures
+        )
 
 
 class PurgeStore(StoreBase):
@@ -62,14 +63,29 @@ class PurgeStore(StoreBase):
             paths = sorted({r.raw_path for r in rows})
             kept: set[str] = set()
             for n in range(0, len(paths), 500):  # stay under SQLite's bound-parameter limit
-                kept.update(conn.execute(sa.select(i.c.raw_path).where(
-                    i.c.raw_path.in_(paths[n:n + 500]), sa.not_(old))).scalars())
-        return RawFiles(tuple(p for p in paths if p not in kept), tuple(p for p in paths if p in kept),
-                        len(rows), sum(1 for r in rows if r.outcome == "review"))
+                kept.update(
+                    conn.execute(
+                        sa.select(i.c.raw_path).where(i.c.raw_path.in_(paths[n : n + 500]), sa.not_(old))
+                    ).scalars()
+                )
+        return RawFiles(
+            tuple(p for p in paths if p not in kept),
+            tuple(p for p in paths if p in kept),
+            len(rows),
+            sum(1 for r in rows if r.outcome == "review"),
+        )
 
-    def purge_personal_data(self, campaign_id: str, cutoff: dt.datetime, now: dt.datetime, *,
-                            scrub: Scrub, event: dict[str, Any] | None, dry_run: bool,
-                            scrub_answers: Scrub | None = None) -> RowsPurged:
+    def purge_personal_data(
+        self,
+        campaign_id: str,
+        cutoff: dt.datetime,
+        now: dt.datetime,
+        *,
+        scrub: Scrub,
+        event: dict[str, Any] | None,
+        dry_run: bool,
+        scrub_answers: Scrub | None = None,
+    ) -> RowsPurged:
         """Remove personal data from the campaign's rows before ``cutoff`` (and the contacts of
         its units), in one transaction; with ``dry_run`` count the same and roll back.
 
@@ -88,8 +104,14 @@ class PurgeStore(StoreBase):
                         units=_units(conn, campaign_id, now),
                         events=_events(conn, campaign_id, cutoff, scrub),
                         address_failures=_failures(conn, campaign_id, cutoff),
-                        outbox_pending=int(conn.execute(sa.select(sa.func.count()).where(
-                            *_old_outbox(campaign_id, cutoff, final=False))).scalar_one()))
+                        outbox_pending=int(
+                            conn.execute(
+                                sa.select(sa.func.count()).where(
+                                    *_old_outbox(campaign_id, cutoff, final=False)
+                                )
+                            ).scalar_one()
+                        ),
+                    )
                     if event is not None and done.total and not dry_run:
                         counts = {k: v for k, v in asdict(done).items() if k != "outbox_pending"}
                         add_event(conn, campaign_id, None, now, "purge.done", event | {"rows": counts})
@@ -111,69 +133,98 @@ class PurgeStore(StoreBase):
 
 def _inbound(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub: Scrub) -> int:
     i = t.inbound
-    rows = conn.execute(sa.select(i.c.id, i.c.detail).where(
-        i.c.campaign_id == campaign_id, i.c.received_at < cutoff,
-        sa.or_(i.c.sender != "", i.c.subject != "", i.c.raw_path != ""))).all()
+    rows = conn.execute(
+        sa.select(i.c.id, i.c.detail).where(
+            i.c.campaign_id == campaign_id,
+            i.c.received_at < cutoff,
+            sa.or_(i.c.sender != "", i.c.subject != "", i.c.raw_path != ""),
+        )
+    ).all()
     if rows:
-        conn.execute(i.update().where(i.c.id == sa.bindparam("row_id"))
-                     .values(sender="", subject="", raw_path="", detail=sa.bindparam("clean")),
-                     [{"row_id": r.id, "clean": scrub(r.detail)} for r in rows])
+        conn.execute(
+            i.update()
+            .where(i.c.id == sa.bindparam("row_id"))
+            .values(sender="", subject="", raw_path="", detail=sa.bindparam("clean")),
+            [{"row_id": r.id, "clean": scrub(r.detail)} for r in rows],
+        )
     return len(rows)
 
 
 def _submissions(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub_answers: Scrub | None) -> int:
     """Sender and file name of every version before ``cutoff``, and its personal answers."""
     s = t.submissions
-    rows = conn.execute(sa.select(s.c.id, s.c.sender, s.c.file_name, s.c.answers).where(
-        s.c.campaign_id == campaign_id, s.c.received_at < cutoff)).all()
+    rows = conn.execute(
+        sa.select(s.c.id, s.c.sender, s.c.file_name, s.c.answers).where(
+            s.c.campaign_id == campaign_id, s.c.received_at < cutoff
+        )
+    ).all()
     changed = []
     for r in rows:
         answers = scrub_answers(r.answers) if scrub_answers and r.answers else r.answers
         if r.sender or r.file_name or answers != r.answers:
             changed.append({"row_id": r.id, "clean": answers})
     if changed:
-        conn.execute(s.update().where(s.c.id == sa.bindparam("row_id"))
-                     .values(sender="", file_name="", answers=sa.bindparam("clean")), changed)
+        conn.execute(
+            s.update()
+            .where(s.c.id == sa.bindparam("row_id"))
+            .values(sender="", file_name="", answers=sa.bindparam("clean")),
+            changed,
+        )
     return len(changed)
 
 
 def _old_outbox(campaign_id: str, cutoff: dt.datetime, *, final: bool) -> list[Any]:
     o = t.outbox
     states = o.c.status.in_(FINAL_OUTBOX) if final else o.c.status.not_in(FINAL_OUTBOX)
-    return [o.c.campaign_id == campaign_id, states,
-            sa.func.coalesce(o.c.sent_at, o.c.created_at) < cutoff]
+    return [o.c.campaign_id == campaign_id, states, sa.func.coalesce(o.c.sent_at, o.c.created_at) < cutoff]
 
 
 def _outbox(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub: Scrub) -> int:
     o = t.outbox
-    rows = conn.execute(sa.select(o.c.id, o.c.last_error).where(
-        *_old_outbox(campaign_id, cutoff, final=True),
-        sa.or_(o.c.payload.is_not(None), o.c.to_address != "", o.c.subject != ""))).all()
+    rows = conn.execute(
+        sa.select(o.c.id, o.c.last_error).where(
+            *_old_outbox(campaign_id, cutoff, final=True),
+            sa.or_(o.c.payload.is_not(None), o.c.to_address != "", o.c.subject != ""),
+        )
+    ).all()
     if rows:
-        conn.execute(o.update().where(o.c.id == sa.bindparam("row_id"))
-                     .values(payload=None, recipients=[], to_address="", subject="",
-                             last_error=sa.bindparam("clean")),
-                     [{"row_id": r.id, "clean": scrub(r.last_error)} for r in rows])
+        conn.execute(
+            o.update()
+            .where(o.c.id == sa.bindparam("row_id"))
+            .values(payload=None, recipients=[], to_address="", subject="", last_error=sa.bindparam("clean")),
+            [{"row_id": r.id, "clean": scrub(r.last_error)} for r in rows],
+        )
     return len(rows)
 
 
 def _units(conn: Connection, campaign_id: str, now: dt.datetime) -> int:
     u = t.units
-    return int(conn.execute(u.update().where(
-        u.c.campaign_id == campaign_id, sa.or_(*(u.c[c] != "" for c in UNIT_CONTACTS)))
-        .values(updated_at=now, **{c: "" for c in UNIT_CONTACTS})).rowcount)
+    return int(
+        conn.execute(
+            u.update()
+            .where(u.c.campaign_id == campaign_id, sa.or_(*(u.c[c] != "" for c in UNIT_CONTACTS)))
+            .values(updated_at=now, **{c: "" for c in UNIT_CONTACTS})
+        ).rowcount
+    )
 
 
 def _events(conn: Connection, campaign_id: str, cutoff: dt.datetime, scrub: Scrub) -> int:
     """Events before the cutoff, and the roster's events (``unit.*``) whatever their date: they
     carry the same contacts the units lose."""
     e = t.events
-    changed = [{"row_id": r.id, "clean": clean} for r in conn.execute(sa.select(e.c.id, e.c.detail).where(
-        e.c.campaign_id == campaign_id, sa.or_(e.c.at < cutoff, e.c.kind.startswith("unit."))))
-        if (clean := scrub(r.detail)) != r.detail]
+    changed = [
+        {"row_id": r.id, "clean": clean}
+        for r in conn.execute(
+            sa.select(e.c.id, e.c.detail).where(
+                e.c.campaign_id == campaign_id, sa.or_(e.c.at < cutoff, e.c.kind.startswith("unit."))
+            )
+        )
+        if (clean := scrub(r.detail)) != r.detail
+    ]
     if changed:
-        conn.execute(e.update().where(e.c.id == sa.bindparam("row_id")).values(detail=sa.bindparam("clean")),
-                     changed)
+        conn.execute(
+            e.update().where(e.c.id == sa.bindparam("row_id")).values(detail=sa.bindparam("clean")), changed
+        )
     return len(changed)
 
 

@@ -63,7 +63,7 @@ log = logging.getLogger("skjemapost.web")
 SECURITY_HEADERS = {
     # no script at all, styles only from our own file, forms only back to us, never in a frame
     "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
@@ -102,7 +102,8 @@ def load_texts() -> dict[str, dict[str, Any]]:
     """The page texts per language (templates/web/text/<lang>.toml); both must have every key."""
     folder = TEMPLATES / "text"
     texts: dict[str, dict[str, Any]] = {
-        lang: tomllib.loads((folder / f"{lang}.toml").read_text(encoding="utf-8")) for lang in LANGUAGES}
+        lang: tomllib.loads((folder / f"{lang}.toml").read_text(encoding="utf-8")) for lang in LANGUAGES
+    }
     keys = [set(t) for t in texts.values()]
     if any(k != keys[0] for k in keys):
         diff = sorted(set[str]().union(*keys) - keys[0].intersection(*keys))
@@ -145,8 +146,13 @@ class Web:
         window = dt.timedelta(minutes=config.web.login_window_minutes)
         self.limiter = LoginLimiter(config.web.login_attempts, window)
         self.texts = load_texts()
-        self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.env.filters["day"] = day
 
     # -- request helpers ------------------------------------------------------------------------
@@ -181,9 +187,15 @@ class Web:
         lang = self.language(request)
         base = request.scope.get("root_path", "")
         html = self.env.get_template(template).render(
-            t=self.texts[lang], lang=lang, other=next(x for x in LANGUAGES if x != lang), base=base,
-            csrf=csrf_token(request), here=request.scope["path"].removeprefix(base) or "/",
-            me=context.pop("me", None), **context)
+            t=self.texts[lang],
+            lang=lang,
+            other=next(x for x in LANGUAGES if x != lang),
+            base=base,
+            csrf=csrf_token(request),
+            here=request.scope["path"].removeprefix(base) or "/",
+            me=context.pop("me", None),
+            **context,
+        )
         return HTMLResponse(html, status)
 
     def url(self, request: Request, path: str) -> str:
@@ -253,8 +265,9 @@ def routes(web: Web) -> list[Route | Mount]:
         web.limiter.clear(keys[0])
         lang = request.session.get("lang")
         request.session.clear()  # a new session at login: nothing from before it survives
-        request.session.update(user=user.name, at=now.isoformat(), fp=user.fingerprint,
-                               csrf=secrets.token_urlsafe(32))
+        request.session.update(
+            user=user.name, at=now.isoformat(), fp=user.fingerprint, csrf=secrets.token_urlsafe(32)
+        )
         if lang in LANGUAGES:
             request.session["lang"] = lang
         log.info("login: user %r (%s) from %s", user.name, user.role, client)
@@ -284,8 +297,11 @@ def routes(web: Web) -> list[Route | Mount]:
             wanted = str(form.get("faculty") or "") or None
         user = web.user(request)
         if user is None:
-            return PlainTextResponse("401 Unauthorized: log in first\n", 401,
-                                     headers={"WWW-Authenticate": 'Cookie realm="skjemapost"'})
+            return PlainTextResponse(
+                "401 Unauthorized: log in first\n",
+                401,
+                headers={"WWW-Authenticate": 'Cookie realm="skjemapost"'},
+            )
         folder = Path(tempfile.mkdtemp(prefix="skjemapost-web-"))
         try:
             path, name = await run_in_threadpool(web.views.workbook, user, folder, wanted)
@@ -296,9 +312,13 @@ def routes(web: Web) -> list[Route | Mount]:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         log.info("workbook: user %r (%s %s)", user.name, user.role, user.faculty or "all")
-        return FileResponse(path, filename=name, content_disposition_type="attachment",
-                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+        return FileResponse(
+            path,
+            filename=name,
+            content_disposition_type="attachment",
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )
 
     async def healthz(request: Request) -> Response:
         try:
@@ -323,12 +343,19 @@ def routes(web: Web) -> list[Route | Mount]:
 def create_app(config: Config, clock: Clock | None = None) -> Starlette:
     """The web app for ``config``; raises ConfigError/UsersFileError if the session secret or the
     users file is missing or bad, so a misconfigured service stops at start."""
-    secret = config.secrets.require(config.web.session_secret_env,
-                                    "the key that signs the web page's session cookies")
+    secret = config.secrets.require(
+        config.web.session_secret_env, "the key that signs the web page's session cookies"
+    )
     if len(secret) < SECRET_MIN:
-        raise ConfigError([Problem(config.web.session_secret_env,
-                                   f"the session key must be at least {SECRET_MIN} characters "
-                                   "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")])
+        raise ConfigError(
+            [
+                Problem(
+                    config.web.session_secret_env,
+                    f"the session key must be at least {SECRET_MIN} characters "
+                    "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                )
+            ]
+        )
     web = Web(config, clock)
 
     async def error_page(request: Request, exc: Exception) -> Response:
@@ -345,9 +372,15 @@ def create_app(config: Config, clock: Clock | None = None) -> Starlette:
         routes=routes(web),
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(SessionMiddleware, secret_key=secret, session_cookie="skjemapost_session",
-                       max_age=config.web.session_hours * 3600, path=(config.web.root_path or "/"),
-                       same_site="lax", https_only=config.web.secure_cookies),
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie="skjemapost_session",
+                max_age=config.web.session_hours * 3600,
+                path=(config.web.root_path or "/"),
+                same_site="lax",
+                https_only=config.web.secure_cookies,
+            ),
         ],
         exception_handlers={HTTPException: error_page},
         lifespan=lifespan,
@@ -357,17 +390,24 @@ def create_app(config: Config, clock: Clock | None = None) -> Starlette:
     return app
 
 
-def server_config(config: Config, clock: Clock | None = None, *, host: str | None = None,
-                  port: int | None = None) -> uvicorn.Config:
+def server_config(
+    config: Config, clock: Clock | None = None, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
     """uvicorn's settings for ``config``: root_path and the proxies trusted for X-Forwarded-*."""
     trusted = config.web.forwarded_allow_ips
-    return uvicorn.Config(create_app(config, clock), host=host or config.web.host,
-                          port=port or config.web.port, root_path=config.web.root_path,
-                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-                          server_header=False)
+    return uvicorn.Config(
+        create_app(config, clock),
+        host=host or config.web.host,
+        port=port or config.web.port,
+        root_path=config.web.root_path,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        server_header=False,
+    )
 
 
-def run_server(config: Config, clock: Clock | None = None, *, host: str | None = None,
-               port: int | None = None) -> None:
+def run_server(
+    config: Config, clock: Clock | None = None, *, host: str | None = None, port: int | None = None
+) -> None:
     """Serve until stopped (Ctrl-C or SIGTERM): blocking."""
     uvicorn.Server(server_config(config, clock, host=host, port=port)).run()

@@ -34,8 +34,10 @@ from service.errors import Problem, ProblemsError, SkjemapostError
 Role = Literal["hr", "coordinator"]
 ROLES: tuple[Role, ...] = get_args(Role)
 NAME_MAX = 64
-HEADER = ("# skjemapost web users: written by `skjemapost user add` / `user remove`.\n"
-          "# Keep this file at mode 0600: it holds password hashes (argon2id).\n")
+HEADER = (
+    "# skjemapost web users: written by `skjemapost user add` / `user remove`.\n"
+    "# Keep this file at mode 0600: it holds password hashes (argon2id).\n"
+)
 
 
 class UsersFileError(ProblemsError):
@@ -106,8 +108,10 @@ def load_users(path: Path) -> dict[str, WebUser]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsersFileError([Problem(str(path), "no such file; add a user with "
-                                      "`skjemapost user add NAME --role hr`")], str(path)) from None
+        raise UsersFileError(
+            [Problem(str(path), "no such file; add a user with `skjemapost user add NAME --role hr`")],
+            str(path),
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsersFileError([Problem(str(path), f"not valid TOML: {exc}")], str(path)) from None
     return parse_users(raw, str(path))
@@ -164,8 +168,12 @@ def _entry(entry: dict[str, Any], where: str, problems: list[Problem]) -> WebUse
         try:
             extract_parameters(values["password_hash"])
         except InvalidHashError:
-            problems.append(Problem(f"{where}.password_hash", "not an argon2 hash; set the password "
-                                    "again with `skjemapost user add`"))
+            problems.append(
+                Problem(
+                    f"{where}.password_hash",
+                    "not an argon2 hash; set the password again with `skjemapost user add`",
+                )
+            )
     if len(problems) > before:
         return None
     return WebUser(name, cast(Role, role), faculty or None, values["password_hash"])
@@ -320,14 +328,14 @@ class LoginLimiter:
         self._fails.pop(k, None)
 
 
-def check_web(users_file: Path, secret: str | None, secret_env: str,
-              faculties: Iterable[str]) -> tuple[list[str], list[str]]:
+def check_web(
+    users_file: Path, secret: str | None, secret_env: str, faculties: Iterable[str]
+) -> tuple[list[str], list[str]]:
     """(facts, problems) about the web page for `skjemapost check`. The page is optional: no
     users file is a fact, not a problem; a bad file, a coordinator of an unknown faculty, or
     users without the session key are problems."""
     if not users_file.exists():
-        return [f"web page: no users file {users_file}; `skjemapost user add` before "
-                "`skjemapost serve`"], []
+        return [f"web page: no users file {users_file}; `skjemapost user add` before `skjemapost serve`"], []
     try:
         users = load_users(users_file)
     except SkjemapostError as exc:
@@ -335,10 +343,15 @@ def check_web(users_file: Path, secret: str | None, secret_env: str,
     known = set(faculties)
     roles = [u.faculty or "hr" for u in users.values()]
     facts = [f"web page: {len(users)} user(s) in {users_file} ({', '.join(sorted(roles)) or 'none'})"]
-    problems = [f"web page: user {u.name!r} coordinates faculty {u.faculty!r}, which has no "
-                "[[coordinators]] entry in the config" for u in users.values()
-                if u.faculty and u.faculty not in known]
+    problems = [
+        f"web page: user {u.name!r} coordinates faculty {u.faculty!r}, which has no "
+        "[[coordinators]] entry in the config"
+        for u in users.values()
+        if u.faculty and u.faculty not in known
+    ]
     if not secret:
-        problems.append(f"{secret_env}: environment variable is not set; it holds the key that signs "
-                        "the web page's session cookies (at least 16 characters)")
+        problems.append(
+            f"{secret_env}: environment variable is not set; it holds the key that signs "
+            "the web page's session cookies (at least 16 characters)"
+        )
     return facts, problems

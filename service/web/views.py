@@ -92,16 +92,27 @@ class Views:
         cfg = app.config
         progress = [p for p in app.status() if faculty is None or p.faculty == faculty]
         lines = [FacultyLine(p.faculty, p.units, p.submitted, p.valid, p.missing) for p in progress]
-        total = FacultyLine("", *(sum(getattr(x, k) for x in lines)
-                                  for k in ("units", "submitted", "valid", "missing")))
+        total = FacultyLine(
+            "", *(sum(getattr(x, k) for x in lines) for k in ("units", "submitted", "valid", "missing"))
+        )
         src = collate.load(app.store, app.campaign_id, {}, cfg.campaign.timezone, faculty)
         codes = {u.code for u in src.units}
-        review = sum(1 for r in app.review_queue()
-                     if faculty is None or (r.unit_code is not None and r.unit_code in codes))
-        return Dashboard(cfg.campaign.title, cfg.campaign.deadline,
-                         local(app.clock.now(), cfg.campaign.timezone), faculty,
-                         lines, total, _missing(src, app.form),
-                         _flags(src.units, app.store.current_flags(app.campaign_id), lang), review)
+        review = sum(
+            1
+            for r in app.review_queue()
+            if faculty is None or (r.unit_code is not None and r.unit_code in codes)
+        )
+        return Dashboard(
+            cfg.campaign.title,
+            cfg.campaign.deadline,
+            local(app.clock.now(), cfg.campaign.timezone),
+            faculty,
+            lines,
+            total,
+            _missing(src, app.form),
+            _flags(src.units, app.store.current_flags(app.campaign_id), lang),
+            review,
+        )
 
     def workbook(self, user: WebUser, folder: Path, wanted: str | None = None) -> tuple[Path, str]:
         """The master workbook this user may have (HR: all, or the faculty ``wanted``), written
@@ -125,19 +136,30 @@ def _missing(src: collate.Sources, form: FormDef) -> list[MissingUnit]:
     for row in sheet.rows:
         r: Mapping[str, object] = dict(zip(titles, row, strict=True))
         last = r["Siste purring"]
-        out.append(MissingUnit(str(r["Enhetskode"]), str(r["Enhet"]), str(r["Fakultet"]), str(r["Status"]),
-                               str(r["Leder"] or ""), str(r["Leders e-post"] or ""),
-                               int(r["Purringer sendt"] or 0),  # type: ignore[call-overload]
-                               last if isinstance(last, dt.date) else None,
-                               str(r["Feilende adresse"] or "")))
+        out.append(
+            MissingUnit(
+                str(r["Enhetskode"]),
+                str(r["Enhet"]),
+                str(r["Fakultet"]),
+                str(r["Status"]),
+                str(r["Leder"] or ""),
+                str(r["Leders e-post"] or ""),
+                int(r["Purringer sendt"] or 0),  # type: ignore[call-overload]
+                last if isinstance(last, dt.date) else None,
+                str(r["Feilende adresse"] or ""),
+            )
+        )
     return out
 
 
-def _flags(units: Sequence[Unit], stored: Sequence[tuple[str, list[dict[str, str]]]],
-           lang: Language) -> list[FlagLine]:
+def _flags(
+    units: Sequence[Unit], stored: Sequence[tuple[str, list[dict[str, str]]]], lang: Language
+) -> list[FlagLine]:
     """The workbook's «Flagg» rows (the current valid versions' flags, as the digest reads them,
     without their answers), for ``units`` in their order, in the reader's language."""
     flags = dict(stored)
-    return [FlagLine(unit.code, unit.name, unit.faculty, f["label"] or "", f["value"] or "",
-                     f["message"] or "")
-            for unit in units for f in flags_for(flags.get(unit.code, []), lang)]
+    return [
+        FlagLine(unit.code, unit.name, unit.faculty, f["label"] or "", f["value"] or "", f["message"] or "")
+        for unit in units
+        for f in flags_for(flags.get(unit.code, []), lang)
+    ]

@@ -36,8 +36,18 @@ Value = str | int | float | bool | datetime.date | datetime.time | datetime.time
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STRICT_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 XlsxError = PackageError  # what a caller of this module catches
-__all__ = ["DefinedName", "Grid", "Sheet", "Workbook", "XlsxError", "ZipLimits", "column_index",
-           "column_letters", "from_serial", "open_workbook"]
+__all__ = [
+    "DefinedName",
+    "Grid",
+    "Sheet",
+    "Workbook",
+    "XlsxError",
+    "ZipLimits",
+    "column_index",
+    "column_letters",
+    "from_serial",
+    "open_workbook",
+]
 
 
 @dataclass(frozen=True)
@@ -96,15 +106,15 @@ def _cut(text: str, max_row: int) -> tuple[str, bool]:
         return text, False
     prefix, close = data[1], f"</{root[1]}>"
     count = row_no = 0
-    pieces, at = [text[:data.end()]], data.end()
+    pieces, at = [text[: data.end()]], data.end()
     for m in _row_tag(prefix).finditer(text, at):
         found = _ROW_NO.search(m[1])
         row_no, count = int(found[1]) if found else row_no + 1, count + 1
         if row_no > max_row or count > max_row:
-            pieces.append(f"{text[at:m.start()]}</{prefix}sheetData>{close}")
+            pieces.append(f"{text[at : m.start()]}</{prefix}sheetData>{close}")
             return "".join(pieces), True
         empty = "/" if m[1].endswith("/") else ""
-        pieces.append(f'{text[at:m.start()]}<{prefix}row r="{row_no}"{empty}>')
+        pieces.append(f'{text[at : m.start()]}<{prefix}row r="{row_no}"{empty}>')
         at = m.end()
     end = text.find(f"</{prefix}sheetData>", at)
     if end < 0:
@@ -136,8 +146,10 @@ def _style_kinds(text: str, ns: str) -> list[DateKind | None]:
         except ET.ParseError:
             root = parse(text, "styles")
         q = f"{{{ns}}}"
-        custom = {int(f.get("numFmtId", "-1")): f.get("formatCode", "")
-                  for f in root.iterfind(f"{q}numFmts/{q}numFmt")}
+        custom = {
+            int(f.get("numFmtId", "-1")): f.get("formatCode", "")
+            for f in root.iterfind(f"{q}numFmts/{q}numFmt")
+        }
     xfs = _CELL_XFS.search(text)
     tags = _XF.finditer(xfs[0]) if xfs is not None else iter(())
     ids = (int(m[1]) if m else 0 for m in (_NUM_FMT_ID.search(x[1]) for x in tags))
@@ -145,6 +157,7 @@ def _style_kinds(text: str, ns: str) -> list[DateKind | None]:
 
 
 # ---- the workbook ------------------------------------------------------------------------------
+
 
 class Workbook:
     """An opened .xlsx: its sheets and names at once, each sheet's cells on demand."""
@@ -181,8 +194,11 @@ class Workbook:
         for el in root.iterfind(f"{q}definedNames/{q}definedName"):
             local = el.get("localSheetId")
             if local is None or int(local) < len(listed):
-                names.append(DefinedName(el.get("name") or "", el.text or "",
-                                         None if local is None else listed[int(local)]))
+                names.append(
+                    DefinedName(
+                        el.get("name") or "", el.text or "", None if local is None else listed[int(local)]
+                    )
+                )
         self.names: tuple[DefinedName, ...] = tuple(names)
         pr = root.find(f"{q}workbookPr")
         self.date1904 = pr is not None and pr.get("date1904", "").lower() in ("1", "true")
@@ -202,8 +218,7 @@ class Workbook:
             piece, truncated = _cut(self.package.xml(part), max_row)
             return self._read(name, parse(piece, part), max_row, max_col, truncated)
 
-    def _read(self, name: str, root: ET.Element, max_row: int, max_col: int,
-              truncated: bool) -> Grid:
+    def _read(self, name: str, root: ET.Element, max_row: int, max_col: int, truncated: bool) -> Grid:
         q = f"{{{self.ns}}}"
         tag_c, tag_v, tag_is = q + "c", q + "v", q + "is"
         cells: dict[tuple[int, int], Value] = {}
@@ -279,8 +294,9 @@ class Workbook:
     def __enter__(self) -> Workbook:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -308,8 +324,11 @@ def _text(element: ET.Element, q: str) -> str:
         text = element[0].text or ""
     else:  # runs; phonetic guides (rPh) are left out, as Excel shows them apart
         tag_r = q + "r"
-        text = "".join((child.text or "") if child.tag == tag_t else (child.findtext(tag_t) or "")
-                       for child in element if child.tag == tag_t or child.tag == tag_r)
+        text = "".join(
+            (child.text or "") if child.tag == tag_t else (child.findtext(tag_t) or "")
+            for child in element
+            if child.tag == tag_t or child.tag == tag_r
+        )
     return _ESCAPED.sub(_unescape, text) if "_x" in text else text
 
 
@@ -337,5 +356,6 @@ def column_letters(col: int) -> str:
 
 
 #: A..ZZ, looked up for every cell; three letters are rare enough to compute
-_COLUMNS = {a + b: column_index(a + b) for a in ("", *map(chr, range(65, 91)))
-            for b in map(chr, range(65, 91))}
+_COLUMNS = {
+    a + b: column_index(a + b) for a in ("", *map(chr, range(65, 91))) for b in map(chr, range(65, 91))
+}

@@ -20,15 +20,23 @@ DateValue = datetime.date | datetime.time | datetime.timedelta
 
 #: the built-in number formats that show a date or a time (ECMA-376 18.8.30)
 BUILTIN_DATE_FORMATS = {
-    14: "mm-dd-yy", 15: "d-mmm-yy", 16: "d-mmm", 17: "mmm-yy", 18: "h:mm AM/PM",
-    19: "h:mm:ss AM/PM", 20: "h:mm", 21: "h:mm:ss", 22: "m/d/yy h:mm", 45: "mm:ss",
-    46: "[h]:mm:ss", 47: "mmss.0",
+    14: "mm-dd-yy",
+    15: "d-mmm-yy",
+    16: "d-mmm",
+    17: "mmm-yy",
+    18: "h:mm AM/PM",
+    19: "h:mm:ss AM/PM",
+    20: "h:mm",
+    21: "h:mm:ss",
+    22: "m/d/yy h:mm",
+    45: "mm:ss",
+    46: "[h]:mm:ss",
+    47: "mmss.0",
 }
 #: what a format shows literally: quoted text, \x, the _x padding and *x fill characters, and
 #: bracketed colours or locales ([Red], [$-414]) but not elapsed time ([h], [mm], [ss])
 _LITERALS = re.compile(r'"[^"]*"|\\.|_.|\*.|\[(?![hms]+\])[^\]]*\]', re.IGNORECASE)
-_ELAPSED = re.compile(r"\[hh?\](:mm(:ss(\.0*)?)?)?|\[mm?\](:ss(\.0*)?)?|\[ss?\](\.0*)?",
-                      re.IGNORECASE)
+_ELAPSED = re.compile(r"\[hh?\](:mm(:ss(\.0*)?)?)?|\[mm?\](:ss(\.0*)?)?|\[ss?\](\.0*)?", re.IGNORECASE)
 
 
 @lru_cache(maxsize=256)
@@ -48,8 +56,7 @@ def format_kind(code: str) -> DateKind | None:
 _EPOCHS = (datetime.datetime(1899, 12, 30), datetime.datetime(1904, 1, 1))
 
 
-def from_serial(value: int | float, kind: DateKind, *,
-                date1904: bool = False) -> int | float | DateValue:
+def from_serial(value: int | float, kind: DateKind, *, date1904: bool = False) -> int | float | DateValue:
     """An Excel serial day number as the kind its format shows (as openpyxl's from_excel).
 
     A value in [0, 1) is a time of day whatever the format; a serial beyond Python's dates
@@ -58,8 +65,9 @@ def from_serial(value: int | float, kind: DateKind, *,
     try:
         if kind == "timedelta":
             delta = datetime.timedelta(days=value)
-            return datetime.timedelta(seconds=delta.total_seconds() // 1,
-                                      microseconds=round(delta.microseconds, -3))
+            return datetime.timedelta(
+                seconds=delta.total_seconds() // 1, microseconds=round(delta.microseconds, -3)
+            )
         day, fraction = divmod(value, 1)
         diff = datetime.timedelta(milliseconds=round(fraction * 86_400_000))
         if 0 <= value < 1 and diff.days == 0:

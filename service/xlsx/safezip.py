@@ -69,10 +69,19 @@ def guarded(part: str = "") -> Iterator[None]:
         raise
     except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required"
         raise PackageError(f"cannot be read: {exc}", code="encrypted", part=part) from exc
-    except (ET.ParseError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-            LookupError, NotImplementedError, OverflowError, TypeError) as exc:
-        raise PackageError(f"cannot be read: {type(exc).__name__}: {exc}", code="corrupt",
-                           part=part) from exc
+    except (
+        ET.ParseError,
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        LookupError,
+        NotImplementedError,
+        OverflowError,
+        TypeError,
+    ) as exc:
+        raise PackageError(f"cannot be read: {type(exc).__name__}: {exc}", code="corrupt", part=part) from exc
 
 
 class Package:
@@ -105,15 +114,13 @@ class Package:
         info = self._infos.get(name.lower())
         if info is None:
             raise PackageError("missing from the archive", code="corrupt", part=name)
-        budget = self.limits.max_unpacked - sum(
-            n for k, n in self._spent.items() if k != info.filename)
+        budget = self.limits.max_unpacked - sum(n for k, n in self._spent.items() if k != info.filename)
         with guarded(name), self._zf.open(info) as fh:
             data = fh.read(min(info.file_size, budget) + 1)
         if len(data) > budget:
             raise PackageError("unpacks to more than allowed", code="bomb", part=name)
         if len(data) != info.file_size:
-            raise PackageError("unpacks to another size than it declares", code="corrupt",
-                               part=name)
+            raise PackageError("unpacks to another size than it declares", code="corrupt", part=name)
         self._spent[info.filename] = len(data)
         return data
 
@@ -172,8 +179,9 @@ class Package:
     def __enter__(self) -> Package:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -182,12 +190,10 @@ def _check_sizes(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
         raise PackageError(f"{len(infos)} members, more than {limits.max_members}", code="bomb")
     for info in infos:
         if info.flag_bits & 0x1:
-            raise PackageError("the zip is password-protected", code="encrypted",
-                               part=info.filename)
+            raise PackageError("the zip is password-protected", code="encrypted", part=info.filename)
     total = sum(info.file_size for info in infos)
     if total > limits.max_unpacked:
-        raise PackageError(f"unpacks to {total} bytes, more than {limits.max_unpacked}",
-                           code="bomb")
+        raise PackageError(f"unpacks to {total} bytes, more than {limits.max_unpacked}", code="bomb")
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.ratio_floor and ratio > limits.max_ratio:
@@ -213,8 +219,7 @@ def xml_text(data: bytes, part: str = "") -> str:
     except (UnicodeDecodeError, LookupError) as exc:
         raise PackageError(f"cannot be decoded: {exc}", code="corrupt", part=part) from exc
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise PackageError("declares a DTD or entities; refused unparsed", code="xml_attack",
-                           part=part)
+        raise PackageError("declares a DTD or entities; refused unparsed", code="xml_attack", part=part)
     return text
 
 

@@ -64,13 +64,16 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORM = load_form(ROOT / "forms" / "oppsummering-og-evaluering.toml")
 LAYOUT = sheet_layout(FORM)
 UNITS: dict[str, Unit] = {u.code: u for u in read_roster(ROOT / "config" / "roster.example.csv").units}
-COORDINATORS = {"IE": ("Kari Nordmann", "kari.nordmann@example.edu"),
-                "NV": ("Ola Hansen", "ola.hansen@example.edu"),
-                "HF": ("Ingrid Berg", "ingrid.berg@example.edu")}
+COORDINATORS = {
+    "IE": ("Kari Nordmann", "kari.nordmann@example.edu"),
+    "NV": ("Ola Hansen", "ola.hansen@example.edu"),
+    "HF": ("Ingrid Berg", "ingrid.berg@example.edu"),
+}
 INVITED = dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC)
 
 
 # ---- the campaign's side: references, invitations, forms -----------------------------------------
+
 
 def ref(code: str) -> str:
     return tokens.reference(SECRET, CAMPAIGN, code)
@@ -97,10 +100,17 @@ def invitation(code: str) -> tuple[str, str, str]:
     context = {
         "campaign": {"id": CAMPAIGN, "title": TITLE, "opens": OPENS, "deadline": DEADLINE},
         "sender": {"name": SERVICE_NAME, "address": SERVICE},
-        "unit": {"code": u.code, "name": u.name, "faculty": u.faculty, "leader_name": u.leader_name,
-                 "leader_email": u.leader_email, "verneombud_name": u.verneombud_name,
-                 "verneombud_email": u.verneombud_email},
-        "reference": ref(code), "coordinators": [{"name": coordinator[0], "email": coordinator[1]}],
+        "unit": {
+            "code": u.code,
+            "name": u.name,
+            "faculty": u.faculty,
+            "leader_name": u.leader_name,
+            "leader_email": u.leader_email,
+            "verneombud_name": u.verneombud_name,
+            "verneombud_email": u.verneombud_email,
+        },
+        "reference": ref(code),
+        "coordinators": [{"name": coordinator[0], "email": coordinator[1]}],
         "attachment_name": attachment_name(code),
     }
     r = renderer().render("leader-invitation", u.language, context)
@@ -124,9 +134,20 @@ def real_form(code: str, data: bytes) -> bytes:
 @functools.cache
 def blank(code: str) -> bytes:
     u = UNITS[code]
-    return real_form(code, stable_zip(build_form(FORM, u, lang=u.language, reference=ref(code),
-                                 stamp=tokens.stamp(SECRET, CAMPAIGN, code),
-                                 campaign_title=TITLE, deadline=DEADLINE)))
+    return real_form(
+        code,
+        stable_zip(
+            build_form(
+                FORM,
+                u,
+                lang=u.language,
+                reference=ref(code),
+                stamp=tokens.stamp(SECRET, CAMPAIGN, code),
+                campaign_title=TITLE,
+                deadline=DEADLINE,
+            )
+        ),
+    )
 
 
 def at(key: str, column: str | None = None) -> str:
@@ -142,7 +163,8 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
     n = 8 + digest("staff", code)[0] % 60
     nb = lang == "nb"
     return {
-        at("forlop"): "Fullførte handlingsplan i vår (lysbilde 8)" if nb
+        at("forlop"): "Fullførte handlingsplan i vår (lysbilde 8)"
+        if nb
         else "Finished an action plan in the spring (slide 8)",
         at("antall_ansatte"): n,
         at("motedato"): dt.date(2020, 11, 3 + digest("day", code)[0] % 20),
@@ -153,13 +175,15 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
         at("losam_involvert"): "Ikke relevant" if nb else "Not relevant",
         at("handlingsplan_ephorte"): "Ja" if nb else "Yes",
         at("saksnummer"): f"2020/{10000 + digest('case', code)[1] * 37}",
-        at("tiltak/1", "beskrivelse"): "Faste digitale lunsjmøter hver fredag" if nb
+        at("tiltak/1", "beskrivelse"): "Faste digitale lunsjmøter hver fredag"
+        if nb
         else "Weekly online lunch meetings",
         at("tiltak/1", "tema"): "Sosialt fellesskap" if nb else "Social community",
         at("tiltak/1", "status"): "Nytt" if nb else "New",
         at("tiltak/1", "ansvarlig"): "Instituttleder" if nb else "Head of department",
         at("tiltak/1", "frist"): dt.date(2021, 3, 1),
-        at("tiltak/2", "beskrivelse"): "Gjennomgang av arbeidsmengde i undervisning" if nb
+        at("tiltak/2", "beskrivelse"): "Gjennomgang av arbeidsmengde i undervisning"
+        if nb
         else "Review of teaching workload",
         at("tiltak/2", "tema"): "Arbeidsmengde" if nb else "Workload",
         at("tiltak/2", "status"): "Videreført" if nb else "Continued",
@@ -169,7 +193,8 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
         at("fullt_forsvarlig"): "Ja" if nb else "Yes",
         at("hjelp_onsket/ingen"): "Ja" if nb else "Yes",
         at("kommentarer"): "Møtet ble holdt på Teams – «god deltakelse» & <ingen> tekniske problemer."
-        if nb else "The meeting was held on Teams – good turnout.",
+        if nb
+        else "The meeting was held on Teams – good turnout.",
         at("bekreftet"): "Ja" if nb else "Yes",
         at("bekreftet_dato"): dt.date(2020, 12, 8),
     }
@@ -209,12 +234,14 @@ def csv_export(code: str) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in ws.iter_rows(values_only=True):
-        writer.writerow(["" if v is None else v.strftime("%d.%m.%Y") if isinstance(v, dt.date) else v
-                         for v in row])
+        writer.writerow(
+            ["" if v is None else v.strftime("%d.%m.%Y") if isinstance(v, dt.date) else v for v in row]
+        )
     return out.getvalue().encode("utf-8")
 
 
 # ---- mail clients ------------------------------------------------------------------------------
+
 
 def rfc_date(when: dt.datetime, zone: ZoneInfo | dt.timezone = OSLO) -> str:
     return format_datetime(when.astimezone(zone))
@@ -242,58 +269,94 @@ def received_exchange(when: dt.datetime, host: str) -> list[str]:
 
 def received_plain(when: dt.datetime, frm: str, by: str = "mx.example.edu", ip: str = "198.51.100.7") -> str:
     qid = upper_hex(10, "qid", frm, when.isoformat())
-    return (f"Received: from {frm} ({frm} [{ip}])\r\n\tby {by} (Postfix) with ESMTPS id {qid}\r\n"
-            f"\tfor <{SERVICE}>; {rfc_date(when)}")
+    return (
+        f"Received: from {frm} ({frm} [{ip}])\r\n\tby {by} (Postfix) with ESMTPS id {qid}\r\n"
+        f"\tfor <{SERVICE}>; {rfc_date(when)}"
+    )
 
 
 def outlook_quote(code: str, lang: str) -> str:
     u = UNITS[code]
     subject, text, _ = invitation(code)
     if lang == "nb":
-        head = (f"Fra: {SERVICE_NAME} <{SERVICE}>\nSendt: mandag 23. november 2020 09:00\n"
-                f"Til: {u.leader_name} <{u.leader_email}>\nEmne: {subject}")
+        head = (
+            f"Fra: {SERVICE_NAME} <{SERVICE}>\nSendt: mandag 23. november 2020 09:00\n"
+            f"Til: {u.leader_name} <{u.leader_email}>\nEmne: {subject}"
+        )
     else:
-        head = (f"From: {SERVICE_NAME} <{SERVICE}>\nSent: Monday, 23 November 2020 09:00\n"
-                f"To: {u.leader_name} <{u.leader_email}>\nSubject: {subject}")
+        head = (
+            f"From: {SERVICE_NAME} <{SERVICE}>\nSent: Monday, 23 November 2020 09:00\n"
+            f"To: {u.leader_name} <{u.leader_email}>\nSubject: {subject}"
+        )
     return f"{head}\n\n{text}"
 
 
 def gmail_quote(code: str, lang: str) -> str:
-    intro = (f"man. 23. nov. 2020 kl. 09:00 skrev {SERVICE_NAME} <{SERVICE}>:" if lang == "nb"
-             else f"On Mon, 23 Nov 2020 at 09:00, {SERVICE_NAME} <{SERVICE}> wrote:")
+    intro = (
+        f"man. 23. nov. 2020 kl. 09:00 skrev {SERVICE_NAME} <{SERVICE}>:"
+        if lang == "nb"
+        else f"On Mon, 23 Nov 2020 at 09:00, {SERVICE_NAME} <{SERVICE}> wrote:"
+    )
     return f"{intro}\n\n{quote_lines(invitation(code)[1])}"
 
 
 def html_of(text: str, font: str = "Calibri") -> str:
-    paras = "".join(f'<p class="MsoNormal">{line or "&nbsp;"}<o:p></o:p></p>\n'
-                    for line in text.replace("&", "&amp;").replace("<", "&lt;").split("\n"))
-    return ('<html xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
-            'xmlns:w="urn:schemas-microsoft-com:office:word" '
-            'xmlns:m="http://schemas.microsoft.com/office/2004'
-            '/12/omml" xmlns="http://www.w3.org/TR/REC-html40">\n<head>\n<meta http-equiv="Content-Type" '
-            'content="text/html; charset=utf-8">\n<meta name="Generator" content="Microsoft Word 15 '
-            '(filtered '
-            'medium)">\n<style><!--\n/* Font Definitions */\n@font-face\n\t{font-family:"Cambria Math";}\n'
-            f'p.MsoNormal, li.MsoNormal, div.MsoNormal\n\t{{margin:0cm;font-size:11.0pt;font-family:"{font}",'
-            'sans-serif;}\n--></style>\n</head>\n<body lang="NO-BOK" link="#0563C1" vlink="#954F72" '
-            'style="word-wrap:break-word">\n<div class="WordSection1">\n'
-            + paras + "</div>\n</body>\n</html>\n")
+    paras = "".join(
+        f'<p class="MsoNormal">{line or "&nbsp;"}<o:p></o:p></p>\n'
+        for line in text.replace("&", "&amp;").replace("<", "&lt;").split("\n")
+    )
+    return (
+        '<html xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:w="urn:schemas-microsoft-com:office:word" '
+        'xmlns:m="http://schemas.microsoft.com/office/2004'
+        '/12/omml" xmlns="http://www.w3.org/TR/REC-html40">\n<head>\n<meta http-equiv="Content-Type" '
+        'content="text/html; charset=utf-8">\n<meta name="Generator" content="Microsoft Word 15 '
+        "(filtered "
+        'medium)">\n<style><!--\n/* Font Definitions */\n@font-face\n\t{font-family:"Cambria Math";}\n'
+        f'p.MsoNormal, li.MsoNormal, div.MsoNormal\n\t{{margin:0cm;font-size:11.0pt;font-family:"{font}",'
+        'sans-serif;}\n--></style>\n</head>\n<body lang="NO-BOK" link="#0563C1" vlink="#954F72" '
+        'style="word-wrap:break-word">\n<div class="WordSection1">\n' + paras + "</div>\n</body>\n</html>\n"
+    )
 
 
-def outlook_attachment(name: str, data: bytes, ctype: str, when: dt.datetime, charset: str = "utf-8",
-                       encode: Callable[..., str] = ew_b) -> bytes:
+def outlook_attachment(
+    name: str,
+    data: bytes,
+    ctype: str,
+    when: dt.datetime,
+    charset: str = "utf-8",
+    encode: Callable[..., str] = ew_b,
+) -> bytes:
     word = encode(name, charset).replace("\r\n ", " ")
     stamp = rfc_date(when, dt.UTC).replace("-0000", "GMT")
-    return part([f'Content-Type: {ctype};\r\n\tname="{word}"', f"Content-Description: {word}",
-                 f'Content-Disposition: attachment;\r\n\tfilename="{word}"; size={len(data)};\r\n'
-                 f'\tcreation-date="{stamp}";\r\n\tmodification-date="{stamp}"',
-                 "Content-Transfer-Encoding: base64"], b64(data))
+    return part(
+        [
+            f'Content-Type: {ctype};\r\n\tname="{word}"',
+            f"Content-Description: {word}",
+            f'Content-Disposition: attachment;\r\n\tfilename="{word}"; size={len(data)};\r\n'
+            f'\tcreation-date="{stamp}";\r\n\tmodification-date="{stamp}"',
+            "Content-Transfer-Encoding: base64",
+        ],
+        b64(data),
+    )
 
 
-def outlook(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes, str]], *,
-            frm: tuple[str, str] | None = None, subject: str | None = None, lang: str | None = None,
-            charset: str = "utf-8", html: bool = True, quote: bool = True, winmail: bool = False,
-            encode_filename: Callable[..., str] = ew_b, extra: tuple[str, ...] = ()) -> bytes:
+def outlook(
+    code: str,
+    when: dt.datetime,
+    text: str,
+    files: list[tuple[str, bytes, str]],
+    *,
+    frm: tuple[str, str] | None = None,
+    subject: str | None = None,
+    lang: str | None = None,
+    charset: str = "utf-8",
+    html: bool = True,
+    quote: bool = True,
+    winmail: bool = False,
+    encode_filename: Callable[..., str] = ew_b,
+    extra: tuple[str, ...] = (),
+) -> bytes:
     """A reply from Outlook for Windows through Exchange Online."""
     u = UNITS[code]
     lang = lang or u.language
@@ -323,29 +386,61 @@ def outlook(code: str, when: dt.datetime, text: str, files: list[tuple[str, byte
         *extra,
         "MIME-Version: 1.0",
     ]
-    tag = f"{host}{mid[len(host) + 1:len(host) + 13]}{host}eurp"
-    text_part = part([f'Content-Type: text/plain; charset="{charset}"',
-                      "Content-Transfer-Encoding: quoted-printable"], qp(body, charset))
+    tag = f"{host}{mid[len(host) + 1 : len(host) + 13]}{host}eurp"
+    text_part = part(
+        [f'Content-Type: text/plain; charset="{charset}"', "Content-Transfer-Encoding: quoted-printable"],
+        qp(body, charset),
+    )
     if winmail:
         dat = tnef(text, [(n, t, d) for n, d, t in files])
-        parts = [text_part, part(['Content-Type: application/ms-tnef; name="winmail.dat"',
-                                  'Content-Disposition: attachment; filename="winmail.dat"',
-                                  "Content-Transfer-Encoding: base64"], b64(dat))]
+        parts = [
+            text_part,
+            part(
+                [
+                    'Content-Type: application/ms-tnef; name="winmail.dat"',
+                    'Content-Disposition: attachment; filename="winmail.dat"',
+                    "Content-Transfer-Encoding: base64",
+                ],
+                b64(dat),
+            ),
+        ]
         return message(headers, multipart("mixed", f"_000_{tag}_", parts))
-    alt = multipart("alternative", f"_000_{tag}_", [
-        text_part,
-        part([f'Content-Type: text/html; charset="{charset}"', "Content-Transfer-Encoding: quoted-printable"],
-             qp(html_of(body).replace("charset=utf-8", f"charset={charset}"), charset)),
-    ]) if html else text_part
+    alt = (
+        multipart(
+            "alternative",
+            f"_000_{tag}_",
+            [
+                text_part,
+                part(
+                    [
+                        f'Content-Type: text/html; charset="{charset}"',
+                        "Content-Transfer-Encoding: quoted-printable",
+                    ],
+                    qp(html_of(body).replace("charset=utf-8", f"charset={charset}"), charset),
+                ),
+            ],
+        )
+        if html
+        else text_part
+    )
     if not files:
         return message(headers, alt)
     parts = [alt] + [outlook_attachment(n, d, t, when, charset, encode_filename) for n, d, t in files]
     return message(headers, multipart("mixed", f"_004_{tag}_", parts))
 
 
-def gmail(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes, str]], *,
-          frm: tuple[str, str] | None = None, subject: str | None = None, lang: str | None = None,
-          quote: bool = True, html: bool = True) -> bytes:
+def gmail(
+    code: str,
+    when: dt.datetime,
+    text: str,
+    files: list[tuple[str, bytes, str]],
+    *,
+    frm: tuple[str, str] | None = None,
+    subject: str | None = None,
+    lang: str | None = None,
+    quote: bool = True,
+    html: bool = True,
+) -> bytes:
     """A reply from Gmail on the web (Google Workspace or a private account)."""
     u = UNITS[code]
     lang = lang or u.language
@@ -370,43 +465,78 @@ def gmail(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes,
         f"To: {SERVICE_NAME} <{SERVICE}>",
     ]
     b1, b2 = f"000000000000{key[:12]}05b{key[:3]}", f"000000000000{key[:12]}05b{key[3:6]}"
-    text_part = part(['Content-Type: text/plain; charset="UTF-8"',
-                      "Content-Transfer-Encoding: quoted-printable"],
-                     qp(body))
+    text_part = part(
+        ['Content-Type: text/plain; charset="UTF-8"', "Content-Transfer-Encoding: quoted-printable"], qp(body)
+    )
     html_body = '<div dir="ltr">' + "<br>".join(text.split("\n")) + "</div>"
-    alt = multipart("alternative", b2, [
-        text_part,
-        part(['Content-Type: text/html; charset="UTF-8"', "Content-Transfer-Encoding: quoted-printable"],
-             qp(html_body + "<br>")),
-    ], fold="; ") if html else text_part
+    alt = (
+        multipart(
+            "alternative",
+            b2,
+            [
+                text_part,
+                part(
+                    [
+                        'Content-Type: text/html; charset="UTF-8"',
+                        "Content-Transfer-Encoding: quoted-printable",
+                    ],
+                    qp(html_body + "<br>"),
+                ),
+            ],
+            fold="; ",
+        )
+        if html
+        else text_part
+    )
     if not files:
         return message(headers, alt)
     parts = [alt]
     for i, (n, d, t) in enumerate(files):
         word = n if n.isascii() else ew_b(n, "UTF-8", 200)
-        fid = f"f_ki{key[i:i + 7]}{i}"
-        parts.append(part([f'Content-Type: {t}; \r\n\tname="{word}"', f'Content-Disposition: attachment; '
-                           f'\r\n\tfilename="{word}"', "Content-Transfer-Encoding: base64",
-                           f"Content-ID: <{fid}>", f"X-Attachment-Id: {fid}"], b64(d)))
+        fid = f"f_ki{key[i : i + 7]}{i}"
+        parts.append(
+            part(
+                [
+                    f'Content-Type: {t}; \r\n\tname="{word}"',
+                    f'Content-Disposition: attachment; \r\n\tfilename="{word}"',
+                    "Content-Transfer-Encoding: base64",
+                    f"Content-ID: <{fid}>",
+                    f"X-Attachment-Id: {fid}",
+                ],
+                b64(d),
+            )
+        )
     return message(headers, multipart("mixed", b1, parts, fold="; "))
 
 
-def apple(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes, str]], *,
-          frm: tuple[str, str] | None = None, iphone: bool = False, signature: str = "") -> bytes:
+def apple(
+    code: str,
+    when: dt.datetime,
+    text: str,
+    files: list[tuple[str, bytes, str]],
+    *,
+    frm: tuple[str, str] | None = None,
+    iphone: bool = False,
+    signature: str = "",
+) -> bytes:
     """Apple Mail on macOS (or iOS Mail): text, attachment, text; RFC 2231 file names."""
     u = UNITS[code]
     name, addr = frm or (u.leader_name, u.leader_email)
     key = guid("apple", code, when.isoformat())
     lang = u.language
-    quoted = (f"> 23. nov. 2020 kl. 09:00 skrev {SERVICE_NAME} <{SERVICE}>:\n>\n" if lang == "nb"
-              else f"> On 23 Nov 2020, at 09:00, {SERVICE_NAME} <{SERVICE}> wrote:\n>\n")
+    quoted = (
+        f"> 23. nov. 2020 kl. 09:00 skrev {SERVICE_NAME} <{SERVICE}>:\n>\n"
+        if lang == "nb"
+        else f"> On 23 Nov 2020, at 09:00, {SERVICE_NAME} <{SERVICE}> wrote:\n>\n"
+    )
     quoted += quote_lines(invitation(code)[1])
     mailer = "iPhone Mail (18B92)" if iphone else "Apple Mail (2.3654.20.0.2.21)"
     headers = [
         received_plain(when, "smtpclient.apple"),
         f"From: {mailbox(name, addr)}",
         "Content-Type: multipart/mixed",
-        "Mime-Version: 1.0 (1.0)" if iphone
+        "Mime-Version: 1.0 (1.0)"
+        if iphone
         else "Mime-Version: 1.0 (Mac OS X Mail 14.0 \\(3654.20.0.2.21\\))",
         f"Subject: {('Sv: ' if lang == 'nb' else 'Re: ') + subject_of(code)}",
         f"Date: {rfc_date(when)}",
@@ -418,32 +548,59 @@ def apple(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes,
     ]
     headers = [h for h in headers if h != "Content-Type: multipart/mixed"]
     boundary = f"Apple-Mail-{key[:8]}-{key[9:13]}-{key[14:18]}" if iphone else f"Apple-Mail=_{key}"
-    parts = [part(["Content-Transfer-Encoding: quoted-printable",
-                   "Content-Type: text/plain;\r\n\tcharset=utf-8"],
-                  qp(text + "\n\n"))]
+    parts = [
+        part(
+            ["Content-Transfer-Encoding: quoted-printable", "Content-Type: text/plain;\r\n\tcharset=utf-8"],
+            qp(text + "\n\n"),
+        )
+    ]
     for n, d, t in files:
-        parts.append(part([f"Content-Disposition: attachment;\r\n\t{rfc2231('filename', n)}",
-                           f"Content-Type: {t};\r\n\tx-unix-mode=0644;\r\n\t{rfc2231('name', n)}",
-                           "Content-Transfer-Encoding: base64"], b64(d)))
+        parts.append(
+            part(
+                [
+                    f"Content-Disposition: attachment;\r\n\t{rfc2231('filename', n)}",
+                    f"Content-Type: {t};\r\n\tx-unix-mode=0644;\r\n\t{rfc2231('name', n)}",
+                    "Content-Transfer-Encoding: base64",
+                ],
+                b64(d),
+            )
+        )
     tail = (signature + "\n\n" if signature else "") + quoted
-    parts.append(part(["Content-Transfer-Encoding: quoted-printable",
-                       "Content-Type: text/plain;\r\n\tcharset=utf-8"],
-                      qp("\n" + tail)))
+    parts.append(
+        part(
+            ["Content-Transfer-Encoding: quoted-printable", "Content-Type: text/plain;\r\n\tcharset=utf-8"],
+            qp("\n" + tail),
+        )
+    )
     return message(headers, multipart("mixed", boundary, parts))
 
 
-def thunderbird(code: str, when: dt.datetime, text: str, files: list[tuple[str, bytes, str]], *,
-                frm: tuple[str, str] | None = None, subject: str | None = None,
-                inner: list[bytes] | None = None, k9: bool = False) -> bytes:
+def thunderbird(
+    code: str,
+    when: dt.datetime,
+    text: str,
+    files: list[tuple[str, bytes, str]],
+    *,
+    frm: tuple[str, str] | None = None,
+    subject: str | None = None,
+    inner: list[bytes] | None = None,
+    k9: bool = False,
+) -> bytes:
     """Thunderbird 78 (or K-9 Mail on Android): long names as RFC 2231 continuations."""
     u = UNITS[code]
     name, addr = frm or (u.leader_name, u.leader_email)
     lang = u.language
     key = upper_hex(24, "tb", code, when.isoformat())
-    quoted = (f"Den 23.11.2020 09:00, skrev {SERVICE_NAME}:\n" if lang == "nb"
-              else f"On 23/11/2020 09:00, {SERVICE_NAME} wrote:\n") + quote_lines(invitation(code)[1])
-    agent = ("K-9 Mail for Android" if k9 else
-             "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:78.0) Gecko/20100101\r\n Thunderbird/78.5.1")
+    quoted = (
+        f"Den 23.11.2020 09:00, skrev {SERVICE_NAME}:\n"
+        if lang == "nb"
+        else f"On 23/11/2020 09:00, {SERVICE_NAME} wrote:\n"
+    ) + quote_lines(invitation(code)[1])
+    agent = (
+        "K-9 Mail for Android"
+        if k9
+        else "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:78.0) Gecko/20100101\r\n Thunderbird/78.5.1"
+    )
     subject = subject if subject is not None else ("SV: " if lang == "nb" else "Re: ") + subject_of(code)
     headers = [
         received_plain(when, "[10.20.30.40]" if not k9 else "android.example.net", ip="10.20.30.40"),
@@ -460,34 +617,72 @@ def thunderbird(code: str, when: dt.datetime, text: str, files: list[tuple[str, 
         f"Content-Language: {'nb' if lang == 'nb' else 'en-GB'}",
     ]
     sig = "\n\n-- \nSendt fra min Android-enhet med K-9 Mail. Unnskyld kortfattetheten." if k9 else ""
-    body = part(["Content-Type: text/plain; charset=utf-8; format=flowed",
-                 "Content-Transfer-Encoding: 8bit"], eightbit(text + sig + "\n\n" + quoted + "\n", "utf-8"))
+    body = part(
+        ["Content-Type: text/plain; charset=utf-8; format=flowed", "Content-Transfer-Encoding: 8bit"],
+        eightbit(text + sig + "\n\n" + quoted + "\n", "utf-8"),
+    )
     parts = [body]
     for n, d, t in files:
-        parts.append(part([f"Content-Type: {t};\r\n {rfc2231('name', n, 40, ';' + chr(13) + chr(10) + ' ')}",
-                           "Content-Transfer-Encoding: base64",
-                           "Content-Disposition: attachment;\r\n "
-                           f"{rfc2231('filename', n, 40, ';' + chr(13) + chr(10) + ' ')}"],
-                          b64(d)))
+        parts.append(
+            part(
+                [
+                    f"Content-Type: {t};\r\n {rfc2231('name', n, 40, ';' + chr(13) + chr(10) + ' ')}",
+                    "Content-Transfer-Encoding: base64",
+                    "Content-Disposition: attachment;\r\n "
+                    f"{rfc2231('filename', n, 40, ';' + chr(13) + chr(10) + ' ')}",
+                ],
+                b64(d),
+            )
+        )
     parts += inner or []
-    return message(headers, multipart("mixed", f"------------{key}", parts, fold="; ",
-                                      preamble="This is a multi-part message in MIME format."))
+    return message(
+        headers,
+        multipart(
+            "mixed",
+            f"------------{key}",
+            parts,
+            fold="; ",
+            preamble="This is a multi-part message in MIME format.",
+        ),
+    )
 
 
-def inner_message(code: str, frm: tuple[str, str], day: dt.datetime, text: str,
-                  files: list[tuple[str, bytes, str]], subject: str | None = None) -> bytes:
+def inner_message(
+    code: str,
+    frm: tuple[str, str],
+    day: dt.datetime,
+    text: str,
+    files: list[tuple[str, bytes, str]],
+    subject: str | None = None,
+) -> bytes:
     """A complete message as it sits inside a message/rfc822 part (no Received lines)."""
     subject = subject or "SV: " + subject_of(code)
     key = upper_hex(16, "inner", code, day.isoformat())
-    headers = [f"From: {mailbox(*frm)}", f"To: {mailbox(UNITS[code].leader_name, UNITS[code].leader_email)}",
-               f"Subject: {ew_q(subject, 'utf-8', 60) if not subject.isascii() else subject}",
-               f"Date: {rfc_date(day)}", f"Message-ID: <{key}@example.edu>", "MIME-Version: 1.0"]
-    parts = [part(["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: quoted-printable"],
-                  qp(text))]
+    headers = [
+        f"From: {mailbox(*frm)}",
+        f"To: {mailbox(UNITS[code].leader_name, UNITS[code].leader_email)}",
+        f"Subject: {ew_q(subject, 'utf-8', 60) if not subject.isascii() else subject}",
+        f"Date: {rfc_date(day)}",
+        f"Message-ID: <{key}@example.edu>",
+        "MIME-Version: 1.0",
+    ]
+    parts = [
+        part(
+            ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: quoted-printable"],
+            qp(text),
+        )
+    ]
     for n, d, t in files:
-        parts.append(part([f"Content-Type: {t}; {rfc2231('name', n)}",
-                           f"Content-Disposition: attachment; {rfc2231('filename', n)}",
-                           "Content-Transfer-Encoding: base64"], b64(d)))
+        parts.append(
+            part(
+                [
+                    f"Content-Type: {t}; {rfc2231('name', n)}",
+                    f"Content-Disposition: attachment; {rfc2231('filename', n)}",
+                    "Content-Transfer-Encoding: base64",
+                ],
+                b64(d),
+            )
+        )
     return message(headers, multipart("mixed", f"=_inner_{key}", parts, fold="; "))
 
 
@@ -499,32 +694,72 @@ def add_parts(raw: bytes, extra: list[bytes]) -> bytes:
     return head + b"\r\n" + multipart("mixed", boundary, [first, *extra], fold="; ")
 
 
-def plain_client(frm: tuple[str, str], day: dt.datetime, subject_header: str, body_part: bytes, *,
-                 mailer: str, in_reply_to: str = "", files: list[bytes] | None = None,
-                 boundary: str = "", extra: tuple[str, ...] = ()) -> bytes:
+def plain_client(
+    frm: tuple[str, str],
+    day: dt.datetime,
+    subject_header: str,
+    body_part: bytes,
+    *,
+    mailer: str,
+    in_reply_to: str = "",
+    files: list[bytes] | None = None,
+    boundary: str = "",
+    extra: tuple[str, ...] = (),
+) -> bytes:
     """A message from a simple client: given headers, one body part, optional attachment parts."""
     key = hexid(20, "plain", frm[1], day.isoformat())
-    headers = [received_plain(day, "smtp.example.edu"), f"Message-ID: <{key}@example.edu>",
-               f"Date: {rfc_date(day)}", f"From: {mailbox(*frm)}", f"To: {SERVICE_NAME} <{SERVICE}>",
-               f"Subject: {subject_header}", *([f"In-Reply-To: {in_reply_to}"] if in_reply_to else []),
-               mailer, *extra, "MIME-Version: 1.0"]
+    headers = [
+        received_plain(day, "smtp.example.edu"),
+        f"Message-ID: <{key}@example.edu>",
+        f"Date: {rfc_date(day)}",
+        f"From: {mailbox(*frm)}",
+        f"To: {SERVICE_NAME} <{SERVICE}>",
+        f"Subject: {subject_header}",
+        *([f"In-Reply-To: {in_reply_to}"] if in_reply_to else []),
+        mailer,
+        *extra,
+        "MIME-Version: 1.0",
+    ]
     if not files:
         return message(headers, body_part)
-    return message(headers, multipart("mixed", boundary or f"----=_NextPart_000_0000_{key[:8].upper()}."
-                                      f"{key[8:16].upper()}", [body_part, *files]))
+    return message(
+        headers,
+        multipart(
+            "mixed",
+            boundary or f"----=_NextPart_000_0000_{key[:8].upper()}.{key[8:16].upper()}",
+            [body_part, *files],
+        ),
+    )
 
 
 def attachment_part(name: str, data: bytes, ctype: str, style: str = "2231") -> bytes:
     if style == "2231":
-        return part([f"Content-Type: {ctype};\r\n {rfc2231('name', name)}",
-                     "Content-Transfer-Encoding: base64",
-                     f"Content-Disposition: attachment;\r\n {rfc2231('filename', name)}"], b64(data))
+        return part(
+            [
+                f"Content-Type: {ctype};\r\n {rfc2231('name', name)}",
+                "Content-Transfer-Encoding: base64",
+                f"Content-Disposition: attachment;\r\n {rfc2231('filename', name)}",
+            ],
+            b64(data),
+        )
     if style == "q-iso":
         word = ew_q(name, "iso-8859-1", 200)
-        return part([f'Content-Type: {ctype};\r\n\tname="{word}"', "Content-Transfer-Encoding: base64",
-                     f'Content-Disposition: attachment;\r\n\tfilename="{word}"'], b64(data))
-    return part([f'Content-Type: {ctype};\r\n\tname="{name}"', "Content-Transfer-Encoding: base64",
-                 f'Content-Disposition: attachment;\r\n\tfilename="{name}"'], b64(data))
+        return part(
+            [
+                f'Content-Type: {ctype};\r\n\tname="{word}"',
+                "Content-Transfer-Encoding: base64",
+                f'Content-Disposition: attachment;\r\n\tfilename="{word}"',
+            ],
+            b64(data),
+        )
+    return part(
+        [
+            f'Content-Type: {ctype};\r\n\tname="{name}"',
+            "Content-Transfer-Encoding: base64",
+            f'Content-Disposition: attachment;\r\n\tfilename="{name}"',
+        ],
+        b64(data),
+    )
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -536,58 +771,100 @@ ODS = "application/vnd.oasis.opendocument.spreadsheet"
 XLSM = "application/vnd.ms-excel.sheet.macroEnabled.12"
 
 
-def auto_reply(code: str, day: dt.datetime, subject: str, text: str, headers_extra: list[str], *,
-               frm: tuple[str, str] | None = None, exchange: bool = True, lang: str = "nb") -> bytes:
+def auto_reply(
+    code: str,
+    day: dt.datetime,
+    subject: str,
+    text: str,
+    headers_extra: list[str],
+    *,
+    frm: tuple[str, str] | None = None,
+    exchange: bool = True,
+    lang: str = "nb",
+) -> bytes:
     """An out-of-office reply to the unit's invitation or reminder."""
     u = UNITS[code]
     name, addr = frm or (u.leader_name, u.leader_email)
     key = upper_hex(20, "oof", code, subject)
     if exchange:
         host = f"HE1PR06MB{3000 + digest('oofhost', code)[0]}"
-        top = [*received_exchange(day, host), f"From: {mailbox(name, addr)}",
-               f"To: {SERVICE_NAME} <{SERVICE}>",
-               f"Subject: {ew_b(subject, 'utf-8', 45) if not subject.isascii() else subject}",
-               f"Thread-Topic: {ew_b(subject_of(code), 'utf-8', 45)}", f"Thread-Index: {thread_index(code)}",
-               f"Date: {rfc_date(day, dt.UTC)}", f"Message-ID: <{key}@{host}.eurprd06.prod.outlook.com>",
-               f"References: {invite_id(code)}", f"In-Reply-To: {invite_id(code)}",
-               f"Content-Language: {'nb-NO' if lang == 'nb' else 'en-US'}", "X-MS-Has-Attach:",
-               "X-MS-TNEF-Correlator:", *headers_extra, "MIME-Version: 1.0"]
-        body = multipart("alternative", f"_000_{key}_", [
-            part(['Content-Type: text/plain; charset="utf-8"', "Content-Transfer-Encoding: base64"],
-                 b64(text.replace("\n", "\r\n").encode())),
-            part(['Content-Type: text/html; charset="utf-8"', "Content-Transfer-Encoding: base64"],
-                 b64(html_of(text).encode())),
-        ])
+        top = [
+            *received_exchange(day, host),
+            f"From: {mailbox(name, addr)}",
+            f"To: {SERVICE_NAME} <{SERVICE}>",
+            f"Subject: {ew_b(subject, 'utf-8', 45) if not subject.isascii() else subject}",
+            f"Thread-Topic: {ew_b(subject_of(code), 'utf-8', 45)}",
+            f"Thread-Index: {thread_index(code)}",
+            f"Date: {rfc_date(day, dt.UTC)}",
+            f"Message-ID: <{key}@{host}.eurprd06.prod.outlook.com>",
+            f"References: {invite_id(code)}",
+            f"In-Reply-To: {invite_id(code)}",
+            f"Content-Language: {'nb-NO' if lang == 'nb' else 'en-US'}",
+            "X-MS-Has-Attach:",
+            "X-MS-TNEF-Correlator:",
+            *headers_extra,
+            "MIME-Version: 1.0",
+        ]
+        body = multipart(
+            "alternative",
+            f"_000_{key}_",
+            [
+                part(
+                    ['Content-Type: text/plain; charset="utf-8"', "Content-Transfer-Encoding: base64"],
+                    b64(text.replace("\n", "\r\n").encode()),
+                ),
+                part(
+                    ['Content-Type: text/html; charset="utf-8"', "Content-Transfer-Encoding: base64"],
+                    b64(html_of(text).encode()),
+                ),
+            ],
+        )
         return message(top, body)
-    top = [received_plain(day, "mail.example.edu"), f"Date: {rfc_date(day)}", f"From: {mailbox(name, addr)}",
-           f"To: {SERVICE}", f"Message-ID: <{key.lower()}@mail.example.edu>",
-           f"In-Reply-To: {invite_id(code)}", f"References: {invite_id(code)}",
-           f"Subject: {ew_q(subject, 'utf-8', 60) if not subject.isascii() else subject}", *headers_extra,
-           "MIME-Version: 1.0"]
-    return message(top, part(["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"],
-                             eightbit(text, "utf-8")))
+    top = [
+        received_plain(day, "mail.example.edu"),
+        f"Date: {rfc_date(day)}",
+        f"From: {mailbox(name, addr)}",
+        f"To: {SERVICE}",
+        f"Message-ID: <{key.lower()}@mail.example.edu>",
+        f"In-Reply-To: {invite_id(code)}",
+        f"References: {invite_id(code)}",
+        f"Subject: {ew_q(subject, 'utf-8', 60) if not subject.isascii() else subject}",
+        *headers_extra,
+        "MIME-Version: 1.0",
+    ]
+    return message(
+        top,
+        part(
+            ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"],
+            eightbit(text, "utf-8"),
+        ),
+    )
 
 
 def original_headers(code: str, to: str | None = None) -> str:
     """The headers of our invitation, as a returned-message part shows them."""
     u = UNITS[code]
-    return (f"Received: from skjemapost.example.edu (skjemapost.example.edu [192.0.2.10])\n"
-            f"\tby smtp.example.edu (Postfix) with ESMTPSA id 4CkQ2D1xYzz1xb9\n"
-            f"\tfor <{to or u.leader_email}>; Mon, 23 Nov 2020 09:00:02 +0100 (CET)\n"
-            f"From: {SERVICE_NAME} <{SERVICE}>\n"
-            f"To: {mailbox(u.leader_name, to or u.leader_email)}\n"
-            f"Subject: {ew_q(subject_of(code), 'utf-8', 60)}\n"
-            f"Date: Mon, 23 Nov 2020 08:00:00 +0000\n"
-            f"Message-ID: {invite_id(code)}\n"
-            f"MIME-Version: 1.0\n")
+    return (
+        f"Received: from skjemapost.example.edu (skjemapost.example.edu [192.0.2.10])\n"
+        f"\tby smtp.example.edu (Postfix) with ESMTPSA id 4CkQ2D1xYzz1xb9\n"
+        f"\tfor <{to or u.leader_email}>; Mon, 23 Nov 2020 09:00:02 +0100 (CET)\n"
+        f"From: {SERVICE_NAME} <{SERVICE}>\n"
+        f"To: {mailbox(u.leader_name, to or u.leader_email)}\n"
+        f"Subject: {ew_q(subject_of(code), 'utf-8', 60)}\n"
+        f"Date: Mon, 23 Nov 2020 08:00:00 +0000\n"
+        f"Message-ID: {invite_id(code)}\n"
+        f"MIME-Version: 1.0\n"
+    )
 
 
 def dsn_part(reporting: str, recipients: list[dict[str, str]], per_message: str = "") -> bytes:
     blocks = [f"Reporting-MTA: dns; {reporting}\n{per_message}".strip()]
     for r in recipients:
         blocks.append("\n".join(f"{k}: {v}" for k, v in r.items()))
-    return part(["Content-Description: Delivery report", "Content-Type: message/delivery-status"],
-                ("\n\n".join(blocks) + "\n").replace("\n", "\r\n").encode())
+    return part(
+        ["Content-Description: Delivery report", "Content-Type: message/delivery-status"],
+        ("\n\n".join(blocks) + "\n").replace("\n", "\r\n").encode(),
+    )
 
 
 def crlf(text: str) -> bytes:
@@ -612,22 +889,49 @@ delete your own text from the attached returned message.
 """
 
 
-def postfix(code: str, day: dt.datetime, addr: str, subject: str, text: str, recipient: dict[str, str],
-            boundary_id: str) -> bytes:
+def postfix(
+    code: str,
+    day: dt.datetime,
+    addr: str,
+    subject: str,
+    text: str,
+    recipient: dict[str, str],
+    boundary_id: str,
+) -> bytes:
     qid = "4CkQ2D1xYzz1xb9"
     boundary = f"{qid}.{int(day.timestamp())}/smtp.example.edu"
-    headers = ["Return-Path: <>",
-               f"Received: by smtp.example.edu (Postfix)\r\n\tid {boundary_id}; {rfc_date(day)}",
-               f"Date: {rfc_date(day)}", "From: MAILER-DAEMON@smtp.example.edu (Mail Delivery System)",
-               f"Subject: {subject}", f"To: {SERVICE}", "Auto-Submitted: auto-replied", "MIME-Version: 1.0",
-               f"Message-Id: <20201123{boundary_id}@smtp.example.edu>"]
-    body = multipart("report", boundary, [
-        part(["Content-Description: Notification", "Content-Type: text/plain; charset=us-ascii"], crlf(text)),
-        dsn_part("smtp.example.edu", [recipient],
-                 f"X-Postfix-Queue-ID: {qid}\nX-Postfix-Sender: rfc822; {SERVICE}\n"
-                 "Arrival-Date: Mon, 23 Nov 2020 09:00:02 +0100 (CET)"),
-        part(["Content-Description: Undelivered Message Headers", "Content-Type: text/rfc822-headers"],
-             crlf(original_headers(code, addr))),
-    ], params="; report-type=delivery-status", fold=";\r\n\t",
-       preamble="This is a MIME-encapsulated message.\r\n")
+    headers = [
+        "Return-Path: <>",
+        f"Received: by smtp.example.edu (Postfix)\r\n\tid {boundary_id}; {rfc_date(day)}",
+        f"Date: {rfc_date(day)}",
+        "From: MAILER-DAEMON@smtp.example.edu (Mail Delivery System)",
+        f"Subject: {subject}",
+        f"To: {SERVICE}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f"Message-Id: <20201123{boundary_id}@smtp.example.edu>",
+    ]
+    body = multipart(
+        "report",
+        boundary,
+        [
+            part(
+                ["Content-Description: Notification", "Content-Type: text/plain; charset=us-ascii"],
+                crlf(text),
+            ),
+            dsn_part(
+                "smtp.example.edu",
+                [recipient],
+                f"X-Postfix-Queue-ID: {qid}\nX-Postfix-Sender: rfc822; {SERVICE}\n"
+                "Arrival-Date: Mon, 23 Nov 2020 09:00:02 +0100 (CET)",
+            ),
+            part(
+                ["Content-Description: Undelivered Message Headers", "Content-Type: text/rfc822-headers"],
+                crlf(original_headers(code, addr)),
+            ),
+        ],
+        params="; report-type=delivery-status",
+        fold=";\r\n\t",
+        preamble="This is a MIME-encapsulated message.\r\n",
+    )
     return message(headers, body)

@@ -46,8 +46,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_units_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name="fk_units_campaign_id_campaigns"),
         sa.PrimaryKeyConstraint("id", name="pk_units"),
         sa.UniqueConstraint("campaign_id", "code", name="uq_units_campaign_id"),
     )
@@ -69,8 +68,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("sent_at", TS, nullable=True),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_outbox_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name="fk_outbox_campaign_id_campaigns"),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_outbox_unit_id_units"),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
         sa.UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
@@ -99,8 +97,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("processed_at", TS, nullable=True),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_inbound_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name="fk_inbound_campaign_id_campaigns"),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_inbound_unit_id_units"),
         sa.PrimaryKeyConstraint("id", name="pk_inbound"),
         sa.UniqueConstraint("folder", "uidvalidity", "uid", name="uq_inbound_folder"),
@@ -123,11 +120,11 @@ def upgrade() -> None:
         sa.Column("file_name", sa.Text(), nullable=False),
         sa.Column("file_sha256", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_submissions_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name="fk_submissions_campaign_id_campaigns"
+        ),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_submissions_unit_id_units"),
-        sa.ForeignKeyConstraint(["inbound_id"], ["inbound.id"],
-                                name="fk_submissions_inbound_id_inbound"),
+        sa.ForeignKeyConstraint(["inbound_id"], ["inbound.id"], name="fk_submissions_inbound_id_inbound"),
         sa.PrimaryKeyConstraint("id", name="pk_submissions"),
         sa.UniqueConstraint("unit_id", "version", name="uq_submissions_unit_id"),
     )
@@ -139,8 +136,7 @@ def upgrade() -> None:
         sa.Column("at", TS, nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_events_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name="fk_events_campaign_id_campaigns"),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_events_unit_id_units"),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
     )
@@ -153,8 +149,9 @@ def upgrade() -> None:
         sa.Column("uidvalidity", sa.Integer(), nullable=False),
         sa.Column("last_uid", sa.Integer(), nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_mailbox_state_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name="fk_mailbox_state_campaign_id_campaigns"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_mailbox_state"),
         sa.UniqueConstraint("campaign_id", "folder", name="uq_mailbox_state_campaign_id"),
     )
@@ -167,15 +164,16 @@ def upgrade() -> None:
         sa.Column("inbound_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("since", TS, nullable=False),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
-                                name="fk_address_failures_campaign_id_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], name="fk_address_failures_campaign_id_campaigns"
+        ),
         sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name="fk_address_failures_unit_id_units"),
-        sa.ForeignKeyConstraint(["inbound_id"], ["inbound.id"],
-                                name="fk_address_failures_inbound_id_inbound"),
+        sa.ForeignKeyConstraint(
+            ["inbound_id"], ["inbound.id"], name="fk_address_failures_inbound_id_inbound"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_address_failures"),
         sa.UniqueConstraint("campaign_id", "address", name="uq_address_failures_campaign_id"),
     )
-
 
     op.create_table(
         "runner",
@@ -193,6 +191,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("runner", "address_failures", "mailbox_state", "events", "submissions", "inbound", "outbox",
-                  "units", "campaigns"):
+    for table in (
+        "runner",
+        "address_failures",
+        "mailbox_state",
+        "events",
+        "submissions",
+        "inbound",
+        "outbox",
+        "units",
+        "campaigns",
+    ):
         op.drop_table(table)
