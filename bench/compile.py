@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from filling import valid_answers  # noqa: E402
+from harness.filling import valid_answers  # noqa: E402
 
 from service.forms.answers import raised_flags, to_json  # noqa: E402
 from service.forms.definition import load_form  # noqa: E402

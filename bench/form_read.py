@@ -2,7 +2,7 @@
 
 Two files with the same answers: the personalised form built by formbook and filled with
 openpyxl (openpyxl writes inline strings), and the same form typed into LibreOffice through
-tests/lo_fill.py (shared strings, LibreOffice's styles; skipped without soffice and python3-uno).
+tests/harness/lo_fill.py (shared strings, LibreOffice's styles; skipped without soffice and python3-uno).
 "old" is formread's previous loader - openpyxl ``load_workbook(read_only=True, data_only=True)``
 - feeding the same interpreter; "new" is ``read_form`` as it is. Both readings must be equal.
 Goal: <= 3 ms per read. Figures only: nothing here asserts on time.
@@ -103,7 +103,7 @@ def saved_by_libreoffice(blank, typed):
         done = subprocess.run(
             [
                 "/usr/bin/python3",
-                str(ROOT / "tests" / "lo_fill.py"),
+                str(ROOT / "tests" / "harness" / "lo_fill.py"),
                 str(work / "form.xlsx"),
                 str(work / "filled.xlsx"),
                 str(work / "cells.json"),

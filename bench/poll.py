@@ -1,6 +1,6 @@
 """How fast the inbox goes: replies with forms, from the IMAP server to a committed decision.
 
-Against a real Dovecot (tests/mailservers.py), prints
+Against a real Dovecot (tests/harness/mailservers.py), prints
   1. messages per second for `poll_once` over N replies, each with its unit's filled form (fetch,
      archive, row, parse, classify, read and validate the form, the receipt rendered and queued,
      the decision committed, the message moved); goal: at least 100/s;
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mailservers import MailWorld  # noqa: E402
+from harness.mailservers import MailWorld  # noqa: E402
 from projects import Project, mail_project  # noqa: E402
 from test_poll import form_reply  # noqa: E402
 

@@ -30,7 +30,8 @@ from projects import SECRET, Project, make_units  # noqa: E402
 
 from service.app.application import App  # noqa: E402
 from service.config import settings as config_mod  # noqa: E402
-from service.mail.compose import Envelope, Headers, Mailbox, compose, make_message_id  # noqa: E402
+from service.mail.compose import Envelope, Headers, Mailbox, compose  # noqa: E402
+from service.mail.msgid import make_message_id  # noqa: E402
 
 SINK = textwrap.dedent("""
     import asyncio, sys

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from service.mail.classifier import KINDS, Classification, classify, is_machine, is_spreadsheet, return_date
+from service.mail.classifier import KINDS, Classification, classify, is_machine, is_spreadsheet
 from service.mail.parser import AttachmentFile, parse
+from service.mail.returndate import return_date
 from service.mail.tokens import reference
 
 D = dt.date

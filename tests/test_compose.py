@@ -6,15 +6,8 @@ import datetime as dt
 import email
 import email.policy
 
-from service.mail.compose import (
-    Attachment,
-    Envelope,
-    Headers,
-    Mailbox,
-    ascii_filename,
-    compose,
-    make_message_id,
-)
+from service.mail.compose import Attachment, Envelope, Headers, Mailbox, ascii_filename, compose
+from service.mail.msgid import make_message_id
 from service.mail.render import Rendered
 
 RENDERED = Rendered(

@@ -17,9 +17,10 @@ from service.forms.model import (
     LABEL_COL,
     META_SHEET,
     SHEET_NAMES,
+    FormReading,
     sheet_layout,
 )
-from service.forms.read import FormReading, read_form
+from service.forms.read import read_form
 from service.forms.validate import flags, validate
 from service.models import Unit
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from service.mail.parser import decode_bytes, decode_words, html_to_text, parse, synthetic_message_id
+from service.mail.parser import parse, synthetic_message_id
+from service.mail.text import decode_bytes, decode_words, html_to_text
 
 sys.path.insert(0, str(Path(__file__).parent / "corpus"))
 from builders import tnef

@@ -13,7 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from service.errors import StoreError, UnknownUnitError
 from service.models import Unit
 from service.store import tables as t
-from service.store.database import CampaignInfo, Store
+from service.store.database import Store
+from service.store.roster import CampaignInfo
 
 NOW = dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC)
 INFO = CampaignInfo(

@@ -13,7 +13,8 @@ import pytest
 from service.forms.build import build_form
 from service.forms.definition import load_form
 from service.models import Unit
-from service.xlsx.cells import XlsxError, from_serial, open_workbook
+from service.xlsx.cells import XlsxError, open_workbook
+from service.xlsx.dates import from_serial
 from service.xlsx.safezip import ZipLimits
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

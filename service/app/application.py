@@ -19,35 +19,32 @@ from imap_tools import BaseMailBox
 from service.campaign.roster import Roster, read_roster
 from service.clock import Clock, SystemClock
 from service.config.settings import Config
-from service.errors import Problem, ProblemsError, SkjemapostError, TokenError, UnknownUnitError
+from service.errors import Problem, ProblemsError, SkjemapostError
 from service.forms.build import build_form
 from service.forms.definition import load_form
 from service.forms.intake import soffice_converter
-from service.forms.model import FormDef
-from service.forms.read import FormReading, read_form
+from service.forms.model import FormDef, FormReading
+from service.forms.read import read_form
 from service.forms.validate import validate
-from service.jobs.decide import Directory, Processor
+from service.jobs.decide import Processor
 from service.jobs.drain import DrainReport, Transport, drain_once
-from service.jobs.poll import Archive, PollReport, poll_once
+from service.jobs.match import Directory, match_form
+from service.jobs.poll import Archive, PollReport, poll_once, settle_review
 from service.mail import tokens
 from service.mail.letters import Letters
 from service.mail.parser import parse
 from service.mail.render import Renderer
 from service.models import Decision, Language, NewMail, Unit
-from service.net.imap import ImapSettings, SentCopies, move_message
+from service.net.imap import ImapSettings, SentCopies
 from service.net.imap import connect as connect_imap
 from service.net.oauth import TokenSource, credential_from
 from service.net.smtp import Result, SmtpSettings
 from service.store.base import shown_url
-from service.store.database import (
-    CampaignInfo,
-    FacultyProgress,
-    InboundRow,
-    OutboxRow,
-    RosterDiff,
-    Store,
-    UnitStatus,
-)
+from service.store.database import Store
+from service.store.inbox import InboundRow
+from service.store.outbox import OutboxRow
+from service.store.reports import FacultyProgress, UnitRecord
+from service.store.roster import CampaignInfo, RosterDiff
 
 ShellCheck = Callable[[Config], tuple[list[str], list[str]]]
 """(facts, problems) that a shell adds to `skjemapost check`."""
@@ -300,33 +297,11 @@ class App:
     def check_form(self, data: bytes, lang: Language | None = None) -> FormCheck:
         """Read a filled form, find its unit by stamp, then reference, and validate it."""
         reading = read_form(data, self.form)
-        unit, match = self._match_form(reading)
+        found = match_form(reading, self.directory())
+        unit = self.store.unit(self.campaign_id, found.unit) if found.unit else None
+        match = found.trouble or found.how
         language = lang or (unit.language if unit else self.config.campaign.default_language)
         return FormCheck(reading, unit, language, match, validate(self.form, reading, language))
-
-    def _match_form(self, reading: FormReading) -> tuple[Unit | None, str]:
-        secret = self.config.secrets.token_secret()
-        if reading.stamp:
-            try:
-                found = tokens.read_stamp(secret, reading.stamp)
-            except TokenError as exc:
-                return None, str(exc)
-            if found.campaign != self.campaign_id:
-                return None, f"the form belongs to campaign {found.campaign}, not {self.campaign_id}"
-            try:
-                return self.store.unit(self.campaign_id, found.unit_code), "hidden stamp"
-            except UnknownUnitError:
-                return None, f"the stamp names unit {found.unit_code}, which is not in the roster"
-        if reading.reference:
-            try:
-                ref = tokens.verify(secret, self.campaign_id, reading.reference)
-            except TokenError as exc:
-                return None, str(exc)
-            for unit in self.store.units(self.campaign_id, include_inactive=True):
-                if tokens.reference(secret, self.campaign_id, unit.code) == ref:
-                    return unit, "visible reference code"
-            return None, f"reference {ref} matches no unit"
-        return None, "the form carries neither its hidden stamp nor a reference code"
 
     # -- invitations and the outbox -----------------------------------------------------------
 
@@ -374,11 +349,13 @@ class App:
 
     # -- the inbox ---------------------------------------------------------------------------
 
+    def directory(self) -> Directory:
+        """Who is who in the campaign, as it stands now."""
+        return Directory.load(self.store, self.campaign_id, self.config.secrets.token_secret())
+
     def processor(self) -> Processor:
-        secret = self.config.secrets.token_secret()
-        directory = Directory.load(self.store, self.campaign_id, secret)
         converter = soffice_converter if self.config.inbox.convert_with_libreoffice else None
-        return Processor(self.config, self.form, self.letters, self.store, secret, directory, converter)
+        return Processor(self.config, self.form, self.letters, self.store, self.directory(), converter)
 
     def poll(
         self,
@@ -422,33 +399,34 @@ class App:
         if row.outcome != "review":
             raise ReviewError(f"message {row_id} is not waiting for review (it is {row.outcome})")
         now = self.clock.now()
-        if unit is not None:
-            code = self.store.unit(self.campaign_id, unit).code
+        processor = self.processor()
+        code = self.store.unit(self.campaign_id, unit).code if unit is not None else None  # a typo stops here
+
+        def decide() -> Decision:
+            if code is None:
+                return Decision(
+                    row.kind or "unknown",
+                    "dismissed",
+                    self.config.imap.folders.ignored,
+                    row.unit_code,
+                    {"review": "dismissed", "note": note},
+                )
             mail = parse(self.archive.get(row.raw_path))
-            decision = self.processor().decide(mail, row.id, row.received_at, now, force_unit=code)
-            decision = replace(decision, detail=decision.detail | {"review": "assigned", "note": note})
-        else:
-            decision = Decision(
-                row.kind or "unknown",
-                "dismissed",
-                self.config.imap.folders.ignored,
-                row.unit_code,
-                {"review": "dismissed", "note": note},
-            )
-        self.store.record_decision(self.campaign_id, row.id, decision, now)
+            decision = processor.decide(mail, row.id, row.received_at, now, force_unit=code)
+            return replace(decision, detail=decision.detail | {"review": "assigned", "note": note})
+
         box = connect_imap(self.imap_settings())
         try:
-            move_message(box, row.message_id, self.config.imap.folders.review, decision.folder)
+            decision = settle_review(box, self.store, processor, row, now, decide)
         finally:
             box.logout()
-        self.store.mark_done([row.id], now)
         if decision.answers:
             self.drain()
         return decision
 
-    def unit_status(self) -> list[UnitStatus]:
+    def unit_status(self) -> list[UnitRecord]:
         self._ready()
-        return self.store.unit_status(self.campaign_id)
+        return self.store.unit_records(self.campaign_id, include_inactive=False)
 
     # -- status -------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from service.jobs.chase import ChaseReport, chase_once
 from service.jobs.digest import digests
 from service.jobs.drain import DrainReport
 from service.jobs.poll import PollReport, StopFlag
-from service.jobs.runner import Lock, Runner, RunState
+from service.jobs.runner import Runner, RunState
 from service.mail.compose import Attachment, Mailbox
 from service.models import Language, NewMail
 
@@ -191,7 +191,7 @@ class Operations:
         app = self.app
         states = [
             UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
-            for s in app.store.unit_snapshots(app.campaign_id)
+            for s in app.store.unit_records(app.campaign_id)
         ]
         return simulate(app.config.campaign, app.config.schedule, states, start, end)
 
@@ -225,12 +225,7 @@ class Operations:
         app.units()
         state = RunState()
         cid = app.campaign_id
-        ttl = lease.lock_ttl(app.config.schedule)
-        lock = Lock(
-            lambda now: lease.acquire(app.store, cid, state.holder, now, ttl),
-            lambda now, detail: app.store.heartbeat(cid, state.holder, now, ttl, detail),
-            lambda now: app.store.release_runner(cid, state.holder, now),
-        )
+        lock = lease.Lease(app.store, cid, state.holder, lease.lock_ttl(app.config.schedule))
         Runner(
             lambda: self.cycle(stop),
             lock,

@@ -8,8 +8,7 @@ preview, poll, review); ``cli`` puts them together. Each command's docstring is 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
 import click
@@ -45,11 +44,9 @@ def app_for(ctx: click.Context) -> App:
     return cast(App, obj["app"])
 
 
-@contextmanager
-def working(app: App, task: str) -> Iterator[None]:
-    """Hold the runner lock while a command touches the mailbox or the outbox (see ``lease``)."""
-    with exclusive(app.store, app.campaign_id, app.clock, task, lock_ttl(app.config.schedule)):
-        yield
+def working(app: App, task: str) -> AbstractContextManager[None]:
+    """The runner lock (``service.jobs.lease``) for a command that touches the mailbox or the outbox."""
+    return exclusive(app.store, app.campaign_id, app.clock, task, lock_ttl(app.config.schedule))
 
 
 LANG = click.Choice(LANGUAGES)

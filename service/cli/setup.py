@@ -14,7 +14,7 @@ from service.app.application import App
 from service.cli.base import LANG, app_for, cli
 from service.config.settings import Config
 from service.models import Language
-from service.store.database import FacultyProgress
+from service.store.reports import FacultyProgress, UnitRecord
 from service.web.users import check_web
 
 
@@ -257,7 +257,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
 def _unit_table(app: App, as_json: bool) -> None:
     rows = app.unit_status()
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in rows], indent=2, default=str))
+        click.echo(json.dumps([_unit_json(r) for r in rows], indent=2, default=str))
         return
 
     def when(t: Any) -> str:
@@ -268,7 +268,26 @@ def _unit_table(app: App, as_json: bool) -> None:
     )
     for r in rows:
         click.echo(
-            f"{r.code:<12}{r.faculty:<5}{when(r.invited_at):<13}{r.versions:>6} "
-            f"{'yes' if r.valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
-            f"{r.bounced or '-'}"
+            f"{r.code:<12}{r.faculty:<5}{when(r.invitation_sent_at):<13}{r.versions:>6} "
+            f"{'yes' if r.has_valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
+            f"{_bounced(r) or '-'}"
         )
+
+
+def _bounced(r: UnitRecord) -> str:
+    return f"{r.leader_email}: {r.failure}" if r.failure else ""
+
+
+def _unit_json(r: UnitRecord) -> dict[str, Any]:
+    """One unit of `status --units --json`."""
+    return {
+        "code": r.code,
+        "faculty": r.faculty,
+        "leader_email": r.leader_email,
+        "invited_at": r.invitation_sent_at,
+        "versions": r.versions,
+        "valid": r.has_valid,
+        "last_activity": r.last_activity,
+        "bounced": _bounced(r),
+        "needs_review": r.needs_review,
+    }

@@ -48,7 +48,7 @@ from service.demo.servers import DemoServers
 from service.errors import SkjemapostError
 from service.jobs.poll import StopFlag
 from service.models import Unit
-from service.store.database import FacultyProgress
+from service.store.reports import FacultyProgress
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: service/demo/ -> .
 MARKER = ".skjemapost-demo"  # only a folder holding this is ever replaced

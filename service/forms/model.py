@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, get_args
 
+from service.errors import Problem
 from service.models import Language
 
 FieldType = Literal["text", "longtext", "integer", "date", "choice", "multichoice", "yesno", "scale", "table"]
@@ -259,3 +260,26 @@ def sheet_layout(form: FormDef) -> dict[str, int]:
                     row += 1
         row += 1  # blank row between sections
     return rows
+
+
+@dataclass(frozen=True)
+class FormReading:
+    """What was found in a filled form. Empty answers are absent from ``answers``.
+
+    answers: text -> str; integer/scale -> int; date -> datetime.date; choice/yesno -> the
+    choice's value id; multichoice -> tuple of value ids; table -> list of row dicts keyed by
+    column id (filled cells only), empty rows dropped.
+    cells: field id -> cell (``Skjema!C14``); multichoice options under ``forms.option_key``;
+    table cells under ``forms.cell_key(table, n, column)`` where n counts the kept rows from 1,
+    and the table id itself -> its first cell.
+    """
+
+    form_id: str | None
+    form_version: int | None
+    language: Language | None
+    unit_code: str | None
+    reference: str | None
+    stamp: str | None
+    answers: dict[str, object] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)

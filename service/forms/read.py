@@ -37,6 +37,7 @@ from service.forms.model import (
     SHEET_NAMES,
     Field,
     FormDef,
+    FormReading,
     Item,
     cell_key,
     normalise,
@@ -45,14 +46,15 @@ from service.forms.model import (
     sheet_layout,
     sheet_ref,
 )
-from service.forms.validate import ConversionKind, ConversionProblem, FormReading, conversion_message
+from service.forms.validate import ConversionKind, ConversionProblem, conversion_message
 from service.forms.values import BadValue, blank, convert, shown, tick
 from service.models import LANGUAGES, Language
-from service.xlsx.cells import Value, Workbook, XlsxError, ZipLimits
+from service.xlsx.cells import Value, Workbook, XlsxError
 from service.xlsx.cells import column_index as _column
 from service.xlsx.cells import column_letters as _letters
+from service.xlsx.safezip import ZipLimits
 
-__all__ = ["FormReading", "read_form"]
+__all__ = ["read_form"]
 
 MAX_BYTES = 20 * 2**20  # far above any real reply (~15 KB); mail systems cap near this anyway
 #: zip bombs: checked in the zip directory and again while unpacking (see safezip)

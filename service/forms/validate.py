@@ -1,9 +1,5 @@
 """Check the answers read from a form, and tell the leader in their language what to fix.
 
-``FormReading`` (what ``formread`` produces) is defined here rather than in formread: the layers
-contract puts validate below formread, and any other source of answers (a converted .ods, a web
-form) can produce a reading too. ``formread`` re-exports it.
-
 Every problem names its cell (``Skjema!C14``) and says, with the field's label, what to do.
 Values that could not even be converted are ``ConversionProblem``s: they keep what was typed and
 why it failed, so the message can be rendered again in whichever language the reply goes out in.
@@ -13,11 +9,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from service.errors import Problem
-from service.forms.model import Field, FormDef, Item, Text, cell_key
+from service.forms.model import Field, FormDef, FormReading, Item, Text, cell_key
 from service.models import Language
 
 #: why a typed value could not be converted; "missing" = the field's row was not found at all
@@ -35,29 +31,6 @@ class ConversionProblem(Problem):
     column: str | None = None
     kind: ConversionKind = "missing"
     raw: str = ""
-
-
-@dataclass(frozen=True)
-class FormReading:
-    """What was found in a filled form. Empty answers are absent from ``answers``.
-
-    answers: text -> str; integer/scale -> int; date -> datetime.date; choice/yesno -> the
-    choice's value id; multichoice -> tuple of value ids; table -> list of row dicts keyed by
-    column id (filled cells only), empty rows dropped.
-    cells: field id -> cell (``Skjema!C14``); multichoice options under ``forms.option_key``;
-    table cells under ``forms.cell_key(table, n, column)`` where n counts the kept rows from 1,
-    and the table id itself -> its first cell.
-    """
-
-    form_id: str | None
-    form_version: int | None
-    language: Language | None
-    unit_code: str | None
-    reference: str | None
-    stamp: str | None
-    answers: dict[str, object] = field(default_factory=dict)
-    cells: dict[str, str] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from service.clock import local
 from service.config.settings import Config
 from service.mail.letters import Letters
 from service.models import NewMail, Unit
-from service.store.database import Store, UnitSnapshot
+from service.store.database import Store
+from service.store.reports import UnitRecord
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,12 @@ class ChaseReport:
     waiting: bool = False  # not a send time: nothing goes now
 
 
-def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit, UnitSnapshot, Step]]:
+def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit, UnitRecord, Step]]:
     """Every active unit's one due step at ``now`` (most have none)."""
     steps = plan(config.campaign, config.schedule)
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
-    for snap in store.unit_snapshots(config.campaign.id):
+    for snap in store.unit_records(config.campaign.id):
         state = UnitState(
             snap.code,
             snap.active and snap.code in units,
@@ -75,7 +76,7 @@ def chase_once(
 
 
 def _mail(
-    config: Config, letters: Letters, unit: Unit, snap: UnitSnapshot, step: Step, now: dt.datetime
+    config: Config, letters: Letters, unit: Unit, snap: UnitRecord, step: Step, now: dt.datetime
 ) -> NewMail | None:
     left = days_left(now, config.campaign)
     tz = config.campaign.timezone

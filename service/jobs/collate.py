@@ -348,7 +348,7 @@ def load(
     """The sources of campaign ``campaign_id`` (of one faculty if given), answers streamed."""
     units = [x for x in store.units(campaign_id) if faculty is None or x.faculty == faculty]
     versions, valid = store.version_summary(campaign_id, faculty)
-    snapshots = store.unit_snapshots(campaign_id)
+    snapshots = store.unit_records(campaign_id)
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def current() -> Iterator[Version]:

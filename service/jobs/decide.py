@@ -19,43 +19,16 @@ from service.config.settings import Config, ImapFolders
 from service.errors import FormReadError, TokenError
 from service.forms.answers import flags_for, raised_flags, summary, to_json
 from service.forms.intake import Converter, Limits, Rejection, open_attachment
-from service.forms.model import FormDef
+from service.forms.model import FormDef, FormReading
 from service.forms.read import read_form
-from service.forms.validate import FormReading, validate
-from service.mail import tokens
+from service.forms.validate import validate
+from service.jobs.match import Directory, match_form
 from service.mail.classifier import Classification, classify, is_machine, spreadsheets
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Letters
 from service.mail.parser import AttachmentFile, InboundMail
-from service.models import Decision, NewMail, NewSubmission, Unit
+from service.models import Decision, NewMail, NewSubmission
 from service.store.database import Store
-
-
-@dataclass(frozen=True)
-class Directory:
-    """Who is who in the campaign, loaded once per poll."""
-
-    units: dict[str, Unit]  # code -> unit, deactivated ones too (old mail still counts)
-    by_address: dict[str, list[str]]  # leader/verneombud address -> unit codes
-    former_leaders: dict[str, str]  # an address that led a unit earlier -> its code
-    by_reference: dict[str, str]  # reference code -> unit code
-
-    @classmethod
-    def load(cls, store: Store, campaign_id: str, secret: bytes) -> Directory:
-        units = {u.code: u for u in store.units(campaign_id, include_inactive=True)}
-        by_address: dict[str, list[str]] = {}
-        for u in units.values():
-            for address in {u.leader_email.lower(), u.verneombud_email.lower()} - {""}:
-                by_address.setdefault(address, []).append(u.code)
-        refs = {tokens.reference(secret, campaign_id, code): code for code in units}
-        return cls(units, by_address, store.former_leader_emails(campaign_id), refs)
-
-    def may_send_for(self, address: str, code: str) -> bool:
-        unit = self.units[code]
-        return (
-            address in (unit.leader_email.lower(), unit.verneombud_email.lower())
-            or self.former_leaders.get(address) == code
-        )
 
 
 @dataclass
@@ -78,12 +51,11 @@ class Processor:
         form: FormDef,
         letters: Letters,
         store: Store,
-        secret: bytes,
         directory: Directory,
         converter: Converter | None = None,
     ) -> None:
         self.config, self.form, self.letters, self.store = config, form, letters, store
-        self.secret, self.dir = secret, directory
+        self.dir = directory
         self.folders: ImapFolders = config.imap.folders
         i = config.inbox
         self.limits = Limits(
@@ -237,7 +209,7 @@ class Processor:
     def _unit_from_text(self, c: Classification) -> str | None:
         for ref in c.references:
             try:
-                code = self.dir.by_reference.get(tokens.verify(self.secret, self.campaign, ref))
+                code = self.dir.unit_of_reference(ref)
             except TokenError:
                 continue
             if code:
@@ -257,27 +229,16 @@ class Processor:
         if force_unit:
             x.unit, x.how = force_unit, "assigned by a person"
             return
-        if r.stamp:
-            try:
-                stamp = tokens.read_stamp(self.secret, r.stamp)
-            except TokenError:
-                x.trouble = "the form's hidden stamp does not verify (altered or forged)"
-                return
-            if stamp.campaign != self.campaign:
-                x.trouble = f"a form from campaign {stamp.campaign}"
-                return
-            x.unit, x.how = stamp.unit_code, "stamp"
-        elif r.reference:
-            try:
-                x.unit = self.dir.by_reference.get(tokens.verify(self.secret, self.campaign, r.reference))
-            except TokenError as exc:
-                x.trouble = str(exc)
-                return
-            x.how = "reference in the form"
-        else:
+        found = match_form(r, self.dir)
+        if found.trouble and found.how:
+            x.trouble = found.trouble
+            return
+        if found.unit is not None:
+            x.unit, x.how = found.unit, found.how
+        else:  # neither stamp nor reference in the form: the thread tells
             x.unit, x.how = thread_unit, "subject, body or sender"
         if x.unit is None or x.unit not in self.dir.units:
-            x.trouble = x.trouble or "the form matches no unit"
+            x.trouble = "the form matches no unit"
             x.unit = None
             return
         if self.dir.may_send_for(sender, x.unit):
@@ -446,26 +407,3 @@ def _describe(x: _Found) -> dict[str, Any]:
     if x.trouble:
         out["trouble"] = x.trouble
     return out | x.details
-
-
-def received_time(mail: InboundMail, now: dt.datetime) -> dt.datetime:
-    """When the message reached us: the newest Received: stamp, else its Date, else ``now``.
-
-    Never later than ``now``: a message cannot arrive after we fetched it, and a campaign
-    replayed with --as-of must see its replies arrive in its own time.
-    """
-    from email.utils import parsedate_to_datetime
-
-    found: dt.datetime | None = None
-    for value in mail.headers.get("received", ()):
-        stamp = value.rpartition(";")[2].strip()
-        try:
-            when = parsedate_to_datetime(stamp)
-        except (TypeError, ValueError, IndexError):
-            continue
-        if when.tzinfo is not None:
-            found = when.astimezone(dt.UTC)
-            break
-    if found is None and mail.date is not None:
-        found = mail.date.astimezone(dt.UTC)
-    return min(found, now) if found is not None else now

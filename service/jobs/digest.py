@@ -18,7 +18,8 @@ from service.forms.answers import flags_for
 from service.mail.compose import Attachment, Envelope, Mailbox
 from service.mail.letters import Letters, unit_mapping
 from service.models import NewMail, Unit
-from service.store.database import FacultyProgress, Store
+from service.store.database import Store
+from service.store.reports import FacultyProgress
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class _Facts:
     def __init__(self, store: Store, campaign_id: str) -> None:
         self.store, self.cid = store, campaign_id
         self.progress = store.faculty_progress(campaign_id)
-        self.snapshots = store.unit_snapshots(campaign_id)
+        self.snapshots = store.unit_records(campaign_id)
         self.flags = store.current_flags(campaign_id)
         self.reviews = store.review_counts(campaign_id)
         self._since: dict[dt.datetime, tuple[list[dict[str, Any]], ...]] = {}

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from service.clock import Clock
 from service.net.imap import SentCopies
 from service.net.smtp import Outgoing, Result, SmtpSettings, send_all
-from service.store.database import OutboxRow, Store
+from service.store.database import Store
+from service.store.outbox import OutboxRow
 
 
 @dataclass

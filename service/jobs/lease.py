@@ -20,6 +20,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from service.clock import Clock
 from service.config.settings import Schedule
@@ -62,21 +63,40 @@ def dead_here(holder: str) -> bool:
     return False
 
 
-def acquire(store: Store, campaign_id: str, holder: str, now: dt.datetime, ttl: dt.timedelta) -> bool:
-    """Take or renew the lock; also take it from a dead holder on this host."""
-    if store.acquire_runner(campaign_id, holder, now, ttl):
-        return True
-    current = store.runner(campaign_id)
-    if current is None or not dead_here(current.holder):
+class Lease:
+    """The runner lock as one holder sees it: take or renew it, beat its heart, let it go.
+
+    `run` holds one for its life (``Runner``), and each hand-run command for its duration
+    (``exclusive``). The store keeps the row and makes each step a conditional update
+    (``service.store.lock``); the rules of who may take it live here.
+    """
+
+    def __init__(self, store: Store, campaign_id: str, holder: str, ttl: dt.timedelta) -> None:
+        self.store, self.campaign_id, self.holder, self.ttl = store, campaign_id, holder, ttl
+
+    def acquire(self, now: dt.datetime) -> bool:
+        """Take or renew the lock; also take it from a dead holder on this host."""
+        store, cid = self.store, self.campaign_id
+        if store.acquire_runner(cid, self.holder, now, self.ttl):
+            return True
+        current = store.runner(cid)
+        if current is None or not dead_here(current.holder):
+            return False
+        if store.take_over_runner(cid, current.holder, self.holder, now, self.ttl):
+            log.warning(
+                "took over the runner lock from %s, which is gone",
+                current.holder,
+                extra={"event": "lock.taken_over", "from": current.holder},
+            )
+            return True
         return False
-    if store.take_over_runner(campaign_id, current.holder, holder, now, ttl):
-        log.warning(
-            "took over the runner lock from %s, which is gone",
-            current.holder,
-            extra={"event": "lock.taken_over", "from": current.holder},
-        )
-        return True
-    return False
+
+    def beat(self, now: dt.datetime, detail: dict[str, Any]) -> bool:
+        """Renew the lock with what `status` shows of the holder; False once it is lost."""
+        return self.store.heartbeat(self.campaign_id, self.holder, now, self.ttl, detail)
+
+    def release(self, now: dt.datetime) -> None:
+        self.store.release_runner(self.campaign_id, self.holder, now)
 
 
 @contextmanager
@@ -85,8 +105,8 @@ def exclusive(
 ) -> Iterator[None]:
     """Hold the runner lock while the body runs, renewing it from a thread so that a long send
     or a `poll --watch` keeps it; raise Busy at once if another process holds it."""
-    holder = holder_name(task)
-    if not acquire(store, campaign_id, holder, clock.now(), ttl):
+    lease = Lease(store, campaign_id, holder_name(task), ttl)
+    if not lease.acquire(clock.now()):
         current = store.runner(campaign_id)
         who = current.holder if current else "another process"
         beat = f", last heartbeat {current.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if current else ""
@@ -98,8 +118,8 @@ def exclusive(
     done = threading.Event()
 
     def renew() -> None:
-        while not done.wait(ttl.total_seconds() / 3):
-            if not store.heartbeat(campaign_id, holder, clock.now(), ttl, {"task": task}):
+        while not done.wait(lease.ttl.total_seconds() / 3):
+            if not lease.beat(clock.now(), {"task": task}):
                 log.warning("lost the runner lock during %s", task, extra={"event": "lock.lost"})
                 return
 
@@ -110,4 +130,4 @@ def exclusive(
     finally:
         done.set()
         thread.join()
-        store.release_runner(campaign_id, holder, clock.now())
+        lease.release(clock.now())

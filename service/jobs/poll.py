@@ -34,11 +34,12 @@ from pathlib import Path
 from imap_tools import BaseMailBox
 
 from service.clock import Clock
-from service.jobs.decide import Processor, received_time
-from service.mail.parser import InboundMail, parse
+from service.jobs.decide import Processor
+from service.mail.parser import InboundMail, parse, received_time
 from service.models import Decision
-from service.net.imap import ensure_folder
-from service.store.database import InboundRow, Store
+from service.net.imap import ensure_folder, move_message
+from service.store.database import Store
+from service.store.inbox import InboundRow
 
 log = logging.getLogger(__name__)
 _UID = re.compile(rb"UID (\d+)")
@@ -93,6 +94,22 @@ def _fetch(box: BaseMailBox, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]
             yield int(m.group(1)), item[1]
 
 
+@dataclass
+class _Batch:
+    """What handling one message of a poll needs besides the message: the parts, where it was
+    fetched from, and what the batch has seen so far."""
+
+    store: Store
+    processor: Processor
+    archive: Archive
+    clock: Clock
+    folder: str
+    uidvalidity: int
+    report: PollReport
+    seen: dict[str, list[InboundRow]] = field(default_factory=dict)  # earlier rows by Message-ID
+    fresh: set[str] = field(default_factory=set)  # Message-IDs first stored in this batch
+
+
 def poll_once(
     box: BaseMailBox,
     store: Store,
@@ -124,26 +141,12 @@ def poll_once(
         fetched = [(uid, raw, None if uid in known else parse(raw)) for uid, raw in _fetch(box, chunk)]
         # one query for the batch: which of these Message-IDs were seen before
         seen = store.inbound_with_message_ids(campaign, [m.message_id for _, _, m in fetched if m])
-        fresh: set[str] = set()
+        ctx = _Batch(store, processor, archive, clock, folder, uidvalidity, report, seen)
         for uid, raw, mail in fetched:
             if should_stop():
                 break  # between messages: the one in hand is finished, the rest wait
             report.fetched += 1
-            row_id, target = _handle(
-                store,
-                processor,
-                archive,
-                clock,
-                known.get(uid),
-                folder,
-                uidvalidity,
-                uid,
-                mail or parse(raw),
-                raw,
-                seen,
-                fresh,
-                report,
-            )
+            row_id, target = _handle(ctx, known.get(uid), uid, mail or parse(raw), raw)
             moves[target].append(uid)
             done_rows.append(row_id)
             handled = max(handled, uid)
@@ -161,44 +164,29 @@ def poll_once(
     return report
 
 
-def _handle(
-    store: Store,
-    processor: Processor,
-    archive: Archive,
-    clock: Clock,
-    row: InboundRow | None,
-    folder: str,
-    uidvalidity: int,
-    uid: int,
-    mail: InboundMail,
-    raw: bytes,
-    seen: dict[str, list[InboundRow]],
-    fresh: set[str],
-    report: PollReport,
-) -> tuple[int, str]:
+def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, raw: bytes) -> tuple[int, str]:
     """Take one message as far as "decided and committed"; returns (row id, target folder).
-    ``row`` is what the store already holds for this UID; ``seen`` the earlier rows of the
-    batch's Message-IDs, ``fresh`` the Message-IDs first stored in this batch."""
-    campaign = processor.campaign
+    ``row`` is what the store already holds for this UID."""
+    store, processor, report = ctx.store, ctx.processor, ctx.report
     if row is not None and row.status in ("processed", "done") and row.target_folder:
         report.resumed += 1  # decided before a crash; only the move was left
         return row.id, row.target_folder
-    now = clock.now()
+    now = ctx.clock.now()
     received_at = received_time(mail, now)
     if row is None:
-        path, digest = archive.put(raw)
-        earlier = seen.get(mail.message_id, [])
+        path, digest = ctx.archive.put(raw)
+        earlier = ctx.seen.get(mail.message_id, [])
         same = next((r for r in earlier if r.sha256 == digest and r.target_folder), None)
         if same is not None:
             # the very same message at a new UID (the mailbox was recreated): never twice
-            store.rebind_inbound(same.id, folder, uidvalidity, uid)
+            store.rebind_inbound(same.id, ctx.folder, ctx.uidvalidity, uid)
             report.already_known += 1
             return same.id, same.target_folder or processor.folders.processed
         row_id = store.store_inbound(
-            campaign,
+            processor.campaign,
             message_id=mail.message_id,
-            folder=folder,
-            uidvalidity=uidvalidity,
+            folder=ctx.folder,
+            uidvalidity=ctx.uidvalidity,
             uid=uid,
             received_at=received_at,
             sender=mail.from_address,
@@ -209,45 +197,72 @@ def _handle(
         )
         # another poll may have stored this very UID meanwhile, and store_inbound handed its row
         # back: that row is this message, not an earlier copy of it
-        duplicate = any(r.id != row_id for r in earlier) or mail.message_id in fresh
-        fresh.add(mail.message_id)
+        duplicate = any(r.id != row_id for r in earlier) or mail.message_id in ctx.fresh
+        ctx.fresh.add(mail.message_id)
     else:
         row_id, duplicate = row.id, False
         report.resumed += 1
-    decision = (
-        Decision("duplicate", "ignored", processor.folders.ignored, detail={"message_id": mail.message_id})
-        if duplicate
-        else _decide(processor, mail, row_id, received_at, now)
-    )
-    try:
-        store.record_decision(campaign, row_id, decision, now)
-    except Exception as exc:  # the decision cannot be stored: keep the message, for a person
-        log.exception("storing the decision for %s failed; it goes to quarantine", mail.message_id)
-        decision = Decision(
-            "error",
-            "quarantined",
-            processor.folders.quarantine,
-            detail={"error": f"{type(exc).__name__}: {exc}"},
+    if duplicate:
+        folder = processor.folders.ignored
+        decision = commit(
+            store,
+            processor,
+            row_id,
+            now,
+            lambda: Decision("duplicate", "ignored", folder, detail={"message_id": mail.message_id}),
         )
-        store.record_decision(campaign, row_id, decision, now)
+    else:
+        decision = commit(
+            store, processor, row_id, now, lambda: processor.decide(mail, row_id, received_at, now)
+        )
     report.processed += 1
     report.outcomes[decision.outcome] += 1
     return row_id, decision.folder
 
 
-def _decide(
-    processor: Processor, mail: InboundMail, row_id: int, received_at: dt.datetime, now: dt.datetime
+def commit(
+    store: Store, processor: Processor, row_id: int, now: dt.datetime, decide: Callable[[], Decision]
 ) -> Decision:
+    """Decide a stored message and commit the decision (with the answers it queues) in one
+    transaction. A message whose decision cannot be made or stored goes to quarantine, for a
+    person: it is kept, never lost. The poll and a person's review both come through here."""
     try:
-        return processor.decide(mail, row_id, received_at, now)
+        decision = decide()
     except Exception as exc:
-        log.exception("processing message %s failed; it goes to quarantine", mail.message_id)
-        return Decision(
-            "error",
-            "quarantined",
-            processor.folders.quarantine,
-            detail={"error": f"{type(exc).__name__}: {exc}"},
-        )
+        log.exception("processing inbound row %s failed; it goes to quarantine", row_id)
+        decision = _quarantined(processor, exc)
+    try:
+        store.record_decision(processor.campaign, row_id, decision, now)
+    except Exception as exc:  # the decision cannot be stored: keep the message, for a person
+        log.exception("storing the decision for inbound row %s failed; it goes to quarantine", row_id)
+        decision = _quarantined(processor, exc)
+        store.record_decision(processor.campaign, row_id, decision, now)
+    return decision
+
+
+def settle_review(
+    box: BaseMailBox,
+    store: Store,
+    processor: Processor,
+    row: InboundRow,
+    now: dt.datetime,
+    decide: Callable[[], Decision],
+) -> Decision:
+    """A person's choice for a message in review, through the same steps as a poll: decide,
+    commit, then move it out of the review folder, then mark it done."""
+    decision = commit(store, processor, row.id, now, decide)
+    move_message(box, row.message_id, processor.folders.review, decision.folder)
+    store.mark_done([row.id], now)
+    return decision
+
+
+def _quarantined(processor: Processor, exc: Exception) -> Decision:
+    return Decision(
+        "error",
+        "quarantined",
+        processor.folders.quarantine,
+        detail={"error": f"{type(exc).__name__}: {exc}"},
+    )
 
 
 class StopRequested(Exception):

@@ -28,21 +28,10 @@ import schedule
 
 from service.clock import Clock
 from service.errors import SkjemapostError
+from service.jobs.lease import Lease
 from service.jobs.poll import StopFlag, StopRequested
 
 log = logging.getLogger("skjemapost.run")
-
-
-class Lock:
-    """The runner lock, as the store offers it."""
-
-    def __init__(
-        self,
-        acquire: Callable[[dt.datetime], bool],
-        beat: Callable[[dt.datetime, dict[str, Any]], bool],
-        release: Callable[[dt.datetime], None],
-    ) -> None:
-        self.acquire, self.beat, self.release = acquire, beat, release
 
 
 @dataclass
@@ -71,7 +60,7 @@ class Runner:
     def __init__(
         self,
         cycle: Callable[[], dict[str, Any]],
-        lock: Lock,
+        lock: Lease,
         clock: Clock,
         stop: StopFlag,
         *,

@@ -28,25 +28,10 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from service.mail import tokens
-from service.mail.compose import OWN_MESSAGE_ID_MARK as OWN_MARK
+from service.mail.msgid import is_ours
 from service.mail.parser import AttachmentFile, InboundMail
 from service.mail.returndate import return_date
 from service.mail.text import message_id_in
-
-# return_date lives in returndate; callers and tests still import it from here
-__all__ = [
-    "KINDS",
-    "MACHINE_KINDS",
-    "SPREADSHEET_EXTENSIONS",
-    "Classification",
-    "Kind",
-    "classify",
-    "is_machine",
-    "is_spreadsheet",
-    "references",
-    "return_date",
-    "spreadsheets",
-]
 
 Kind = Literal["bounce", "delay", "auto_reply", "report", "list", "own", "submission", "question"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -204,7 +189,7 @@ def _report(mail: InboundMail) -> Classification | None:
 
 
 def _own(mail: InboundMail) -> Classification | None:
-    if OWN_MARK in mail.message_id:
+    if is_ours(mail.message_id):
         return Classification(
             "own", f"Message-ID {mail.message_id} is one of ours", original_message_id=mail.message_id
         )
@@ -429,4 +414,4 @@ def _original_id(mail: InboundMail) -> str:
     candidates += _MSGID_LINE.findall(mail.text)
     candidates += [mail.in_reply_to, *mail.references]
     candidates = [c for c in candidates if c and c != mail.message_id]
-    return next((c for c in candidates if OWN_MARK in c), candidates[0] if candidates else "")
+    return next((c for c in candidates if is_ours(c)), candidates[0] if candidates else "")

@@ -89,16 +89,6 @@ class Headers:
     extra: Sequence[tuple[str, str]] = field(default_factory=tuple)
 
 
-# Every Message-ID we make contains this, so our own copies can be told from everything else in
-# the inbox by one IMAP header search.
-OWN_MESSAGE_ID_MARK = ".skjemapost@"
-
-
-def make_message_id(domain: str) -> str:
-    """A fresh, globally unique Message-ID in our own domain."""
-    return f"<{secrets.token_hex(12)}{OWN_MESSAGE_ID_MARK}{domain}>"
-
-
 def ascii_filename(name: str) -> str:
     """A fallback file name for clients that do not read RFC 2231 (æ → ae, – → -)."""
     folded = unicodedata.normalize("NFKD", name.translate(_ASCII_FOLD))

@@ -16,7 +16,8 @@ from service.config.settings import Config
 from service.forms.build import build_form
 from service.forms.model import FormDef
 from service.mail import tokens
-from service.mail.compose import Attachment, Envelope, Headers, Mailbox, compose, make_message_id
+from service.mail.compose import Attachment, Envelope, Headers, Mailbox, compose
+from service.mail.msgid import make_message_id
 from service.mail.render import Renderer
 from service.models import Language, NewMail, Unit
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -37,7 +38,6 @@ from service.mail.text import (
     addresses,
     clean_filename,
     decode_bytes,
-    decode_words,
     header_date,
     header_text,
     html_to_text,
@@ -46,23 +46,6 @@ from service.mail.text import (
     part_filename,
     read_headers,
 )
-
-# decode_bytes, decode_words, html_to_text and message_id_in moved to mailtext; callers and
-# tests still import them from here
-__all__ = [
-    "REPORT_TYPES",
-    "AttachmentFile",
-    "ForwardedMail",
-    "HeaderMap",
-    "InboundMail",
-    "ReportPart",
-    "decode_bytes",
-    "decode_words",
-    "html_to_text",
-    "message_id_in",
-    "parse",
-    "synthetic_message_id",
-]
 
 HeaderMap = Mapping[str, tuple[str, ...]]
 T = TypeVar("T")
@@ -418,3 +401,24 @@ def _safe(call: Callable[[], T], default: T) -> T:
         return call()
     except Exception:  # a malformed header parameter must not stop the parse
         return default
+
+
+def received_time(mail: InboundMail, now: dt.datetime) -> dt.datetime:
+    """When the message reached us: the newest Received: stamp, else its Date, else ``now``.
+
+    Never later than ``now``: a message cannot arrive after we fetched it, and a campaign
+    replayed with --as-of must see its replies arrive in its own time.
+    """
+    found: dt.datetime | None = None
+    for value in mail.headers.get("received", ()):
+        stamp = value.rpartition(";")[2].strip()
+        try:
+            when = parsedate_to_datetime(stamp)
+        except (TypeError, ValueError, IndexError):
+            continue
+        if when.tzinfo is not None:
+            found = when.astimezone(dt.UTC)
+            break
+    if found is None and mail.date is not None:
+        found = mail.date.astimezone(dt.UTC)
+    return min(found, now) if found is not None else now

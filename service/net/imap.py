@@ -21,7 +21,7 @@ from imap_tools.errors import MailboxLoginError
 
 from service.config.settings import TlsMode
 from service.errors import SkjemapostError
-from service.mail.compose import OWN_MESSAGE_ID_MARK
+from service.mail import msgid
 from service.net.oauth import REFUSED_HINT, TokenSource
 
 
@@ -140,7 +140,7 @@ class SentCopies:
         """Move our own copies from the inbox to the Sent folder; returns how many moved."""
         box = connect(self.settings)
         try:
-            uids = box.uids(AND(header=H("Message-ID", OWN_MESSAGE_ID_MARK)))
+            uids = box.uids(AND(header=H("Message-ID", msgid.MARK)))
             if uids:
                 ensure_folder(box, self.sent_folder)
                 box.move(uids, self.sent_folder)

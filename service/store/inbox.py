@@ -294,29 +294,6 @@ class InboxStore(StoreBase):
             )
         return True
 
-    def outbox_message(self, message_id: str) -> tuple[str, str | None] | None:
-        """(kind, unit code) of the mail we sent with ``message_id``, if we sent it."""
-        with self._tx() as conn:
-            row = conn.execute(
-                sa.select(t.outbox.c.kind, t.units.c.code)
-                .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
-                .where(t.outbox.c.message_id == message_id)
-            ).first()
-        return (row.kind, row.code) if row else None
-
-    def sent_to_since(self, campaign_id: str, address: str, since: dt.datetime) -> int:
-        """How many mails went (or are queued) to ``address`` since ``since``: the loop guard."""
-        with self._tx() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(
-                        t.outbox.c.to_address == address.lower(),
-                        t.outbox.c.created_at >= since,
-                        t.outbox.c.campaign_id == campaign_id,
-                    )
-                ).scalar_one()
-            )
-
     def failing_addresses(self, campaign_id: str) -> dict[str, str]:
         with self._tx() as conn:
             return {
@@ -328,19 +305,21 @@ class InboxStore(StoreBase):
                 )
             }
 
-    def former_leader_emails(self, campaign_id: str) -> dict[str, str]:
-        """Addresses that led a unit earlier in the campaign -> that unit's code."""
-        out: dict[str, str] = {}
+    def review_queue(self, campaign_id: str) -> list[InboundRow]:
+        """Messages waiting for a person, oldest first."""
+        return self.inbound_with_outcome(campaign_id, "review")
+
+    def review_counts(self, campaign_id: str) -> dict[str | None, int]:
+        """Messages waiting for a person, by the faculty of their unit (None: no unit known)."""
+        i, u = t.inbound, t.units
         with self._tx() as conn:
-            for code, detail in conn.execute(
-                sa.select(t.units.c.code, t.events.c.detail)
-                .join(t.units, t.units.c.id == t.events.c.unit_id)
-                .where(t.events.c.campaign_id == campaign_id, t.events.c.kind == "unit.changed")
-            ):
-                old = (detail or {}).get("leader_email", {}).get("from")
-                if old:
-                    out[old.lower()] = code
-        return out
+            rows = conn.execute(
+                sa.select(u.c.faculty, sa.func.count())
+                .outerjoin(u, u.c.id == i.c.unit_id)
+                .where(i.c.campaign_id == campaign_id, i.c.outcome == "review")
+                .group_by(u.c.faculty)
+            ).all()
+        return {faculty: n for faculty, n in rows}
 
 
 def _add_submission(

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from service.models import NewMail
 from service.store import tables as t
-from service.store.base import StoreBase
+from service.store.base import StoreBase, aware
 
 # -- the outbox: values ----------------------------------------------------------------------
 # A row per mail, created before anything is sent. status: queued -> sending -> sent | failed;
@@ -114,6 +114,39 @@ class OutboxStore(StoreBase):
         )
         with self._tx() as conn:
             return {status: n for status, n in conn.execute(query)}
+
+    def outbox_message(self, message_id: str) -> tuple[str, str | None] | None:
+        """(kind, unit code) of the mail we sent with ``message_id``, if we sent it."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(t.outbox.c.kind, t.units.c.code)
+                .outerjoin(t.units, t.units.c.id == t.outbox.c.unit_id)
+                .where(t.outbox.c.message_id == message_id)
+            ).first()
+        return (row.kind, row.code) if row else None
+
+    def sent_to_since(self, campaign_id: str, address: str, since: dt.datetime) -> int:
+        """How many mails went (or are queued) to ``address`` since ``since``: the loop guard."""
+        with self._tx() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        t.outbox.c.to_address == address.lower(),
+                        t.outbox.c.created_at >= since,
+                        t.outbox.c.campaign_id == campaign_id,
+                    )
+                ).scalar_one()
+            )
+
+    def last_mail_of_kind(self, campaign_id: str, kind: str, key_prefix: str = "") -> dt.datetime | None:
+        o = t.outbox
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(o.c.created_at)).where(
+                    o.c.campaign_id == campaign_id, o.c.kind == kind, o.c.dedupe_key.startswith(key_prefix)
+                )
+            ).scalar()
+        return aware(value)
 
 
 def queue_in(

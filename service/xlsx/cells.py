@@ -42,10 +42,8 @@ __all__ = [
     "Sheet",
     "Workbook",
     "XlsxError",
-    "ZipLimits",
     "column_index",
     "column_letters",
-    "from_serial",
     "open_workbook",
 ]
 

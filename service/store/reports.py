@@ -1,5 +1,5 @@
-"""The SQL behind reminders, digests and the runner: where each unit stands, what happened in a
-week, and the one-runner lock with its heartbeat."""
+"""The SQL behind reminders, digests, `status` and the workbook: where each unit stands, what
+happened in a week, the current answers and the version log. It only reads."""
 
 from __future__ import annotations
 
@@ -15,65 +15,102 @@ from service.store.base import StoreBase, aware
 
 
 @dataclass(frozen=True)
-class UnitSnapshot:
-    """One unit as the campaign rules see it."""
+class UnitRecord:
+    """One unit as the store knows it: the facts every report and rule starts from.
+
+    Built by ``unit_records`` in one pass, so `status`, the reminders, the digests and the workbook
+    never disagree on them. Two times of the invitation are kept, because they answer two questions:
+    ``invited_at`` is when the unit counts as invited for the rules: the invitation's sent time, or
+    its queued time while it waits (so no reminder is queued beside a waiting invitation);
+    ``invitation_sent_at`` is only when it left (sent, or bounced later), which `status` shows.
+    """
 
     code: str
     faculty: str
+    leader_email: str
     active: bool
-    has_valid: bool
-    failing: bool  # the leader's address bounced
+    versions: int  # forms received, valid or not
+    has_valid: bool  # its current version is valid
+    failure: str | None  # why the leader's address fails, None while it works
     sent: frozenset[str]  # outbox keys for this unit ("invitation", "reminder-before:1", ...)
     reminders: tuple[dt.datetime, ...]  # when reminders went out, oldest first
     invited_at: dt.datetime | None
+    invitation_sent_at: dt.datetime | None
     escalated_at: dt.datetime | None
+    last_inbound_at: dt.datetime | None
+    needs_review: int  # its messages waiting for a person
+
+    @property
+    def failing(self) -> bool:
+        return self.failure is not None
+
+    @property
+    def last_activity(self) -> dt.datetime | None:
+        times = [x for x in (self.invitation_sent_at, self.last_inbound_at) if x]
+        return max(times) if times else None
 
 
 @dataclass(frozen=True)
-class RunnerLock:
-    holder: str
-    acquired_at: dt.datetime
-    heartbeat_at: dt.datetime
-    expires_at: dt.datetime
-    detail: dict[str, Any]
+class FacultyProgress:
+    faculty: str
+    units: int
+    submitted: int  # units with at least one form received, valid or not
+    valid: int  # units whose current version is valid
+    missing: int  # active units without a valid form
 
-    def alive(self, now: dt.datetime) -> bool:
-        """Held at ``now``: renewed recently enough and not released."""
-        return self.expires_at > now
-
-
-RELEASED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.valid / self.units if self.units else 0.0
 
 
-class CampaignStore(StoreBase):
-    def unit_snapshots(self, campaign_id: str) -> list[UnitSnapshot]:
-        """Every unit (active or not) with what it has been sent and whether it is done."""
-        u, s, o = t.units, t.submissions, t.outbox
+class ReportStore(StoreBase):
+    def unit_records(self, campaign_id: str, *, include_inactive: bool = True) -> list[UnitRecord]:
+        """Every unit (or every active one) with what it has been sent and received, in faculty
+        and code order. A handful of grouped queries, joined here."""
+        u, s, o, i, f = t.units, t.submissions, t.outbox, t.inbound, t.address_failures
+        where = [u.c.campaign_id == campaign_id, *([] if include_inactive else [u.c.active.is_(True)])]
         with self._tx() as conn:
             units = conn.execute(
                 sa.select(u.c.id, u.c.code, u.c.faculty, u.c.active, u.c.leader_email)
-                .where(u.c.campaign_id == campaign_id)
+                .where(*where)
                 .order_by(u.c.faculty, u.c.code)
             ).all()
-            valid = set(
-                conn.execute(
-                    sa.select(s.c.unit_id).where(
-                        s.c.campaign_id == campaign_id, s.c.current.is_(True), s.c.valid.is_(True)
+            forms = {
+                unit_id: (int(n), bool(valid))
+                for unit_id, n, valid in conn.execute(
+                    sa.select(
+                        s.c.unit_id,
+                        sa.func.count(),
+                        sa.func.max(
+                            sa.case((sa.and_(s.c.current.is_(True), s.c.valid.is_(True)), 1), else_=0)
+                        ),
                     )
-                ).scalars()
-            )
-            failing = set(
-                conn.execute(
-                    sa.select(t.address_failures.c.address).where(
-                        t.address_failures.c.campaign_id == campaign_id
-                    )
-                ).scalars()
+                    .where(s.c.campaign_id == campaign_id)
+                    .group_by(s.c.unit_id)
+                )
+            }
+            failing = dict(
+                conn.execute(sa.select(f.c.address, f.c.reason).where(f.c.campaign_id == campaign_id)).all()
             )
             mails = conn.execute(
                 sa.select(o.c.unit_id, o.c.dedupe_key, o.c.kind, o.c.status, o.c.sent_at, o.c.created_at)
                 .where(o.c.campaign_id == campaign_id, o.c.unit_id.is_not(None), o.c.status != "failed")
                 .order_by(o.c.id)
             ).all()
+            last_in = dict(
+                conn.execute(
+                    sa.select(i.c.unit_id, sa.func.max(i.c.received_at))
+                    .where(i.c.campaign_id == campaign_id)
+                    .group_by(i.c.unit_id)
+                ).all()
+            )
+            review: dict[int, int] = dict(
+                conn.execute(
+                    sa.select(i.c.unit_id, sa.func.count())
+                    .where(i.c.campaign_id == campaign_id, i.c.outcome == "review")
+                    .group_by(i.c.unit_id)
+                ).all()
+            )
         per_unit: dict[int, list[Any]] = {}
         for m in mails:
             per_unit.setdefault(m.unit_id, []).append(m)
@@ -81,22 +118,69 @@ class CampaignStore(StoreBase):
         for uid, code, faculty, active, email in units:
             prefix = f"{campaign_id}:{code}:"
             rows = per_unit.get(uid, [])
-            sent = frozenset(r.dedupe_key[len(prefix) :] for r in rows if r.dedupe_key.startswith(prefix))
             when = [(r.kind, aware(r.sent_at) or aware(r.created_at)) for r in rows]
+            invitations = [r for r in rows if r.kind == "leader-invitation"]
+            went = [aware(r.sent_at) for r in invitations if r.status in ("sent", "bounced") and r.sent_at]
+            versions, valid = forms.get(uid, (0, False))
+            reason = failing.get(email.lower())
             out.append(
-                UnitSnapshot(
-                    code,
-                    faculty,
-                    bool(active),
-                    uid in valid,
-                    email.lower() in failing,
-                    sent,
-                    tuple(w for k, w in when if k.startswith("leader-reminder") and w),
-                    next((w for k, w in when if k == "leader-invitation"), None),
-                    next((w for k, w in when if k == "escalation"), None),
+                UnitRecord(
+                    code=code,
+                    faculty=faculty,
+                    leader_email=email,
+                    active=bool(active),
+                    versions=versions,
+                    has_valid=valid,
+                    failure=reason if reason is not None else None,
+                    sent=frozenset(
+                        r.dedupe_key[len(prefix) :] for r in rows if r.dedupe_key.startswith(prefix)
+                    ),
+                    reminders=tuple(w for k, w in when if k.startswith("leader-reminder") and w),
+                    invited_at=next((w for k, w in when if k == "leader-invitation"), None),
+                    invitation_sent_at=min((w for w in went if w), default=None),
+                    escalated_at=next((w for k, w in when if k == "escalation"), None),
+                    last_inbound_at=aware(last_in.get(uid)),
+                    needs_review=int(review.get(uid, 0)),
                 )
             )
         return out
+
+    def faculty_progress(self, campaign_id: str) -> list[FacultyProgress]:
+        """Per faculty: active units, units that sent anything, units with a valid form, missing."""
+        s = t.submissions
+        any_sub = sa.exists().where(s.c.unit_id == t.units.c.id)
+        valid_sub = sa.exists().where(s.c.unit_id == t.units.c.id, s.c.current.is_(True), s.c.valid.is_(True))
+        query = (
+            sa.select(
+                t.units.c.faculty,
+                sa.func.count().label("units"),
+                sa.func.sum(sa.case((any_sub, 1), else_=0)).label("submitted"),
+                sa.func.sum(sa.case((valid_sub, 1), else_=0)).label("valid"),
+            )
+            .where(t.units.c.campaign_id == campaign_id, t.units.c.active.is_(True))
+            .group_by(t.units.c.faculty)
+            .order_by(t.units.c.faculty)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            FacultyProgress(
+                r.faculty, r.units, int(r.submitted or 0), int(r.valid or 0), r.units - int(r.valid or 0)
+            )
+            for r in rows
+        ]
+
+    def events(self, campaign_id: str, kind_prefix: str = "") -> list[dict[str, Any]]:
+        query = (
+            sa.select(t.events.c.at, t.events.c.kind, t.events.c.detail, t.units.c.code)
+            .outerjoin(t.units, t.units.c.id == t.events.c.unit_id)
+            .where(t.events.c.campaign_id == campaign_id, t.events.c.kind.startswith(kind_prefix))
+            .order_by(t.events.c.id)
+        )
+        with self._tx() as conn:
+            return [
+                {"at": r.at, "kind": r.kind, "unit": r.code, "detail": r.detail} for r in conn.execute(query)
+            ]
 
     def current_submission(self, campaign_id: str, code: str) -> dict[str, Any] | None:
         """The unit's current valid version: answers and flags as stored, version, time."""
@@ -197,16 +281,6 @@ class CampaignStore(StoreBase):
                 out["received_at"] = aware(out["received_at"])
                 yield out
 
-    def last_mail_of_kind(self, campaign_id: str, kind: str, key_prefix: str = "") -> dt.datetime | None:
-        o = t.outbox
-        with self._tx() as conn:
-            value = conn.execute(
-                sa.select(sa.func.max(o.c.created_at)).where(
-                    o.c.campaign_id == campaign_id, o.c.kind == kind, o.c.dedupe_key.startswith(key_prefix)
-                )
-            ).scalar()
-        return aware(value)
-
     def new_submissions(self, campaign_id: str, since: dt.datetime) -> list[dict[str, Any]]:
         """Forms received since ``since``, oldest first, with their unit's code."""
         s, u = t.submissions, t.units
@@ -272,107 +346,4 @@ class CampaignStore(StoreBase):
             )
         return out
 
-    def review_counts(self, campaign_id: str) -> dict[str | None, int]:
-        """Messages waiting for a person, by the faculty of their unit (None: no unit known)."""
-        i, u = t.inbound, t.units
-        with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(u.c.faculty, sa.func.count())
-                .outerjoin(u, u.c.id == i.c.unit_id)
-                .where(i.c.campaign_id == campaign_id, i.c.outcome == "review")
-                .group_by(u.c.faculty)
-            ).all()
-        return {faculty: n for faculty, n in rows}
-
     # -- the runner lock ------------------------------------------------------------------------
-
-    def acquire_runner(self, campaign_id: str, holder: str, now: dt.datetime, ttl: dt.timedelta) -> bool:
-        """Take (or renew) the one-runner lock; False while another holder's lock is alive.
-
-        The lock is a row with an expiry: a runner that dies stops renewing it, and another may
-        take over once it has expired. The update is conditional, so two runners racing on one
-        PostgreSQL cannot both win.
-        """
-        r = t.runner
-        with self._tx() as conn:
-            taken = conn.execute(
-                r.update()
-                .where(r.c.campaign_id == campaign_id, sa.or_(r.c.holder == holder, r.c.expires_at < now))
-                .values(
-                    holder=holder,
-                    heartbeat_at=now,
-                    expires_at=now + ttl,
-                    acquired_at=sa.case((r.c.holder == holder, r.c.acquired_at), else_=now),
-                )
-            ).rowcount
-            if taken:
-                return True
-            if conn.execute(sa.select(r.c.id).where(r.c.campaign_id == campaign_id)).first():
-                return False
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        r.insert().values(
-                            campaign_id=campaign_id,
-                            holder=holder,
-                            acquired_at=now,
-                            heartbeat_at=now,
-                            expires_at=now + ttl,
-                            detail={},
-                        )
-                    )
-            except sa.exc.IntegrityError:
-                return False  # another runner inserted the row first
-            return True
-
-    def heartbeat(
-        self, campaign_id: str, holder: str, now: dt.datetime, ttl: dt.timedelta, detail: dict[str, Any]
-    ) -> bool:
-        r = t.runner
-        with self._tx() as conn:
-            return bool(
-                conn.execute(
-                    r.update()
-                    .where(r.c.campaign_id == campaign_id, r.c.holder == holder)
-                    .values(heartbeat_at=now, expires_at=now + ttl, detail=detail)
-                ).rowcount
-            )
-
-    def take_over_runner(
-        self, campaign_id: str, old: str, holder: str, now: dt.datetime, ttl: dt.timedelta
-    ) -> bool:
-        """Take the lock from ``old`` (known to be dead), unless someone else took it first."""
-        r = t.runner
-        with self._tx() as conn:
-            return bool(
-                conn.execute(
-                    r.update()
-                    .where(r.c.campaign_id == campaign_id, r.c.holder == old)
-                    .values(holder=holder, acquired_at=now, heartbeat_at=now, expires_at=now + ttl)
-                ).rowcount
-            )
-
-    def release_runner(self, campaign_id: str, holder: str, now: dt.datetime) -> None:
-        """Free the lock. It expires at the epoch, not ``now``: a command run with an earlier
-        ``--as-of`` must find it free too."""
-        r = t.runner
-        with self._tx() as conn:
-            conn.execute(
-                r.update()
-                .where(r.c.campaign_id == campaign_id, r.c.holder == holder)
-                .values(expires_at=RELEASED, heartbeat_at=now)
-            )
-
-    def runner(self, campaign_id: str) -> RunnerLock | None:
-        r = t.runner
-        with self._tx() as conn:
-            row = conn.execute(sa.select(r).where(r.c.campaign_id == campaign_id)).first()
-        if row is None:
-            return None
-        return RunnerLock(
-            row.holder,
-            aware(row.acquired_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
-            aware(row.heartbeat_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
-            aware(row.expires_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
-            dict(row.detail or {}),
-        )
