@@ -480,7 +480,7 @@ def test_simulate_the_2020_round_with_replies():
         unit("invitation", code="G"),
     ]
     replies = {"B": D(2020, 12, 3), "C": D(2020, 12, 17), "F": D(2020, 12, 1)}
-    rows = simulate(campaign(), schedule(), units, D(2020, 11, 20), D(2020, 12, 31), replies)
+    rows = simulate(campaign(), schedule(), units, D(2020, 11, 20), D(2020, 12, 31), replies=replies)
     assert rows == [
         (D(2020, 11, 23), "A", "invitation"),
         (D(2020, 11, 23), "B", "invitation"),
@@ -505,7 +505,12 @@ def test_simulate_the_2020_round_with_replies():
 def test_simulate_a_reply_on_a_reminder_day_stops_that_days_reminder():
     """A reply dated 9 Dec means the form was in that morning: no reminder on the 9th or later."""
     rows = simulate(
-        campaign(), schedule(), [unit(code="A")], D(2020, 11, 23), D(2020, 12, 31), {"A": D(2020, 12, 9)}
+        campaign(),
+        schedule(),
+        [unit(code="A")],
+        D(2020, 11, 23),
+        D(2020, 12, 31),
+        replies={"A": D(2020, 12, 9)},
     )
     assert rows == [(D(2020, 11, 23), "A", "invitation"), (D(2020, 12, 2), "A", "reminder-before:1")]
 

@@ -123,20 +123,7 @@ class App:
             if s.user and oauth is None
             else None
         )
-        return SmtpSettings(
-            s.host,
-            s.port,
-            s.tls,
-            s.user,
-            password,
-            s.timeout,
-            s.max_connections,
-            s.rate_per_minute,
-            s.retry_attempts,
-            s.retry_base_seconds,
-            s.ca_file,
-            oauth,
-        )
+        return SmtpSettings.from_config(s, password=password, oauth=oauth)
 
     def imap_settings(self) -> ImapSettings:
         i = self.config.imap
@@ -146,7 +133,7 @@ class App:
             if oauth
             else self.config.secrets.require(i.password_env, f"the password of IMAP user {i.user}")
         )
-        return ImapSettings(i.host, i.port, i.tls, i.user, password, i.inbox, i.ca_file, oauth=oauth)
+        return ImapSettings.from_config(i, password=password, oauth=oauth)
 
     def transport(self) -> Transport:
         sent_folder = self.config.imap.folders.sent
@@ -355,7 +342,9 @@ class App:
 
     def processor(self) -> Processor:
         converter = soffice_converter if self.config.inbox.convert_with_libreoffice else None
-        return Processor(self.config, self.form, self.letters, self.store, self.directory(), converter)
+        return Processor(
+            self.config, self.form, self.letters, self.store, self.directory(), converter=converter
+        )
 
     def poll(
         self,
@@ -417,7 +406,7 @@ class App:
 
         box = connect_imap(self.imap_settings())
         try:
-            decision = settle_review(box, self.store, processor, row, now, decide)
+            decision = settle_review(box, self.store, processor, row, now=now, decide=decide)
         finally:
             box.logout()
         if decision.answers:

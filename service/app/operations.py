@@ -26,6 +26,7 @@ from service.jobs.drain import DrainReport
 from service.jobs.poll import PollReport, StopFlag
 from service.jobs.runner import Runner, RunState
 from service.mail.compose import Attachment, Mailbox
+from service.mail.letters import Reply
 from service.models import Language, NewMail
 
 
@@ -145,14 +146,11 @@ class Operations:
             problems = validate(app.form, read_form(blank.data, app.form), unit.language)
             return letters.correction(
                 unit,
-                leader,
+                Reply(leader, "preview"),
                 [{"label": "", "cell": p.where, "message": p.message} for p in problems],
-                now,
-                None,
-                "preview",
-                "",
-                today,
-                now,
+                received_at=now,
+                attachment=None,
+                now=now,
             )
         if kind == "leader-receipt":
             current = app.store.current_submission(app.campaign_id, unit.code)
@@ -164,7 +162,7 @@ class Operations:
             answers = from_json(app.form, current["answers"])
             return letters.receipt(
                 unit,
-                leader,
+                Reply(leader, "preview"),
                 {
                     "version": current["version"],
                     "updated": current["version"] > 1,
@@ -173,8 +171,6 @@ class Operations:
                     "summary": summary(app.form, answers, unit.language),
                     "flags": flags_for(current["flags"], unit.language),
                 },
-                "preview",
-                "",
                 now,
             )
         mails = digests(app.store, app.config, letters, now, include_sent=True)

@@ -238,6 +238,7 @@ def simulate(
     units: Sequence[UnitState],
     start: dt.date,
     end: dt.date,
+    *,
     replies: Mapping[str, dt.date] = NO_REPLIES,
 ) -> list[tuple[dt.date, str, str]]:
     """The day-by-day outreach from ``start`` to ``end`` (inclusive): (day, unit code, step key).

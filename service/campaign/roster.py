@@ -99,20 +99,8 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
     """Turn a header row plus data rows into units, or raise RosterError with every problem."""
     if not rows:
         raise RosterError([Problem("row 1", "the roster is empty; expected a header row")], source)
-    header = [_header_key(h) for h in rows[0]]
-    where: dict[str, int] = {}
+    where = _columns(rows[0], source)
     problems: list[Problem] = []
-    for col, names in COLUMNS.items():
-        hits = [i for i, h in enumerate(header) if h in names]
-        if len(hits) > 1:
-            problems.append(Problem("row 1", f"column {col} appears twice (columns {hits})"))
-        if hits:
-            where[col] = hits[0]
-        elif col in REQUIRED:
-            problems.append(Problem("row 1", f"missing column {col}"))
-    if problems:
-        raise RosterError(problems, source)
-
     units: list[Unit] = []
     first_row_of: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -138,6 +126,24 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
     if not units:
         raise RosterError([Problem("row 2", "the roster has a header but no units")], source)
     return tuple(units)
+
+
+def _columns(header_row: Sequence[str], source: str) -> dict[str, int]:
+    """Where each known column stands in the header row, or RosterError naming every problem."""
+    header = [_header_key(h) for h in header_row]
+    where: dict[str, int] = {}
+    problems: list[Problem] = []
+    for col, names in COLUMNS.items():
+        hits = [i for i, h in enumerate(header) if h in names]
+        if len(hits) > 1:
+            problems.append(Problem("row 1", f"column {col} appears twice (columns {hits})"))
+        if hits:
+            where[col] = hits[0]
+        elif col in REQUIRED:
+            problems.append(Problem("row 1", f"missing column {col}"))
+    if problems:
+        raise RosterError(problems, source)
+    return where
 
 
 def _unit(

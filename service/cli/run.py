@@ -142,6 +142,7 @@ def run(ctx: click.Context) -> None:
 @click.pass_context
 def purge(
     ctx: click.Context,
+    *,
     campaign_id: str,
     before: dt.datetime,
     dry_run: bool,

@@ -313,7 +313,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
                     dv.add(ws.cell(orow, ANSWER_COL))
                 ws.add_data_validation(dv)
             elif f.type == "table":
-                _table(ws, f, lang, layout, names, sheet)
+                _table(ws, f, lang, layout, names=names, sheet=sheet)
             else:
                 answer_cell(row, ANSWER_COL, f.id)
                 style_answer(ws.cell(row, ANSWER_COL), f)
@@ -330,7 +330,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
 
 
 def _table(
-    ws: Worksheet, f: Field, lang: Language, layout: dict[str, int], names: dict[str, str], sheet: str
+    ws: Worksheet, f: Field, lang: Language, layout: dict[str, int], *, names: dict[str, str], sheet: str
 ) -> None:
     header = layout[f.id] + 1
     first, last = layout[row_key(f.id, 1)], layout[row_key(f.id, f.rows)]

@@ -277,7 +277,7 @@ class _Parser:
             self.err(f"{where}.max", "a scale has at most 11 steps")
         return lo, hi  # type: ignore[return-value]
 
-    def field_extras(self, raw: Raw, ftype: str, where: str, kw: Raw) -> None:
+    def field_extras(self, raw: Raw, ftype: str, where: str, kw: Raw) -> None:  # noqa: C901 - one flat check per optional key, in file order
         if "source" in raw:
             kw["source"] = source = self.string(raw, "source", where)
             if source not in SOURCES or ftype != "text":

@@ -206,7 +206,7 @@ class _Interpreter:
             elif f.type == "table":
                 self.table(f, row)
             else:
-                self.put(f.id, f, None, row, self.answer_col(f), self.answers)
+                self.put(f.id, f, None, row, self.answer_col(f), into=self.answers)
         if located == 0 and not meta:
             raise FormReadError(
                 f"none of the fields of {form.id!r} were found: this is not the form we sent",
@@ -262,7 +262,7 @@ class _Interpreter:
         return sheet_ref(self.book.sheet, f"{_letters(col)}{row}")
 
     def put(
-        self, key: str, item: Item, column: str | None, row: int, col: int, into: dict[str, object]
+        self, key: str, item: Item, column: str | None, row: int, col: int, *, into: dict[str, object]
     ) -> None:
         """Convert one cell into ``into[item.id]``, or record why it could not be."""
         self.cells[key] = self.where(row, col)
@@ -319,7 +319,7 @@ class _Interpreter:
             values: dict[str, object] = {}
             index = len(kept) + 1
             for k, col in enumerate(f.columns):
-                self.put(cell_key(f.id, index, col.id), col, col.id, r, first_col + k, values)
+                self.put(cell_key(f.id, index, col.id), col, col.id, r, first_col + k, into=values)
             kept.append(values)
         if kept:
             self.answers[f.id] = kept

@@ -65,7 +65,7 @@ def chase_once(
         report.due.append((unit.code, step.key))
         if dry_run:
             continue
-        mail = _mail(config, letters, unit, snap, step, now)
+        mail = _mail(config, letters, unit, snap, step=step, now=now)
         if mail is None:
             report.skipped.append((unit.code, f"{step.key}: nobody to send it to"))
             continue
@@ -76,7 +76,7 @@ def chase_once(
 
 
 def _mail(
-    config: Config, letters: Letters, unit: Unit, snap: UnitRecord, step: Step, now: dt.datetime
+    config: Config, letters: Letters, unit: Unit, snap: UnitRecord, *, step: Step, now: dt.datetime
 ) -> NewMail | None:
     left = days_left(now, config.campaign)
     tz = config.campaign.timezone

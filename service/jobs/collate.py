@@ -424,7 +424,9 @@ def write_xlsx(book_sheets: Iterable[Sheet], path: Path) -> dict[str, int]:
             ws.freeze_panes(1, 0)
             r = 0
             for r, row in enumerate(sheet.rows, start=1):
-                _write_row(ws, r, row, sheet.columns, date_f, stamp_f, pct_f, guarded)
+                _write_row(
+                    ws, r, row, sheet.columns, date_f=date_f, stamp_f=stamp_f, pct_f=pct_f, guarded=guarded
+                )
             ncols = len(sheet.columns)
             ws.autofilter(0, 0, max(r, 1), ncols - 1)
             counts[sheet.name] = r
@@ -461,6 +463,7 @@ def _write_row(
     r: int,
     row: Sequence[Value],
     columns: Sequence[Col],
+    *,
     date_f: Any,
     stamp_f: Any,
     pct_f: Any,

@@ -25,7 +25,7 @@ from service.forms.validate import validate
 from service.jobs.match import Directory, match_form
 from service.mail.classifier import Classification, classify, is_machine, spreadsheets
 from service.mail.compose import Attachment, Mailbox
-from service.mail.letters import Letters
+from service.mail.letters import Letters, Reply
 from service.mail.parser import AttachmentFile, InboundMail
 from service.models import Decision, NewMail, NewSubmission
 from service.store.database import Store
@@ -52,6 +52,7 @@ class Processor:
         letters: Letters,
         store: Store,
         directory: Directory,
+        *,
         converter: Converter | None = None,
     ) -> None:
         self.config, self.form, self.letters, self.store = config, form, letters, store
@@ -81,7 +82,7 @@ class Processor:
         c = classify(mail)
         if is_machine(c):
             return self._machine(mail, c)
-        return self._person(mail, c, inbound_id, received_at, now, force_unit)
+        return self._person(mail, c, inbound_id, received_at, now, force_unit=force_unit)
 
     # -- machines ---------------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class Processor:
         inbound_id: int,
         received_at: dt.datetime,
         now: dt.datetime,
+        *,
         force_unit: str | None,
     ) -> Decision:
         sender = mail.from_address
@@ -152,7 +154,15 @@ class Processor:
         if not forms:
             rejected = [x for x in found if x.rejection is not None]
             if rejected and thread_unit and self._answerable(sender, thread_unit):
-                return self._rejected(mail, rejected, thread_unit, inbound_id, received_at, now, detail)
+                return self._rejected(
+                    mail,
+                    rejected,
+                    thread_unit,
+                    inbound_id=inbound_id,
+                    received_at=received_at,
+                    now=now,
+                    detail=detail,
+                )
             kind = "submission" if found else "question"
             why = "no readable form" if found else "a message without a form"
             if thread_unit is None and sender not in self.dir.by_address:
@@ -288,13 +298,14 @@ class Processor:
         to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
         if self._capped(to.address, now):
             return sub, None
-        key = f"inbound{inbound_id}:{unit.code}:{'receipt' if valid else 'correction'}"
-        today = now.date()
+        reply = Reply(
+            to, f"inbound{inbound_id}:{unit.code}:{'receipt' if valid else 'correction'}", mail.message_id
+        )
         if valid:
             history = self.store.unit_history(self.campaign, unit.code)
             answer = self.letters.receipt(
                 unit,
-                to,
+                reply,
                 {
                     "version": history.versions + 1,
                     "updated": history.has_valid,
@@ -303,22 +314,16 @@ class Processor:
                     "summary": summary(self.form, x.reading.answers, lang),
                     "flags": flags_for(flags, lang),
                 },
-                key,
-                mail.message_id,
                 now,
             )
         else:
-            own = Attachment(x.attachment.filename, x.attachment.data)
             answer = self.letters.correction(
                 unit,
-                to,
+                reply,
                 [{"label": "", "cell": p.where, "message": p.message} for p in problems],
-                received_at,
-                own,
-                key,
-                mail.message_id,
-                today,
-                now,
+                received_at=received_at,
+                attachment=Attachment(x.attachment.filename, x.attachment.data),
+                now=now,
             )
         return sub, answer
 
@@ -327,6 +332,7 @@ class Processor:
         mail: InboundMail,
         rejected: list[_Found],
         code: str,
+        *,
         inbound_id: int,
         received_at: dt.datetime,
         now: dt.datetime,
@@ -350,14 +356,11 @@ class Processor:
             answers = (
                 self.letters.correction(
                     unit,
-                    to,
+                    Reply(to, f"inbound{inbound_id}:{code}:rejected", mail.message_id),
                     problems,
-                    received_at,
-                    None,
-                    f"inbound{inbound_id}:{code}:rejected",
-                    mail.message_id,
-                    now.date(),
-                    now,
+                    received_at=received_at,
+                    attachment=None,
+                    now=now,
                 ),
             )
         return Decision(

@@ -80,7 +80,7 @@ class _Facts:
 
 
 def _context(
-    facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str], week: DigestWeek, lang: str
+    facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str], *, week: DigestWeek, lang: str
 ) -> dict[str, Any]:
     mine = {code for code, u in units.items() if u.faculty in faculties}
     rows = [r for r in facts.progress if r.faculty in faculties]
@@ -164,7 +164,7 @@ def digests(
         week = week_of(store, config, now, faculty)
         ctx = (
             letters.base_context()
-            | _context(facts, config, units, {faculty}, week, lang)
+            | _context(facts, config, units, {faculty}, week=week, lang=lang)
             | {"faculty": faculty, "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
         )
         envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
@@ -173,18 +173,18 @@ def digests(
             continue  # this week's went out already: do not build its attachment again
         out.append(
             letters.mail(
-                "coordinator-digest", key, lang, ctx, envelope, now, attachments=attachments(faculty)
+                "coordinator-digest", key, lang, ctx, envelope, now=now, attachments=attachments(faculty)
             )
         )
     if config.hr_recipients:
         week = week_of(store, config, now, "hr")
         ctx = (
             letters.base_context()
-            | _context(facts, config, units, active, week, lang)
+            | _context(facts, config, units, active, week=week, lang=lang)
             | {"faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
         )
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
-        out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now))
+        out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now=now))
     if include_sent:
         return out
     existing = store.existing_keys(cid, (m.dedupe_key for m in out))

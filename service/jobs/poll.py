@@ -245,6 +245,7 @@ def settle_review(
     store: Store,
     processor: Processor,
     row: InboundRow,
+    *,
     now: dt.datetime,
     decide: Callable[[], Decision],
 ) -> Decision:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.clock import local
 from service.config.settings import Config
 from service.forms.build import build_form
 from service.forms.model import FormDef
@@ -24,6 +25,15 @@ from service.models import Language, NewMail, Unit
 # Machine mail (RFC 3834 Auto-Submitted); outreach is not, unless configured: the service wants
 # the out-of-office replies to invitations and reminders, to learn who is away.
 MACHINE_KINDS = frozenset({"leader-receipt", "leader-correction", "coordinator-digest", "hr-digest"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where an answer to an inbound message goes: its sender, the outbox key, the thread."""
+
+    to: Mailbox
+    key: str
+    in_reply_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,8 @@ class Letters:
         lang: Language,
         context: Mapping[str, Any],
         envelope: Envelope,
-        now: dt.datetime,
         *,
+        now: dt.datetime,
         unit: Unit | None = None,
         attachments: Sequence[Attachment] = (),
         in_reply_to: str = "",
@@ -134,7 +144,7 @@ class Letters:
             lang,
             self.unit_context(unit, lang),
             self.leader_envelope(unit),
-            now,
+            now=now,
             unit=unit,
             attachments=[self.form_for(unit, lang)],
         )
@@ -154,7 +164,7 @@ class Letters:
             lang,
             ctx,
             self.leader_envelope(unit),
-            now,
+            now=now,
             unit=unit,
             attachments=[self.form_for(unit, lang)],
         )
@@ -168,7 +178,7 @@ class Letters:
             lang,
             ctx,
             self.leader_envelope(unit),
-            now,
+            now=now,
             unit=unit,
             attachments=[self.form_for(unit, lang)],
         )
@@ -192,42 +202,46 @@ class Letters:
             "reminders": list(reminders),
         }
         return self.mail(
-            "escalation", f"{unit.code}:escalation", lang, ctx, Envelope(to=tuple(to), cc=cc), now, unit=unit
+            "escalation",
+            f"{unit.code}:escalation",
+            lang,
+            ctx,
+            Envelope(to=tuple(to), cc=cc),
+            now=now,
+            unit=unit,
         )
 
     # -- answers to a reply -------------------------------------------------------------------
 
-    def receipt(
-        self,
-        unit: Unit,
-        to: Mailbox,
-        submission: Mapping[str, Any],
-        key: str,
-        in_reply_to: str,
-        now: dt.datetime,
-    ) -> NewMail:
+    def receipt(self, unit: Unit, reply: Reply, submission: Mapping[str, Any], now: dt.datetime) -> NewMail:
         """The receipt for a valid form; ``submission`` as templates/email/README.md says."""
         lang = unit.language
         ctx = self.unit_context(unit, lang) | {"submission": dict(submission)}
         return self.mail(
-            "leader-receipt", key, lang, ctx, Envelope(to=(to,)), now, unit=unit, in_reply_to=in_reply_to
+            "leader-receipt",
+            reply.key,
+            lang,
+            ctx,
+            Envelope(to=(reply.to,)),
+            now=now,
+            unit=unit,
+            in_reply_to=reply.in_reply_to,
         )
 
     def correction(
         self,
         unit: Unit,
-        to: Mailbox,
+        reply: Reply,
         problems: Sequence[Mapping[str, str]],
+        *,
         received_at: dt.datetime,
         attachment: Attachment | None,
-        key: str,
-        in_reply_to: str,
-        today: dt.date,
         now: dt.datetime,
     ) -> NewMail:
-        """What to fix, with the sender's own file attached again (or a fresh form if their file
-        could not be read at all)."""
+        """What to fix, with the sender's own file attached again (``attachment``), or a fresh
+        form when their file could not be read at all (None)."""
         lang = unit.language
+        today = local(now, self.config.campaign.timezone).date()
         kept = attachment is not None
         att = attachment or self.form_for(unit, lang)
         ctx = self.unit_context(unit, lang) | {
@@ -239,14 +253,14 @@ class Letters:
         }
         return self.mail(
             "leader-correction",
-            key,
+            reply.key,
             lang,
             ctx,
-            Envelope(to=(to,)),
-            now,
+            Envelope(to=(reply.to,)),
+            now=now,
             unit=unit,
             attachments=[att],
-            in_reply_to=in_reply_to,
+            in_reply_to=reply.in_reply_to,
         )
 
 

@@ -13,13 +13,13 @@ import contextlib
 import imaplib
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from imap_tools import AND, BaseMailBox, H, MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
-from service.config.settings import TlsMode
+from service.config.settings import Imap, TlsMode
 from service.errors import SkjemapostError
 from service.mail import msgid
 from service.net.oauth import REFUSED_HINT, TokenSource
@@ -44,6 +44,13 @@ class ImapSettings:
     ca_file: Path | None = None
     timeout: float = 30.0
     oauth: TokenSource | None = None  # set: log in with AUTHENTICATE XOAUTH2, not a password
+
+    @classmethod
+    def from_config(cls, imap: Imap, *, password: str | None, oauth: TokenSource | None) -> ImapSettings:
+        """The ``[imap]`` section's connection fields (by name), with the secret or token source
+        the section only names."""
+        shared = {f.name: getattr(imap, f.name) for f in fields(cls) if hasattr(imap, f.name)}
+        return cls(**shared | {"password": password, "oauth": oauth})
 
     @property
     def server(self) -> str:

@@ -13,13 +13,13 @@ import asyncio
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
 import aiosmtplib
 
-from service.config.settings import TlsMode
+from service.config.settings import Smtp, TlsMode
 from service.errors import SkjemapostError
 from service.net.oauth import (
     REFUSED_HINT,
@@ -59,6 +59,13 @@ class SmtpSettings:
     retry_base_seconds: float
     ca_file: Path | None = None
     oauth: TokenSource | None = None  # set: log in with AUTH XOAUTH2 as ``user``, not a password
+
+    @classmethod
+    def from_config(cls, smtp: Smtp, *, password: str | None, oauth: TokenSource | None) -> SmtpSettings:
+        """The ``[smtp]`` section's connection fields (by name), with the secret or token source
+        the section only names."""
+        shared = {f.name: getattr(smtp, f.name) for f in fields(cls) if hasattr(smtp, f.name)}
+        return cls(**shared | {"password": password, "oauth": oauth})
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
@@ -206,6 +213,7 @@ async def _send_one(
     msg: Outgoing,
     settings: SmtpSettings,
     on_start: OnStart,
+    *,
     sleep: Sleep,
     limit: _RateLimit,
 ) -> Result:
@@ -252,6 +260,7 @@ async def send_all(
     settings: SmtpSettings,
     on_start: OnStart,
     on_done: OnDone,
+    *,
     sleep: Sleep = asyncio.sleep,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
@@ -274,7 +283,7 @@ async def send_all(
         try:
             while not queue.empty() and not should_stop():
                 msg = queue.get_nowait()
-                on_done(msg, await _send_one(conn, msg, settings, on_start, sleep, limit))
+                on_done(msg, await _send_one(conn, msg, settings, on_start, sleep=sleep, limit=limit))
         finally:
             await conn.quit()
 

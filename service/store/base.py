@@ -120,9 +120,10 @@ def add_event(
     conn: Connection,
     campaign_id: str,
     unit_id: int | None,
-    at: dt.datetime,
     kind: str,
     detail: dict[str, Any],
+    *,
+    at: dt.datetime,
 ) -> None:
     conn.execute(
         t.events.insert().values(

@@ -156,7 +156,7 @@ class InboxStore(StoreBase):
     def inbound_with_outcome(self, campaign_id: str, outcome: str) -> list[InboundRow]:
         return self._inbound(sa.and_(t.inbound.c.campaign_id == campaign_id, t.inbound.c.outcome == outcome))
 
-    def store_inbound(
+    def store_inbound(  # noqa: PLR0913 - keyword-only, one per column of the row
         self,
         campaign_id: str,
         *,
@@ -265,7 +265,9 @@ class InboxStore(StoreBase):
             if not claimed:
                 return False
             for sub in decision.submissions:
-                _add_submission(conn, campaign_id, unit_ids[sub.unit_code], inbound_id, sub, now)
+                _add_submission(
+                    conn, campaign_id, unit_ids[sub.unit_code], sub, inbound_id=inbound_id, now=now
+                )
             if decision.answers:
                 queue_in(conn, campaign_id, decision.answers, now, unit_ids)
             for address, reason in decision.failing_addresses:
@@ -273,10 +275,10 @@ class InboxStore(StoreBase):
                     conn,
                     campaign_id,
                     address,
-                    unit_ids.get(decision.unit_code or ""),
-                    inbound_id,
-                    reason,
-                    now,
+                    unit_id=unit_ids.get(decision.unit_code or ""),
+                    inbound_id=inbound_id,
+                    reason=reason,
+                    now=now,
                 )
             if decision.bounced_message_id:
                 conn.execute(
@@ -288,9 +290,9 @@ class InboxStore(StoreBase):
                 conn,
                 campaign_id,
                 unit_ids.get(decision.unit_code or ""),
-                now,
                 f"inbound.{decision.outcome}",
                 {"inbound": inbound_id, "kind": decision.kind, **decision.detail},
+                at=now,
             )
         return True
 
@@ -323,7 +325,7 @@ class InboxStore(StoreBase):
 
 
 def _add_submission(
-    conn: Connection, campaign_id: str, unit_id: int, inbound_id: int, sub: NewSubmission, now: dt.datetime
+    conn: Connection, campaign_id: str, unit_id: int, sub: NewSubmission, *, inbound_id: int, now: dt.datetime
 ) -> None:
     s = t.submissions
     current = s.alias("current_version")
@@ -370,6 +372,7 @@ def _add_failure(
     conn: Connection,
     campaign_id: str,
     address: str,
+    *,
     unit_id: int | None,
     inbound_id: int,
     reason: str,

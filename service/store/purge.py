@@ -114,7 +114,7 @@ class PurgeStore(StoreBase):
                     )
                     if event is not None and done.total and not dry_run:
                         counts = {k: v for k, v in asdict(done).items() if k != "outbox_pending"}
-                        add_event(conn, campaign_id, None, now, "purge.done", event | {"rows": counts})
+                        add_event(conn, campaign_id, None, "purge.done", event | {"rows": counts}, at=now)
                 except BaseException:
                     tx.rollback()
                     raise

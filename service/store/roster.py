@@ -64,14 +64,14 @@ class RosterStore(StoreBase):
                 conn.execute(
                     t.campaigns.insert().values(id=info.id, created_at=now, updated_at=now, **values)
                 )
-                add_event(conn, info.id, None, now, "campaign.created", values)
+                add_event(conn, info.id, None, "campaign.created", values, at=now)
                 return True
             changed = {k: v for k, v in values.items() if getattr(found, k) != v}
             if changed:
                 conn.execute(
                     t.campaigns.update().where(t.campaigns.c.id == info.id).values(updated_at=now, **changed)
                 )
-                add_event(conn, info.id, None, now, "campaign.updated", changed)
+                add_event(conn, info.id, None, "campaign.updated", changed, at=now)
             return False
 
     def campaign(self, campaign_id: str) -> CampaignInfo:
@@ -109,7 +109,7 @@ class RosterStore(StoreBase):
                         )
                     ).inserted_primary_key
                     uid = int(key[0]) if key else None
-                    add_event(conn, campaign_id, uid, now, "unit.added", values)
+                    add_event(conn, campaign_id, uid, "unit.added", values, at=now)
                     added.append(code)
                     continue
                 diff = {
@@ -124,17 +124,17 @@ class RosterStore(StoreBase):
                     .values(active=True, updated_at=now, **values)
                 )
                 if not row.active:
-                    add_event(conn, campaign_id, row.id, now, "unit.reactivated", diff)
+                    add_event(conn, campaign_id, row.id, "unit.reactivated", diff, at=now)
                     reactivated.append(code)
                 if diff:
-                    add_event(conn, campaign_id, row.id, now, "unit.changed", diff)
+                    add_event(conn, campaign_id, row.id, "unit.changed", diff, at=now)
                     changed.append(UnitChange(code, tuple(diff)))
             for code, row in existing.items():
                 if code not in incoming and row.active:
                     conn.execute(
                         t.units.update().where(t.units.c.id == row.id).values(active=False, updated_at=now)
                     )
-                    add_event(conn, campaign_id, row.id, now, "unit.removed", {})
+                    add_event(conn, campaign_id, row.id, "unit.removed", {}, at=now)
                     removed.append(code)
         return RosterDiff(tuple(added), tuple(changed), tuple(removed), tuple(reactivated), unchanged)
 

@@ -139,7 +139,7 @@ def parse_users(raw: dict[str, Any], source: str = "") -> dict[str, WebUser]:
     return _fail(problems, source) if problems else users
 
 
-def _entry(entry: dict[str, Any], where: str, problems: list[Problem]) -> WebUser | None:
+def _entry(entry: dict[str, Any], where: str, problems: list[Problem]) -> WebUser | None:  # noqa: C901 - one flat check per key
     before = len(problems)
     for k in sorted(set(entry) - {"name", "role", "faculty", "password_hash"}):
         problems.append(Problem(f"{where}.{k}", "unknown key"))

@@ -216,7 +216,7 @@ class Workbook:
             piece, truncated = _cut(self.package.xml(part), max_row)
             return self._read(name, parse(piece, part), max_row, max_col, truncated)
 
-    def _read(self, name: str, root: ET.Element, max_row: int, max_col: int, truncated: bool) -> Grid:
+    def _read(self, name: str, root: ET.Element, max_row: int, max_col: int, truncated: bool) -> Grid:  # noqa: C901 - the hot loop over every cell, kept whole for speed (bench/form_read.py)
         q = f"{{{self.ns}}}"
         tag_c, tag_v, tag_is = q + "c", q + "v", q + "is"
         cells: dict[tuple[int, int], Value] = {}
