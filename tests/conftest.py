@@ -1,4 +1,4 @@
-"""Shared fixtures. Server logic lives in tests/mailservers.py; keep this file small."""
+"""Shared fixtures. Server logic lives in tests/harness/mailservers.py; keep this file small."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browsers import unavailable
-from filling import missing_libreoffice, shipped_form
-from mailservers import MailWorld, start_for_pytest
-from pgserver import PgServer, postgres_bin_dir
+from harness.browsers import unavailable
+from harness.filling import missing_libreoffice, shipped_form
+from harness.mailservers import MailWorld, start_for_pytest
+from harness.pgserver import PgServer, postgres_bin_dir
 
 WORLD_USERS = ("service@example.test", "leader1@example.test", "leader2@example.test")
 

@@ -16,12 +16,12 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 import pytest
-from filling import answers_with_mistakes, fill, shipped_form, valid_answers
+from harness.filling import answers_with_mistakes, fill, shipped_form, valid_answers
 from projects import mail_project
 from test_poll import reply
 
-from service.app.application import App
 from service.app.operations import Operations
+from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.jobs.poll import StopFlag

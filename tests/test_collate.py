@@ -12,10 +12,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from filling import valid_answers
+from harness.filling import valid_answers
 from projects import new_project
 
-from service.app.application import App
+from service.app.wiring import App
 from service.config import settings as config_mod
 from service.forms.answers import raised_flags, to_json
 from service.models import Decision, NewMail, NewSubmission

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from projects import Project
 
-from service.app.application import App
+from service.app.wiring import App
 from service.campaign.roster import read_roster
 from service.config import settings as config_mod
 from service.jobs.poll import poll_once

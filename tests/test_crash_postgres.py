@@ -22,7 +22,7 @@ def test_a_poll_by_hand_beside_another_poll_duplicates_nothing(tmp_path, mail_wo
     (the mailbox side is not made for two readers: moves of moved messages, folder creation).
     Behind that, the store holds on its own: a UID gets one row, and only one decision commits
     onto it. SMTP is down while they poll (one `send` afterwards), so the receipts wait."""
-    from mailservers import free_ports
+    from harness.mailservers import free_ports
 
     n = 80
     p = mail_project(tmp_path, mail_world, n)

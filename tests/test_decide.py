@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from projects import Project
 
-from service.app.application import App
+from service.app.wiring import App
 from service.campaign.roster import read_roster
 from service.config import settings as config_mod
 from service.mail.classifier import MACHINE_KINDS

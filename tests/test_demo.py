@@ -26,7 +26,8 @@ import pytest
 from click.testing import CliRunner
 from imap_tools import AND, MailBoxUnencrypted
 
-from service.app.application import App
+from service.app.setup import Setup
+from service.app.wiring import App
 from service.cli.main import cli
 from service.config import settings as config_mod
 from service.demo import campaign as demo
@@ -89,7 +90,7 @@ def test_the_workbook_holds_the_numbers_the_demo_printed(ran):
     """Oversikt in the workbook = the printed status table = App.status() of the demo's database."""
     out, result, app = ran
     printed = printed_status(out.output)
-    stored = {p.faculty: (p.units, p.submitted, p.valid, p.missing) for p in app.status()}
+    stored = {p.faculty: (p.units, p.submitted, p.valid, p.missing) for p in Setup(app).status()}
     book = openpyxl.load_workbook(result.workbook)
     overview = {
         row[0]: tuple(row[1:5]) for row in book["Oversikt"].iter_rows(min_row=2, values_only=True) if row[0]

@@ -14,7 +14,7 @@ import sys
 import pytest
 from projects import new_project
 
-from service.app.application import App
+from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.jobs.lease import Busy, dead_here, exclusive

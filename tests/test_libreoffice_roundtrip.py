@@ -1,6 +1,6 @@
 """A person fills the form in LibreOffice (headless, typing through the dispatcher); we read it.
 
-tests/lo_fill.py runs under /usr/bin/python3, which has LibreOffice's ``uno``. Typing goes through
+tests/harness/lo_fill.py runs under /usr/bin/python3, which has LibreOffice's ``uno``. Typing goes through
 ``.uno:GoToCell`` + ``.uno:EnterString``, so sheet protection is honoured and LibreOffice turns
 typed numbers and dates into numbers and dates as it would for a person, in the given locale.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from filling import SYSTEM_PYTHON
+from harness.filling import SYSTEM_PYTHON
 
 from service.forms.build import build_form
 from service.forms.model import ANSWER_COL, LABEL_COL, SHEET_NAMES, sheet_layout
@@ -62,7 +62,7 @@ def type_in_libreoffice(workdir, data, cells, locale):
     src.write_bytes(data)
     spec.write_text(json.dumps(cells, ensure_ascii=False), encoding="utf-8")
     done = subprocess.run(
-        [SYSTEM_PYTHON, str(HERE / "lo_fill.py"), str(src), str(dst), str(spec), str(workdir)],
+        [SYSTEM_PYTHON, str(HERE / "harness" / "lo_fill.py"), str(src), str(dst), str(spec), str(workdir)],
         capture_output=True,
         text=True,
         timeout=180,

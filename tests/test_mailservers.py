@@ -1,4 +1,4 @@
-"""Proofs that tests/mailservers.py gives real, working IMAP / SMTP / LMTP servers."""
+"""Proofs that tests/harness/mailservers.py gives real, working IMAP / SMTP / LMTP servers."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 import aiosmtplib
-import mailservers
 import openpyxl
 import pytest
+from harness import mailservers
+from harness.mailservers import MailWorld, MailWorldError, _session_pids, port_open
 from imap_tools import AND, MailBox, MailboxLoginError, MailBoxStartTls
-from mailservers import MailWorld, MailWorldError, _session_pids, port_open
 
 pytestmark = pytest.mark.servers
 

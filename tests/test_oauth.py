@@ -1,4 +1,4 @@
-"""XOAUTH2 for Microsoft 365: tokens from msal against a local identity provider (tests/oauth_idp.py),
+"""XOAUTH2 for Microsoft 365: tokens from msal against a local identity provider (tests/harness/oauth_idp.py),
 checked by a real Dovecot (oauth2 passdb, introspection) and the aiosmtpd relay (Exchange's answers).
 
 msal talks HTTPS only; it trusts the identity provider's throwaway certificate through
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from filling import fill, shipped_form, valid_answers
-from mailservers import MailWorld, OAuthServers, start_for_pytest
-from oauth_idp import IdentityProvider, make_certificate, sha1_thumbprint
+from harness.filling import fill, shipped_form, valid_answers
+from harness.mailservers import MailWorld, OAuthServers, start_for_pytest
+from harness.oauth_idp import IdentityProvider, make_certificate, sha1_thumbprint
 from projects import SECRET, Project, make_units
 from test_poll import invitation, reply
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import pytest
-from filling import (
+from harness.filling import (
     answers_with_mistakes,
     fill,
     fill_in_libreoffice,

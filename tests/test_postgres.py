@@ -1,4 +1,4 @@
-"""The store on a real PostgreSQL 15 (tests/pgserver.py): migrations, time zones, the runner lock
+"""The store on a real PostgreSQL 15 (tests/harness/pgserver.py): migrations, time zones, the runner lock
 under real concurrency, and a whole CLI flow. The store tests in test_store.py also run here, as
 their `[postgresql]` variant."""
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from filling import valid_answers
+from harness.filling import valid_answers
 from projects import Project, new_project
 
-from service.app.application import App
+from service.app.mailing import Mailing
 from service.app.operations import Operations
+from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.forms.answers import to_json
@@ -80,7 +81,7 @@ def inbound(
 def build_campaign(p: Project) -> None:
     app = app_for(p)
     units = [app.store.unit(app.campaign_id, u.code) for u in p.units]  # the roster's order
-    assert app.queue_invitations(units) == len(units)
+    assert Mailing(app).queue_invitations(units) == len(units)
     for row in app.store.outbox_rows(app.campaign_id, ["queued"]):
         app.store.mark(row.id, "sending", SENT)
         app.store.mark(row.id, "sent", SENT, f"250 ok for {row.recipients[0]}")
@@ -442,7 +443,7 @@ def test_refused_while_run_holds_the_campaign(tmp_path):
 def test_the_form_says_which_answers_name_a_person():
     """`personal = true` on a field empties its whole answer; on a table column, that column in
     every row; other answers, and empty ones, stay as they are."""
-    from filling import shipped_form
+    from harness.filling import shipped_form
 
     from service.jobs.purge import answer_scrubber
 

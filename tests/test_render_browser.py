@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browsers import chromium
 from email_samples import REFERENCE, sample_context
+from harness.browsers import chromium
 
 from service.mail.render import Renderer
 

@@ -73,7 +73,7 @@ def test_two_runners_against_one_database_only_one_sends(tmp_path, mail_world, d
 
 def test_unreachable_imap_is_logged_once_and_status_shows_it(tmp_path, mail_world):
     """IMAP down during run: the runner keeps going, logs it once, and status says so."""
-    from mailservers import free_ports
+    from harness.mailservers import free_ports
 
     p = mail_project(tmp_path, mail_world, 2)
     spring(p)

@@ -88,7 +88,7 @@ def test_wrong_password_is_a_clear_error_and_the_queue_stays(tmp_path, mail_worl
 
 def test_server_down_is_a_clear_error_and_a_later_send_goes_on(tmp_path, mail_world):
     """SMTP unreachable: a clear error, the queue intact; once it is back, send finishes."""
-    from mailservers import free_ports
+    from harness.mailservers import free_ports
 
     p = mail_project(tmp_path, mail_world, 3)
     text = p.config.read_text()

@@ -145,7 +145,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(mail_world):
 
 def test_server_down_is_a_clear_error(mail_world):
     """Nothing listening: SmtpUnavailable naming the server; no message was started."""
-    from mailservers import free_ports
+    from harness.mailservers import free_ports
 
     (port,) = free_ports(1)
     started = []

@@ -1,5 +1,5 @@
 """`skjemapost serve` in a real headless browser: Debian's chromium driven by Playwright, against
-the app served by uvicorn on 127.0.0.1 (tests/website.py), with a seeded store.
+the app served by uvicorn on 127.0.0.1 (tests/harness/website.py), with a seeded store.
 
 Without chromium or playwright the browser tests skip locally and fail under CI=true.
 """
@@ -16,10 +16,11 @@ from typing import Any
 
 import openpyxl
 import pytest
-from browsers import chromium
-from website import ATTEMPTS, NOW, PASSWORDS, WINDOW_MINUTES, fetch, seed, serve, web_project
+from harness.browsers import chromium
+from harness.website import ATTEMPTS, NOW, PASSWORDS, WINDOW_MINUTES, fetch, seed, serve, web_project
 
-from service.app.application import App
+from service.app.setup import Setup
+from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.web.users import remove_user
@@ -44,7 +45,7 @@ def status(config) -> dict[str, Any]:
     """`skjemapost status` numbers per faculty, the truth the page must show."""
     app = App(config)
     try:
-        return {p.faculty: p for p in app.status()}
+        return {p.faculty: p for p in Setup(app).status()}
     finally:
         app.close()
 

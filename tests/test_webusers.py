@@ -7,7 +7,7 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from website import WEB_SECRET, web_project
+from harness.website import WEB_SECRET, web_project
 
 from service.cli.main import cli
 from service.config import settings as config_mod

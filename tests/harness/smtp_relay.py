@@ -1,8 +1,8 @@
 """Test SMTP relay: aiosmtpd with STARTTLS + AUTH required, delivering to Dovecot over LMTP.
 
-Run as its own process by ``tests/mailservers.py`` (never inside a test's event loop)::
+Run as its own process by ``tests/harness/mailservers.py`` (never inside a test's event loop)::
 
-    python tests/smtp_relay.py --cert cert.pem --key key.pem --users users \\
+    python tests/harness/smtp_relay.py --cert cert.pem --key key.pem --users users \\
         --lmtp 127.0.0.1:24 --port-file relay.port [--faults faults.json] [--journal j.jsonl]
 
 * Listens on ``--host`` (127.0.0.1) and ``--port`` (0 = pick a free one). Once it is listening,

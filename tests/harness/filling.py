@@ -14,7 +14,7 @@ from service.forms.definition import load_form
 from service.forms.model import SHEET_NAMES, FormDef
 from service.models import Language
 
-FORM_PATH = Path(__file__).resolve().parent.parent / "forms" / "oppsummering-og-evaluering.toml"
+FORM_PATH = Path(__file__).resolve().parents[2] / "forms" / "oppsummering-og-evaluering.toml"
 __all__ = [
     "answers_with_mistakes",
     "cells",
@@ -89,7 +89,7 @@ def missing_libreoffice() -> str | None:
 def fill_in_libreoffice(
     data: bytes, form: FormDef, answers: dict[str, object], lang: Language, workdir: Path
 ) -> bytes:
-    """``answers`` typed as a person would in LibreOffice (tests/lo_fill.py), saved as .xlsx."""
+    """``answers`` typed as a person would in LibreOffice (tests/harness/lo_fill.py), saved as .xlsx."""
     import json
     import os
     import subprocess

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from filling import answers_with_mistakes, valid_answers
 from projects import Project, new_project
 
-from service.app.application import App
+from harness.filling import answers_with_mistakes, valid_answers
+from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.config.settings import Config

@@ -1,7 +1,7 @@
 """Real mail servers for tests: a throwaway Dovecot (IMAP, IMAPS, LMTP) and an SMTP relay.
 
 ``MailWorld`` lays out an instance dir under /tmp, starts ``dovecot -F`` and
-``tests/smtp_relay.py`` (aiosmtpd, STARTTLS + AUTH required, delivering over LMTP into Dovecot),
+``tests/harness/smtp_relay.py`` (aiosmtpd, STARTTLS + AUTH required, delivering over LMTP into Dovecot),
 waits until every port accepts, and tears everything down on exit. Everything listens on
 127.0.0.1, on free ports chosen at start, so parallel runs never clash.
 
