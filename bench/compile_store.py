@@ -24,8 +24,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from compile import _answers  # noqa: E402  (the same answers as the writer bench)
 from projects import new_project  # noqa: E402
 
-from service.app.application import App  # noqa: E402
 from service.app.operations import Operations  # noqa: E402
+from service.app.wiring import App  # noqa: E402
 from service.config import settings as config_mod  # noqa: E402
 from service.forms.answers import raised_flags, to_json  # noqa: E402
 from service.models import Decision, NewSubmission  # noqa: E402

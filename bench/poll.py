@@ -26,7 +26,8 @@ from harness.mailservers import MailWorld  # noqa: E402
 from projects import Project, mail_project  # noqa: E402
 from test_poll import form_reply  # noqa: E402
 
-from service.app.application import App  # noqa: E402
+from service.app.mailing import Mailing  # noqa: E402
+from service.app.wiring import App  # noqa: E402
 from service.config import settings as config_mod  # noqa: E402
 from service.jobs.poll import poll_once  # noqa: E402
 from service.net.imap import connect  # noqa: E402
@@ -85,7 +86,7 @@ def main(n: int) -> None:
         )
         print(
             f"  poll and process: {n / took:6.0f} msg/s  ({took:.1f} s; {took / n * 1000:.2f} ms each; "
-            f"{len(app.queued())} receipts queued)"
+            f"{len(Mailing(app).queued())} receipts queued)"
         )
 
         # grow to 10,000 processed: the rest as rows and archived mail in the processed folder

@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from projects import SECRET, Project, make_units  # noqa: E402
 
-from service.app.application import App  # noqa: E402
+from service.app.mailing import Mailing  # noqa: E402
+from service.app.setup import Setup  # noqa: E402
+from service.app.wiring import App  # noqa: E402
 from service.config import settings as config_mod  # noqa: E402
 from service.mail.compose import Envelope, Headers, Mailbox, compose  # noqa: E402
 from service.mail.msgid import make_message_id  # noqa: E402
@@ -111,14 +113,14 @@ def main(n: int) -> None:
     )
     p.write_roster()
     app = App(config_mod.load(p.config, p.env))
-    app.init()
-    app.import_roster()
-    app.letters.form_for(app.units()[0], "nb")  # build the per-language form templates once,
-    app.letters.form_for(app.units()[0], "en")  # as a running service has them
-    app.renderer.render("leader-invitation", "nb", app.letters.unit_context(app.units()[0], "nb"))
+    Setup(app).init()
+    Setup(app).import_roster()
+    app.letters.form_for(Setup(app).units()[0], "nb")  # build the per-language form templates once,
+    app.letters.form_for(Setup(app).units()[0], "en")  # as a running service has them
+    app.renderer.render("leader-invitation", "nb", app.letters.unit_context(Setup(app).units()[0], "nb"))
 
     # where one invitation's time goes
-    units = app.units()[:200]
+    units = Setup(app).units()[:200]
     now = app.clock.now()
     parts: dict[str, float] = {}
     t = time.perf_counter()
@@ -143,9 +145,9 @@ def main(n: int) -> None:
     # skjemapost: queue to sent
     before = sink.count()
     t0 = time.perf_counter()
-    queued = app.queue_invitations(app.invitations_due())
+    queued = Mailing(app).queue_invitations(Mailing(app).invitations_due())
     t1 = time.perf_counter()
-    report = app.drain()
+    report = Mailing(app).drain()
     t2 = time.perf_counter()
     assert queued == n and report.sent == n, (queued, report)
     assert sink.count() - before == n

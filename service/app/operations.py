@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from service.app.application import App
+from service.app.mailing import Mailing
+from service.app.wiring import App
 from service.campaign.plan import UnitState, is_digest_time, simulate
 from service.clock import local
 from service.errors import SkjemapostError
@@ -60,6 +61,7 @@ class CompileError(SkjemapostError, ValueError):
 class Operations:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.mailing = Mailing(app)
         self.compiled_on: dt.date | None = None  # the nightly workbook, once a (local) day
 
     @property
@@ -71,15 +73,15 @@ class Operations:
         app, stop = self.app, should_stop or StopFlag()
         report = RemindReport()
         if not dry_run:
-            report.polled, _ = app.poll(should_stop=stop)
-        app.units()  # checks the database is set up
+            report.polled, _ = self.mailing.poll(should_stop=stop)
+        app.ready()
         report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
-        if not dry_run and app.queued_count():
-            report.sent = app.drain(should_stop=stop)
+        if not dry_run and self.mailing.queued_count():
+            report.sent = self.mailing.drain(should_stop=stop)
         return report
 
     def digests_due(self) -> list[NewMail]:
-        self.app.units()
+        self.app.ready()
         attach = self._workbook_slice if self.app.config.mail.digest_workbook else (lambda f: ())
         return digests(self.app.store, self.app.config, self.app.letters, self.now, attachments=attach)
 
@@ -87,7 +89,8 @@ class Operations:
         """Write the master workbook (of one faculty if given); returns where, and rows per sheet."""
         app = self.app
         cfg = app.config
-        units = app.units()
+        app.ready()
+        units = app.store.units(app.campaign_id)
         faculties = {u.faculty for u in units}
         if faculty is not None and faculty not in faculties:
             raise CompileError(
@@ -116,7 +119,7 @@ class Operations:
         if dry_run or not mails:
             return mails, DrainReport()
         self.app.store.queue(self.app.campaign_id, mails, self.now)
-        return mails, self.app.drain()
+        return mails, self.mailing.drain()
 
     def preview(self, kind: str, code: str, lang: Language | None = None) -> NewMail:
         """The mail ``kind`` about unit ``code`` as it would go now; nothing is queued or sent.
@@ -125,7 +128,7 @@ class Operations:
         unit's blank form (every required field); digests the unit's faculty (or all, for HR).
         """
         app = self.app
-        app.units()
+        app.ready()
         unit = app.store.unit(app.campaign_id, code)
         if lang:
             unit = replace(unit, language=lang)
@@ -218,7 +221,7 @@ class Operations:
     def run(self, stop: StopFlag, *, tick_seconds: float = 1.0) -> RunState:
         """The service, until SIGTERM. Returns what it did last."""
         app = self.app
-        app.units()
+        app.ready()
         state = RunState()
         cid = app.campaign_id
         lock = lease.Lease(app.store, cid, state.holder, lease.lock_ttl(app.config.schedule))

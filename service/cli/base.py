@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import click
 
-from service.app.application import App
+from service.app.wiring import App
 from service.clock import FixedClock, parse_as_of
 from service.config import settings as config_mod
 from service.errors import SkjemapostError

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from service.app.application import App
+from service.app.wiring import App
 from service.cli.base import cli
 
 if TYPE_CHECKING:

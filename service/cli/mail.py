@@ -11,7 +11,9 @@ from typing import Any, cast
 
 import click
 
+from service.app.mailing import Mailing
 from service.app.operations import PREVIEW_KINDS, Operations
+from service.app.setup import Setup
 from service.cli.base import LANG, app_for, cli, working
 from service.jobs.poll import StopFlag
 from service.jobs.poll import watch as watch_loop
@@ -35,12 +37,12 @@ def send(ctx: click.Context, dry_run: bool) -> None:
       skjemapost send
     """
     app = app_for(ctx)
-    due = app.invitations_due()
-    skipped = len(app.units()) - len(due)
+    due = Mailing(app).invitations_due()
+    skipped = len(Setup(app).units()) - len(due)
     if dry_run:
         for u in due:
             click.echo(f"would queue  invitation  {u.code:<12} {u.language}  {u.leader_email}")
-        waiting = app.queued()
+        waiting = Mailing(app).queued()
         for row in waiting:
             click.echo(
                 f"would send   {row.kind:<11} {row.unit_code or '-':<12} "
@@ -55,10 +57,10 @@ def send(ctx: click.Context, dry_run: bool) -> None:
         if due:
             with click.progressbar(length=len(due), label="queueing invitations", file=sys.stderr) as bar:
                 for i in range(0, len(due), 50):
-                    app.queue_invitations(due[i : i + 50])
+                    Mailing(app).queue_invitations(due[i : i + 50])
                     bar.update(len(due[i : i + 50]))
-        with click.progressbar(length=app.queued_count(), label="sending", file=sys.stderr) as bar:
-            report = app.drain(progress=lambda row, result: bar.update(1))
+        with click.progressbar(length=Mailing(app).queued_count(), label="sending", file=sys.stderr) as bar:
+            report = Mailing(app).drain(progress=lambda row, result: bar.update(1))
     for key, reason in report.failures:
         click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)
     click.echo(
@@ -121,11 +123,11 @@ def poll(ctx: click.Context, watch: bool) -> None:
     signal.signal(signal.SIGTERM, stop.handle)
     with working(app, "poll"):
         if not watch:
-            _print_poll(*app.poll(should_stop=stop))
+            _print_poll(*Mailing(app).poll(should_stop=stop))
             return
 
         def once(box: Any) -> None:
-            _print_poll(*app.poll(box=box, should_stop=stop))
+            _print_poll(*Mailing(app).poll(box=box, should_stop=stop))
 
         watch_loop(
             lambda: connect(app.imap_settings()),
@@ -160,7 +162,7 @@ def review(ctx: click.Context) -> None:
       skjemapost review dismiss 18 --note "spam"
     """
     if ctx.invoked_subcommand is None:
-        rows = app_for(ctx).review_queue()
+        rows = Mailing(app_for(ctx)).review_queue()
         for r in rows:
             why = (r.detail or {}).get("why", "")
             click.echo(
@@ -180,7 +182,7 @@ def review_assign(ctx: click.Context, message: int, code: str, note: str) -> Non
 
     Example: skjemapost review assign 17 --unit IE-IDI --note "deputy, checked by phone"
     """
-    decision = app_for(ctx).review(message, unit=code, note=note)
+    decision = Mailing(app_for(ctx)).review(message, unit=code, note=note)
     click.echo(f"message {message}: {decision.outcome} for {decision.unit_code}")
 
 
@@ -193,5 +195,5 @@ def review_dismiss(ctx: click.Context, message: int, note: str) -> None:
 
     Example: skjemapost review dismiss 18 --note "newsletter"
     """
-    app_for(ctx).review(message, note=note)
+    Mailing(app_for(ctx)).review(message, note=note)
     click.echo(f"message {message}: dismissed")

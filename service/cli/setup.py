@@ -10,7 +10,8 @@ from typing import Any, cast
 
 import click
 
-from service.app.application import App
+from service.app.setup import Setup
+from service.app.wiring import App
 from service.cli.base import LANG, app_for, cli
 from service.config.settings import Config
 from service.models import Language
@@ -28,7 +29,7 @@ def init(ctx: click.Context) -> None:
     Example: skjemapost init
     """
     app = app_for(ctx)
-    before, after, created = app.init()
+    before, after, created = Setup(app).init()
     state = (
         "created"
         if before is None
@@ -58,7 +59,7 @@ def check(ctx: click.Context) -> None:
 
     Example: skjemapost --config config/skjemapost.toml check
     """
-    report = app_for(ctx).check(shells=[web_page_check])
+    report = Setup(app_for(ctx)).check(shells=[web_page_check])
     for fact in report.facts:
         click.echo(f"  {fact}")
     for problem in report.problems:
@@ -84,7 +85,7 @@ def roster_import(ctx: click.Context, file: Path | None) -> None:
 
     Example: skjemapost roster import config/roster.csv
     """
-    roster_, diff = app_for(ctx).import_roster(file)
+    roster_, diff = Setup(app_for(ctx)).import_roster(file)
     for warning in roster_.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"{len(roster_.units)} units read")
@@ -109,7 +110,7 @@ def roster_list(ctx: click.Context, include_inactive: bool) -> None:
     Example: skjemapost roster list
     """
     app = app_for(ctx)
-    for u in app.units(include_inactive=include_inactive):
+    for u in Setup(app).units(include_inactive=include_inactive):
         click.echo(f"{u.code:<12} {u.faculty:<6} {u.language}  {u.leader_name} <{u.leader_email}>  {u.name}")
 
 
@@ -143,17 +144,17 @@ def form_build(
     if all_units == bool(code):
         raise click.UsageError("give either --unit CODE or --all")
     if code:
-        unit, data = app.build_form(code, cast(Language | None, lang))
+        unit, data = Setup(app).build_form(code, cast(Language | None, lang))
         out = output or Path(f"{unit.code}.xlsx")
         out.write_bytes(data)
         click.echo(f"wrote {out} ({len(data):,} bytes) for {unit.code} {unit.name}")
         return
     folder = output or app.config.storage.data_dir / "forms"
     folder.mkdir(parents=True, exist_ok=True)
-    units = app.units()
+    units = Setup(app).units()
     with click.progressbar(units, label="building forms", file=sys.stderr) as bar:
         for unit in bar:
-            _, data = app.build_form(unit.code, cast(Language | None, lang))
+            _, data = Setup(app).build_form(unit.code, cast(Language | None, lang))
             (folder / f"{unit.code}.xlsx").write_bytes(data)
     click.echo(f"wrote {len(units)} forms to {folder}")
 
@@ -170,7 +171,7 @@ def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) 
 
     Example: skjemapost form check reply.xlsx --json
     """
-    result = app_for(ctx).check_form(file.read_bytes(), cast(Language | None, lang))
+    result = Setup(app_for(ctx)).check_form(file.read_bytes(), cast(Language | None, lang))
     r = result.reading
     doc = {
         "file": str(file),
@@ -212,7 +213,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     if per_unit:
         _unit_table(app, as_json)
         return
-    rows = app.status()
+    rows = Setup(app).status()
     total = FacultyProgress(
         "total", *(sum(getattr(r, k) for r in rows) for k in ("units", "submitted", "valid", "missing"))
     )
@@ -255,7 +256,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
 
 
 def _unit_table(app: App, as_json: bool) -> None:
-    rows = app.unit_status()
+    rows = Setup(app).unit_status()
     if as_json:
         click.echo(json.dumps([_unit_json(r) for r in rows], indent=2, default=str))
         return

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from service.app.setup import Setup
 from service.cli.base import app_for, cli
 from service.errors import SkjemapostError
 from service.web.users import ROLES, UserError, add_user, load_users, remove_user
@@ -87,7 +88,7 @@ def known_faculties(ctx: click.Context) -> set[str]:
     app = app_for(ctx)
     known = {c.faculty for c in app.config.coordinators}
     with contextlib.suppress(SkjemapostError):  # no roster yet: the config's coordinators still count
-        known |= {u.faculty for u in app.read_roster().units}
+        known |= {u.faculty for u in Setup(app).read_roster().units}
     return known
 
 

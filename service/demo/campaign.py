@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from service.app.application import App
+from service.app.mailing import Mailing
 from service.app.operations import Operations
+from service.app.setup import Setup
+from service.app.wiring import App
 from service.campaign.plan import plan
 from service.campaign.roster import read_roster
 from service.campaign.workdays import is_working_day
@@ -247,7 +249,7 @@ def run_demo(folder: Path, say: Callable[[str], None], *, web_port: int = 8080) 
         try:
             _campaign(app, servers, by_code, say)
             result.workbook, _ = Operations(app).compile(folder / f"{config.campaign.id}.xlsx")
-            result.status = app.status()
+            result.status = Setup(app).status()
         finally:
             app.close()
         result.sent = len(servers.saved)
@@ -298,8 +300,8 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
     assert isinstance(clock, FixedClock)
     ops = Operations(app)
     stop = StopFlag()
-    app.init()
-    app.import_roster()
+    Setup(app).init()
+    Setup(app).import_roster()
     steps = plan(config.campaign, config.schedule)
     seen = 0  # inbound events already reported
     day = config.campaign.opens
@@ -311,8 +313,8 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
         clock.set(_at(day, 10))
         parts = []
         if day == config.campaign.opens:
-            app.queue_invitations(app.invitations_due())
-            parts.append(f"{app.drain().sent} invitations sent")
+            Mailing(app).queue_invitations(Mailing(app).invitations_due())
+            parts.append(f"{Mailing(app).drain().sent} invitations sent")
         done = ops.cycle(stop)
         events = app.store.events(app.campaign_id, "inbound.")
         outcomes = Counter(e["kind"].removeprefix("inbound.") for e in events[seen:])
@@ -333,7 +335,7 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
             if is_working_day(day, config.schedule.closed_days)
             else "weekend"
         )
-        valid = sum(p.valid for p in app.status())
+        valid = sum(p.valid for p in Setup(app).status())
         say(f"{day:%a %d.%m.%Y}  valid {valid:>2}/{len(units)}  {'; '.join(parts) or idle}")
         day += dt.timedelta(days=1)
 

@@ -47,8 +47,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.app.application import App
 from service.app.operations import CompileError
+from service.app.wiring import App
 from service.clock import Clock
 from service.config.settings import Config
 from service.errors import ConfigError, Problem

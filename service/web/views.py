@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.app.application import App
+from service.app.mailing import Mailing
 from service.app.operations import Operations
+from service.app.setup import Setup
+from service.app.wiring import App
 from service.clock import local
 from service.forms.answers import flags_for
 from service.forms.model import FormDef
@@ -90,7 +92,7 @@ class Views:
     def dashboard(self, user: WebUser, lang: Language) -> Dashboard:
         app, faculty = self.app, scope(user)
         cfg = app.config
-        progress = [p for p in app.status() if faculty is None or p.faculty == faculty]
+        progress = [p for p in Setup(app).status() if faculty is None or p.faculty == faculty]
         lines = [FacultyLine(p.faculty, p.units, p.submitted, p.valid, p.missing) for p in progress]
         total = FacultyLine(
             "", *(sum(getattr(x, k) for x in lines) for k in ("units", "submitted", "valid", "missing"))
@@ -99,7 +101,7 @@ class Views:
         codes = {u.code for u in src.units}
         review = sum(
             1
-            for r in app.review_queue()
+            for r in Mailing(app).review_queue()
             if faculty is None or (r.unit_code is not None and r.unit_code in codes)
         )
         return Dashboard(
