@@ -1,7 +1,7 @@
 """The `skjemapost` command group and what its commands share: loading the App once, and
 turning skjemapost's own errors into a message and an exit code (here, and only here).
 
-The commands live in ``cli_setup`` (config, roster, form, status) and ``cli_mail`` (send,
+The commands live in ``cli.setup`` (config, roster, form, status) and ``cli.mail`` (send,
 preview, poll, review); ``cli`` puts them together. Each command's docstring is its ``--help``.
 """
 

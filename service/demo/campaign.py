@@ -1,7 +1,7 @@
 """`skjemapost demo`: a whole campaign, on simulated days, against mail servers inside this process.
 
 The demo writes a folder (its config, roster, SQLite database, archive, every sent mail as .eml
-and the master workbook), starts the embedded SMTP and IMAP servers (``demoservers``) on loopback,
+and the master workbook), starts the embedded SMTP and IMAP servers (``demo.servers``) on loopback,
 and replays the example campaign of autumn 2020 with a ``FixedClock``: invitations on the opening
 day, then one turn a day until the escalation. Leaders act in the morning; at 10:00 the service
 polls and runs the same ``Operations.cycle`` as `skjemapost run` (reminders, digests, the nightly

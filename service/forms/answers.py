@@ -1,6 +1,6 @@
 """Answers as people read them (receipts, digests, the workbook) and as the store keeps them.
 
-Answers come from ``formread`` keyed by field id, with choice *values* (language-independent
+Answers come from ``forms.read`` keyed by field id, with choice *values* (language-independent
 ids), dates as ``datetime.date`` and tables as lists of row dicts. Here they become text in a
 language, or JSON-ready values for the store, and back again.
 """

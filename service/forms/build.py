@@ -8,13 +8,13 @@ sits whole inside one ``<t>`` element or one defined name, never split across sh
 
 What survives which client decided the layout (see DESIGN.md "The form"): every answer row carries
 its key in hidden column A (plain cell text survives everything), every answer cell also has a
-defined name, and the layout itself is computed from the form definition, so ``formread`` has
+defined name, and the layout itself is computed from the form definition, so ``forms.read`` has
 three independent ways to find an answer. The stamp (the signed machine token) is stored twice,
 as a defined name and on a very hidden sheet, and never in a visible cell.
 
 Multichoice: one row per option with a one-item dropdown holding the language's "yes"; an empty
 cell means "not ticked". A tick per row reads back reliably from every client, unlike several
-values typed into one cell. How the cells look (fills, help texts, dropdowns) is ``formstyle``.
+values typed into one cell. How the cells look (fills, help texts, dropdowns) is ``forms.style``.
 """
 
 from __future__ import annotations

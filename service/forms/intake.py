@@ -2,7 +2,7 @@
 
 Leaders reply from every kind of mail client and office suite, and an attachment is untrusted, so
 every one gets a defined outcome (DESIGN.md "Mail"): a ``Spreadsheet`` holding .xlsx bytes that
-``formread`` can read, or a ``Rejection`` whose code a program acts on and whose nb and en
+``forms.read`` can read, or a ``Rejection`` whose code a program acts on and whose nb and en
 messages tell a person what to do. Nothing here raises: whatever the zip, XML or converter code
 throws on one attachment becomes ``corrupt`` for that attachment.
 
@@ -15,7 +15,7 @@ are nothing known, whether they were a damaged spreadsheet or something else.
 converted when a converter is given (``soffice_converter``: LibreOffice headless, ~1.5 s);
 without one they are refused with a request to send .xlsx, so the default path needs no
 LibreOffice. A zip is checked for bombs and every member unpacked within the limits, and every
-XML part for a DTD, before anything (LibreOffice included) parses it; see ``safezip``.
+XML part for a DTD, before anything (LibreOffice included) parses it; see ``xlsx.safezip``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Limits:
     max_unpacked_bytes: int = 50_000_000
     #: unpacked/compressed per zip member, above 1 MB (see safezip.ZipLimits.ratio_floor)
     max_ratio: float = 100
-    #: the rows a reader scans per sheet; intake reads no cells, formread caps at the same 1,000
+    #: the rows a reader scans per sheet; intake reads no cells, forms.read caps at the same 1,000
     max_rows: int = 1000
     max_members: int = 200
 
@@ -77,7 +77,7 @@ class Spreadsheet:
 class Rejection:
     """Why an attachment cannot be read, for a program (``code``) and for the sender."""
 
-    code: str  # one of RejectionCode here; callers may add their own (formread's codes)
+    code: str  # one of RejectionCode here; callers may add their own (forms.read's codes)
     message_nb: str
     message_en: str
     detail: str = ""  # for the operator's log: what exactly was found

@@ -1,11 +1,11 @@
 """The form definition (forms/*.toml) as values, and the sheet layout shared by build and read.
 
-One definition drives everything: ``formbook`` builds the .xlsx from it, ``formread`` reads a filled
+One definition drives everything: ``forms.build`` builds the .xlsx from it, ``forms.read`` reads a filled
 copy back, ``validate`` checks the answers, and reports lay out their columns from it. The TOML
 file is read and checked by ``formdef.load_form``, which builds these dataclasses; it lives apart
 so that everything that only *uses* a form (most of the service) does not carry the loader.
 
-The sheet layout lives here, not in formbook or formread, because the import-linter contract makes
+The sheet layout lives here, not in forms.build or forms.read, because the import-linter contract makes
 those two independent siblings and both must agree on it to the row.
 """
 
@@ -200,7 +200,7 @@ class FormDef:
         return tuple(f for f in self.fields() if f.flag is not None)
 
 
-# ---- the sheet layout, shared by formbook and formread -----------------------------------------
+# ---- the sheet layout, shared by forms.build and forms.read -----------------------------------------
 
 SHEET_NAMES: dict[Language, tuple[str, str]] = {
     "nb": ("Instruksjoner", "Skjema"),

@@ -1,7 +1,7 @@
 """Read a filled form (.xlsx bytes) back into answers keyed by field id.
 
 A reply may have passed through Excel, LibreOffice, Google Sheets or Numbers, each of which drops
-some of what ``formbook`` wrote. So every answer row is located three ways, in this order:
+some of what ``forms.build`` wrote. So every answer row is located three ways, in this order:
 
 1. the key in hidden column A (plain cell text, which every client keeps);
 2. the defined name of the answer cell (``sp_<key>``);
@@ -14,11 +14,11 @@ never formulas, and converted by field type; what cannot be converted becomes a
 ``ConversionProblem`` with its cell. Limits: the file size, the unpacked size and the rows and
 columns scanned are capped, because a reply is untrusted input that may claim a million rows.
 
-Cells come from ``xlsxcells`` (zip + XML, ~2 ms), not openpyxl (~13 ms), as reading the form is
+Cells come from ``xlsx.cells`` (zip + XML, ~2 ms), not openpyxl (~13 ms), as reading the form is
 most of the inbox's work per reply; it refuses DTDs and zip bombs too. No openpyxl fallback is
 kept: no file was found that openpyxl reads and it does not (see bench/form_read.py). The inbox
 passes the workbook ``intake`` already opened and checked, so a reply is unzipped once. Turning
-a cell into the field's type is ``formvalues``.
+a cell into the field's type is ``forms.values``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ MAX_BYTES = 20 * 2**20  # far above any real reply (~15 KB); mail systems cap ne
 #: zip bombs: checked in the zip directory and again while unpacking (see safezip)
 LIMITS = ZipLimits(max_unpacked=100 * 2**20, max_members=500)
 MAX_ROWS, MAX_COLS = 1000, 30
-STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as formbook writes
+STAMP_NAME, REFERENCE_NAME, NAME_PREFIX = "sp_stamp", "sp_reference", "sp_"  # as forms.build writes
 _OLE = b"\xd0\xcf\x11\xe0"  # .xls and password-protected .xlsx are OLE files, not zips
 _REF = re.compile(
     r"^(?:'((?:[^']|'')+)'|([^'!]+))!\$?([A-Z]{1,3})\$?(\d+)"
@@ -92,7 +92,7 @@ class _Book:
     names: dict[str, str | tuple[str, int, int, int, int]] = field(default_factory=dict)
 
 
-#: what a reader of our errors is told, by xlsxcells' code
+#: what a reader of our errors is told, by xlsx.cells' code
 _CODES = {
     "not_zip": "not_xlsx",
     "bomb": "too_large",

@@ -1,6 +1,6 @@
 """How the form's sheets look and guide the leader: wording, colours, help, dropdowns, printing.
 
-``formbook`` decides what goes in which cell (the layout the reader relies on); this module only
+``forms.build`` decides what goes in which cell (the layout the reader relies on); this module only
 dresses those cells: the interface texts in both languages, the yellow "type here" fill and the
 grey prefilled one, each answer's help text (which also spells out the options, for clients that
 drop dropdowns), its data validation, row heights that fit wrapped text, and the print setup.

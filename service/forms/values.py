@@ -1,6 +1,6 @@
 """One cell's value as the answer type of a form item, or why it cannot be.
 
-``formread`` locates the cells; this converts what it finds, by the item's type: whole numbers
+``forms.read`` locates the cells; this converts what it finds, by the item's type: whole numbers
 typed with spaces or as "12,0", dates as 16.12.2020, 2020-12-16 or an Excel serial whose date
 format was lost, a choice by its label in either language or its value id, and a multichoice
 tick as "Ja", "x", "✓"... A value that cannot be converted raises ``BadValue`` with the

@@ -8,7 +8,7 @@ instead of raising, and what was wrong is recorded in ``defects``.
 Why the stdlib ``compat32`` policy: the modern ``email.policy.default`` builds header objects on
 every access and costs several times more per message; with compat32 the parse of a 25 KB reply
 stays well under the 2 ms budget. compat32 hands back raw header text, so headers, charsets and
-HTML bodies are decoded by ``mailtext``; this module is the MIME walk.
+HTML bodies are decoded by ``mail.text``; this module is the MIME walk.
 
 Attachments are collected from the whole tree, including inside forwarded messages
 (message/rfc822) and Outlook's winmail.dat (TNEF, via tnefparse); ``origin`` says where each

@@ -11,9 +11,9 @@ ISO dates (``t="d"``), and numbers whose style has a date or time format convert
 serial (1900 system, or 1904 by ``workbookPr date1904``). Deliberate differences: a date-only
 format gives a ``datetime.date`` (openpyxl: a midnight ``datetime``), and ST_Xstring escapes such
 as ``_x000D_`` are decoded (openpyxl leaves them in the text; see _ESCAPED). Which formats show
-a date, and what a serial is as one, is ``xlsxdates``.
+a date, and what a serial is as one, is ``xlsx.dates``.
 
-Hostile input is refused by ``safezip`` (bombs, DTDs, memory); here, rows past the cap are never
+Hostile input is refused by ``xlsx.safezip`` (bombs, DTDs, memory); here, rows past the cap are never
 parsed: the row tags are scanned and the text is cut before the first row past it, and nothing
 is ever sized by the ``<dimension>`` a file claims. Failures are ``XlsxError`` (= PackageError),
 whose ``code`` says what was wrong.

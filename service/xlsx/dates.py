@@ -1,10 +1,10 @@
 """Excel's dates and times: which number formats show one, and serial day numbers as values.
 
 An .xlsx stores a date as a number (days since 1899-12-30, or 1904-01-01 by ``date1904``) whose
-cell style's number format says it is a date; nothing else marks it. ``xlsxcells`` reads the
+cell style's number format says it is a date; nothing else marks it. ``xlsx.cells`` reads the
 numbers and the formats, and asks here what each format shows and what the number is. The
 results follow openpyxl's (``is_date_format``, ``from_excel``), with the differences noted on
-``xlsxcells``.
+``xlsx.cells``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Every attachment is untrusted, so before anything parses it:
   laughs nor external entities are possible;
 - memory: a part with more tags than any spreadsheet we read could need is refused unparsed.
 
-Every failure is a ``PackageError`` whose ``code`` says which it was. ``xlsxcells`` reads cells
+Every failure is a ``PackageError`` whose ``code`` says which it was. ``xlsx.cells`` reads cells
 on top of this; ``intake`` uses it to look inside any attachment that is a zip.
 """
 
