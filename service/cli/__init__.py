@@ -1,0 +1,1 @@
+"""The `skjemapost` command: a thin shell, one module per command group."""
