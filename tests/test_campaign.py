@@ -11,7 +11,6 @@ import pytest
 
 from service.campaign.plan import (
     Step,
-    UnitState,
     days_left,
     digest_day,
     due,
@@ -21,7 +20,9 @@ from service.campaign.plan import (
     simulate,
     skipped,
 )
+from service.campaign.state import Stage, UnitState
 from service.config.settings import Campaign, Schedule
+from service.store.reports import FailureFact
 
 D = dt.date
 OSLO = ZoneInfo("Europe/Oslo")
@@ -73,6 +74,10 @@ def days(steps: tuple[Step, ...]) -> list[tuple[str, dt.date]]:
     return [(s.key, s.day) for s in steps]
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+NOT_GIVEN = object()
+
+
 def unit(
     *sent: str,
     active: bool = True,
@@ -80,8 +85,25 @@ def unit(
     failing: bool = False,
     invited_at: dt.datetime | None = None,
     code: str = "IE-IDI",
+    escalation_from: object = NOT_GIVEN,
+    hold_reminders_until: dt.datetime | None = None,
 ) -> UnitState:
-    return UnitState(code, active, has_valid, failing, frozenset(sent), invited_at)
+    """A unit as the rules see it. Unless told, a unit that has had a reminder may be escalated
+    at the escalation's own time (the working days to react are tested on their own)."""
+    keys = frozenset(sent)
+    if escalation_from is NOT_GIVEN:
+        escalation_from = EPOCH if any(k.startswith("reminder") for k in keys) else None
+    assert escalation_from is None or isinstance(escalation_from, dt.datetime)
+    return UnitState(
+        code=code,
+        active=active,
+        stage=Stage.VALID if has_valid else Stage.INVITED,
+        sent=keys,
+        invited_at=invited_at,
+        failure=FailureFact("leader@example.edu", "550 5.1.1 User unknown", EPOCH) if failing else None,
+        escalation_from=escalation_from,
+        hold_reminders_until=hold_reminders_until,
+    )
 
 
 ROUND_2020 = plan(campaign(), schedule())
@@ -339,6 +361,15 @@ def test_nothing_to_a_failing_address_until_it_is_fixed():
     assert skipped(oslo(2020, 12, 10), ROUND_2020, state) == [STEP["reminder-before:1"]]
     fixed = unit("invitation")
     assert due(oslo(2020, 12, 10), ROUND_2020, fixed) == STEP["reminder-before:2"]
+
+
+def test_a_failing_address_is_still_escalated_on_its_day():
+    """The leader's address bounced, so no reminder reached them: the escalation still goes to the
+    superior leader and the coordinator on its own day, without waiting for a reminder."""
+    state = unit("invitation", failing=True)
+    assert due(oslo(2020, 12, 21, 12), ROUND_2020, state) is None
+    assert due(oslo(2020, 12, 22), ROUND_2020, state) == STEP["escalation"]
+    assert due(oslo(2020, 12, 22), ROUND_2020, unit("invitation", "escalation", failing=True)) is None
 
 
 def test_an_inactive_unit_gets_nothing_and_on_reactivation_only_the_latest_step():

@@ -14,7 +14,8 @@ from typing import Any
 
 from service.app.mailing import Mailing
 from service.app.wiring import App
-from service.campaign.plan import UnitState, is_digest_time, simulate
+from service.campaign.plan import is_digest_time, simulate
+from service.campaign.state import UnitState, unit_states
 from service.clock import local
 from service.errors import SkjemapostError
 from service.forms.answers import flags_for, from_json, summary
@@ -103,7 +104,14 @@ class Operations:
         coordinators = {
             f: ", ".join(f"{c.name} <{c.email}>" for c in cfg.coordinators_for(f)) for f in faculties
         }
-        sources = collate.load(app.store, app.campaign_id, coordinators, cfg.campaign.timezone, faculty)
+        sources = collate.load(
+            app.store,
+            campaign=cfg.campaign,
+            schedule=cfg.schedule,
+            now=self.now,
+            coordinators=coordinators,
+            faculty=faculty,
+        )
         return output, collate.write_xlsx(collate.sheets(sources, app.form), output)
 
     def _workbook_slice(self, faculty: str) -> list[Attachment]:
@@ -143,7 +151,7 @@ class Operations:
         if kind == "leader-reminder-after":
             return letters.reminder_after(unit, max(-days_left, 1), now)
         if kind == "escalation":
-            return letters.escalation(unit, max(-days_left, 1), invited_on, [], now)
+            return letters.escalation(unit, self.state(code), max(-days_left, 1), now)
         if kind == "leader-correction":
             blank = letters.form_for(unit, unit.language)
             problems = validate(app.form, read_form(blank.data, app.form), unit.language)
@@ -188,11 +196,17 @@ class Operations:
     def simulate(self, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str]]:
         """The day-by-day plan from ``start`` to ``end`` for the units as they stand now."""
         app = self.app
-        states = [
-            UnitState(s.code, s.active, s.has_valid, s.failing, s.sent, s.invited_at)
-            for s in app.store.unit_records(app.campaign_id)
-        ]
-        return simulate(app.config.campaign, app.config.schedule, states, start, end)
+        return simulate(app.config.campaign, app.config.schedule, self.states(), start, end)
+
+    def states(self, *, include_inactive: bool = True) -> list[UnitState]:
+        """Where every unit stands now (``campaign.state``)."""
+        cfg = self.app.config
+        return unit_states(
+            self.app.store, cfg.campaign, cfg.schedule, self.now, include_inactive=include_inactive
+        )
+
+    def state(self, code: str) -> UnitState:
+        return next(s for s in self.states() if s.code == code)
 
     def cycle(self, stop: StopFlag) -> dict[str, Any]:
         """One turn of `run`: poll, remind, send, and the digests when it is their time."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from service.app.wiring import App
 from service.campaign.roster import Roster, read_roster
+from service.campaign.state import UnitState, unit_states
 from service.config.settings import Config
 from service.errors import Problem, ProblemsError, SkjemapostError
 from service.forms.build import build_form
@@ -24,7 +25,7 @@ from service.mail import tokens
 from service.models import Language, Unit
 from service.net.oauth import credential_from
 from service.store.base import shown_url
-from service.store.reports import FacultyProgress, UnitRecord
+from service.store.reports import FacultyProgress
 from service.store.roster import RosterDiff
 
 
@@ -198,6 +199,10 @@ class Setup:
         self.app.ready()
         return self.app.store.faculty_progress(self.app.campaign_id)
 
-    def unit_status(self) -> list[UnitRecord]:
+    def unit_status(self) -> list[UnitState]:
+        """Where every active unit stands now (``campaign.state``)."""
         self.app.ready()
-        return self.app.store.unit_records(self.app.campaign_id, include_inactive=False)
+        cfg = self.app.config
+        return unit_states(
+            self.app.store, cfg.campaign, cfg.schedule, self.app.clock.now(), include_inactive=False
+        )

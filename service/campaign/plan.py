@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
+from service.campaign.state import Stage, UnitState, escalation_from
 from service.campaign.workdays import (
     ONE_DAY,
     add_working_days,
@@ -61,20 +62,6 @@ class Step:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or (self.expires is not None and self.expires.tzinfo is None):
             raise ValueError(f"Step {self.key}: times must be timezone-aware")
-
-
-@dataclass(frozen=True)
-class UnitState:
-    """What the rules need to know about one unit at one instant."""
-
-    code: str
-    active: bool  # False once the roster no longer has it (deactivated, never deleted)
-    has_valid: bool  # a valid submission is in: no more outreach
-    failing: bool  # its address bounced: no mail until someone fixes it
-    sent: frozenset[str]  # keys already in the outbox for this unit (any status but failed)
-    # when the invitation went out, if known; steps scheduled up to then are superseded by it.
-    # None: assume it went on time.
-    invited_at: dt.datetime | None = None
 
 
 NO_REPLIES: Mapping[str, dt.date] = MappingProxyType({})
@@ -146,7 +133,8 @@ def _aware(now: dt.datetime) -> dt.datetime:
 
 
 def _current(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> Step | None:
-    """The one step that may go to ``unit`` at ``now``, ignoring its flags (active, valid, failing)."""
+    """The one step that may go to ``unit`` at ``now``, ignoring its standing (valid, failing,
+    away), but with the escalation's own rule: only after a reminder and time to react."""
     _aware(now)
     ordered = sorted(steps, key=lambda s: s.at)
     invitation = next((s for s in ordered if s.kind == "invitation"), None)
@@ -160,21 +148,50 @@ def _current(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> Step |
         return None  # it went already, or a later step did (the plan changed, or --as-of went back)
     if unit.invited_at is not None and latest.at <= unit.invited_at:
         return None  # superseded by a late invitation
+    if latest.kind == "escalation" and not unit.failing:
+        return _before_escalating(now, latest, ordered[: reached[-1]], unit)
     if latest.expires is not None and now >= latest.expires:
         return None
     return latest
 
 
+def _before_escalating(
+    now: dt.datetime, escalation: Step, earlier: Sequence[Step], unit: UnitState
+) -> Step | None:
+    """The escalation's time has come. It goes only once the leader has had a reminder and the
+    working days to react to it (``UnitState.escalation_from``). A leader who never had one (the
+    service was down on the reminder days, or they were away) gets the last reminder first."""
+    if unit.escalation_from is not None:
+        return escalation if now >= unit.escalation_from else None
+    reminders = [s for s in earlier if s.kind.startswith("reminder")]
+    after = [s for s in reminders if s.kind == "reminder-after"]
+    last = after[-1] if after else reminders[-1] if reminders else None
+    if last is None or last.key in unit.sent:
+        return None
+    return last
+
+
 def due(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> Step | None:
     """The one step to send ``unit`` at ``now``, or None.
 
-    Nothing to an inactive unit, one with a valid submission, or one whose address is failing. The
-    invitation first if it has not gone, however late. Otherwise the latest step whose time has come,
-    if it has not gone, nothing later has gone, and it still matters. Never a key in ``unit.sent``.
+    Nothing to an inactive unit or one with a valid form. To a unit whose leader's address fails,
+    only the escalation (to the superior leader and the coordinator), on its day. The invitation
+    first if it has not gone, however late. Otherwise the latest step whose time has come, if it
+    has not gone, nothing later has gone, and it still matters; a reminder not while it is held
+    (the leader is away, or got a correction today); the escalation only after a reminder and
+    ``escalation_working_days`` to react. Never a key in ``unit.sent``.
     """
-    if not unit.active or unit.has_valid or unit.failing:
+    if not unit.active or unit.has_valid:
         return None
-    return _current(now, steps, unit)
+    step = _current(now, steps, unit)
+    if step is None:
+        return None
+    if unit.failing and step.kind != "escalation":
+        return None
+    held = unit.hold_reminders_until
+    if step.kind.startswith("reminder") and held is not None and now < held:
+        return None
+    return step
 
 
 def skipped(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> list[Step]:
@@ -257,12 +274,20 @@ def simulate(
             for i, unit in enumerate(state):
                 replied = replies.get(unit.code)
                 if replied is not None and replied <= day and not unit.has_valid:
-                    unit = state[i] = replace(unit, has_valid=True)
+                    unit = state[i] = replace(unit, stage=Stage.VALID)
                 step = due(now, steps, unit)
                 if step is None:
                     continue
                 rows.append((day, unit.code, step.key))
                 invited_at = now if step.kind == "invitation" else unit.invited_at
-                state[i] = replace(unit, sent=unit.sent | {step.key}, invited_at=invited_at)
+                reminded = step.kind.startswith("reminder")
+                state[i] = replace(
+                    unit,
+                    sent=unit.sent | {step.key},
+                    invited_at=invited_at,
+                    escalation_from=escalation_from(now, campaign, schedule)
+                    if reminded
+                    else unit.escalation_from,
+                )
         day += ONE_DAY
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from dataclasses import asdict
@@ -12,10 +13,12 @@ import click
 
 from service.app.setup import Setup
 from service.app.wiring import App
+from service.campaign.state import UnitState
 from service.cli.base import LANG, app_for, cli
+from service.clock import local
 from service.config.settings import Config
 from service.models import Language
-from service.store.reports import FacultyProgress, UnitRecord
+from service.store.reports import FacultyProgress
 from service.web.users import check_web
 
 
@@ -257,38 +260,51 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
 
 def _unit_table(app: App, as_json: bool) -> None:
     rows = Setup(app).unit_status()
+    tz = app.config.campaign.timezone
     if as_json:
-        click.echo(json.dumps([_unit_json(r) for r in rows], indent=2, default=str))
+        click.echo(json.dumps([_unit_json(r, tz) for r in rows], indent=2, default=str))
         return
 
-    def when(t: Any) -> str:
-        return f"{t:%d.%m %H:%M}" if t else "-"
+    def when(t: dt.datetime | None) -> str:
+        return f"{local(t, tz):%d.%m %H:%M}" if t else "-"
 
+    click.echo(f"times in {tz}")
     click.echo(
-        f"{'unit':<12}{'fac':<5}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}{'review':>7}  bounced"
+        f"{'unit':<12}{'fac':<5}{'state':<18}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}"
+        f"{'review':>7}  bounced"
     )
     for r in rows:
         click.echo(
-            f"{r.code:<12}{r.faculty:<5}{when(r.invitation_sent_at):<13}{r.versions:>6} "
+            f"{r.code:<12}{r.faculty:<5}{r.stage.value:<18}{when(r.invitation_sent_at):<13}{r.versions:>6} "
             f"{'yes' if r.has_valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
             f"{_bounced(r) or '-'}"
         )
 
 
-def _bounced(r: UnitRecord) -> str:
-    return f"{r.leader_email}: {r.failure}" if r.failure else ""
+def _bounced(r: UnitState) -> str:
+    return f"{r.failure.address}: {r.failure.reason}" if r.failure else ""
 
 
-def _unit_json(r: UnitRecord) -> dict[str, Any]:
-    """One unit of `status --units --json`."""
+def _unit_json(r: UnitState, tz: str) -> dict[str, Any]:
+    """One unit of `status --units --json`: times in the campaign's zone, with their offset."""
+
+    def at(t: dt.datetime | None) -> str | None:
+        return local(t, tz).isoformat() if t else None
+
     return {
         "code": r.code,
         "faculty": r.faculty,
+        "state": r.stage.value,
         "leader_email": r.leader_email,
-        "invited_at": r.invitation_sent_at,
+        "invited_at": at(r.invitation_sent_at),
         "versions": r.versions,
         "valid": r.has_valid,
-        "last_activity": r.last_activity,
+        "received_on": at(r.received_on),
+        "problems": len(r.problems),
+        "back_on": r.back_on.isoformat() if r.back_on else None,
+        "reminders": [at(x) for x in r.reminders],
+        "escalated_at": at(r.escalated_at),
+        "last_activity": at(r.last_activity),
         "bounced": _bounced(r),
         "needs_review": r.needs_review,
     }

@@ -161,6 +161,16 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class Notices:
+    """``[notices]``: who hears about a unit's answers beyond the digest (see docs/STATES.md)."""
+
+    special_challenges: bool = True  # the superior leader and the coordinator, once per change
+    help_requests: bool = True  # whoever the unit asks for help
+    hr_hms: tuple[str, ...] = ()  # HR- og HMS-avdelingen; none: a note in the HR digest
+    bht: tuple[str, ...] = ()  # Bedriftshelsetjenesten; none: a note in the HR digest
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     campaign: Campaign
@@ -175,6 +185,7 @@ class Config:
     secrets: Secrets
     web: Web
     oauth: OAuth
+    notices: Notices = Notices()
 
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
@@ -255,6 +266,14 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     coordinators = _coordinators(r)
     hr = tuple(list_email(r, f"hr.recipients[{i}]", item) for i, item in enumerate(r.items("hr.recipients")))
     schedule = _schedule(r, campaign)
+    notices = Notices(
+        special_challenges=r.flag("notices.special_challenges", True),
+        help_requests=r.flag("notices.help_requests", True),
+        hr_hms=tuple(
+            list_email(r, f"notices.hr_hms[{i}]", item) for i, item in enumerate(r.items("notices.hr_hms"))
+        ),
+        bht=tuple(list_email(r, f"notices.bht[{i}]", item) for i, item in enumerate(r.items("notices.bht"))),
+    )
     data_dir = r.path("storage.data_dir", "../data")
     url = r.text("storage.database_url", "", nonempty=False)
     storage = Storage(data_dir=data_dir, database_url=url or f"sqlite:///{data_dir / 'skjemapost.db'}")
@@ -290,6 +309,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         secrets,
         web,
         oauth,
+        notices,
     )
 
 

@@ -18,6 +18,7 @@ from service.forms.model import (
     CHOICE_TYPES,
     COLUMN_TYPES,
     FIELD_TYPES,
+    NOTICES,
     SOURCES,
     Bound,
     Choice,
@@ -292,11 +293,12 @@ class _Parser:
             if table is None:
                 continue
             table = table if isinstance(table, dict) else {}
-            self.keys(table, {"in", "not_in", "field" if key == "required_when" else "message"}, at)
+            allowed = {"field"} if key == "required_when" else {"message", "notice", "words"}
+            self.keys(table, {"in", "not_in", *allowed}, at)
             cond = self.condition(
                 table, self.ident(table, "field", at) if key == "required_when" else str(kw["id"]), at
             )
-            kw[key] = cond if key == "required_when" else Flag(cond, self.text(table, "message", at))
+            kw[key] = cond if key == "required_when" else self.flag(table, cond, at)
         if "exclusive" in raw:
             values = raw["exclusive"]
             ok = isinstance(values, list) and all(isinstance(v, str) for v in values)
@@ -320,6 +322,16 @@ class _Parser:
             if col.id and col.id in [c.id for c in out[:k]]:
                 self.err(f"{where}.columns[{k}].id", f"duplicate column id {col.id!r}")
         kw["columns"] = tuple(out)
+
+    def flag(self, raw: Raw, cond: Condition, where: str) -> Flag:
+        notice = raw.get("notice", "")
+        if notice and notice not in NOTICES:
+            self.err(f"{where}.notice", f"unknown notice {notice!r}; use one of {', '.join(NOTICES)}")
+        words = raw.get("words", [])
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            self.err(f"{where}.words", "must be a list of field ids")
+            words = []
+        return Flag(cond, self.text(raw, "message", where), str(notice), tuple(words))
 
     def condition(self, raw: Raw, field_id: str, where: str) -> Condition:
         negate = "not_in" in raw
@@ -356,6 +368,9 @@ class _Parser:
                     self.err(f"{at}.field", "a field cannot depend on itself")
                 else:
                     self.known_values(target, cond.values, at)
+            for word in f.flag.words if f.flag else ():
+                if _field_or_none(form, word) is None:
+                    self.err(f"{where}.flag.words", f"unknown field {word!r}")
             self.known_values(f, f.exclusive, f"{where}.exclusive")
             for item, at in ((f, where), *((c, f"{where}.columns[{k}]") for k, c in enumerate(f.columns))):
                 if item.must_be:

@@ -20,6 +20,9 @@ from typing import Literal, get_args
 from service.errors import Problem
 from service.models import Language
 
+#: what a flag's ``notice`` may ask for (see ``Flag``)
+NOTICES = ("challenges", "help")
+
 FieldType = Literal["text", "longtext", "integer", "date", "choice", "multichoice", "yesno", "scale", "table"]
 FIELD_TYPES: tuple[FieldType, ...] = get_args(FieldType)
 #: a table cell holds one value: no nested tables, and ticks need one row per option
@@ -81,10 +84,18 @@ class Condition:
 
 @dataclass(frozen=True)
 class Flag:
-    """An answer the coordinator's digest must show: ``when`` tests the field's own answer."""
+    """An answer the coordinator's digest must show: ``when`` tests the field's own answer.
+
+    ``notice`` makes it more than a line in the digest: "challenges" (the answer signals special
+    challenges: the superior leader and the coordinator get a notice, the receipt says what the
+    letter asks of the leader) or "help" (the unit asks for help: whoever it asks gets a notice).
+    ``words`` names the fields whose text (the unit's own words) goes with the notice.
+    """
 
     when: Condition
     message: Text
+    notice: str = ""
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from service.campaign.plan import Step, UnitState, days_left, due, is_send_time, plan
+from service.campaign.plan import Step, days_left, due, is_send_time, plan
+from service.campaign.state import UnitState, step_key, unit_states
 from service.clock import local
 from service.config.settings import Config
+from service.errors import SkjemapostError
+from service.jobs.poll import Archive
+from service.mail.classifier import spreadsheets
+from service.mail.compose import Attachment
 from service.mail.letters import Letters
+from service.mail.parser import parse
 from service.models import NewMail, Unit
 from service.store.database import Store
-from service.store.reports import UnitRecord
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +36,17 @@ class ChaseReport:
     waiting: bool = False  # not a send time: nothing goes now
 
 
-def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit, UnitRecord, Step]]:
+def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit, UnitState, Step]]:
     """Every active unit's one due step at ``now`` (most have none)."""
     steps = plan(config.campaign, config.schedule)
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
-    for snap in store.unit_records(config.campaign.id):
-        state = UnitState(
-            snap.code,
-            snap.active and snap.code in units,
-            snap.has_valid,
-            snap.failing,
-            snap.sent,
-            snap.invited_at,
-        )
+    for state in unit_states(store, config.campaign, config.schedule, now):
+        if state.code not in units:
+            continue
         step = due(now, steps, state)
         if step is not None:
-            out.append((units[snap.code], snap, step))
+            out.append((units[state.code], state, step))
     return out
 
 
@@ -61,28 +61,70 @@ def chase_once(
         report.waiting = True
         return report
     mails: list[NewMail] = []
-    for unit, snap, step in due_steps(store, config, now):
+    own_copy = OwnCopies(store, config.storage.data_dir / "raw")
+    for unit, state, step in due_steps(store, config, now):
         report.due.append((unit.code, step.key))
         if dry_run:
             continue
-        mail = _mail(config, letters, unit, snap, step=step, now=now)
+        mail = _mail(config, letters, unit, state, step=step, now=now, own_copy=own_copy)
         if mail is None:
             report.skipped.append((unit.code, f"{step.key}: nobody to send it to"))
             continue
-        mails.append(mail)
+        mails.append(_again(mail, state))
     if mails:
         report.queued = store.queue(config.campaign.id, mails, now)
     return report
 
 
+def _again(mail: NewMail, state: UnitState) -> NewMail:
+    """A step sent again (its first mail bounced to an address the roster has since corrected)
+    gets a key of its own: the outbox keeps one row per key, and the bounced row stays."""
+    prefix = f"{mail.dedupe_key.split(':', 1)[0]}:{state.code}:"
+    step = mail.dedupe_key.removeprefix(prefix)
+    earlier = [o for o in state.outreach if step_key(o.key) == step]
+    return replace(mail, dedupe_key=f"{mail.dedupe_key}@{len(earlier) + 1}") if earlier else mail
+
+
+class OwnCopies:
+    """The leader's own filled copy of a form that needs correction, from the archived reply,
+    so a reminder can send it back to be fixed rather than a blank form."""
+
+    def __init__(self, store: Store, raw_root: Path) -> None:
+        self.store, self.archive = store, Archive(raw_root)
+
+    def of(self, state: UnitState) -> Attachment | None:
+        if state.newest_inbound_id is None or not state.newest_file_name:
+            return None
+        try:
+            row = self.store.inbound_by_id(state.newest_inbound_id)
+            mail = parse(self.archive.get(row.raw_path))
+        except (OSError, SkjemapostError):
+            return None  # purged or unreadable: a fresh form goes instead
+        for att in spreadsheets(mail):
+            if att.filename == state.newest_file_name:
+                return Attachment(att.filename, att.data)
+        return None
+
+
 def _mail(
-    config: Config, letters: Letters, unit: Unit, snap: UnitRecord, *, step: Step, now: dt.datetime
+    config: Config,
+    letters: Letters,
+    unit: Unit,
+    state: UnitState,
+    *,
+    step: Step,
+    now: dt.datetime,
+    own_copy: OwnCopies,
 ) -> NewMail | None:
     left = days_left(now, config.campaign)
     tz = config.campaign.timezone
-    invited_on = local(snap.invited_at or now, tz).date()
+    invited_on = local(state.invitation_sent_at or state.invited_at or now, tz).date()
     if step.kind == "invitation":
         return letters.invitation(unit, now)
+    if step.kind.startswith("reminder") and state.needs_correction:
+        return letters.reminder_correction(
+            unit, state, step.key, days_left=left, own=own_copy.of(state), now=now
+        )
     if step.kind == "reminder-before":
         return letters.reminder_before(unit, step.number, max(left, 0), invited_on, now)
     if step.kind == "reminder-after":
@@ -90,5 +132,4 @@ def _mail(
     if not unit.superior_email and not config.coordinators_for(unit.faculty):
         log.warning("escalation for %s skipped: no superior leader and no coordinator", unit.code)
         return None
-    reminders = [local(r, tz).date() for r in snap.reminders]
-    return letters.escalation(unit, max(-left, 1), invited_on, reminders, now)
+    return letters.escalation(unit, state, max(-left, 1), now)

@@ -17,12 +17,13 @@ from typing import Any
 
 from service.config.settings import Config, ImapFolders
 from service.errors import FormReadError, TokenError
-from service.forms.answers import flags_for, raised_flags, summary, to_json
+from service.forms.answers import flags_for, raised_flags, summary, to_json, value_text
 from service.forms.intake import Converter, Limits, Rejection, open_attachment
 from service.forms.model import FormDef, FormReading
 from service.forms.read import read_form
 from service.forms.validate import validate
 from service.jobs.match import Directory, match_form
+from service.jobs.notices import challenge_answers, notices
 from service.mail.classifier import Classification, classify, is_machine, spreadsheets
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Letters, Reply
@@ -184,14 +185,17 @@ class Processor:
                 troubled[0].unit or thread_unit,
                 detail | {"why": "; ".join(x.trouble for x in troubled)},
             )
-        subs, answers = [], []
+        subs, answers, told = [], [], []
         for x in forms:
             sub, answer = self._submission(mail, x, inbound_id, received_at, now)
             subs.append(sub)
             if answer is not None:
                 answers.append(answer)
+            if sub.valid:
+                told += self._notices(sub, received_at, now)
         outcome = "receipt" if all(s.valid for s in subs) else "correction"
         capped = len(answers) < len(subs)
+        answers += told
         return Decision(
             "submission",
             outcome + ("-capped" if capped else ""),
@@ -274,6 +278,22 @@ class Processor:
             >= self.config.mail.max_per_address_per_hour
         )
 
+    def _notices(self, sub: NewSubmission, received_at: dt.datetime, now: dt.datetime) -> list[NewMail]:
+        """Who else hears of a valid form at once (``notices``): the superior leader and the
+        coordinator of a unit with special challenges, and whoever it asks for help. Compared with
+        the unit's previous valid version, so the same answers are told once."""
+        before = self.store.current_submission(self.campaign, sub.unit_code)
+        return notices(
+            self.config,
+            self.form,
+            self.letters,
+            self.dir.units[sub.unit_code],
+            answers=sub.answers,
+            before=before["answers"] if before else None,
+            received_at=received_at,
+            now=now,
+        )
+
     def _submission(
         self, mail: InboundMail, x: _Found, inbound_id: int, received_at: dt.datetime, now: dt.datetime
     ) -> tuple[NewSubmission, NewMail | None]:
@@ -303,6 +323,10 @@ class Processor:
         )
         if valid:
             history = self.store.unit_history(self.campaign, unit.code)
+            challenges = challenge_answers(self.form, sub.answers)
+            shared = self.config.notices.special_challenges and bool(
+                unit.superior_email or self.config.coordinators_for(unit.faculty)
+            )
             answer = self.letters.receipt(
                 unit,
                 reply,
@@ -313,6 +337,11 @@ class Processor:
                     "sent_by": f"{mail.from_name} ({mail.from_address})".strip() if sub.sent_by else "",
                     "summary": summary(self.form, x.reading.answers, lang),
                     "flags": flags_for(flags, lang),
+                    "challenges": [
+                        {"label": f.label.get(lang), "value": value_text(f, v, lang)}
+                        for f, v in ((self.form.field(k), v) for k, v in challenges.items())
+                    ],
+                    "challenges_shared": shared and bool(challenges),
                 },
                 now,
             )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.campaign.state import Stage, unit_states
 from service.clock import local
 from service.config.settings import Config
 from service.forms.answers import flags_for
@@ -60,22 +61,20 @@ class _Facts:
     """What the digests of one run share, read once: progress, unit states, flags, reviews; and
     the since-dependent lists, read once per starting point (usually one for every faculty)."""
 
-    def __init__(self, store: Store, campaign_id: str) -> None:
+    def __init__(self, store: Store, config: Config, now: dt.datetime) -> None:
+        campaign_id = config.campaign.id
         self.store, self.cid = store, campaign_id
         self.progress = store.faculty_progress(campaign_id)
-        self.snapshots = store.unit_records(campaign_id)
+        self.states = unit_states(store, config.campaign, config.schedule, now)
         self.flags = store.current_flags(campaign_id)
         self.reviews = store.review_counts(campaign_id)
-        self._since: dict[dt.datetime, tuple[list[dict[str, Any]], ...]] = {}
+        self._since: dict[dt.datetime, list[dict[str, Any]]] = {}
 
-    def since(self, when: dt.datetime) -> tuple[list[dict[str, Any]], ...]:
-        """(new submissions, bounces, auto-replies) since ``when``."""
+    def new_versions(self, when: dt.datetime) -> list[dict[str, Any]]:
+        """The forms received since ``when``, read once per starting point (usually one for
+        every faculty)."""
         if when not in self._since:
-            self._since[when] = (
-                self.store.new_submissions(self.cid, when),
-                self.store.bounces_since(self.cid, when),
-                self.store.auto_replies_since(self.cid, when),
-            )
+            self._since[when] = self.store.new_submissions(self.cid, when)
         return self._since[when]
 
 
@@ -84,9 +83,9 @@ def _context(
 ) -> dict[str, Any]:
     mine = {code for code, u in units.items() if u.faculty in faculties}
     rows = [r for r in facts.progress if r.faculty in faculties]
-    snaps = [s for s in facts.snapshots if s.code in mine and s.active]
+    states = [s for s in facts.states if s.code in mine and s.active]
     tz = config.campaign.timezone
-    versions, bounces, away = facts.since(week.since)
+    versions = facts.new_versions(week.since)
     return {
         "period_start": week.start,
         "period_end": week.end,
@@ -102,14 +101,33 @@ def _context(
             for v in versions
             if v["code"] in mine
         ],
-        "missing_units": [
+        "corrections_pending": [
             {
                 "unit": unit_mapping(units[s.code]),
+                "received_on": local(s.received_on, tz).date() if s.received_on else None,
+                "problems": len(s.problems),
                 "reminders": [local(r, tz).date() for r in s.reminders],
                 "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None,
             }
-            for s in snaps
-            if not s.has_valid
+            for s in states
+            if s.stage is Stage.NEEDS_CORRECTION
+        ],
+        "missing_units": [
+            {
+                "unit": unit_mapping(units[s.code]),
+                "state": s.stage.value,
+                "reminders": [local(r, tz).date() for r in s.reminders],
+                "escalated_on": local(s.escalated_at, tz).date() if s.escalated_at else None,
+                "back_on": s.back_on,
+                "address_fails": s.failing,
+            }
+            for s in states
+            if s.stage in (Stage.INVITED, Stage.NOT_INVITED, Stage.AWAY, Stage.ADDRESS_FAILING)
+        ],
+        "away": [
+            {"unit": unit_mapping(units[s.code]), "back_on": s.back_on}
+            for s in states
+            if s.back_on is not None and not s.has_valid
         ],
         "flags": [
             {"unit": unit_mapping(units[code])} | f
@@ -117,25 +135,16 @@ def _context(
             if code in mine
             for f in flags_for(stored, "en" if lang == "en" else "nb")
         ],
+        # persistent: every address that fails now, until the roster corrects it
         "bounces": [
             {
-                "unit": unit_mapping(units[b["code"]]),
-                "address": b["address"],
-                "at": b["at"],
-                "reason": b["reason"],
+                "unit": unit_mapping(units[s.code]),
+                "address": s.failure.address,
+                "at": s.failure.since,
+                "reason": s.failure.reason,
             }
-            for b in bounces
-            if b["code"] in mine
-        ],
-        "out_of_office": [
-            {
-                "unit": unit_mapping(units[a["code"]]),
-                "address": a["address"],
-                "seen_at": a["seen_at"],
-                "returns_on": a["returns_on"],
-            }
-            for a in away
-            if a["code"] in mine
+            for s in states
+            if s.failure is not None and not s.has_valid
         ],
         "review_count": sum(n for f, n in facts.reviews.items() if f in faculties),
     }
@@ -155,7 +164,7 @@ def digests(
     lang = config.campaign.default_language
     units = {u.code: u for u in store.units(cid, include_inactive=True)}
     active = {u.faculty for u in store.units(cid)}
-    facts = _Facts(store, cid)
+    facts = _Facts(store, config, now)
     out = []
     for faculty in sorted(active):
         coordinators = config.coordinators_for(faculty)

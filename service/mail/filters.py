@@ -17,6 +17,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.lists import format_list
 
+from service.mail.smtpreason import humane
 from service.models import Language
 
 _LOCALES: dict[Language, Locale] = {"nb": Locale.parse("nb"), "en": Locale.parse("en_GB")}
@@ -119,4 +120,5 @@ def filters(lang: Language, tz: ZoneInfo) -> dict[str, Callable[..., str]]:
         "bar": bar,
         "plural": plural,
         "and_list": partial(and_list, lang=lang),
+        "smtp_reason": partial(humane, lang=lang),
     }

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.campaign.state import UnitState
 from service.clock import local
 from service.config.settings import Config
 from service.forms.build import build_form
@@ -183,23 +184,71 @@ class Letters:
             attachments=[self.form_for(unit, lang)],
         )
 
-    def escalation(
+    def reminder_correction(
         self,
         unit: Unit,
-        days_overdue: int,
-        invited_on: dt.date,
-        reminders: Sequence[dt.date],
+        state: UnitState,
+        step: str,
+        *,
+        days_left: int,
+        own: Attachment | None,
         now: dt.datetime,
     ) -> NewMail:
+        """A reminder to a unit whose form came in with mistakes: never "not received". It says
+        when the form came, lists what is still to fix, and sends the leader's own filled copy
+        back (a fresh form only if that copy cannot be found)."""
         lang = unit.language
-        to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
+        att = own or self.form_for(unit, lang)
+        tz = self.config.campaign.timezone
+        ctx = self.unit_context(unit, lang) | {
+            "received_on": local(state.received_on or now, tz).date(),
+            "problems": [{"label": p.label, "cell": p.cell, "message": p.message} for p in state.problems],
+            "days_left": days_left,
+            "attachment_name": att.filename,
+            "answers_kept": own is not None,
+        }
+        return self.mail(
+            "leader-reminder-correction",
+            f"{unit.code}:{step}",
+            lang,
+            ctx,
+            self.leader_envelope(unit),
+            now=now,
+            unit=unit,
+            attachments=[att],
+        )
+
+    def escalation(self, unit: Unit, state: UnitState, days_overdue: int, now: dt.datetime) -> NewMail:
+        """To the superior leader and the coordinators (the verneombud copied): where the unit
+        stands, in their words, with every mail its leader was sent. In the institution's language
+        (the campaign's default): these readers are not the leader."""
+        lang = self.config.campaign.default_language
+        tz = self.config.campaign.timezone
+        coordinators = self.config.coordinators_for(unit.faculty)
+        to = [Mailbox(co.email, co.name) for co in coordinators]
         if unit.superior_email:
             to.insert(0, Mailbox(unit.superior_email))
         cc = (Mailbox(unit.verneombud_email, unit.verneombud_name),) if unit.verneombud_email else ()
+        failure = state.failure
         ctx = self.unit_context(unit, lang) | {
             "days_overdue": days_overdue,
-            "invited_on": invited_on,
-            "reminders": list(reminders),
+            "stage": state.stage.value,
+            "has_superior": bool(unit.superior_email),
+            "received_on": local(state.received_on, tz).date() if state.received_on else None,
+            "problems": [{"label": p.label, "cell": p.cell, "message": p.message} for p in state.problems],
+            "failure": {
+                "address": failure.address,
+                "reason": failure.reason,
+                "since": local(failure.since, tz).date(),
+            }
+            if failure
+            else None,
+            "back_on": state.back_on,
+            "mails": [
+                {"day": local(o.at, tz).date(), "what": o.what, "bounced": o.bounced}
+                for o in state.outreach
+                if o.what != "receipt"
+            ],
         }
         return self.mail(
             "escalation",
@@ -210,6 +259,60 @@ class Letters:
             now=now,
             unit=unit,
         )
+
+    # -- notices about a unit's answers -------------------------------------------------------
+
+    def challenges_notice(
+        self,
+        unit: Unit,
+        *,
+        answers: Sequence[Mapping[str, str]],
+        words: Sequence[Mapping[str, str]],
+        received_at: dt.datetime,
+        changed: bool,
+        key: str,
+        now: dt.datetime,
+    ) -> NewMail | None:
+        """To the superior leader and the coordinators: the unit's form says its work environment
+        is not (or maybe not) fully satisfactory. ``answers`` are the answers that say so,
+        ``words`` the unit's own descriptions. None when there is nobody to tell."""
+        to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
+        if unit.superior_email:
+            to.insert(0, Mailbox(unit.superior_email))
+        if not to:
+            return None
+        lang = self.config.campaign.default_language
+        ctx = self.unit_context(unit, lang) | {
+            "answers": [dict(a) for a in answers],
+            "words": [dict(w) for w in words],
+            "received_at": received_at,
+            "changed": changed,
+            "has_superior": bool(unit.superior_email),
+        }
+        return self.mail("challenges-notice", key, lang, ctx, Envelope(to=tuple(to)), now=now, unit=unit)
+
+    def help_notice(
+        self,
+        unit: Unit,
+        *,
+        audience: str,
+        to: Sequence[Mailbox],
+        wanted: Sequence[str],
+        words: Sequence[Mapping[str, str]],
+        received_at: dt.datetime,
+        key: str,
+        now: dt.datetime,
+    ) -> NewMail:
+        """To whoever the unit asked for help (``audience``: coordinator, hr_hms or bht): the unit,
+        its leader and verneombud, what help it wants (``wanted``, labels) and its own words."""
+        lang = self.config.campaign.default_language
+        ctx = self.unit_context(unit, lang) | {
+            "audience": audience,
+            "wanted": list(wanted),
+            "words": [dict(w) for w in words],
+            "received_at": received_at,
+        }
+        return self.mail("help-notice", key, lang, ctx, Envelope(to=tuple(to)), now=now, unit=unit)
 
     # -- answers to a reply -------------------------------------------------------------------
 

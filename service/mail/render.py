@@ -45,11 +45,14 @@ KINDS: tuple[str, ...] = (
     "leader-invitation",
     "leader-reminder-before",
     "leader-reminder-after",
+    "leader-reminder-correction",
     "escalation",
     "leader-receipt",
     "leader-correction",
     "coordinator-digest",
     "hr-digest",
+    "challenges-notice",
+    "help-notice",
 )
 #: the three files of a kind: ``<kind>.subject.txt``, ``<kind>.txt``, ``<kind>.html``
 PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")

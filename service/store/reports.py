@@ -15,39 +15,69 @@ from service.store.base import StoreBase, aware
 
 
 @dataclass(frozen=True)
-class UnitRecord:
-    """One unit as the store knows it: the facts every report and rule starts from.
+class MailFact:
+    """One mail the outbox holds about a unit (any status but failed), oldest first."""
 
-    Built by ``unit_records`` in one pass, so `status`, the reminders, the digests and the workbook
-    never disagree on them. Two times of the invitation are kept, because they answer two questions:
-    ``invited_at`` is when the unit counts as invited for the rules: the invitation's sent time, or
-    its queued time while it waits (so no reminder is queued beside a waiting invitation);
-    ``invitation_sent_at`` is only when it left (sent, or bounced later), which `status` shows.
+    kind: str  # leader-invitation, leader-reminder-before, leader-correction, escalation, ...
+    key: str  # the dedupe key less "campaign:unit:" ("invitation", "reminder-before:2", ...)
+    status: str  # queued, sending, sent, bounced
+    at: dt.datetime  # sent, or queued while it waits
+    to_address: str
+
+
+@dataclass(frozen=True)
+class VersionFact:
+    """One version of a unit's form as stored: when, whether valid, what was wrong or flagged."""
+
+    version: int
+    received_at: dt.datetime
+    valid: bool
+    problems: tuple[dict[str, str], ...]
+    flags: tuple[dict[str, str], ...]
+    file_name: str
+    inbound_id: int | None
+
+
+@dataclass(frozen=True)
+class FailureFact:
+    """An address that bounced: since when and what the server said."""
+
+    address: str
+    reason: str
+    since: dt.datetime
+
+
+@dataclass(frozen=True)
+class AwayFact:
+    """The newest out-of-office reply from the leader's address."""
+
+    address: str
+    seen_at: dt.datetime
+    returns_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """One unit as the store knows it: the raw facts its state is made of.
+
+    ``unit_records`` reads them for every unit in one transaction; ``campaign.state`` turns a
+    record into the typed ``UnitState`` that the rules, the mails, the digests, the workbook, the
+    web page and `status` all read. Nothing here decides anything.
     """
 
     code: str
     faculty: str
     leader_email: str
     active: bool
+    mails: tuple[MailFact, ...]
     versions: int  # forms received, valid or not
-    has_valid: bool  # its current version is valid
-    failure: str | None  # why the leader's address fails, None while it works
-    sent: frozenset[str]  # outbox keys for this unit ("invitation", "reminder-before:1", ...)
-    reminders: tuple[dt.datetime, ...]  # when reminders went out, oldest first
-    invited_at: dt.datetime | None
-    invitation_sent_at: dt.datetime | None
-    escalated_at: dt.datetime | None
+    first_received_at: dt.datetime | None
+    newest: VersionFact | None  # the newest version by time received
+    current: VersionFact | None  # the current version: the newest valid one
+    failure: FailureFact | None  # the leader's address, while it fails
+    away: AwayFact | None  # the leader's newest out-of-office reply
     last_inbound_at: dt.datetime | None
     needs_review: int  # its messages waiting for a person
-
-    @property
-    def failing(self) -> bool:
-        return self.failure is not None
-
-    @property
-    def last_activity(self) -> dt.datetime | None:
-        times = [x for x in (self.invitation_sent_at, self.last_inbound_at) if x]
-        return max(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -66,7 +96,7 @@ class FacultyProgress:
 class ReportStore(StoreBase):
     def unit_records(self, campaign_id: str, *, include_inactive: bool = True) -> list[UnitRecord]:
         """Every unit (or every active one) with what it has been sent and received, in faculty
-        and code order. A handful of grouped queries, joined here."""
+        and code order. A handful of grouped queries in one transaction, joined here."""
         u, s, o, i, f = t.units, t.submissions, t.outbox, t.inbound, t.address_failures
         where = [u.c.campaign_id == campaign_id, *([] if include_inactive else [u.c.active.is_(True)])]
         with self._tx() as conn:
@@ -75,27 +105,44 @@ class ReportStore(StoreBase):
                 .where(*where)
                 .order_by(u.c.faculty, u.c.code)
             ).all()
-            forms = {
-                unit_id: (int(n), bool(valid))
-                for unit_id, n, valid in conn.execute(
-                    sa.select(
-                        s.c.unit_id,
-                        sa.func.count(),
-                        sa.func.max(
-                            sa.case((sa.and_(s.c.current.is_(True), s.c.valid.is_(True)), 1), else_=0)
-                        ),
-                    )
-                    .where(s.c.campaign_id == campaign_id)
-                    .group_by(s.c.unit_id)
+            versions = conn.execute(
+                sa.select(
+                    s.c.unit_id,
+                    s.c.version,
+                    s.c.received_at,
+                    s.c.valid,
+                    s.c.current,
+                    s.c.problems,
+                    s.c.flags,
+                    s.c.file_name,
+                    s.c.inbound_id,
+                )
+                .where(s.c.campaign_id == campaign_id)
+                .order_by(s.c.unit_id, s.c.received_at, s.c.version)
+            ).all()
+            failures = {
+                r.address.lower(): FailureFact(r.address, r.reason, aware(r.since) or _NEVER)
+                for r in conn.execute(
+                    sa.select(f.c.address, f.c.reason, f.c.since).where(f.c.campaign_id == campaign_id)
                 )
             }
-            failing = dict(
-                conn.execute(sa.select(f.c.address, f.c.reason).where(f.c.campaign_id == campaign_id)).all()
-            )
             mails = conn.execute(
-                sa.select(o.c.unit_id, o.c.dedupe_key, o.c.kind, o.c.status, o.c.sent_at, o.c.created_at)
+                sa.select(
+                    o.c.unit_id,
+                    o.c.dedupe_key,
+                    o.c.kind,
+                    o.c.status,
+                    o.c.sent_at,
+                    o.c.created_at,
+                    o.c.to_address,
+                )
                 .where(o.c.campaign_id == campaign_id, o.c.unit_id.is_not(None), o.c.status != "failed")
                 .order_by(o.c.id)
+            ).all()
+            away_rows = conn.execute(
+                sa.select(i.c.unit_id, i.c.sender, i.c.received_at, i.c.detail)
+                .where(i.c.campaign_id == campaign_id, i.c.kind == "auto-reply", i.c.unit_id.is_not(None))
+                .order_by(i.c.received_at)
             ).all()
             last_in = dict(
                 conn.execute(
@@ -111,34 +158,43 @@ class ReportStore(StoreBase):
                     .group_by(i.c.unit_id)
                 ).all()
             )
-        per_unit: dict[int, list[Any]] = {}
+        mails_of: dict[int, list[Any]] = {}
         for m in mails:
-            per_unit.setdefault(m.unit_id, []).append(m)
+            mails_of.setdefault(m.unit_id, []).append(m)
+        versions_of: dict[int, list[Any]] = {}
+        for v in versions:
+            versions_of.setdefault(v.unit_id, []).append(v)
+        away_of: dict[int, list[Any]] = {}
+        for a in away_rows:
+            away_of.setdefault(a.unit_id, []).append(a)
         out = []
         for uid, code, faculty, active, email in units:
             prefix = f"{campaign_id}:{code}:"
-            rows = per_unit.get(uid, [])
-            when = [(r.kind, aware(r.sent_at) or aware(r.created_at)) for r in rows]
-            invitations = [r for r in rows if r.kind == "leader-invitation"]
-            went = [aware(r.sent_at) for r in invitations if r.status in ("sent", "bounced") and r.sent_at]
-            versions, valid = forms.get(uid, (0, False))
-            reason = failing.get(email.lower())
+            forms = [_version(v) for v in versions_of.get(uid, [])]  # by time received
+            current = next((v for v in reversed(versions_of.get(uid, [])) if v.current and v.valid), None)
+            leader_away = [a for a in away_of.get(uid, []) if a.sender.lower() == email.lower()]
             out.append(
                 UnitRecord(
                     code=code,
                     faculty=faculty,
                     leader_email=email,
                     active=bool(active),
-                    versions=versions,
-                    has_valid=valid,
-                    failure=reason if reason is not None else None,
-                    sent=frozenset(
-                        r.dedupe_key[len(prefix) :] for r in rows if r.dedupe_key.startswith(prefix)
+                    mails=tuple(
+                        MailFact(
+                            r.kind,
+                            r.dedupe_key.removeprefix(prefix),
+                            r.status,
+                            aware(r.sent_at) or aware(r.created_at) or _NEVER,
+                            r.to_address,
+                        )
+                        for r in mails_of.get(uid, [])
                     ),
-                    reminders=tuple(w for k, w in when if k.startswith("leader-reminder") and w),
-                    invited_at=next((w for k, w in when if k == "leader-invitation"), None),
-                    invitation_sent_at=min((w for w in went if w), default=None),
-                    escalated_at=next((w for k, w in when if k == "escalation"), None),
+                    versions=len(forms),
+                    first_received_at=forms[0].received_at if forms else None,
+                    newest=forms[-1] if forms else None,
+                    current=_version(current) if current is not None else None,
+                    failure=failures.get(email.lower()),
+                    away=_away(leader_away[-1]) if leader_away else None,
                     last_inbound_at=aware(last_in.get(uid)),
                     needs_review=int(review.get(uid, 0)),
                 )
@@ -347,3 +403,25 @@ class ReportStore(StoreBase):
         return out
 
     # -- the runner lock ------------------------------------------------------------------------
+
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _version(row: Any) -> VersionFact:
+    return VersionFact(
+        row.version,
+        aware(row.received_at) or _NEVER,
+        bool(row.valid),
+        tuple(row.problems or ()),
+        tuple(row.flags or ()),
+        row.file_name,
+        row.inbound_id,
+    )
+
+
+def _away(row: Any) -> AwayFact:
+    back = (row.detail or {}).get("returns_on")
+    return AwayFact(
+        row.sender, aware(row.received_at) or _NEVER, dt.date.fromisoformat(back) if back else None
+    )

@@ -1,0 +1,245 @@
+"""Where a unit stands: one typed state, built from the store's facts, read by every surface.
+
+The reminders and escalations (``plan.due``), the mails (``letters``), the digests, the master
+workbook, the web page and `skjemapost status` all read a ``UnitState``; none of them looks at
+the store's rows to decide for itself whether a unit "has sent the form". ``state_of`` builds it
+from a ``UnitRecord`` (one query for every unit) and is the only place that turns facts into a
+standing. Pure: the time, the campaign and the schedule are passed in.
+
+The stages, in the order they win (a unit is in exactly one):
+
+- inactive: the roster no longer has it; nothing goes to it.
+- valid: a valid form is in (``valid``, with its flags); no outreach.
+- needs-correction: a form was received (``received_on``) but its newest version has problems
+  (``problems``) and no valid one is in. Never told "not received": its reminders say what to fix.
+- address-failing: the leader's address bounced (``failure``). Nothing goes to it; the escalation
+  still goes to the superior leader and the coordinator on its day.
+- away: the leader's out-of-office reply says they are back on ``back_on``; reminders wait.
+- invited: the invitation went (or waits in the queue).
+- not-invited: nothing has gone yet.
+
+A failing address or an absence is also kept on a unit that needs correction (``failure``,
+``back_on``), so its mails can say so; the stage names the one that decides what it gets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
+from service.config.settings import Campaign, Schedule
+from service.store.database import Store
+from service.store.reports import FailureFact, MailFact, UnitRecord
+
+
+class Stage(StrEnum):
+    INACTIVE = "inactive"
+    VALID = "valid"
+    NEEDS_CORRECTION = "needs-correction"
+    ADDRESS_FAILING = "address-failing"
+    AWAY = "away"
+    INVITED = "invited"
+    NOT_INVITED = "not-invited"
+
+
+# the outbox kinds that reach the unit's leader about its form, in the words of a mail list
+LEADER_KINDS = {
+    "leader-invitation": "invitation",
+    "leader-reminder-before": "reminder",
+    "leader-reminder-after": "reminder",
+    "leader-reminder-correction": "reminder",
+    "leader-correction": "correction",
+    "leader-receipt": "receipt",
+}
+
+
+@dataclass(frozen=True)
+class Outreach:
+    """One mail the leader got (or will get: it may still wait in the queue)."""
+
+    what: str  # invitation, reminder, correction, receipt
+    at: dt.datetime
+    key: str
+    bounced: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a form that still needs correction, as the leader was told it."""
+
+    cell: str
+    message: str
+    label: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitState:
+    """Where one unit stands, and the facts the rules need. Build it with ``state_of``."""
+
+    code: str
+    faculty: str = ""
+    leader_email: str = ""
+    active: bool = True
+    stage: Stage = Stage.NOT_INVITED
+    # what went out (outbox keys less "campaign:unit:", of rows not failed; a bounced row's key
+    # is left out once the address it went to is no longer the failing one, so it goes again)
+    sent: frozenset[str] = frozenset()
+    outreach: tuple[Outreach, ...] = ()
+    # when the rules count the unit as invited: the invitation's sent time, or its queued time
+    # while it waits; steps scheduled up to then are superseded by it. None: assume on time.
+    invited_at: dt.datetime | None = None
+    invitation_sent_at: dt.datetime | None = None  # when it left (what `status` shows)
+    escalated_at: dt.datetime | None = None
+    failure: FailureFact | None = None
+    back_on: dt.date | None = None  # the leader's first day back, while it is ahead
+    # the first form received, and (while no valid form is in) the newest version's problems
+    received_on: dt.datetime | None = None
+    versions: int = 0
+    problems: tuple[Problem, ...] = ()
+    # the newest version's file and the reply that brought it (its own copy goes back with a
+    # reminder to correct it)
+    newest_file_name: str = ""
+    newest_inbound_id: int | None = None
+    valid_at: dt.datetime | None = None
+    flags: tuple[dict[str, str], ...] = ()
+    needs_review: int = 0
+    last_inbound_at: dt.datetime | None = None
+    # for the rules: no reminder before this instant (the leader is away, or got a correction
+    # today); the escalation not before this one (None: not yet, the leader has had no reminder)
+    hold_reminders_until: dt.datetime | None = None
+    escalation_from: dt.datetime | None = None
+
+    @property
+    def has_valid(self) -> bool:
+        return self.stage is Stage.VALID
+
+    @property
+    def failing(self) -> bool:
+        return self.failure is not None
+
+    @property
+    def needs_correction(self) -> bool:
+        return self.stage is Stage.NEEDS_CORRECTION
+
+    @property
+    def reminders(self) -> tuple[dt.datetime, ...]:
+        return tuple(o.at for o in self.outreach if o.what == "reminder")
+
+    @property
+    def corrections(self) -> tuple[dt.datetime, ...]:
+        return tuple(o.at for o in self.outreach if o.what == "correction")
+
+    @property
+    def last_activity(self) -> dt.datetime | None:
+        times = [x for x in (self.invitation_sent_at, self.last_inbound_at) if x]
+        return max(times) if times else None
+
+
+def escalation_from(last_reminder: dt.datetime, campaign: Campaign, schedule: Schedule) -> dt.datetime:
+    """The leader had a reminder at ``last_reminder``: the escalation may go from the send hour
+    ``escalation_working_days`` working days later, so they had that long to react."""
+    day = local_date(last_reminder, campaign.timezone)
+    later = add_working_days(day, max(schedule.escalation_working_days, 1), schedule.closed_days)
+    return at_local_hour(later, schedule.send_hour, campaign.timezone)
+
+
+def back_at(back_on: dt.date, campaign: Campaign, schedule: Schedule) -> dt.datetime:
+    """The first send time once a leader is back on ``back_on``: its send hour, or the next
+    working day's."""
+    day = next_working_day(back_on, schedule.closed_days)
+    return at_local_hour(day, schedule.send_hour, campaign.timezone)
+
+
+def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt.datetime) -> UnitState:
+    """The typed state of the unit ``record`` describes, at ``now``."""
+    tz = campaign.timezone
+    today = local_date(now, tz)
+    outreach = tuple(_outreach(m, record) for m in record.mails if m.kind in LEADER_KINDS)
+    invitations = [m for m in record.mails if m.kind == "leader-invitation" and not _stale_bounce(m, record)]
+    went = [m.at for m in invitations if m.status in ("sent", "bounced")]
+    back_on = record.away.returns_on if record.away and record.away.returns_on else None
+    if back_on is not None and back_on <= today:
+        back_on = None  # back
+    current, newest = record.current, record.newest
+    invalid = current is None and newest is not None and not newest.valid
+
+    holds = []
+    if back_on is not None:
+        holds.append(back_at(back_on, campaign, schedule))
+    corrections = [o.at for o in outreach if o.what == "correction"]
+    if invalid and corrections:
+        # no reminder on a day a correction went out: the leader has just been told what to fix
+        last_day = local_date(max(corrections), tz)
+        holds.append(at_local_hour(last_day + dt.timedelta(days=1), 0, tz))
+    reminders = [o.at for o in outreach if o.what == "reminder" and not o.bounced]
+
+    stage = (
+        Stage.INACTIVE
+        if not record.active
+        else Stage.VALID
+        if current is not None
+        else Stage.NEEDS_CORRECTION
+        if invalid
+        else Stage.ADDRESS_FAILING
+        if record.failure is not None
+        else Stage.AWAY
+        if back_on is not None
+        else Stage.INVITED
+        if invitations
+        else Stage.NOT_INVITED
+    )
+    return UnitState(
+        code=record.code,
+        faculty=record.faculty,
+        leader_email=record.leader_email,
+        active=record.active,
+        stage=stage,
+        sent=frozenset(step_key(m.key) for m in record.mails if not _stale_bounce(m, record)),
+        outreach=outreach,
+        invited_at=invitations[0].at if invitations else None,
+        invitation_sent_at=min(went) if went else None,
+        escalated_at=next((m.at for m in record.mails if m.kind == "escalation"), None),
+        failure=record.failure,
+        back_on=back_on,
+        received_on=record.first_received_at,
+        versions=record.versions,
+        problems=tuple(
+            Problem(p.get("cell", ""), p.get("message", ""), p.get("label", "")) for p in newest.problems
+        )
+        if invalid and newest is not None
+        else (),
+        newest_file_name=newest.file_name if invalid and newest is not None else "",
+        newest_inbound_id=newest.inbound_id if invalid and newest is not None else None,
+        valid_at=current.received_at if current is not None else None,
+        flags=current.flags if current is not None else (),
+        needs_review=record.needs_review,
+        last_inbound_at=record.last_inbound_at,
+        hold_reminders_until=max(holds) if holds else None,
+        escalation_from=escalation_from(max(reminders), campaign, schedule) if reminders else None,
+    )
+
+
+def step_key(key: str) -> str:
+    """The step a mail's key is for: "invitation@2" (a step sent again, after a bounce to an
+    address the roster has since corrected) is the step "invitation"."""
+    return key.partition("@")[0]
+
+
+def _stale_bounce(mail: MailFact, record: UnitRecord) -> bool:
+    """A bounced mail to an address the unit no longer uses: it counts as not sent, so the step
+    goes again, to the address the roster gives now."""
+    return mail.status == "bounced" and mail.to_address.lower() != record.leader_email.lower()
+
+
+def _outreach(mail: MailFact, record: UnitRecord) -> Outreach:
+    return Outreach(LEADER_KINDS[mail.kind], mail.at, mail.key, bounced=mail.status == "bounced")
+
+
+def unit_states(
+    store: Store, campaign: Campaign, schedule: Schedule, now: dt.datetime, *, include_inactive: bool = True
+) -> list[UnitState]:
+    """Every unit's state at ``now``, from one read of the store (``unit_records``)."""
+    records = store.unit_records(campaign.id, include_inactive=include_inactive)
+    return [state_of(r, campaign, schedule, now) for r in records]
