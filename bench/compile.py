@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from harness.filling import valid_answers  # noqa: E402
 
+from service.campaign.state import Outreach, Stage, UnitState  # noqa: E402
 from service.forms.answers import raised_flags, to_json  # noqa: E402
 from service.forms.definition import load_form  # noqa: E402
 from service.jobs import collate  # noqa: E402
@@ -74,9 +75,23 @@ def _answers(i: int) -> dict[str, object]:
     return a
 
 
+def _state(unit: Unit, valid: bool) -> UnitState:
+    """Invited, and reminded once; a valid form in, or not."""
+    sent = (Outreach("invitation", T0, "invitation"), Outreach("reminder", T0, "reminder-before:1"))
+    return UnitState(
+        code=unit.code,
+        faculty=unit.faculty,
+        leader_email=unit.leader_email,
+        stage=Stage.VALID if valid else Stage.INVITED,
+        outreach=sent,
+        invitation_sent_at=T0,
+    )
+
+
 def sources(n: int) -> collate.Sources:
     units = _units(n)
     done = [u for k, u in enumerate(units) if k % 10]  # 90 % delivered, every field answered
+    delivered = frozenset(u.code for u in done)
     stored = {u.code: to_json(_answers(k)) for k, u in enumerate(units)}
     flags = {c: raised_flags(FORM, _answers(k)) for k, c in enumerate(list(stored)[:50])}
 
@@ -107,11 +122,10 @@ def sources(n: int) -> collate.Sources:
     return collate.Sources(
         units,
         {u.code: (1, T0) for u in done},
-        frozenset(u.code for u in done),
+        delivered,
         current,
         log,
-        {u.code: (T0,) for u in units},
-        {},
+        {u.code: _state(u, u.code in delivered) for u in units},
         {f: f"Koordinator {f}" for f in FACULTIES},
     )
 

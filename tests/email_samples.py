@@ -47,6 +47,7 @@ OTHER_UNITS = [
     unit("IE-IES", "Institutt for elektroniske systemer", "Anna Kowalska", "Jon Dahl"),
     unit("NV-IBI", "Institutt for biologi", "Åse Grønli", "Tor Ødegård", faculty="NV"),
     unit("HF-ISL", "Institutt for språk og litteratur", "Øystein Bråten", "Kjersti Hæg", faculty="HF"),
+    unit("IE-ITK", "Institutt for teknisk kybernetikk", "Sigrid Åmot", "Nils Brå"),
 ]
 
 COORDINATORS = {
@@ -71,7 +72,29 @@ KIND_KEYS = {
         "invited_on",
     ),
     "leader-reminder-after": ("unit", "reference", "coordinators", "attachment_name", "days_overdue"),
-    "escalation": ("unit", "reference", "coordinators", "days_overdue", "invited_on", "reminders"),
+    "leader-reminder-correction": (
+        "unit",
+        "reference",
+        "coordinators",
+        "attachment_name",
+        "received_on",
+        "problems",
+        "days_left",
+        "answers_kept",
+    ),
+    "escalation": (
+        "unit",
+        "reference",
+        "coordinators",
+        "days_overdue",
+        "stage",
+        "has_superior",
+        "received_on",
+        "problems",
+        "failure",
+        "back_on",
+        "mails",
+    ),
     "leader-receipt": ("unit", "reference", "coordinators", "submission"),
     "leader-correction": (
         "unit",
@@ -90,10 +113,11 @@ KIND_KEYS = {
         "period_end",
         "progress",
         "new_submissions",
+        "corrections_pending",
         "missing_units",
+        "away",
         "flags",
         "bounces",
-        "out_of_office",
         "review_count",
     ),
     "hr-digest": (
@@ -102,12 +126,24 @@ KIND_KEYS = {
         "progress",
         "faculties",
         "new_submissions",
+        "corrections_pending",
         "missing_units",
+        "away",
         "flags",
         "bounces",
-        "out_of_office",
         "review_count",
     ),
+    "challenges-notice": (
+        "unit",
+        "reference",
+        "coordinators",
+        "answers",
+        "words",
+        "received_at",
+        "changed",
+        "has_superior",
+    ),
+    "help-notice": ("unit", "reference", "coordinators", "audience", "wanted", "words", "received_at"),
 }
 
 
@@ -120,36 +156,79 @@ def _summary(lang: str) -> list[dict[str, str]]:
         (
             "Løp høsten 2020",
             "Track in autumn 2020",
-            "Lysark 8: ferdig handlingsplan i vår",
-            "Slide 8: action plan finished in spring",
+            "Lysark 8: ferdig tiltaksplan i vår",
+            "Slide 8: plan of measures finished in spring",
         ),
         ("Antall ansatte", "Number of employees", "42", "42"),
         ("Oppfølgingsmøte", "Follow-up meeting", "05.11.2020", "05.11.2020"),
         ("Møteform", "Meeting form", "Digitalt", "Digital"),
         ("Verneombud", "Safety representative", "Siri Løvås", "Siri Løvås"),
-        ("Handlingsplan i ePhorte", "Action plan in ePhorte", "Ja, 2020/12345", "Yes, 2020/12345"),
+        ("Tiltaksplan i ePhorte", "Plan of measures in ePhorte", "Ja, 2020/12345", "Yes, 2020/12345"),
         ("Tiltak", "Measures", "3", "3"),
     ]
     return [{"label": _pick(lang, ln, le), "value": _pick(lang, vn, ve)} for ln, le, vn, ve in rows]
 
 
+def _forsvarlig(lang: str) -> dict[str, str]:
+    """The answer that says the work environment is maybe not fully satisfactory (a challenge)."""
+    return {
+        "label": _pick(
+            lang,
+            "Vurderes arbeidsmiljøet i enheten som fullt forsvarlig?",
+            "Is the work environment in the unit considered fully sound (fullt forsvarlig)?",
+        ),
+        "value": _pick(lang, "Usikker", "Unsure"),
+    }
+
+
 def _flags(lang: str) -> list[dict[str, str]]:
     return [
-        {
-            "label": _pick(
-                lang, "Er arbeidsmiljøet fullt forsvarlig?", "Is the work environment fully sound?"
-            ),
-            "value": _pick(lang, "Usikker", "Unsure"),
+        _forsvarlig(lang)
+        | {
             "message": _pick(
                 lang,
-                "Fakultetet følger opp enheter som svarer nei eller usikker.",
-                "The faculty follows up units that answer no or unsure.",
+                "Arbeidsmiljøet vurderes ikke som fullt forsvarlig.",
+                "The work environment is not considered fully sound.",
             ),
         },
         {
-            "label": _pick(lang, "Ønsker hjelp fra", "Help wanted from"),
-            "value": _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
-            "message": _pick(lang, "Koordinatoren tar kontakt.", "The coordinator will get in touch."),
+            "label": _pick(
+                lang,
+                "Ønsker enheten hjelp i det videre arbeidet?",
+                "Would the unit like help with the further work?",
+            ),
+            "value": _pick(lang, "Koordinator på fakultetet", "Faculty coordinator"),
+            "message": _pick(
+                lang,
+                "Enheten ønsker hjelp i det videre arbeidet.",
+                "The unit would like help with the further work.",
+            ),
+        },
+    ]
+
+
+def _words(lang: str) -> list[dict[str, str]]:
+    """The unit's own descriptions, verbatim (one spans two lines)."""
+    return [
+        {
+            "label": _pick(
+                lang,
+                "Beskriv hvorfor arbeidsmiljøet ikke er fullt forsvarlig, og hva som gjøres",
+                "Describe why the work environment is not fully sound, and what is being done",
+            ),
+            "value": _pick(
+                lang,
+                "Høy arbeidsbelastning etter nedstengningen; flere er slitne.\n"
+                "Vi har startet ukentlige møter på Teams.",
+                "Heavy workload after the lockdown; several people are worn out.\n"
+                "We have started weekly meetings on Teams.",
+            ),
+        },
+        {
+            "label": _pick(lang, "Andre kommentarer", "Other comments"),
+            "value": _pick(
+                lang, "Vi ønsker hjelp til en samtale i gruppen.", "We would like help with a group talk."
+            ),
         },
     ]
 
@@ -189,7 +268,7 @@ def _progress(units: int, submitted: int, valid: int) -> dict[str, int]:
 def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
     units = [u for u in [*OTHER_UNITS, UNIT] if faculty is None or u["faculty"] == faculty]
     idi, iik, ies = OTHER_UNITS[0], OTHER_UNITS[1], OTHER_UNITS[2]
-    ibi, isl = OTHER_UNITS[3], OTHER_UNITS[4]
+    ibi, isl, itk = OTHER_UNITS[3], OTHER_UNITS[4], OTHER_UNITS[5]
 
     def keep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in rows if r["unit"] in units]
@@ -232,37 +311,62 @@ def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
                 },
             ]
         ),
+        # a form in, with mistakes; its leader is also away (so in "away" too)
+        "corrections_pending": keep(
+            [
+                {
+                    "unit": ies,
+                    "received_on": dt.date(2020, 12, 11),
+                    "problems": 2,
+                    "reminders": REMINDERS[:2],
+                    "escalated_on": None,
+                },
+            ]
+        ),
+        # no form: one whose address fails, one away, one escalated
         "missing_units": keep(
             [
-                {"unit": iik, "reminders": REMINDERS[:2], "escalated_on": None},
-                {"unit": ies, "reminders": REMINDERS[:2], "escalated_on": None},
-                {"unit": isl, "reminders": REMINDERS[:3], "escalated_on": dt.date(2020, 12, 14)},
+                {
+                    "unit": iik,
+                    "state": "address-failing",
+                    "reminders": REMINDERS[:1],
+                    "escalated_on": None,
+                    "back_on": None,
+                    "address_fails": True,
+                },
+                {
+                    "unit": itk,
+                    "state": "away",
+                    "reminders": REMINDERS[:2],
+                    "escalated_on": None,
+                    "back_on": dt.date(2020, 12, 18),
+                    "address_fails": False,
+                },
+                {
+                    "unit": isl,
+                    "state": "invited",
+                    "reminders": REMINDERS[:3],
+                    "escalated_on": dt.date(2020, 12, 14),
+                    "back_on": None,
+                    "address_fails": False,
+                },
+            ]
+        ),
+        "away": keep(
+            [
+                {"unit": ies, "back_on": dt.date(2020, 12, 21)},
+                {"unit": itk, "back_on": dt.date(2020, 12, 18)},
             ]
         ),
         "flags": keep(flags),
+        # persistent: every address that fails now, since when
         "bounces": keep(
             [
                 {
                     "unit": iik,
                     "address": iik["leader_email"],
-                    "at": at(dt.date(2020, 12, 9), 9, 3),
+                    "at": at(dt.date(2020, 11, 23), 9, 3),
                     "reason": "550 5.1.1 User unknown",
-                },
-            ]
-        ),
-        "out_of_office": keep(
-            [
-                {
-                    "unit": ies,
-                    "address": ies["leader_email"],
-                    "seen_at": at(dt.date(2020, 12, 9), 9, 4),
-                    "returns_on": dt.date(2020, 12, 18),
-                },
-                {
-                    "unit": isl,
-                    "address": isl["leader_email"],
-                    "seen_at": at(dt.date(2020, 12, 2), 9, 2),
-                    "returns_on": None,
                 },
             ]
         ),
@@ -302,9 +406,9 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             days_left=2,
             days_overdue=1,
             reminder_number=3,
-            reminders=list(REMINDERS),
             answers_kept=True,
             problems=_problems(lang),
+            received_on=dt.date(2020, 12, 10),
             submission={
                 "version": 2,
                 "updated": True,
@@ -312,9 +416,33 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
                 "sent_by": "",
                 "summary": _summary(lang),
                 "flags": _flags(lang),
+                "challenges": [_forsvarlig(lang)],
+                "challenges_shared": True,
             },
+            # the escalation of a unit whose form came with mistakes: every mail its leader got
+            stage="needs-correction",
+            has_superior=True,
+            failure=None,
+            back_on=None,
+            mails=[
+                {"day": CAMPAIGN_OPENS, "what": "invitation", "bounced": False},
+                {"day": REMINDERS[0], "what": "reminder", "bounced": False},
+                {"day": REMINDERS[1], "what": "reminder", "bounced": False},
+                {"day": dt.date(2020, 12, 10), "what": "correction", "bounced": False},
+                {"day": REMINDERS[2], "what": "reminder", "bounced": False},
+                {"day": REMINDERS[3], "what": "reminder", "bounced": False},
+            ],
+            # the notices about a valid form's answers
+            answers=[_forsvarlig(lang)],
+            words=_words(lang),
+            received_at=at(dt.date(2020, 12, 10), 14, 5),
+            changed=False,
+            audience="bht",
+            wanted=[
+                _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
+                _pick(lang, "Koordinator på fakultetet", "Faculty coordinator"),
+            ],
         )
         if kind == "escalation":
             context["days_overdue"] = 6
-            context["reminders"] = list(REMINDERS)
     return {k: v for k, v in context.items() if k in ("campaign", "sender", *KIND_KEYS[kind])}

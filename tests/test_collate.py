@@ -25,6 +25,12 @@ SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
 T0 = dt.datetime(2020, 12, 1, 8, 30, tzinfo=dt.UTC)
 
 
+PROBLEMS = (
+    {"cell": "Skjema!C14", "label": "Antall ansatte", "message": "«Antall ansatte» må være et helt tall."},
+    {"cell": "Skjema!C20", "label": "Dato", "message": "Fyll inn datoen for oppfølgingsmøtet."},
+)
+
+
 def _submit(
     app: App,
     n: int,
@@ -34,6 +40,7 @@ def _submit(
     *,
     sender: str = "leader@example.test",
     file_name: str = "skjema.xlsx",
+    problems: tuple[dict[str, str], ...] = (),
 ) -> None:
     at = T0 + dt.timedelta(hours=n)
     row = app.store.store_inbound(
@@ -50,24 +57,29 @@ def _submit(
         now=at,
     )
     flags = tuple(raised_flags(app.form, answers)) if valid else ()
-    sub = NewSubmission(code, at, sender, valid, to_json(answers), (), flags, file_name, f"{n:064d}")
+    sub = NewSubmission(code, at, sender, valid, to_json(answers), problems, flags, file_name, f"{n:064d}")
     app.store.record_decision(
         app.campaign_id, row, Decision("submission", "receipt", "Behandlet", code, submissions=(sub,)), at
     )
 
 
-def _remind(app: App, code: str, step: int, at: dt.datetime) -> None:
-    """A reminder for ``code`` in the outbox, as the chase would have queued it at ``at``."""
+def _mail(app: App, code: str, kind: str, key: str, at: dt.datetime) -> None:
+    """A mail about ``code`` in the outbox, as the chase would have queued it at ``at``."""
     mail = NewMail(
-        f"leader-reminder-{step}",
+        kind,
         code,
-        f"{app.campaign_id}:{code}:reminder-{step}",
-        f"<r{step}.{code}@example.test>",
+        f"{app.campaign_id}:{code}:{key}",
+        f"<{key}.{code}@example.test>",
         ("x@example.test",),
-        "purring",
+        "skjema",
         b"x",
     )
     app.store.queue(app.campaign_id, [mail], at)
+
+
+def _remind(app: App, code: str, step: int, at: dt.datetime) -> None:
+    """A reminder for ``code`` in the outbox, as the chase would have queued it at ``at``."""
+    _mail(app, code, "leader-reminder-before", f"reminder-before:{step}", at)
 
 
 def _bounce(app: App, n: int, address: str, reason: str) -> None:
@@ -95,8 +107,9 @@ def _bounce(app: App, n: int, address: str, reason: str) -> None:
 
 @pytest.fixture
 def project(tmp_path: Path):
-    """Six units over IE/NV/HF: two delivered (one twice, one with formula-like text), one invalid;
-    two reminders for IE-U003, one bounce for NV-U004's leader, and a formula-like leader name."""
+    """Six units over IE/NV/HF: two delivered (one twice, one with formula-like text), one invalid
+    with two problems and a correction sent; IE-U003 invited, reminded twice and escalated; one
+    bounce for NV-U004's leader, and a formula-like leader name."""
     p = new_project(tmp_path)
     p.units[5] = dataclasses.replace(p.units[5], leader_name=EVIL)
     p.write_roster()
@@ -110,9 +123,12 @@ def project(tmp_path: Path):
     _submit(app, 1, "IE-U000", valid_answers(0), True)
     _submit(app, 2, "IE-U000", valid_answers(2), True)
     _submit(app, 3, "NV-U001", evil, True, sender="=cmd|' /C calc'!A0@example.test", file_name=EVIL)
-    _submit(app, 4, "HF-U002", {"antall_ansatte": "mange"}, False)
+    _submit(app, 4, "HF-U002", {"antall_ansatte": "mange"}, False, problems=PROBLEMS)
+    _mail(app, "HF-U002", "leader-correction", "correction:1", T0 + dt.timedelta(hours=4, minutes=5))
+    _mail(app, "IE-U003", "leader-invitation", "invitation", dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC))
     _remind(app, "IE-U003", 1, dt.datetime(2020, 12, 2, 8, 0, tzinfo=dt.UTC))
     _remind(app, "IE-U003", 2, dt.datetime(2020, 12, 9, 23, 30, tzinfo=dt.UTC))  # 10 Dec in Oslo
+    _mail(app, "IE-U003", "escalation", "escalation", dt.datetime(2020, 12, 14, 8, 0, tzinfo=dt.UTC))
     _bounce(app, 5, p.units[4].leader_email, "550 5.1.1 user unknown")
     app.close()
     return p
@@ -186,17 +202,75 @@ def test_leader_text_that_looks_like_a_formula_stays_text_everywhere(project, tm
 
 def test_missing_lists_reminders_the_last_one_and_bounces(project, tmp_path):
     """Mangler: every unit without a valid form, with its coordinator, how many reminders it got
-    and the local date of the last, and the leader's failing address with the server's reason."""
+    and the local date of the last, every mail the leader got, the escalation, and the leader's
+    failing address with what the server's refusal means."""
     wb = _compile(project, tmp_path)
     missing = {r["Enhetskode"]: r for r in _rows(wb["Mangler"])}
-    assert missing["IE-U003"]["Purringer sendt"] == 2
-    assert missing["IE-U003"]["Siste purring"] == dt.datetime(2020, 12, 10)  # local date, a date cell
-    assert missing["IE-U003"]["Koordinator(er)"] == "Koordinator IE <koord-ie@example.test>"
-    assert missing["HF-U005"]["Purringer sendt"] == 0 and missing["HF-U005"]["Siste purring"] is None
+    ie = missing["IE-U003"]
+    assert ie["Status"] == "ikke sendt"
+    assert ie["Purringer sendt"] == 2
+    assert ie["Siste purring"] == dt.datetime(2020, 12, 10)  # local date, a date cell
+    assert ie["Koordinator(er)"] == "Koordinator IE <koord-ie@example.test>"
+    assert ie["Sendt til leder"] == "23.11 invitasjon; 02.12 påminnelse; 10.12 påminnelse"
+    assert ie["Eskalert"] == dt.datetime(2020, 12, 14)
+    assert ie["Skjema mottatt"] is None and ie["Feil å rette"] is None and ie["Feilene"] is None
+    assert ie["Feilende adresse"] is None and ie["Tilbake"] is None
+    none = missing["HF-U005"]
+    assert none["Status"] == "ikke invitert" and none["Sendt til leder"] is None
+    assert none["Purringer sendt"] == 0 and none["Siste purring"] is None and none["Eskalert"] is None
     leader = project.units[4].leader_email
-    assert missing["NV-U004"]["Feilende adresse"] == f"{leader}: 550 5.1.1 user unknown"
-    assert missing["IE-U003"]["Feilende adresse"] is None
-    assert missing["HF-U002"]["Status"] == "ugyldig" and missing["IE-U003"]["Status"] == "mangler"
+    nv = missing["NV-U004"]
+    assert nv["Status"] == "adresse virker ikke"
+    assert nv["Feilende adresse"] == f"{leader}: adressen finnes ikke (550 5.1.1 user unknown)"
+
+
+def test_missing_shows_a_unit_with_only_an_invalid_form_as_to_be_corrected(project, tmp_path):
+    """A unit whose only form has problems is «må rettes» with the day it came, how many problems
+    are left and each with its cell, and the correction it was sent."""
+    wb = _compile(project, tmp_path)
+    hf = {r["Enhetskode"]: r for r in _rows(wb["Mangler"])}["HF-U002"]
+    assert hf["Status"] == "må rettes"
+    assert hf["Skjema mottatt"] == dt.datetime(2020, 12, 1)  # 12:30 UTC on 1 Dec, a date cell
+    assert hf["Feil å rette"] == 2 and isinstance(hf["Feil å rette"], int)
+    assert hf["Feilene"] == (
+        "Skjema!C14: «Antall ansatte» må være et helt tall.; Skjema!C20: Fyll inn datoen for oppfølgingsmøtet."
+    )
+    assert hf["Sendt til leder"] == "01.12 retting"
+    assert hf["Purringer sendt"] == 0
+
+
+def test_missing_shows_when_an_away_leader_is_back(project, tmp_path):
+    """A leader whose out-of-office reply names the day they are back is «borte» until then, and
+    Mangler says the day (read at a time before it)."""
+    from service.app.operations import Operations
+    from service.clock import FixedClock
+
+    config = config_mod.load(project.config, project.env)
+    app = App(config, FixedClock(dt.datetime(2020, 12, 8, 9, 0, tzinfo=dt.UTC)))
+    try:
+        leader = project.units[5].leader_email
+        at = T0 + dt.timedelta(hours=9)
+        row = app.store.store_inbound(
+            app.campaign_id,
+            message_id="<away@example.test>",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=9,
+            received_at=at,
+            sender=leader,
+            subject="Fravær",
+            raw_path="raw/9.eml",
+            sha256=f"{9:064x}",
+            now=at,
+        )
+        detail = {"address": leader, "returns_on": "2020-12-14"}
+        decision = Decision("auto-reply", "auto-reply-noted", "Ignorert", "HF-U005", detail)
+        app.store.record_decision(app.campaign_id, row, decision, at)
+        path, _ = Operations(app).compile(tmp_path / "away.xlsx")
+    finally:
+        app.close()
+    hf = {r["Enhetskode"]: r for r in _rows(openpyxl.load_workbook(path)["Mangler"])}["HF-U005"]
+    assert hf["Status"] == "borte" and hf["Tilbake"] == dt.datetime(2020, 12, 14)
 
 
 def test_flags_are_the_current_versions_flags_only(project, tmp_path):

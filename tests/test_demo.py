@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import select
@@ -79,7 +80,8 @@ def test_the_demo_exits_0_and_says_where_everything_is(ran):
     assert len(days) == 30  # Mon 23.11 to the escalation on Tue 22.12
     first = next(ln for ln in out.output.splitlines() if ln.startswith("Mon 23.11.2020"))
     assert "20 invitations sent" in first and "1 bounce" in first and "1 out-of-office" in first
-    assert re.search(r"^Tue 22\.12\.2020  valid 16/20  3 escalations", out.output, re.M)
+    # the two silent units, the bounced one (its address fails) and the form never corrected
+    assert re.search(r"^Tue 22\.12\.2020  valid 16/20  4 escalations", out.output, re.M)
     assert f"workbook:   {result.workbook}" in out.output and result.workbook.is_file()
     assert f"{result.eml_dir}/ ({result.sent} .eml files" in out.output
     assert "no mail left the machine" in out.output
@@ -119,7 +121,7 @@ def test_the_out_of_office_reply_gets_no_answer(ran):
     for the form they send when back."""
     _, _, app = ran
     away = app.store.unit(app.campaign_id, demo.AWAY[0])
-    kinds = [r.kind for r in went_out(app) if r.unit_code == away.code]
+    kinds = [r.kind for r in went_out(app) if r.unit_code == away.code and r.kind.startswith("leader-")]
     assert kinds == ["leader-invitation", "leader-reminder-before", "leader-receipt"]
     raws = [p.read_bytes() for p in (app.config.storage.data_dir / "raw").rglob("*") if p.is_file()]
     auto = [
@@ -141,7 +143,8 @@ def test_the_bounce_shows_in_status_units(ran):
     line = next(ln for ln in out.output.splitlines() if ln.startswith(demo.BOUNCES))
     assert "bjorn.aesoy@example.edu: 550 5.1.1" in line
     rows = [(r.kind, r.status) for r in went_out(app) if r.unit_code == demo.BOUNCES]
-    assert rows == [("leader-invitation", "bounced")]
+    # nothing more to the leader; the superior leader and coordinator are told on the escalation day
+    assert rows == [("leader-invitation", "bounced"), ("escalation", "sent")]
 
 
 def test_corrections_go_to_the_forms_with_mistakes(ran):
@@ -170,6 +173,44 @@ def test_the_silent_units_are_escalated(ran):
             "leader-reminder-after",
             "escalation",
         ], code
+
+
+def test_the_summary_shows_each_state_and_agrees_with_status_and_the_workbook(ran):
+    """The demo's "where each unit stands" lines = `status --units --json` = the «Mangler» sheet."""
+    out, result, _ = ran
+    printed: dict[str, str] = {}
+    for stage, codes in re.findall(r"^  ([a-z-]+) \(\d+\): (.+)$", out.output, re.M):
+        if not stage.endswith("notice"):
+            printed |= {code: stage for code in codes.split(", ")}
+    assert printed[demo.BOUNCES] == "address-failing"
+    assert printed["HF-IMU"] == "needs-correction"  # sent with mistakes, never fixed
+    assert {printed[c] for c in demo.SILENT} == {"invited"}
+    status = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(result.folder / "skjemapost.toml"),
+            "--as-of",
+            "2020-12-22T12:00",
+            "status",
+            "--units",
+            "--json",
+        ],
+        env=result.environ,
+    )
+    assert {row["code"]: row["state"] for row in json.loads(status.output)} == printed
+    book = openpyxl.load_workbook(result.workbook, read_only=True)
+    rows = list(book["Mangler"].iter_rows(values_only=True))
+    words = {
+        "address-failing": "adresse virker ikke",
+        "needs-correction": "må rettes",
+        "invited": "ikke sendt",
+    }
+    status_col = list(rows[0]).index("Status")
+    assert {r[0]: r[status_col] for r in rows[1:] if r[0]} == {
+        c: words[s] for c, s in printed.items() if s != "valid"
+    }
+    assert "challenges-notice" in out.output and "help-notice" in out.output
 
 
 def test_the_service_inbox_is_empty_at_the_end(ran):

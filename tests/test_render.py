@@ -20,7 +20,8 @@ TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
 LANGS = ("nb", "en")
 UNIT_KINDS = [k for k in KINDS if not k.endswith("-digest")]
 LEADER_KINDS = [k for k in UNIT_KINDS if k.startswith("leader-")]
-DEADLINE_KINDS = [k for k in KINDS if k != "leader-receipt"]
+NOTICE_KINDS = ("challenges-notice", "help-notice")  # about a valid form's answers: no deadline to show
+DEADLINE_KINDS = [k for k in KINDS if k != "leader-receipt" and k not in NOTICE_KINDS]
 LONG_DEADLINE = {"nb": "onsdag 16. desember 2020", "en": "Wednesday 16 December 2020"}
 OSLO_WINTER = dt.datetime(2020, 12, 10, 13, 5, tzinfo=dt.UTC)  # 14:05 in Oslo (UTC+1)
 OSLO_SUMMER = dt.datetime(2020, 6, 1, 10, 0, tzinfo=dt.UTC)  # 12:00 in Oslo (UTC+2)
@@ -272,6 +273,253 @@ def test_correction_with_a_blank_form_says_so(renderer, lang):
     assert LONG_DEADLINE[lang] not in out.text  # no deadline to point to once it has passed
 
 
+# ------------------------------------------------------------------ a form in, but with mistakes
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize(("answers_kept", "days_left"), [(True, 2), (False, -3)])
+def test_correction_reminder_never_says_the_form_was_not_received(renderer, lang, answers_kept, days_left):
+    """The reminder to a unit whose form came with mistakes says when it came and what to fix."""
+    context = sample_context("leader-reminder-correction", lang)
+    context.update(answers_kept=answers_kept, days_left=days_left)
+    out = renderer.render("leader-reminder-correction", lang, context)
+    received = {"nb": "torsdag 10. desember 2020", "en": "Thursday 10 December 2020"}[lang]
+    for body in (out.subject, out.text, out.html):
+        assert "ikke mottatt" not in body.lower() and "not received" not in body.lower()
+        assert "not yet received" not in body.lower() and "ikke fått" not in body.lower()
+    for body in (out.text, out.html):
+        assert received in body and context["attachment_name"] in body
+        for problem in context["problems"]:
+            assert problem["cell"] in body and problem["message"] in body
+    own = "eget utfylte skjema" if lang == "nb" else "own filled-in copy"
+    fresh = "nytt skjema ligger vedlagt" if lang == "nb" else "new copy of the form is attached"
+    assert (own in out.text) is answers_kept and (fresh in out.text) is not answers_kept
+
+
+@pytest.mark.parametrize(
+    ("lang", "days_left", "words"),
+    [
+        ("nb", 2, "Fristen er om 2 dager, onsdag 16. desember 2020."),
+        ("nb", -3, "Fristen gikk ut for 3 dager siden, onsdag 16. desember 2020, men vi tar gjerne imot"),
+        ("en", 0, "The deadline is today, Wednesday 16 December 2020."),
+        ("en", -1, "The deadline was yesterday, Wednesday 16 December 2020, but we are glad to receive"),
+    ],
+)
+def test_correction_reminder_speaks_of_the_deadline_before_and_after(renderer, lang, days_left, words):
+    """Before the deadline it counts down; after it, it says the corrected form is still welcome."""
+    context = sample_context("leader-reminder-correction", lang) | {"days_left": days_left}
+    out = renderer.render("leader-reminder-correction", lang, context)
+    assert words in out.text and words in out.html
+
+
+# ----------------------------------------------------------------------------------- escalation
+
+
+def plain(body: str) -> str:
+    """The words of a body: HTML tags dropped (their inlined styles too), text left as it is."""
+    return re.sub(r"<[^>]+>", "", body)
+
+
+FAILURE = {
+    "address": "lars.haugen@example.edu",
+    "reason": "550 5.1.1 User unknown",
+    "since": dt.date(2020, 11, 23),
+}
+
+
+def test_escalation_in_nb_addresses_the_readers_as_dere_and_lists_the_correction(renderer):
+    """The superior leader and the coordinator are "dere"; the form's errors and every mail are listed."""
+    context = sample_context("escalation", "nb")
+    out = renderer.render("escalation", "nb", context)
+    for body in (out.text, out.html):
+        assert "Dere får denne e-posten" in body and ("Vi ber dere" in body or "Hva vi ber dere om" in body)
+        assert not re.search(r"\b(du|deg|din|ditt)\b", body.split("Vennlig hilsen")[0], re.IGNORECASE)
+        assert "overordnet leder" in body and "Kari Nordmann" in body
+        assert "sendte skjemaet «Oppsummering og evaluering» torsdag 10. desember 2020" in plain(body)
+        assert "2 feil som ennå ikke er rettet" in plain(body)
+        for problem in context["problems"]:
+            assert problem["cell"] in body and problem["message"] in body
+        assert "eskjed om hva som må rettes" in body  # the correction among the mails
+        assert "har ikke levert" not in body  # it did send a form
+    assert out.subject.startswith("Skjemaet må rettes: ")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_escalation_when_the_address_fails_says_the_leader_got_nothing(renderer, lang):
+    """A failing address: the address, since when and why; bounced mails marked; ask to tell HR."""
+    context = sample_context("escalation", lang)
+    context.update(
+        stage="address-failing",
+        received_on=None,
+        problems=[],
+        failure=dict(FAILURE),
+        mails=[{"day": dt.date(2020, 11, 23), "what": "invitation", "bounced": True}],
+    )
+    out = renderer.render("escalation", lang, context)
+    since = {"nb": "mandag 23. november 2020", "en": "Monday 23 November 2020"}[lang]
+    bounced = {"nb": "kom ikke fram", "en": "not delivered"}[lang]
+    not_got = {
+        "nb": "Lederen har derfor ikke fått e-postene våre",
+        "en": "The leader has therefore not received our emails",
+    }[lang]
+    for body in (out.text, out.html):
+        assert FAILURE["address"] in body and FAILURE["reason"] in body and since in body
+        assert bounced in body and not_got in body and "HR" in body
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_escalation_when_the_leader_is_away_gives_the_day_they_are_back(renderer, lang):
+    """An absent leader: the escalation says so and names the day they are back."""
+    context = sample_context("escalation", lang)
+    context.update(stage="away", received_on=None, problems=[], back_on=dt.date(2021, 1, 4))
+    out = renderer.render("escalation", lang, context)
+    back = {"nb": "er tilbake mandag 4. januar 2021", "en": "back on Monday 4 January 2021"}[lang]
+    for body in (out.text, out.html):
+        assert back in plain(body)
+
+
+@pytest.mark.parametrize(("lang", "stage"), [(lang, s) for lang in LANGS for s in ("invited", "not-invited")])
+def test_escalation_of_a_unit_without_a_form_says_it_has_not_submitted(renderer, lang, stage):
+    """No form: "has not submitted"; with no mail yet, the list says none and no reply is suggested."""
+    context = sample_context("escalation", lang)
+    context.update(
+        stage=stage, received_on=None, problems=[], mails=[] if stage == "not-invited" else context["mails"]
+    )
+    out = renderer.render("escalation", lang, context)
+    missing = {"nb": "har ikke levert skjemaet", "en": "has not submitted the form"}[lang]
+    assert missing in out.text
+    if stage == "not-invited":
+        assert ("ingen ennå" if lang == "nb" else "none yet") in out.text
+        assert ("svare på en av e-postene" if lang == "nb" else "reply to any of our emails") not in out.text
+
+
+# ------------------------------------------------------------------------ receipts with challenges
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_receipt_with_challenges_gives_the_letters_words_and_names_who_can_help(renderer, lang):
+    """Answers saying "not fully satisfactory": the leader's responsibility, the superior leader,
+    the coordinators, HR- og HMS-avdelingen and Bedriftshelsetjenesten; no "nothing to do"."""
+    context = sample_context("leader-receipt", lang)
+    context["submission"]["flags"] = []
+    out = renderer.render("leader-receipt", lang, context)
+    words = {
+        "nb": [
+            "selvstendig ansvar",
+            "overordnet leder",
+            "koordinatorene",
+            "HR- og HMS-avdelingen",
+            "Bedriftshelsetjenesten",
+            "ingen feil",
+        ],
+        "en": [
+            "independent responsibility",
+            "superior leader",
+            "coordinators",
+            "HR and HSE Division",
+            "Bedriftshelsetjenesten",
+            "no errors",
+        ],
+    }[lang]
+    informed = "har fått en orientering" if lang == "nb" else "have been informed"
+    for body in (out.text, out.html):
+        for word in words:
+            assert word in body
+        assert informed in body
+        assert ("trenger ikke gjøre noe" if lang == "nb" else "do not need to do anything") not in body
+        for answer in context["submission"]["challenges"]:
+            assert answer["label"] in body and answer["value"] in body
+    context["submission"]["challenges_shared"] = False
+    assert informed not in renderer.render("leader-receipt", lang, context).text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_receipt_shows_a_challenge_once_and_keeps_the_other_flags(renderer, lang):
+    """A flagged answer that is also a challenge is shown once; other flags keep their own list."""
+    context = sample_context("leader-receipt", lang)
+    out = renderer.render("leader-receipt", lang, context)
+    challenge, other = context["submission"]["flags"]
+    assert out.text.count(challenge["label"]) == 1 and out.text.count(other["label"]) == 1
+    assert ("ANDRE SVAR SOM FAKULTETET" if lang == "nb" else "OTHER ANSWERS THE FACULTY") in out.text
+    assert ("trenger ikke gjøre noe" if lang == "nb" else "do not need to do anything") not in out.text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_receipt_without_challenges_says_there_is_nothing_to_do(renderer, lang):
+    """No challenge: the flags are listed with the reassurance that nothing needs doing now."""
+    context = sample_context("leader-receipt", lang)
+    context["submission"].update(challenges=[], challenges_shared=False)
+    out = renderer.render("leader-receipt", lang, context)
+    assert ("trenger ikke gjøre noe nå" if lang == "nb" else "do not need to do anything now") in out.text
+    assert ("selvstendig ansvar" if lang == "nb" else "independent responsibility") not in out.text
+
+
+# ------------------------------------------------------------------------------------- notices
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_challenges_notice_shows_the_answers_and_the_units_words_verbatim(renderer, lang):
+    """The answers, the unit's own words (line breaks kept), the leader and where help is."""
+    context = sample_context("challenges-notice", lang)
+    out = renderer.render("challenges-notice", lang, context)
+    for body in (out.text, out.html):
+        for row in context["answers"]:
+            assert row["label"] in body and row["value"] in body
+        assert context["unit"]["leader_email"] in body and context["unit"]["verneombud_email"] in body
+        assert "Bedriftshelsetjenesten" in body
+        assert ("selvstendig ansvar" if lang == "nb" else "independent responsibility") in body
+    first, second = context["words"][0]["value"].split("\n")
+    assert f"    {first}\n    {second}\n" in out.text
+    assert f"{first}<br>{second}" in out.html
+
+
+def test_challenges_notice_says_dere_to_several_readers_and_du_to_one(renderer):
+    """Superior leader and coordinator: "Dere"; one coordinator alone: "Du"."""
+    context = sample_context("challenges-notice", "nb")
+    assert "Dere får denne e-posten" in renderer.render("challenges-notice", "nb", context).text
+    context["has_superior"] = False
+    assert "Du får denne e-posten" in renderer.render("challenges-notice", "nb", context).text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_challenges_notice_says_when_the_answers_changed(renderer, lang):
+    """A newer version that changed these answers says so, in the subject and the body."""
+    context = sample_context("challenges-notice", lang) | {"changed": True}
+    out = renderer.render("challenges-notice", lang, context)
+    word = "endre" if lang == "nb" else "changed"
+    assert word in out.subject and word in out.text and word in out.html
+
+
+@pytest.mark.parametrize(
+    ("lang", "audience", "who"),
+    [
+        ("nb", "coordinator", "ber koordinatoren for arbeidsmiljøundersøkelsen ved fakultetet om hjelp"),
+        ("nb", "hr_hms", "ber HR- og HMS-avdelingen om hjelp"),
+        ("nb", "bht", "ber Bedriftshelsetjenesten om hjelp"),
+        ("en", "coordinator", "asks the faculty's coordinator for the work environment survey for help"),
+        ("en", "hr_hms", "asks the HR and HSE Division for help"),
+        ("en", "bht", "asks the occupational health service (Bedriftshelsetjenesten) for help"),
+    ],
+)
+def test_help_notice_names_the_unit_its_people_what_it_wants_and_its_words(renderer, lang, audience, who):
+    """To whoever was asked: who asks, what for, the leader and verneombud, and the unit's words."""
+    context = sample_context("help-notice", lang) | {"audience": audience}
+    out = renderer.render("help-notice", lang, context)
+    for body in (out.text, out.html):
+        assert who in body
+        for person in ("leader", "verneombud"):
+            assert context["unit"][f"{person}_name"] in body and context["unit"][f"{person}_email"] in body
+        for choice in context["wanted"]:
+            assert choice in body
+        for row in context["words"]:
+            assert row["label"] in body and row["value"].split("\n")[0] in body
+        # the coordinator is greeted by name, or else listed as a contact
+        assert "Kari Nordmann" in body
+    assert out.text.startswith("Hei Kari Nordmann," if lang == "nb" else "Dear Kari Nordmann,") is (
+        audience == "coordinator"
+    )
+
+
 # -------------------------------------------------------------------------------------- digests
 
 
@@ -287,7 +535,7 @@ def test_coordinator_digest_shows_progress_as_numbers_and_bars(renderer, lang):
 
 @pytest.mark.parametrize(("kind", "lang"), every(("coordinator-digest", "hr-digest")))
 def test_digests_list_missing_flags_bounces_absences_and_review(renderer, kind, lang):
-    """Missing units with their reminders, flags, bounces, out-of-office and review count all show."""
+    """Corrections, missing units with their reminders, flags, bounces, absences and review all show."""
     context = sample_context(kind, lang)
     out = renderer.render(kind, lang, context)
     for body in (out.text, out.html):
@@ -299,7 +547,9 @@ def test_digests_list_missing_flags_bounces_absences_and_review(renderer, kind, 
             assert row["unit"]["name"] in body
         for row in context["flags"]:
             assert row["label"] in body and row["value"] in body
-        for row in context["bounces"] + context["out_of_office"]:
+        for row in context["corrections_pending"] + context["away"]:
+            assert row["unit"]["name"] in body
+        for row in context["bounces"]:
             assert row["address"] in body
         assert ("18.12.2020" if lang == "nb" else "18 Dec 2020") in body  # a return date
         assert f"{context['review_count']} " in body
@@ -331,12 +581,50 @@ def test_hr_digest_has_a_row_and_bar_per_faculty(renderer, lang):
 def test_empty_digest_says_none_instead_of_empty_tables(renderer, lang):
     """With nothing to report, each section says so in words."""
     context = sample_context("coordinator-digest", lang)
-    for key in ("new_submissions", "missing_units", "flags", "bounces", "out_of_office"):
+    for key in ("new_submissions", "corrections_pending", "missing_units", "away", "flags", "bounces"):
         context[key] = []
     context["review_count"] = 0
     out = renderer.render("coordinator-digest", lang, context)
     assert out.text.count("Ingen" if lang == "nb" else "None") >= 4
     assert '<table class="data"' not in out.html
+
+
+@pytest.mark.parametrize(("kind", "lang"), every(("coordinator-digest", "hr-digest")))
+def test_digests_group_the_units_by_where_they_stand(renderer, kind, lang):
+    """Corrections, failing addresses, absences, units without a form, then flags, new forms, review."""
+    context = sample_context(kind, lang)
+    out = renderer.render(kind, lang, context)
+    headings = {
+        "nb": [
+            "SKJEMA MOTTATT, MÅ RETTES (1)",
+            "E-POSTADRESSER SOM IKKE VIRKER (1)",
+            "LEDERE SOM ER BORTE (2)",
+            "ENHETER SOM IKKE HAR SENDT SKJEMA",
+            "SVAR SOM BØR FØLGES OPP",
+            "NYE SKJEMAER SIDEN FORRIGE OVERSIKT",
+            "TIL MANUELL VURDERING",
+        ],
+        "en": [
+            "FORM RECEIVED, NEEDS CORRECTING (1)",
+            "EMAIL ADDRESSES THAT DO NOT WORK (1)",
+            "LEADERS WHO ARE AWAY (2)",
+            "UNITS THAT HAVE NOT SENT THE FORM",
+            "ANSWERS TO FOLLOW UP",
+            "NEW FORMS SINCE THE LAST SUMMARY",
+            "WAITING FOR REVIEW",
+        ],
+    }[lang]
+    for body in (out.text, plain(out.html).upper()):
+        at = [body.index(h) for h in headings]
+        assert at == sorted(at)
+    row_words = {
+        "nb": ["adressen virker ikke", "borte til 18.12.2020", "2 feil"],
+        "en": ["the address does not work", "away until 18 dec 2020", "2 errors"],
+    }[lang]
+    for body in (out.text.lower(), out.html.lower()):
+        for words in row_words:
+            assert words in body
+        assert "out-of-office" not in body and "fraværsmelding" not in body
 
 
 # ------------------------------------------------------------------------------------------ HTML

@@ -183,9 +183,10 @@ def test_a_valid_unit_is_valid_even_if_its_address_later_fails():
 # -- what the rules send each stage ----------------------------------------------------------
 
 
-def test_a_unit_that_needs_correction_is_reminded_but_not_on_the_day_of_its_correction():
-    """HF-IMU got a correction on Mon 14 Dec at 09:00: the 14 Dec reminder does not go that day
-    (nor later: the next step takes over), and the after-deadline reminder goes on the 17th."""
+def test_a_correction_covers_the_reminder_of_its_day_the_next_step_comes_at_its_own_time():
+    """HF-IMU got a correction on Mon 14 Dec at 09:00: the 14 Dec reminder does not go that day,
+    nor the next (the correction told the leader what to fix); the after-deadline reminder goes
+    on the 17th."""
     v1 = version(1, oslo(2020, 12, 14, 8, 55), valid=False, problems=3)
     correction = mail("leader-correction", "inbound7:HF-IMU:correction", oslo(2020, 12, 14, 9))
     rec = record(
@@ -199,8 +200,21 @@ def test_a_unit_that_needs_correction_is_reminded_but_not_on_the_day_of_its_corr
     assert same_day.hold_reminders_until == oslo(2020, 12, 15, 0)
     assert due(oslo(2020, 12, 14, 9, 5), STEPS, same_day) is None
     next_day = state(rec, oslo(2020, 12, 15, 9))
-    assert due(oslo(2020, 12, 15, 9), STEPS, next_day) == STEP["reminder-before:3"]
+    assert due(oslo(2020, 12, 15, 9), STEPS, next_day) is None
     assert next_day.corrections == (oslo(2020, 12, 14, 9),)
+    after = state(rec, oslo(2020, 12, 17, 9))
+    assert due(oslo(2020, 12, 17, 9), STEPS, after) == STEP["reminder-after"]
+
+
+def test_a_correction_before_a_reminder_day_does_not_cover_it():
+    v1 = version(1, oslo(2020, 12, 3, 8), valid=False, problems=1)
+    rec = record(
+        INVITED,
+        mail("leader-reminder-before", "reminder-before:1", oslo(2020, 12, 2)),
+        mail("leader-correction", "inbound2:HF-IMU:correction", oslo(2020, 12, 3, 9)),
+        versions=(v1,),
+    )
+    assert due(oslo(2020, 12, 9), STEPS, state(rec, oslo(2020, 12, 9))) == STEP["reminder-before:2"]
 
 
 def test_no_reminder_goes_into_an_absence_the_next_one_comes_after_it():
@@ -254,3 +268,15 @@ def test_nothing_to_a_valid_unit():
     rec = record(INVITED, versions=(v1,), current=v1)
     for step in STEPS:
         assert due(step.at, STEPS, state(rec, step.at)) is None
+
+
+def test_an_invitation_refused_when_sent_goes_again_once_the_roster_fixes_the_address():
+    """The relay refused the address at once (550 5.1.1): no bounce comes, the row failed and the
+    address fails. With the address corrected, the invitation goes again."""
+    refused = mail("leader-invitation", "invitation", oslo(2020, 11, 23), status="failed")
+    failure = FailureFact(LEADER, "550 5.1.1 <x>: Recipient address rejected", oslo(2020, 11, 23))
+    failing = state(record(refused, failure=failure), oslo(2020, 11, 24))
+    assert failing.stage is Stage.ADDRESS_FAILING and failing.sent == {"invitation"}
+    fixed = state(record(refused, email="kari.n@example.edu"), oslo(2020, 11, 25))
+    assert due(oslo(2020, 11, 25), STEPS, fixed) == STEP["invitation"]
+    assert [o.bounced for o in fixed.outreach] == [True]

@@ -133,7 +133,7 @@ def test_hr_sees_every_faculty_as_status_counts_them_and_downloads_everything(co
     assert page.locator("meter").count() == 4  # a bar per faculty and the total, with text beside it
     missing = {r.get_attribute("data-code") for r in page.locator("#missing tbody tr").all()}
     assert missing == {"IE-U006", "NV-U004", "NV-U007", "HF-U002", "HF-U005", "HF-U008"}
-    assert "bare ugyldige skjema" in page.locator('#missing tr[data-code="HF-U002"]').inner_text()
+    assert page.locator('#missing tr[data-code="HF-U002"] .stage').inner_text() == "må rettes"
     flagged = {r.get_attribute("data-code") for r in page.locator("#flags tbody tr").all()}
     assert flagged == {"IE-U003"} and page.locator("#flags tbody tr").count() == 3
     assert "3" in page.locator("#review").inner_text()
@@ -145,6 +145,86 @@ def test_hr_sees_every_faculty_as_status_counts_them_and_downloads_everything(co
     assert {r["Enhetskode"]: r["Status"] for r in svar}["HF-U002"] == "ugyldig"
     assert [r["Fakultet"] for r in rows(wb["Oversikt"]) if r["Fakultet"] != "Totalt"] == ["HF", "IE", "NV"]
     assert {r["Enhetskode"] for r in rows(wb["Mangler"])} == missing
+    sheet = {r["Enhetskode"]: r for r in rows(wb["Mangler"])}
+    for row in page.locator("#missing tbody tr").all():  # the page and the sheet say the same
+        code = row.get_attribute("data-code")
+        assert row.locator(".stage").inner_text() == sheet[code]["Status"], code
+        assert int(row.locator("td.reminders .count").inner_text()) == sheet[code]["Purringer sendt"], code
+        assert row.locator("td.failing").inner_text() == (sheet[code]["Feilende adresse"] or ""), code
+        count = row.locator(".problems .count")
+        assert (int(count.inner_text()) if count.count() else None) == sheet[code]["Feil å rette"], code
+    assert sheet["HF-U002"]["Status"] == "må rettes" and sheet["HF-U002"]["Feil å rette"] == 2
+    assert "adressen finnes ikke (550 5.1.1" in sheet["HF-U005"]["Feilende adresse"]
+
+
+def missing_rows(page) -> dict[str, Any]:
+    return {r.get_attribute("data-code"): r for r in page.locator("#missing tbody tr").all()}
+
+
+def test_the_missing_list_says_where_each_unit_stands(context, site, project):
+    """Each missing unit's state, from the same UnitState as the workbook: the invalid form's day
+    and problems, the mails the leader got with their days, the escalation, the day an away leader
+    is back, and a failing address with what the server's refusal means."""
+    page = login(context, site, "hr-kari")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1100  # no sideways scrolling
+    units = missing_rows(page)
+    stages = {code: row.get_attribute("data-stage") for code, row in units.items()}
+    assert stages == {
+        "IE-U006": "invited",
+        "NV-U004": "not-invited",
+        "NV-U007": "away",
+        "HF-U002": "needs-correction",
+        "HF-U005": "address-failing",
+        "HF-U008": "not-invited",
+    }
+
+    hf = units["HF-U002"]
+    assert hf.locator(".stage").inner_text() == "må rettes"
+    assert hf.locator(".received").inner_text() == "01.12.2020"
+    assert hf.locator(".problems .count").inner_text() == "2"
+    problems = hf.locator(".problems li").all_text_contents()
+    assert problems == [
+        "Skjema!C14: «Antall ansatte» må være et helt tall.",
+        "Skjema!C20: Fyll inn datoen for oppfølgingsmøtet.",
+    ]
+    assert hf.locator("td.sent li").all_inner_texts() == ["01.12.2020 retting"]
+
+    ie = units["IE-U006"]
+    assert ie.locator(".stage").inner_text() == "ikke sendt"
+    assert ie.locator("td.sent li").all_inner_texts() == [
+        "23.11.2020 invitasjon",
+        "02.12.2020 påminnelse",
+        "07.12.2020 eskalert",  # to the superior leader and the coordinator
+    ]
+    assert ie.locator("td.reminders .count").inner_text() == "1"
+    assert ie.locator(".last-reminder").inner_text() == "02.12.2020"
+    assert ie.locator("li.escalated .date").inner_text() == "07.12.2020"
+    assert ie.locator("td.form").inner_text() == "" and ie.locator(".problems, .received").count() == 0
+
+    nv = units["NV-U007"]
+    assert nv.locator(".stage").inner_text() == "borte"
+    assert nv.locator(".back-on").inner_text() == "14.12.2020"
+
+    failing = units["HF-U005"].locator("td.failing").inner_text()
+    assert units["HF-U005"].locator(".stage").inner_text() == "adresse virker ikke"
+    leader = next(u.leader_email for u in project.units if u.code == "HF-U005")
+    assert failing.startswith(f"{leader}: adressen finnes ikke (550 5.1.1 <{leader}>: Recipient address")
+    assert units["NV-U004"].locator("td.failing").inner_text() == ""
+
+    page.click("#language-switch")
+    page.wait_for_load_state()
+    units = missing_rows(page)
+    assert units["HF-U002"].locator(".stage").inner_text() == "to be corrected"
+    assert units["HF-U002"].locator(".problems summary").inner_text() == "2 problems"
+    assert units["HF-U002"].locator(".received").inner_text() == "2020-12-01"
+    assert units["IE-U006"].locator("td.sent li").all_inner_texts() == [
+        "2020-11-23 invitation",
+        "2020-12-02 reminder",
+        "2020-12-07 escalated",
+    ]
+    assert units["NV-U007"].locator(".stage").inner_text() == "away"
+    failing = units["HF-U005"].locator("td.failing").inner_text()
+    assert failing.startswith(f"{leader}: the address does not exist (550 5.1.1 <{leader}>")
 
 
 def test_coordinator_sees_only_their_faculty_and_downloads_only_it(context, site, status):
@@ -362,6 +442,14 @@ def test_pages_fit_a_360_px_phone(browser, site):
         assert page.url == site.url + "/"
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         assert page.locator("#download").is_visible()
+        hf = page.locator('#missing tr[data-code="HF-U002"]')
+        hf.locator("summary").click()  # the problems open within the card
+        assert hf.locator(".problems li").first.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        # a card shows what the unit has, each value with its label; nothing empty
+        assert hf.locator("td.failing").is_hidden() and hf.locator(".stage").is_visible()
+        failing = page.locator('#missing tr[data-code="HF-U005"] td.failing')
+        assert failing.is_visible() and failing.bounding_box()["width"] <= 360
         page.goto(site.url + "/login")  # logged in: redirected to the dashboard
         page.click("button#logout")
         page.wait_for_url(site.url + "/login")

@@ -148,6 +148,8 @@ def _current(now: dt.datetime, steps: Sequence[Step], unit: UnitState) -> Step |
         return None  # it went already, or a later step did (the plan changed, or --as-of went back)
     if unit.invited_at is not None and latest.at <= unit.invited_at:
         return None  # superseded by a late invitation
+    if unit.covered_until is not None and latest.at <= unit.covered_until and latest.kind != "escalation":
+        return None  # a correction went after its time: the leader was just told what to fix
     if latest.kind == "escalation" and not unit.failing:
         return _before_escalating(now, latest, ordered[: reached[-1]], unit)
     if latest.expires is not None and now >= latest.expires:

@@ -83,8 +83,8 @@ class UnitState:
     leader_email: str = ""
     active: bool = True
     stage: Stage = Stage.NOT_INVITED
-    # what went out (outbox keys less "campaign:unit:", of rows not failed; a bounced row's key
-    # is left out once the address it went to is no longer the failing one, so it goes again)
+    # what went out (outbox keys less "campaign:unit:"; a bounced or refused row's key is left
+    # out once the address it went to is no longer the unit's, so it goes again)
     sent: frozenset[str] = frozenset()
     outreach: tuple[Outreach, ...] = ()
     # when the rules count the unit as invited: the invitation's sent time, or its queued time
@@ -110,6 +110,8 @@ class UnitState:
     # today); the escalation not before this one (None: not yet, the leader has had no reminder)
     hold_reminders_until: dt.datetime | None = None
     escalation_from: dt.datetime | None = None
+    # a correction answers for the step whose time had come: steps up to then are covered by it
+    covered_until: dt.datetime | None = None
 
     @property
     def has_valid(self) -> bool:
@@ -218,6 +220,7 @@ def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt
         last_inbound_at=record.last_inbound_at,
         hold_reminders_until=max(holds) if holds else None,
         escalation_from=escalation_from(max(reminders), campaign, schedule) if reminders else None,
+        covered_until=max(corrections) if invalid and corrections else None,
     )
 
 
@@ -228,13 +231,13 @@ def step_key(key: str) -> str:
 
 
 def _stale_bounce(mail: MailFact, record: UnitRecord) -> bool:
-    """A bounced mail to an address the unit no longer uses: it counts as not sent, so the step
-    goes again, to the address the roster gives now."""
-    return mail.status == "bounced" and mail.to_address.lower() != record.leader_email.lower()
+    """A mail that bounced (or was refused when sent) to an address the unit no longer uses: it
+    counts as not sent, so the step goes again, to the address the roster gives now."""
+    return mail.status in ("bounced", "failed") and mail.to_address.lower() != record.leader_email.lower()
 
 
 def _outreach(mail: MailFact, record: UnitRecord) -> Outreach:
-    return Outreach(LEADER_KINDS[mail.kind], mail.at, mail.key, bounced=mail.status == "bounced")
+    return Outreach(LEADER_KINDS[mail.kind], mail.at, mail.key, bounced=mail.status in ("bounced", "failed"))
 
 
 def unit_states(

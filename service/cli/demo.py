@@ -95,6 +95,15 @@ def summary(ctx: click.Context, result: DemoResult, elapsed: float) -> None:
     click.echo(f"Who did what: {len(groups.pop('valid form', []))} units sent a valid form; the others:")
     for part, codes in groups.items():
         click.echo(f"  {part}: {', '.join(codes)}")
+    stages: dict[str, list[str]] = {}
+    for code, stage in sorted(result.states.items()):
+        stages.setdefault(stage, []).append(code)
+    click.echo("Where each unit stands now (the state every mail, digest, sheet and page reads):")
+    for stage, codes in stages.items():
+        click.echo(f"  {stage} ({len(codes)}): {', '.join(codes)}")
+    for kind, codes in sorted(result.notices.items()):
+        who = "superior leader + coordinator" if kind == "challenges-notice" else "whoever was asked"
+        click.echo(f"  {kind} ({who}): {', '.join(sorted(set(codes)))}")
     config = result.folder / "skjemapost.toml"
     click.echo(f"Look closer: skjemapost --config {config} status --units")
     click.echo(f"  (commands that read or build forms also need {ENV_SECRET}={TOKEN_SECRET})")

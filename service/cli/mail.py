@@ -15,6 +15,7 @@ from service.app.mailing import Mailing
 from service.app.operations import PREVIEW_KINDS, Operations
 from service.app.setup import Setup
 from service.cli.base import LANG, app_for, cli, working
+from service.clock import local
 from service.jobs.poll import StopFlag
 from service.jobs.poll import watch as watch_loop
 from service.models import Language
@@ -162,11 +163,15 @@ def review(ctx: click.Context) -> None:
       skjemapost review dismiss 18 --note "spam"
     """
     if ctx.invoked_subcommand is None:
-        rows = Mailing(app_for(ctx)).review_queue()
+        app = app_for(ctx)
+        rows = Mailing(app).review_queue()
+        tz = app.config.campaign.timezone
+        if rows:
+            click.echo(f"times in {tz}")
         for r in rows:
             why = (r.detail or {}).get("why", "")
             click.echo(
-                f"{r.id:>5}  {r.received_at:%Y-%m-%d %H:%M}  {r.unit_code or '-':<10} "
+                f"{r.id:>5}  {local(r.received_at, tz):%Y-%m-%d %H:%M}  {r.unit_code or '-':<10} "
                 f"{r.sender:<30} {r.subject[:50]}\n       {why}"
             )
         click.echo(f"{len(rows)} message(s) need review")

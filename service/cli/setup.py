@@ -247,7 +247,7 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     alive = runner.alive(app.clock.now())
     click.echo(
         f"runner: {runner.holder} {'running' if alive else 'not running'}, last heartbeat "
-        f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, last cycle "
+        f"{local(runner.heartbeat_at, app.config.campaign.timezone):%Y-%m-%d %H:%M:%S %Z}, last cycle "
         f"{runner.detail.get('last_cycle_at') or '-'}"
     )
     if runner.detail.get("last_error"):

@@ -102,6 +102,7 @@ COORDINATORS = (
     ("HF", "Ingrid Berg", "ingrid.berg@example.edu"),
 )
 HR = "hr-hms@example.edu"
+BHT = "bht@example.edu"
 
 
 class DemoError(SkjemapostError, RuntimeError):
@@ -120,6 +121,8 @@ class DemoResult:
     status: list[FacultyProgress] = field(default_factory=list)
     mailbox: dict[str, int] = field(default_factory=dict)  # the service's folders -> messages, at the end
     cast: dict[str, str] = field(default_factory=dict)  # unit -> its part in the story
+    states: dict[str, str] = field(default_factory=dict)  # unit -> where it stands at the end
+    notices: dict[str, list[str]] = field(default_factory=dict)  # notice kind -> units it went for
 
     @property
     def inbox_left(self) -> int:
@@ -203,6 +206,10 @@ convert_with_libreoffice = false         # a fresh machine has no LibreOffice; t
 [hr]
 recipients = ["{HR}"]
 
+[notices]
+hr_hms = ["{HR}"]
+bht = ["{BHT}"]
+
 [storage]
 data_dir = "data"
 
@@ -232,6 +239,7 @@ def run_demo(folder: Path, say: Callable[[str], None], *, web_port: int = 8080) 
     addresses = {
         SERVICE,
         HR,
+        BHT,
         *(e for _, _, e in COORDINATORS),
         *(a for u in units for a in (u.leader_email, u.verneombud_email, u.superior_email) if a),
     }
@@ -250,6 +258,10 @@ def run_demo(folder: Path, say: Callable[[str], None], *, web_port: int = 8080) 
             _campaign(app, servers, by_code, say)
             result.workbook, _ = Operations(app).compile(folder / f"{config.campaign.id}.xlsx")
             result.status = Setup(app).status()
+            result.states = {s.code: s.stage.value for s in Operations(app).states(include_inactive=False)}
+            for row in app.store.outbox_rows(app.campaign_id, ["sent"]):
+                if row.kind in ("challenges-notice", "help-notice"):
+                    result.notices.setdefault(row.kind, []).append(row.unit_code or "")
         finally:
             app.close()
         result.sent = len(servers.saved)

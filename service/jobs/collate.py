@@ -3,8 +3,8 @@
 Three parts, kept apart so each can be tested and measured alone:
 
 - ``Sources``: what the workbook is made of (active units, the current valid versions, every
-  version received, reminders, failing addresses, coordinators). ``load`` reads it from the
-  store as *streams*, so 10,000 answer sets never sit in memory at once.
+  version received, each unit's ``UnitState``, coordinators). ``load`` reads it from the store,
+  the answers as *streams*, so 10,000 answer sets never sit in memory at once.
 - ``sheets``: pure. Sources + FormDef -> six ``Sheet`` values (Oversikt, Svar, Tiltak, Mangler,
   Flagg, Logg) whose rows are lazy iterables of Python values (str, int, float, date, datetime).
 - ``write_xlsx``: the only writer, xlsxwriter in ``constant_memory`` mode. Every ``str`` goes
@@ -24,8 +24,11 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter  # type: ignore[import-untyped]
 
+from service.campaign.state import Problem, Stage, UnitState, unit_states
+from service.config.settings import Campaign, Schedule
 from service.forms.answers import from_json, table_text, value_text
 from service.forms.model import Field, FormDef, Item
+from service.mail.smtpreason import humane
 from service.models import Unit
 from service.store.database import Store
 
@@ -59,10 +62,32 @@ class Sources:
     valid: frozenset[str]  # codes of units whose current version is valid
     current: Callable[[], Iterable[Version]]  # current valid versions of active units
     log: Callable[[], Iterable[Version]]  # every version, by unit then version
-    reminders: Mapping[str, Sequence[dt.datetime]]  # code -> reminder times
-    failing: Mapping[str, str]  # failing address (lower case) -> reason
+    states: Mapping[str, UnitState]  # code -> where the unit stands (``campaign.state``)
     coordinators: Mapping[str, str]  # faculty -> "Name <email>, ..."
     timezone: str = "Europe/Oslo"
+
+    def state(self, unit: Unit) -> UnitState:
+        """The unit's state; one the store had not yet when its states were read has had nothing."""
+        return self.states.get(unit.code) or UnitState(code=unit.code, faculty=unit.faculty)
+
+
+# the stages of a unit without a valid form, as the «Mangler» sheet words them
+STAGE_NB = {
+    Stage.NOT_INVITED: "ikke invitert",
+    Stage.INVITED: "ikke sendt",
+    Stage.AWAY: "borte",
+    Stage.ADDRESS_FAILING: "adresse virker ikke",
+    Stage.NEEDS_CORRECTION: "må rettes",
+    Stage.VALID: "levert",
+    Stage.INACTIVE: "inaktiv",
+}
+# what a mail to the leader was, as the «Mangler» sheet words it
+OUTREACH_NB = {
+    "invitation": "invitasjon",
+    "reminder": "påminnelse",
+    "correction": "retting",
+    "receipt": "kvittering",
+}
 
 
 @dataclass(frozen=True)
@@ -246,41 +271,67 @@ def _measures(src: Sources, form: FormDef, table: Field | None) -> Sheet:
     return Sheet("Tiltak", cols, rows())
 
 
+def missing(src: Sources) -> Iterator[tuple[Unit, UnitState]]:
+    """Every active unit without a valid form, in the order of ``units``, with its state: the
+    «Mangler» sheet's rows and the web page's list."""
+    for unit in src.units:
+        if unit.code not in src.valid:
+            yield unit, src.state(unit)
+
+
+def problem_line(problem: Problem) -> str:
+    """One problem still to fix, where it is first: "Skjema!C14: …"."""
+    return f"{problem.cell}: {problem.message}" if problem.cell else problem.message
+
+
 def _missing(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
     cols = (
         Col("Enhetskode", 14),
         Col("Enhet", 32),
         Col("Fakultet", 10),
-        Col("Status", 10),
+        Col("Status", 18),
         Col("Leder", 22),
         Col("Leders e-post", 28),
         Col("Koordinator(er)", 40),
+        Col("Skjema mottatt", 14),
+        Col("Feil å rette", 10),
+        Col("Feilene", 60),
+        Col("Sendt til leder", 44),
         Col("Purringer sendt", 15),
         Col("Siste purring", 14),
+        Col("Eskalert", 12),
+        Col("Tilbake", 12),
         Col("Feilende adresse", 50),
     )
 
+    def day(at: dt.datetime | None) -> dt.date | None:
+        return local(at).date() if at is not None else None
+
     def rows() -> Iterator[list[Value]]:
-        for unit in src.units:
-            if unit.code in src.valid:
-                continue
-            sent = sorted(src.reminders.get(unit.code, ()))
-            bounces = [
-                f"{a}: {src.failing[a.lower()]}"
-                for a in (unit.leader_email, unit.verneombud_email, unit.superior_email)
-                if a and a.lower() in src.failing
-            ]
+        for unit, state in missing(src):
+            reminders = sorted(state.reminders)
+            sent = "; ".join(
+                f"{local(o.at):%d.%m} {OUTREACH_NB.get(o.what, o.what)}{' (i retur)' if o.bounced else ''}"
+                for o in sorted(state.outreach, key=lambda o: o.at)
+            )
+            failure = state.failure
             yield [
                 unit.code,
                 unit.name,
                 unit.faculty,
-                status_of(src, unit, False),
+                STAGE_NB[state.stage],
                 unit.leader_name,
                 unit.leader_email,
                 src.coordinators.get(unit.faculty) or None,
-                len(sent),
-                local(sent[-1]).date() if sent else None,
-                "; ".join(bounces) or None,
+                day(state.received_on),
+                len(state.problems) if state.needs_correction else None,
+                "; ".join(problem_line(p) for p in state.problems) or None,
+                sent or None,
+                len(reminders),
+                day(reminders[-1]) if reminders else None,
+                day(state.escalated_at),
+                state.back_on,
+                f"{failure.address}: {humane(failure.reason, 'nb')}" if failure else None,
             ]
 
     return Sheet("Mangler", cols, rows())
@@ -343,12 +394,24 @@ def _log(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
 
 
 def load(
-    store: Store, campaign_id: str, coordinators: Mapping[str, str], timezone: str, faculty: str | None = None
+    store: Store,
+    *,
+    campaign: Campaign,
+    schedule: Schedule,
+    now: dt.datetime,
+    coordinators: Mapping[str, str],
+    faculty: str | None = None,
 ) -> Sources:
-    """The sources of campaign ``campaign_id`` (of one faculty if given), answers streamed."""
+    """The sources of ``campaign`` at ``now`` (of one faculty if given), answers streamed."""
+    campaign_id = campaign.id
     units = [x for x in store.units(campaign_id) if faculty is None or x.faculty == faculty]
     versions, valid = store.version_summary(campaign_id, faculty)
-    snapshots = store.unit_records(campaign_id)
+    codes = {u.code for u in units}
+    states = {
+        s.code: s
+        for s in unit_states(store, campaign, schedule, now, include_inactive=False)
+        if s.code in codes
+    }
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def current() -> Iterator[Version]:
@@ -381,10 +444,9 @@ def load(
         valid,
         current,
         log,
-        {x.code: x.reminders for x in snapshots},
-        store.failing_addresses(campaign_id),
+        states,
         coordinators,
-        timezone,
+        campaign.timezone,
     )
 
 

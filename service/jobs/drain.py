@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.clock import Clock
+from service.mail.smtpreason import DOMAIN, NO_SUCH_ADDRESS, meaning
 from service.net.imap import SentCopies
 from service.net.smtp import Outgoing, Result, SmtpSettings, send_all
 from service.store.database import Store
@@ -83,6 +84,11 @@ def drain_once(
             report.sent += 1
         elif result.fate == "failed":
             store.mark(row.id, "failed", clock.now(), result.detail)
+            if row.kind.startswith("leader-") and meaning(result.detail) in (NO_SUCH_ADDRESS, DOMAIN):
+                # the leader's address was refused at once: the unit's address fails, as on a bounce
+                store.note_failing_address(
+                    campaign_id, row.recipients[0], row.unit_code, result.detail, clock.now()
+                )
             report.failed += 1
             report.failures.append((row.dedupe_key, result.detail))
         else:

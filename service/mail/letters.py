@@ -25,7 +25,16 @@ from service.models import Language, NewMail, Unit
 
 # Machine mail (RFC 3834 Auto-Submitted); outreach is not, unless configured: the service wants
 # the out-of-office replies to invitations and reminders, to learn who is away.
-MACHINE_KINDS = frozenset({"leader-receipt", "leader-correction", "coordinator-digest", "hr-digest"})
+MACHINE_KINDS = frozenset(
+    {
+        "leader-receipt",
+        "leader-correction",
+        "coordinator-digest",
+        "hr-digest",
+        "challenges-notice",
+        "help-notice",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,22 @@ class InboxStore(StoreBase):
         newest = aware(row[1])
         return UnitHistory(int(row[0]), newest is not None, newest)
 
+    def note_failing_address(
+        self, campaign_id: str, address: str, unit_code: str | None, reason: str, now: dt.datetime
+    ) -> None:
+        """An address a mail server refused outright while we sent (no bounce will come)."""
+        with self._tx() as conn:
+            unit_ids = self.unit_ids(conn, campaign_id)
+            _add_failure(
+                conn,
+                campaign_id,
+                address,
+                unit_id=unit_ids.get(unit_code or ""),
+                inbound_id=None,
+                reason=reason,
+                now=now,
+            )
+
     def record_decision(
         self, campaign_id: str, inbound_id: int, decision: Decision, now: dt.datetime
     ) -> bool:
@@ -374,7 +390,7 @@ def _add_failure(
     address: str,
     *,
     unit_id: int | None,
-    inbound_id: int,
+    inbound_id: int | None,
     reason: str,
     now: dt.datetime,
 ) -> None:

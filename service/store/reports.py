@@ -16,11 +16,11 @@ from service.store.base import StoreBase, aware
 
 @dataclass(frozen=True)
 class MailFact:
-    """One mail the outbox holds about a unit (any status but failed), oldest first."""
+    """One mail the outbox holds about a unit, oldest first."""
 
     kind: str  # leader-invitation, leader-reminder-before, leader-correction, escalation, ...
     key: str  # the dedupe key less "campaign:unit:" ("invitation", "reminder-before:2", ...)
-    status: str  # queued, sending, sent, bounced
+    status: str  # queued, sending, sent, bounced, failed (refused when sent)
     at: dt.datetime  # sent, or queued while it waits
     to_address: str
 
@@ -136,7 +136,7 @@ class ReportStore(StoreBase):
                     o.c.created_at,
                     o.c.to_address,
                 )
-                .where(o.c.campaign_id == campaign_id, o.c.unit_id.is_not(None), o.c.status != "failed")
+                .where(o.c.campaign_id == campaign_id, o.c.unit_id.is_not(None))
                 .order_by(o.c.id)
             ).all()
             away_rows = conn.execute(

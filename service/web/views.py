@@ -3,15 +3,16 @@
 The web app asks this module for values and renders them; it never reads the store itself. A
 coordinator's view is narrowed to their faculty before anything is read, so no page or download
 can carry another faculty's rows whatever the request says. The numbers are the ones
-`skjemapost status` prints (``App.status``), and the missing units and flags come from the same
-``collate`` sources and sheets as the master workbook (the flags from the store's query that the
-digest uses), so the page and the workbook agree.
+`skjemapost status` prints (``App.status``); the missing units are the workbook's «Mangler» rows,
+built from the same ``collate`` sources (each unit's ``UnitState``) and worded in the reader's
+language; the flags come from the store's query that the digest uses. So the page and the
+workbook agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from service.app.mailing import Mailing
 from service.app.operations import Operations
 from service.app.setup import Setup
 from service.app.wiring import App
+from service.campaign.state import Stage
 from service.clock import local
 from service.forms.answers import flags_for
-from service.forms.model import FormDef
 from service.jobs import collate
+from service.mail.smtpreason import humane
 from service.models import Language, Unit
 from service.web.users import WebUser
 
@@ -42,16 +44,37 @@ class FacultyLine:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """One mail the leader got, on a local day."""
+
+    what: str  # invitation, reminder, correction, receipt
+    on: dt.date
+    bounced: bool
+
+
+@dataclass(frozen=True)
 class MissingUnit:
+    """A unit without a valid form: the workbook's «Mangler» row, in the reader's language."""
+
     code: str
     name: str
     faculty: str
-    status: str  # "mangler" (nothing received) or "ugyldig" (only invalid forms)
+    stage: Stage
+    state: str  # the stage in the reader's words: "må rettes", "to be corrected"
     leader: str
     leader_email: str
+    received_on: dt.date | None  # the first form received, if any
+    problems: Sequence[str]  # still to fix when the stage is needs-correction: "Skjema!C14: …"
+    outreach: Sequence[Sent]  # oldest first
     reminders: int
     last_reminder: dt.date | None
-    failing: str  # failing addresses and why, "" if none
+    escalated_on: dt.date | None
+    back_on: dt.date | None  # the leader's first day back, while they are away
+    failing: str  # the leader's failing address and what the server's refusal means; "" if none
+
+    @property
+    def needs_correction(self) -> bool:
+        return self.stage is Stage.NEEDS_CORRECTION
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,23 @@ class Dashboard:
     review: int  # messages waiting for a person (a coordinator: those matched to their units)
 
 
+# the stages in English; in Norwegian they are the words of the workbook's «Mangler» sheet
+STAGE_EN = {
+    Stage.NOT_INVITED: "not invited",
+    Stage.INVITED: "not sent",
+    Stage.AWAY: "away",
+    Stage.ADDRESS_FAILING: "address not working",
+    Stage.NEEDS_CORRECTION: "to be corrected",
+    Stage.VALID: "delivered",
+    Stage.INACTIVE: "inactive",
+}
+
+
+def stage_word(stage: Stage, lang: Language) -> str:
+    """Where a unit stands, in ``lang``: "må rettes" / "to be corrected"."""
+    return collate.STAGE_NB[stage] if lang == "nb" else STAGE_EN[stage]
+
+
 def scope(user: WebUser, wanted: str | None = None) -> str | None:
     """The one faculty a user may see, or None for all. The only place a role becomes a filter:
     HR may narrow it to the faculty they ``wanted``; a coordinator's wish changes nothing."""
@@ -97,7 +137,10 @@ class Views:
         total = FacultyLine(
             "", *(sum(getattr(x, k) for x in lines) for k in ("units", "submitted", "valid", "missing"))
         )
-        src = collate.load(app.store, app.campaign_id, {}, cfg.campaign.timezone, faculty)
+        now = app.clock.now()
+        src = collate.load(
+            app.store, campaign=cfg.campaign, schedule=cfg.schedule, now=now, coordinators={}, faculty=faculty
+        )
         codes = {u.code for u in src.units}
         review = sum(
             1
@@ -107,11 +150,11 @@ class Views:
         return Dashboard(
             cfg.campaign.title,
             cfg.campaign.deadline,
-            local(app.clock.now(), cfg.campaign.timezone),
+            local(now, cfg.campaign.timezone),
             faculty,
             lines,
             total,
-            _missing(src, app.form),
+            _missing(src, lang),
             _flags(src.units, app.store.current_flags(app.campaign_id), lang),
             review,
         )
@@ -130,25 +173,37 @@ class Views:
         self.app.store.require_current()
 
 
-def _missing(src: collate.Sources, form: FormDef) -> list[MissingUnit]:
-    """The workbook's «Mangler» sheet, row for row."""
-    sheet = next(s for s in collate.sheets(src, form) if s.name == "Mangler")
-    titles = [c.title for c in sheet.columns]
+def _missing(src: collate.Sources, lang: Language) -> list[MissingUnit]:
+    """The workbook's «Mangler» rows (``collate.missing``), from each unit's state."""
+    tz = src.timezone
+
+    def day(at: dt.datetime | None) -> dt.date | None:
+        return local(at, tz).date() if at is not None else None
+
     out = []
-    for row in sheet.rows:
-        r: Mapping[str, object] = dict(zip(titles, row, strict=True))
-        last = r["Siste purring"]
+    for unit, state in collate.missing(src):
+        reminders = sorted(state.reminders)
+        failure = state.failure
         out.append(
             MissingUnit(
-                str(r["Enhetskode"]),
-                str(r["Enhet"]),
-                str(r["Fakultet"]),
-                str(r["Status"]),
-                str(r["Leder"] or ""),
-                str(r["Leders e-post"] or ""),
-                int(r["Purringer sendt"] or 0),  # type: ignore[call-overload]
-                last if isinstance(last, dt.date) else None,
-                str(r["Feilende adresse"] or ""),
+                unit.code,
+                unit.name,
+                unit.faculty,
+                state.stage,
+                stage_word(state.stage, lang),
+                unit.leader_name,
+                unit.leader_email,
+                day(state.received_on),
+                tuple(collate.problem_line(p) for p in state.problems),
+                tuple(
+                    Sent(o.what, local(o.at, tz).date(), o.bounced)
+                    for o in sorted(state.outreach, key=lambda o: o.at)
+                ),
+                len(reminders),
+                day(reminders[-1]) if reminders else None,
+                day(state.escalated_at),
+                state.back_on,
+                f"{failure.address}: {humane(failure.reason, lang)}" if failure else "",
             )
         )
     return out
