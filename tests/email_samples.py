@@ -125,6 +125,7 @@ KIND_KEYS = {
         "period_end",
         "progress",
         "faculties",
+        "help_unrouted",
         "new_submissions",
         "corrections_pending",
         "missing_units",
@@ -393,7 +394,13 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
     if kind == "hr-digest":
         per_faculty = {"HF": (21, 12, 10), "IE": (20, 15, 14), "NV": (20, 13, 13)}
         faculties = [{"faculty": f, **_progress(*n)} for f, n in per_faculty.items()]
-        context.update(_digest(lang, None), faculties=faculties)
+        help_unrouted = [
+            {
+                "unit": dict(UNIT),
+                "wanted": [_pick(lang, "Bedriftshelsetjenesten", "the occupational health service")],
+            }
+        ]
+        context.update(_digest(lang, None), faculties=faculties, help_unrouted=help_unrouted)
     elif kind == "coordinator-digest":
         context.update(_digest(lang, "IE"), faculty="IE", coordinators=COORDINATORS["IE"])
     else:

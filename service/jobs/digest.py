@@ -16,9 +16,10 @@ from service.campaign.state import Stage, unit_states
 from service.clock import local
 from service.config.settings import Config
 from service.forms.answers import flags_for
+from service.jobs.notices import unrouted_help
 from service.mail.compose import Attachment, Envelope, Mailbox
 from service.mail.letters import Letters, unit_mapping
-from service.models import NewMail, Unit
+from service.models import Language, NewMail, Unit
 from service.store.database import Store
 from service.store.reports import FacultyProgress
 
@@ -191,6 +192,7 @@ def digests(
             letters.base_context()
             | _context(facts, config, units, active, week=week, lang=lang)
             | {"faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
+            | {"help_unrouted": _unrouted_help(store, config, letters, units, lang)}
         )
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
         out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now=now))
@@ -198,3 +200,25 @@ def digests(
         return out
     existing = store.existing_keys(cid, (m.dedupe_key for m in out))
     return [m for m in out if m.dedupe_key not in existing]
+
+
+def _unrouted_help(
+    store: Store, config: Config, letters: Letters, units: dict[str, Unit], lang: str
+) -> list[dict[str, Any]]:
+    """Units whose current form asks HR- og HMS-avdelingen or Bedriftshelsetjenesten for help
+    while the config gives that service no address ([notices] hr_hms, bht): HR passes them on."""
+    if not config.notices.help_requests:
+        return []
+    language: Language = "en" if lang == "en" else "nb"
+    names = {
+        "hr_hms": {"nb": "HR- og HMS-avdelingen", "en": "the HR and HSE Division"},
+        "bht": {"nb": "Bedriftshelsetjenesten", "en": "the occupational health service"},
+    }
+    out = []
+    for row in store.current_versions(config.campaign.id):
+        wanted = unrouted_help(config, letters.form, row["answers"] or {})
+        if wanted and row["code"] in units:
+            out.append(
+                {"unit": unit_mapping(units[row["code"]]), "wanted": [names[a][language] for a in wanted]}
+            )
+    return out
