@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, get_args
 
 Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+
+class MessageKind(StrEnum):
+    """What an inbound message is: the classifier's verdict, and the kind its decision records."""
+
+    BOUNCE = "bounce"
+    DELAY = "delay"
+    AUTO_REPLY = "auto-reply"
+    REPORT = "report"
+    LIST = "list"
+    OWN = "own"
+    SUBMISSION = "submission"
+    QUESTION = "question"
+    # decisions only
+    DUPLICATE = "duplicate"
+    UNKNOWN = "unknown"
+    ERROR = "error"
+
+
+class MailKind(StrEnum):
+    """What a mail the service sends is: its template (templates/email/<lang>/<kind>.*) and the
+    outbox row's kind."""
+
+    LEADER_INVITATION = "leader-invitation"
+    LEADER_REMINDER_BEFORE = "leader-reminder-before"
+    LEADER_REMINDER_AFTER = "leader-reminder-after"
+    LEADER_REMINDER_CORRECTION = "leader-reminder-correction"
+    ESCALATION = "escalation"
+    LEADER_RECEIPT = "leader-receipt"
+    LEADER_CORRECTION = "leader-correction"
+    COORDINATOR_DIGEST = "coordinator-digest"
+    HR_DIGEST = "hr-digest"
+    CHALLENGES_NOTICE = "challenges-notice"
+    HELP_NOTICE = "help-notice"
 
 
 @dataclass(frozen=True)
@@ -58,7 +93,7 @@ class NewSubmission:
 class Decision:
     """What processing one inbound message decided; the store commits it in one transaction."""
 
-    kind: str  # submission, question, bounce, auto-reply, report, list, own, duplicate, unknown
+    kind: MessageKind
     outcome: str  # receipt, correction, rejected, review, ignored, bounce-recorded, sent-copy...
     folder: str  # the IMAP folder it is moved to after the commit
     unit_code: str | None = None

@@ -181,7 +181,7 @@ def test_auto_submitted_decides_and_the_return_date_comes_along():
             "Jeg er tilbake 4. januar.\n",
         )
     )
-    assert (c.kind, c.returns_on) == ("auto_reply", D(2021, 1, 4))
+    assert (c.kind, c.returns_on) == ("auto-reply", D(2021, 1, 4))
     assert c.reason == "header Auto-Submitted: auto-replied"
     assert is_machine(c)
 
@@ -205,7 +205,7 @@ def test_auto_submitted_no_is_a_person():
 )
 def test_auto_reply_headers(header):
     """Each auto-reply header alone makes a mail an auto-reply."""
-    assert classified(msg(f"From: kari@example.edu\nSubject: Re: skjema\n{header}")).kind == "auto_reply"
+    assert classified(msg(f"From: kari@example.edu\nSubject: Re: skjema\n{header}")).kind == "auto-reply"
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_auto_reply_headers(header):
 def test_auto_reply_subject_prefixes(subject):
     """A Norwegian, English or German out-of-office subject prefix alone is enough."""
     c = classified(msg(f"From: kari@example.edu\nSubject: {subject}"))
-    assert c.kind == "auto_reply" and c.reason.startswith("subject prefix")
+    assert c.kind == "auto-reply" and c.reason.startswith("subject prefix")
 
 
 # ---- reports, lists, our own mail ----------------------------------------------------------------
@@ -350,7 +350,7 @@ def test_a_mistyped_code_in_code_shape_is_kept_for_the_typo_answer():
 def test_is_machine_for_every_kind():
     """Only submissions and questions come from people who get an answer."""
     machine = {k for k in KINDS if is_machine(Classification(k, ""))}
-    assert machine == {"bounce", "delay", "auto_reply", "report", "list", "own"}
+    assert machine == {"bounce", "delay", "auto-reply", "report", "list", "own"}
 
 
 def test_x_auto_response_suppress_never_turns_away_a_form():

@@ -32,7 +32,7 @@ EXPECTED: dict[str, dict[str, str]] = json.loads((CORPUS / "outcomes.json").read
 NAMES = sorted(x.stem for x in CORPUS.glob("*.eml"))
 # After the newest corpus message (2020-12-23): every received time comes from the message itself.
 NOW = dt.datetime(2021, 1, 4, 9, 0, tzinfo=dt.UTC)
-# The classifier's machine kinds as Decision.kind spells them (auto_reply -> auto-reply).
+# The classifier's machine kinds (one spelling with Decision.kind since MessageKind).
 MACHINE_DECISION_KINDS = {k.replace("_", "-") for k in MACHINE_KINDS}
 # What the poller would record for a message it fetched: UIDs are its position in NAMES.
 INBOX, UIDVALIDITY = "INBOX", 1

@@ -290,7 +290,7 @@ def test_an_away_user_answers_once_per_sender_and_never_a_machine(world):
         smtp.send_message(mail("away@example.edu"), from_addr="service@example.edu")
         smtp.send_message(mail("away@example.edu", "Reminder"), from_addr="service@example.edu")
     (auto,) = world.messages("service@example.edu")
-    assert classify(parse(auto)).kind == "auto_reply"
+    assert classify(parse(auto)).kind == "auto-reply"
     assert parsed(auto)["Subject"] == "Automatic reply: Invitation"
     assert len(world.messages("away@example.edu")) == 2
 

@@ -15,7 +15,7 @@ from service.errors import SkjemapostError
 from service.jobs.drain import DrainReport, drain_once
 from service.jobs.poll import PollReport, poll_once, settle_review
 from service.mail.parser import parse
-from service.models import Decision, NewMail, Unit
+from service.models import Decision, MessageKind, NewMail, Unit
 from service.net.imap import connect as connect_imap
 from service.net.smtp import Result
 from service.store.inbox import InboundRow
@@ -119,7 +119,7 @@ class Mailing:
         def decide() -> Decision:
             if code is None:
                 return Decision(
-                    row.kind or "unknown",
+                    MessageKind(row.kind or "unknown"),
                     "dismissed",
                     self.app.config.imap.folders.ignored,
                     row.unit_code,

@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
 from service.config.settings import Campaign, Schedule
+from service.models import MailKind
 from service.store.database import Store
 from service.store.reports import FailureFact, MailFact, UnitRecord
 
@@ -45,13 +46,13 @@ class Stage(StrEnum):
 
 
 # the outbox kinds that reach the unit's leader about its form, in the words of a mail list
-LEADER_KINDS = {
-    "leader-invitation": "invitation",
-    "leader-reminder-before": "reminder",
-    "leader-reminder-after": "reminder",
-    "leader-reminder-correction": "reminder",
-    "leader-correction": "correction",
-    "leader-receipt": "receipt",
+LEADER_KINDS: dict[str, str] = {
+    MailKind.LEADER_INVITATION: "invitation",
+    MailKind.LEADER_REMINDER_BEFORE: "reminder",
+    MailKind.LEADER_REMINDER_AFTER: "reminder",
+    MailKind.LEADER_REMINDER_CORRECTION: "reminder",
+    MailKind.LEADER_CORRECTION: "correction",
+    MailKind.LEADER_RECEIPT: "receipt",
 }
 
 
@@ -202,7 +203,7 @@ def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt
         outreach=outreach,
         invited_at=invitations[0].at if invitations else None,
         invitation_sent_at=min(went) if went else None,
-        escalated_at=next((m.at for m in record.mails if m.kind == "escalation"), None),
+        escalated_at=next((m.at for m in record.mails if m.kind == MailKind.ESCALATION), None),
         failure=record.failure,
         back_on=back_on,
         received_on=record.first_received_at,

@@ -28,7 +28,7 @@ from service.mail.classifier import Classification, classify, is_machine, spread
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Letters, Reply
 from service.mail.parser import AttachmentFile, InboundMail
-from service.models import Decision, NewMail, NewSubmission
+from service.models import Decision, MessageKind, NewMail, NewSubmission
 from service.store.database import Store
 
 
@@ -90,14 +90,14 @@ class Processor:
     def _machine(self, mail: InboundMail, c: Classification) -> Decision:
         f = self.folders
         if c.kind == "own":
-            return Decision("own", "sent-copy", f.sent or f.processed)
+            return Decision(MessageKind.OWN, "sent-copy", f.sent or f.processed)
         unit = self._unit_of_our_mail(c.original_message_id or mail.in_reply_to)
         if c.kind == "bounce":
             failed = tuple(a.lower() for a in c.failed_recipients)
             unit = unit or next((self.dir.by_address[a][0] for a in failed if a in self.dir.by_address), None)
             reason = c.diagnostic or ", ".join(c.status) or c.reason
             return Decision(
-                "bounce",
+                MessageKind.BOUNCE,
                 "bounce-recorded",
                 f.processed,
                 unit,
@@ -107,17 +107,17 @@ class Processor:
             )
         if c.kind == "delay":
             return Decision(
-                "delay",
+                MessageKind.DELAY,
                 "delay-noted",
                 f.ignored,
                 unit,
                 {"recipients": list(c.failed_recipients), "signal": c.reason},
             )
-        if c.kind == "auto_reply":
+        if c.kind is MessageKind.AUTO_REPLY:
             sender = mail.from_address
             unit = unit or next(iter(self.dir.by_address.get(sender, [])), None)
             return Decision(
-                "auto-reply",
+                MessageKind.AUTO_REPLY,
                 "auto-reply-noted",
                 f.ignored,
                 unit,
@@ -164,11 +164,11 @@ class Processor:
                     now=now,
                     detail=detail,
                 )
-            kind = "submission" if found else "question"
+            kind = MessageKind.SUBMISSION if found else MessageKind.QUESTION
             why = "no readable form" if found else "a message without a form"
             if thread_unit is None and sender not in self.dir.by_address:
                 return Decision(
-                    "unknown",
+                    MessageKind.UNKNOWN,
                     "review",
                     self.folders.review,
                     None,
@@ -179,7 +179,7 @@ class Processor:
         troubled = [x for x in forms if x.trouble]
         if troubled:
             return Decision(
-                "submission",
+                MessageKind.SUBMISSION,
                 "review",
                 self.folders.review,
                 troubled[0].unit or thread_unit,
@@ -197,7 +197,7 @@ class Processor:
         capped = len(answers) < len(subs)
         answers += told
         return Decision(
-            "submission",
+            MessageKind.SUBMISSION,
             outcome + ("-capped" if capped else ""),
             self.folders.processed,
             subs[0].unit_code,
@@ -393,7 +393,7 @@ class Processor:
                 ),
             )
         return Decision(
-            "submission",
+            MessageKind.SUBMISSION,
             "rejected" if answers else "rejected-capped",
             self.folders.processed,
             code,

@@ -36,7 +36,7 @@ from imap_tools import BaseMailBox
 from service.clock import Clock
 from service.jobs.decide import Processor
 from service.mail.parser import InboundMail, parse, received_time
-from service.models import Decision
+from service.models import Decision, MessageKind
 from service.net.imap import ensure_folder, move_message
 from service.store.database import Store
 from service.store.inbox import InboundRow
@@ -209,7 +209,9 @@ def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, ra
             processor,
             row_id,
             now,
-            lambda: Decision("duplicate", "ignored", folder, detail={"message_id": mail.message_id}),
+            lambda: Decision(
+                MessageKind.DUPLICATE, "ignored", folder, detail={"message_id": mail.message_id}
+            ),
         )
     else:
         decision = commit(
@@ -259,7 +261,7 @@ def settle_review(
 
 def _quarantined(processor: Processor, exc: Exception) -> Decision:
     return Decision(
-        "error",
+        MessageKind.ERROR,
         "quarantined",
         processor.folders.quarantine,
         detail={"error": f"{type(exc).__name__}: {exc}"},

@@ -25,17 +25,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
 
 from service.mail import tokens
 from service.mail.msgid import is_ours
 from service.mail.parser import AttachmentFile, InboundMail
 from service.mail.returndate import return_date
 from service.mail.text import message_id_in
+from service.models import MessageKind
 
-Kind = Literal["bounce", "delay", "auto_reply", "report", "list", "own", "submission", "question"]
-KINDS: tuple[Kind, ...] = get_args(Kind)
-MACHINE_KINDS: frozenset[Kind] = frozenset({"bounce", "delay", "auto_reply", "report", "list", "own"})
+Kind = MessageKind
+KINDS: tuple[Kind, ...] = (
+    MessageKind.BOUNCE,
+    MessageKind.DELAY,
+    MessageKind.AUTO_REPLY,
+    MessageKind.REPORT,
+    MessageKind.LIST,
+    MessageKind.OWN,
+    MessageKind.SUBMISSION,
+    MessageKind.QUESTION,
+)
+MACHINE_KINDS: frozenset[Kind] = frozenset(KINDS[:6])
 
 SPREADSHEET_EXTENSIONS = frozenset({"xlsx", "xlsm", "xls", "xlsb", "xltx", "xltm", "ods", "csv"})
 _SPREADSHEET_TYPES = ("spreadsheet", "ms-excel", "text/csv", "text/comma-separated-values")
@@ -56,7 +65,7 @@ class Classification:
     status: tuple[str, ...] = ()  # enhanced status codes ("5.1.1") of those recipients
     diagnostic: str = ""  # the remote server's words, e.g. "550 5.1.1 User unknown"
     original_message_id: str = ""  # the mail a bounce or report is about; ours preferred
-    returns_on: dt.date | None = None  # auto_reply: the first day back, when it can be read
+    returns_on: dt.date | None = None  # auto-reply: the first day back, when it can be read
     report_type: str = ""  # delivery-status, feedback-report, disposition-notification
     references: tuple[str, ...] = ()  # candidate reference codes, subject first, unchecked
 
@@ -138,7 +147,7 @@ def _dsn(mail: InboundMail) -> Classification | None:
         diagnostics[outcome] = diagnostics[outcome] or _diag(rcpt.get("diagnostic-code", ""))
     where = "" if all(p.origin == "top" for p in parts) else " in a forwarded message"
     original = _original_id(mail)
-    outcomes: tuple[tuple[str, Kind], ...] = (("failed", "bounce"), ("delayed", "delay"))
+    outcomes: tuple[tuple[str, Kind], ...] = (("failed", MessageKind.BOUNCE), ("delayed", MessageKind.DELAY))
     for outcome, kind in outcomes:
         if addrs[outcome]:
             return Classification(
@@ -152,7 +161,7 @@ def _dsn(mail: InboundMail) -> Classification | None:
                 report_type="delivery-status",
             )
     return Classification(
-        "report",
+        MessageKind.REPORT,
         f"DSN{where} reporting delivery, not failure",
         original_message_id=original,
         report_type="delivery-status",
@@ -164,7 +173,7 @@ def _report(mail: InboundMail) -> Classification | None:
         if "feedback-report" in part.content_type:
             kind = part.fields.get("feedback-type", "abuse")
             return Classification(
-                "report",
+                MessageKind.REPORT,
                 f"ARF report (Feedback-Type: {kind})",
                 original_message_id=_original_id(mail),
                 report_type="feedback-report",
@@ -173,14 +182,14 @@ def _report(mail: InboundMail) -> Classification | None:
             disposition = part.fields.get("disposition", "")
             original = message_id_in(part.fields.get("original-message-id", "")) or _original_id(mail)
             return Classification(
-                "report",
+                MessageKind.REPORT,
                 f"MDN (Disposition: {disposition})",
                 original_message_id=original,
                 report_type="disposition-notification",
             )
     if mail.content_type == "multipart/report":
         return Classification(
-            "report",
+            MessageKind.REPORT,
             f"multipart/report; report-type={mail.report_type or '?'}",
             original_message_id=_original_id(mail),
             report_type=mail.report_type,
@@ -191,7 +200,9 @@ def _report(mail: InboundMail) -> Classification | None:
 def _own(mail: InboundMail) -> Classification | None:
     if is_ours(mail.message_id):
         return Classification(
-            "own", f"Message-ID {mail.message_id} is one of ours", original_message_id=mail.message_id
+            MessageKind.OWN,
+            f"Message-ID {mail.message_id} is one of ours",
+            original_message_id=mail.message_id,
         )
     return None
 
@@ -273,7 +284,7 @@ def _text_bounce(mail: InboundMail) -> Classification | None:
     by_subject = delay_subject or bounce_subject
     signal = f"subject {by_subject.group(0).strip()!r}" if by_subject else f"sender {mail.from_address}"
     return Classification(
-        "delay" if delayed else "bounce",
+        MessageKind.DELAY if delayed else MessageKind.BOUNCE,
         f"text {'delay notice' if delayed else 'bounce'} ({signal})"
         + ("" if failed else ", no failed address found"),
         failed,
@@ -335,9 +346,9 @@ def _list_header(mail: InboundMail) -> str | None:
 def _list(mail: InboundMail) -> Classification | None:
     name = _list_header(mail)
     if name:
-        return Classification("list", f"header {name}: {mail.header(name)[:80]}")
+        return Classification(MessageKind.LIST, f"header {name}: {mail.header(name)[:80]}")
     if mail.header("precedence").strip().lower() == "list":
-        return Classification("list", "header Precedence: list")
+        return Classification(MessageKind.LIST, "header Precedence: list")
     return None
 
 
@@ -355,7 +366,7 @@ def _read_receipt(mail: InboundMail) -> Classification | None:
     else:
         return None
     return Classification(
-        "report",
+        MessageKind.REPORT,
         f"read receipt: subject {mail.subject.split(':')[0]!r} and {why}",
         original_message_id=_original_id(mail),
         report_type="disposition-notification",
@@ -370,7 +381,7 @@ def _auto_subject(mail: InboundMail) -> Classification | None:
 def _auto(mail: InboundMail, reason: str) -> Classification:
     anchor = mail.date.date() if mail.date else None
     return Classification(
-        "auto_reply", reason, returns_on=return_date(f"{mail.subject}\n{mail.text}", anchor)
+        MessageKind.AUTO_REPLY, reason, returns_on=return_date(f"{mail.subject}\n{mail.text}", anchor)
     )
 
 
@@ -381,11 +392,11 @@ def _person(mail: InboundMail) -> Classification:
     sheets = spreadsheets(mail)
     if sheets:
         names = ", ".join(a.filename or a.content_type for a in sheets)
-        return Classification("submission", f"spreadsheet attachment(s): {names}")
+        return Classification(MessageKind.SUBMISSION, f"spreadsheet attachment(s): {names}")
     why = (
         f"{len(mail.attachments)} attachment(s), none a spreadsheet" if mail.attachments else "no attachment"
     )
-    return Classification("question", f"a person's mail with {why}")
+    return Classification(MessageKind.QUESTION, f"a person's mail with {why}")
 
 
 # ---- helpers ---------------------------------------------------------------------------------

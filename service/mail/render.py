@@ -38,22 +38,10 @@ import jinja2
 
 from service.errors import Problem, SkjemapostError
 from service.mail.filters import filters
-from service.models import LANGUAGES, Language
+from service.models import LANGUAGES, Language, MailKind
 
 #: template kinds, named by audience and purpose
-KINDS: tuple[str, ...] = (
-    "leader-invitation",
-    "leader-reminder-before",
-    "leader-reminder-after",
-    "leader-reminder-correction",
-    "escalation",
-    "leader-receipt",
-    "leader-correction",
-    "coordinator-digest",
-    "hr-digest",
-    "challenges-notice",
-    "help-notice",
-)
+KINDS: tuple[str, ...] = tuple(k.value for k in MailKind)
 #: the three files of a kind: ``<kind>.subject.txt``, ``<kind>.txt``, ``<kind>.html``
 PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
 STYLESHEET_TEMPLATE = "_base.html"

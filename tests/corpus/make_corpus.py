@@ -1028,7 +1028,7 @@ def _() -> Built:
         code, day, subject, text, ["Auto-Submitted: auto-generated", "X-Auto-Response-Suppress: All"]
     )
     return raw, expect(
-        "auto_reply", "thomas.berg@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
+        "auto-reply", "thomas.berg@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
     )
 
 
@@ -1049,7 +1049,7 @@ def _() -> Built:
         lang="en",
     )
     return raw, expect(
-        "auto_reply", "anna.kowalska@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
+        "auto-reply", "anna.kowalska@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
     )
 
 
@@ -1065,7 +1065,7 @@ def _() -> Built:
         code, day, subject, text, ["X-Autoreply: yes", "X-Mailer: Zimbra 8.8.15_GA_3869"], exchange=False
     )
     return raw, expect(
-        "auto_reply", "oystein.kvam@example.edu", subject, references=[ref(code)], returns_on=None
+        "auto-reply", "oystein.kvam@example.edu", subject, references=[ref(code)], returns_on=None
     )
 
 
@@ -1086,7 +1086,7 @@ def _() -> Built:
         exchange=False,
     )
     return raw, expect(
-        "auto_reply", "maria.garcia@example.edu", subject, references=[ref(code)], returns_on=None
+        "auto-reply", "maria.garcia@example.edu", subject, references=[ref(code)], returns_on=None
     )
 
 
@@ -1115,7 +1115,7 @@ def _() -> Built:
             qp(text),
         ),
     )
-    return raw, expect("auto_reply", "bjorn.aesoy@example.edu", "Ferie", returns_on="2021-01-04")
+    return raw, expect("auto-reply", "bjorn.aesoy@example.edu", "Ferie", returns_on="2021-01-04")
 
 
 @case("oof-subject-only-fravaer")
@@ -1125,7 +1125,7 @@ def _() -> Built:
     text = "Takk for e-posten. Jeg er tilbake fra og med 4.1. og svarer deg da."
     raw = auto_reply(code, day, subject, text, [], exchange=False)
     return raw, expect(
-        "auto_reply", "erik.johansen@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
+        "auto-reply", "erik.johansen@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
     )
 
 
@@ -1136,7 +1136,7 @@ def _() -> Built:
     text = "Thank you for your message. I am on annual leave, returning 04.01.2021.\n\nJames O'Connor"
     raw = auto_reply(code, day, subject, text, ["X-Autorespond: Out of Office"], exchange=False)
     return raw, expect(
-        "auto_reply", "james.oconnor@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
+        "auto-reply", "james.oconnor@example.edu", subject, references=[ref(code)], returns_on="2021-01-04"
     )
 
 
@@ -1157,7 +1157,7 @@ def _() -> Built:
         lang="de",
     )
     return raw, expect(
-        "auto_reply", "elena.rossi@example.edu", subject, references=[ref(code)], returns_on="2021-01-07"
+        "auto-reply", "elena.rossi@example.edu", subject, references=[ref(code)], returns_on="2021-01-07"
     )
 
 
@@ -1170,7 +1170,7 @@ def _() -> Built:
     )
     raw = auto_reply(code, day, subject, text, ["X-MS-Exchange-Inbox-Rules-Loop: camilla.vold@example.edu"])
     return raw, expect(
-        "auto_reply", "camilla.vold@example.edu", subject, references=[ref(code)], returns_on="2021-01-12"
+        "auto-reply", "camilla.vold@example.edu", subject, references=[ref(code)], returns_on="2021-01-12"
     )
 
 
@@ -1188,7 +1188,7 @@ def _() -> Built:
         exchange=False,
     )
     return raw, expect(
-        "auto_reply", "wei.zhang@example.edu", "away from my mail", references=[ref(code)], returns_on=None
+        "auto-reply", "wei.zhang@example.edu", "away from my mail", references=[ref(code)], returns_on=None
     )
 
 
