@@ -101,6 +101,7 @@ class Replay:
     units: list
     got: dict[str, list[tuple[dt.date, str, EmailMessage]]]
     new_address: str
+    first_form: dict[str, dt.date]  # unit code -> the day its first form (right or wrong) came
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,10 @@ def replay(mail_world, tmp_path_factory) -> Replay:
                     got[address].append((day, kinds.get(msg["Message-ID"], "?"), msg))
                 seen[address] = len(raws)
         day += dt.timedelta(days=1)
-    return Replay(p, app, units, got, new_address)
+    first_form: dict[str, dt.date] = {}
+    for code, when in sorted(form_replies, key=lambda k: k[1]):
+        first_form.setdefault(code, when)
+    return Replay(p, app, units, got, new_address, first_form)
 
 
 def m_unit(msg: EmailMessage, unit) -> bool:
@@ -317,6 +321,17 @@ def test_an_english_leaders_escalation_is_in_the_institutions_language(replay):
     assert u2.language == "en"
     (msg,) = [m for d, k, m in replay.got[u2.superior_email] if k == "escalation" and m_unit(m, u2)]
     assert "Hello" not in body(msg) and "dere" in body(msg)
+
+
+def test_no_leader_whose_form_is_stored_is_told_it_was_not_received(replay):
+    """Once a unit's form (with mistakes or not) is in the store, no mail to its leader says it
+    was not received: across every unit of the campaign."""
+    for unit in replay.units:
+        address = replay.new_address if unit is replay.units[3] else unit.leader_email
+        since = replay.first_form.get(unit.code)
+        for day, kind, msg in replay.got[address]:
+            if since is not None and day >= since:
+                assert not any(w in body(msg) for w in NOT_RECEIVED), (unit.code, day, kind)
 
 
 def test_nobody_got_anything_twice(replay):
