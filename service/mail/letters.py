@@ -138,6 +138,11 @@ class Letters:
             raw,
         )
 
+    def superior_and_coordinators(self, unit: Unit) -> list[Mailbox]:
+        """Who hears of a unit beyond its leader: its superior leader, then its coordinators."""
+        to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
+        return [Mailbox(unit.superior_email), *to] if unit.superior_email else to
+
     def leader_envelope(self, unit: Unit) -> Envelope:
         cc: tuple[Mailbox, ...] = ()
         if self.config.mail.cc_verneombud and unit.verneombud_email:
@@ -233,10 +238,7 @@ class Letters:
         (the campaign's default): these readers are not the leader."""
         lang = self.config.campaign.default_language
         tz = self.config.campaign.timezone
-        coordinators = self.config.coordinators_for(unit.faculty)
-        to = [Mailbox(co.email, co.name) for co in coordinators]
-        if unit.superior_email:
-            to.insert(0, Mailbox(unit.superior_email))
+        to = self.superior_and_coordinators(unit)
         cc = (Mailbox(unit.verneombud_email, unit.verneombud_name),) if unit.verneombud_email else ()
         failure = state.failure
         ctx = self.unit_context(unit, lang) | {
@@ -285,9 +287,7 @@ class Letters:
         """To the superior leader and the coordinators: the unit's form says its work environment
         is not (or maybe not) fully satisfactory. ``answers`` are the answers that say so,
         ``words`` the unit's own descriptions. None when there is nobody to tell."""
-        to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
-        if unit.superior_email:
-            to.insert(0, Mailbox(unit.superior_email))
+        to = self.superior_and_coordinators(unit)
         if not to:
             return None
         lang = self.config.campaign.default_language
