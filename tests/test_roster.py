@@ -90,6 +90,14 @@ def test_missing_required_column_is_reported(tmp_path):
         read_roster(write(tmp_path, "unit_code;unit_name;faculty;leader_name\nA;B;C;D\n"))
 
 
+def test_a_column_given_twice_is_named_as_a_spreadsheet_shows_it(tmp_path):
+    """Columns by their letters and header text, as the person who fixes the file sees them."""
+    text = "unit_code;unit_name;leader_email;faculty;leader_name;leder_epost\nA;B;a@x.no;C;D;b@x.no\n"
+    with pytest.raises(RosterError) as err:
+        read_roster(write(tmp_path, text))
+    assert "column leader_email appears twice: columns C ('leader_email') and F ('leder_epost')" in str(err.value)
+
+
 def test_xlsx_roster_reads_the_same_as_csv(tmp_path):
     """An .xlsx roster with the same rows gives the same units."""
     csv_units = read_roster(EXAMPLE).units

@@ -18,7 +18,7 @@ from service.campaign.plan import is_digest_time, simulate
 from service.campaign.state import UnitState, unit_states
 from service.clock import local
 from service.errors import SkjemapostError
-from service.forms.answers import flags_for, from_json, summary
+from service.forms.answers import flags_for, from_json, problem_rows, summary
 from service.forms.read import read_form
 from service.forms.validate import validate
 from service.jobs import collate, lease
@@ -154,11 +154,12 @@ class Operations:
             return letters.escalation(unit, self.state(code), max(-days_left, 1), now)
         if kind == "leader-correction":
             blank = letters.form_for(unit, unit.language)
-            problems = validate(app.form, read_form(blank.data, app.form), unit.language)
+            reading = read_form(blank.data, app.form)
+            problems = validate(app.form, reading, unit.language)
             return letters.correction(
                 unit,
                 Reply(leader, "preview"),
-                [{"label": "", "cell": p.where, "message": p.message} for p in problems],
+                problem_rows(app.form, reading, problems, unit.language),
                 received_at=now,
                 attachment=None,
                 now=now,

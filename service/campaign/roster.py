@@ -20,6 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from service.errors import Problem, RosterError
 from service.models import LANGUAGES, Language, Unit
+from service.xlsx.cells import column_letters
 
 # column id -> accepted header spellings (compared case-insensitively, spaces/dashes as "_")
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -136,7 +137,8 @@ def _columns(header_row: Sequence[str], source: str) -> dict[str, int]:
     for col, names in COLUMNS.items():
         hits = [i for i, h in enumerate(header) if h in names]
         if len(hits) > 1:
-            problems.append(Problem("row 1", f"column {col} appears twice (columns {hits})"))
+            where_ = " and ".join(f"{column_letters(i + 1)} ({header_row[i].strip()!r})" for i in hits)
+            problems.append(Problem("row 1", f"column {col} appears twice: columns {where_}"))
         if hits:
             where[col] = hits[0]
         elif col in REQUIRED:

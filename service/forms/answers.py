@@ -8,10 +8,11 @@ language, or JSON-ready values for the store, and back again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.forms.model import Field, FormDef, Item
+from service.errors import Problem
+from service.forms.model import Field, FormDef, FormReading, Item
 from service.forms.validate import flags
 from service.models import Language
 
@@ -131,3 +132,30 @@ def from_json(form: FormDef, stored: Mapping[str, Any]) -> dict[str, object]:
         else:
             out[f.id] = conv(f, v)
     return out
+
+
+def problem_rows(
+    form: FormDef, reading: FormReading, problems: Sequence[Problem], lang: Language
+) -> list[dict[str, str]]:
+    """Problems as a leader reads them in a correction: the field's label, the cell, what to do.
+    The label comes from the cell the reader found the answer in (a table cell: the table's label
+    and the column's); a problem with no known cell keeps an empty label."""
+    key_of: dict[str, str] = {}
+    for key, cell in reading.cells.items():
+        key_of.setdefault(cell, key)
+    return [
+        {"label": label_of(form, key_of.get(p.where, ""), lang), "cell": p.where, "message": p.message}
+        for p in problems
+    ]
+
+
+def label_of(form: FormDef, key: str, lang: Language) -> str:
+    """The label a person knows an answer by, from its key in ``FormReading.cells``."""
+    field_id, _, rest = key.partition("/")
+    try:
+        f = form.field(field_id)
+    except (KeyError, LookupError):
+        return ""
+    column = rest.rpartition("/")[2] if rest.count("/") == 1 else ""
+    col = next((c for c in f.columns if c.id == column), None)
+    return f"{f.label.get(lang)} – {col.label.get(lang)}" if col is not None else f.label.get(lang)

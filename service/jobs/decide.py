@@ -17,7 +17,7 @@ from typing import Any
 
 from service.config.settings import Config, ImapFolders
 from service.errors import FormReadError, TokenError
-from service.forms.answers import flags_for, raised_flags, summary, to_json, value_text
+from service.forms.answers import flags_for, problem_rows, raised_flags, summary, to_json, value_text
 from service.forms.intake import Converter, Limits, Rejection, open_attachment
 from service.forms.model import FormDef, FormReading
 from service.forms.read import read_form
@@ -309,7 +309,7 @@ class Processor:
             mail.from_address,
             valid,
             to_json(x.reading.answers),
-            tuple({"cell": p.where, "message": p.message} for p in problems),
+            tuple(problem_rows(self.form, x.reading, problems, lang)),
             tuple(flags),
             x.attachment.filename,
             hashlib.sha256(x.attachment.data).hexdigest(),
@@ -349,7 +349,7 @@ class Processor:
             answer = self.letters.correction(
                 unit,
                 reply,
-                [{"label": "", "cell": p.where, "message": p.message} for p in problems],
+                problem_rows(self.form, x.reading, problems, lang),
                 received_at=received_at,
                 attachment=Attachment(x.attachment.filename, x.attachment.data),
                 now=now,
