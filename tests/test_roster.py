@@ -95,7 +95,9 @@ def test_a_column_given_twice_is_named_as_a_spreadsheet_shows_it(tmp_path):
     text = "unit_code;unit_name;leader_email;faculty;leader_name;leder_epost\nA;B;a@x.no;C;D;b@x.no\n"
     with pytest.raises(RosterError) as err:
         read_roster(write(tmp_path, text))
-    assert "column leader_email appears twice: columns C ('leader_email') and F ('leder_epost')" in str(err.value)
+    assert "column leader_email appears twice: columns C ('leader_email') and F ('leder_epost')" in str(
+        err.value
+    )
 
 
 def test_xlsx_roster_reads_the_same_as_csv(tmp_path):
