@@ -217,6 +217,46 @@ def test_resubmission_newest_valid_wins_and_receipt_says_updated(tmp_path, mail_
     assert versions == [(1, 1, 0), (2, 1, 1)]
 
 
+def test_two_different_messages_with_one_message_id_are_both_decided_the_same_one_twice_once(
+    tmp_path, mail_world
+):
+    """A duplicate is the same Message-ID *and* the same content. Unit 0's form and unit 1's form
+    arrive under one reused Message-ID: both are registered and answered. Unit 0's message then
+    arrives a second time (another delivery, its own Received headers): it is ignored as a
+    duplicate, and nobody is answered twice."""
+    p = mail_project(tmp_path, mail_world, 2)
+    p.cli("send")
+    reused = make_msgid(domain="broken-client.example.test")
+    raws = []
+    for i, unit in enumerate(p.units):
+        original = invitation(mail_world, unit)
+        (att,) = list(original.iter_attachments())
+        msg = parse(
+            reply(
+                unit,
+                original,
+                (att.get_filename(), fill(att.get_content(), FORM, valid_answers(i + 1), unit.language)),
+            )
+        )
+        msg.replace_header("Message-ID", reused)
+        raws.append(msg.as_bytes(policy=email.policy.SMTP))
+    mail_world.deliver(raws[0], p.service)
+    mail_world.deliver(raws[1], p.service)
+    assert p.cli("poll").exit_code == 0
+    mail_world.deliver(raws[0], p.service)
+    assert p.cli("poll").exit_code == 0
+    with db(p) as conn:
+        kinds = conn.execute("select kind, outcome from inbound order by id").fetchall()
+        units = {r[0] for r in conn.execute("select unit_id from submissions")}
+        noted = conn.execute(
+            "select count(*) from inbound where detail like '%message_id_shared%'"
+        ).fetchone()
+    assert kinds == [("submission", "receipt"), ("submission", "receipt"), ("duplicate", "ignored")]
+    assert len(units) == 2 and noted == (1,)
+    for unit in p.units:  # the invitation and one receipt each
+        assert len(mail_world.messages(unit.leader_email)) == 2
+
+
 def test_unknown_sender_with_valid_form_goes_to_review_and_can_be_assigned(tmp_path, mail_world):
     """A valid form from an outside address is kept for review; assigning it registers it."""
     p = mail_project(tmp_path, mail_world, 2)

@@ -28,7 +28,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imap_tools import BaseMailBox
@@ -107,7 +107,8 @@ class _Batch:
     uidvalidity: int
     report: PollReport
     seen: dict[str, list[InboundRow]] = field(default_factory=dict)  # earlier rows by Message-ID
-    fresh: set[str] = field(default_factory=set)  # Message-IDs first stored in this batch
+    # Message-ID -> content hashes first stored in this batch
+    fresh: dict[str, set[str]] = field(default_factory=dict)
 
 
 def poll_once(
@@ -195,12 +196,20 @@ def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, ra
             sha256=digest,
             now=now,
         )
-        # another poll may have stored this very UID meanwhile, and store_inbound handed its row
-        # back: that row is this message, not an earlier copy of it
-        duplicate = any(r.id != row_id for r in earlier) or mail.message_id in ctx.fresh
-        ctx.fresh.add(mail.message_id)
+        # A duplicate is the same message: the same Message-ID *and* the same content. Clients
+        # and gateways do reuse IDs (an edited resend, a broken generator), and a different
+        # message under a known ID may be a submission: it is decided like any other, and noted.
+        # Another poll may have stored this very UID meanwhile, and store_inbound handed its row
+        # back: that row is this message, not an earlier copy of it.
+        content = content_hash(raw)
+        others = [r for r in earlier if r.id != row_id]
+        duplicate = content in ctx.fresh.get(mail.message_id, set()) or any(
+            _content_of(ctx.archive, r) == content for r in others
+        )
+        shared = bool(others or ctx.fresh.get(mail.message_id)) and not duplicate
+        ctx.fresh.setdefault(mail.message_id, set()).add(content)
     else:
-        row_id, duplicate = row.id, False
+        row_id, duplicate, shared = row.id, False, False
         report.resumed += 1
     if duplicate:
         folder = processor.folders.ignored
@@ -214,12 +223,32 @@ def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, ra
             ),
         )
     else:
-        decision = commit(
-            store, processor, row_id, now, lambda: processor.decide(mail, row_id, received_at, now)
-        )
+
+        def decide() -> Decision:
+            decision = processor.decide(mail, row_id, received_at, now)
+            if shared:  # noted: another, different message came with the same Message-ID
+                return replace(decision, detail=decision.detail | {"message_id_shared": True})
+            return decision
+
+        decision = commit(store, processor, row_id, now, decide)
     report.processed += 1
     report.outcomes[decision.outcome] += 1
     return row_id, decision.folder
+
+
+def content_hash(raw: bytes) -> str:
+    """What makes two copies of a message the same message: its body (everything after the
+    header block), not the Received and delivery headers each copy gets on its way."""
+    head_end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=-1)
+    body = raw[head_end:].lstrip(b"\r\n") if head_end >= 0 else raw
+    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def _content_of(archive: Archive, row: InboundRow) -> str | None:
+    try:
+        return content_hash(archive.get(row.raw_path))
+    except OSError:
+        return None  # purged: it cannot be compared, so it is not the same message
 
 
 def commit(
