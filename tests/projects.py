@@ -185,7 +185,14 @@ def mail_project(
     """A project whose n leaders and own service address are real users of ``world``."""
     service = world.new_user("svc")
     units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
-    world.add_users(u.leader_email for u in units)
+    # the leaders, and whoever else the service writes to: superiors (escalations, notices), the
+    # coordinators and HR (digests, notices), so no test depends on another having added them
+    world.add_users(
+        [u.leader_email for u in units]
+        + [u.superior_email for u in units]
+        + [f"koord-{f.lower()}@example.test" for f in FACULTIES]
+        + ["hr@example.test"]
+    )
     pw = password or world.password(service)
     p = Project(
         tmp_path,
