@@ -363,3 +363,26 @@ def test_x_auto_response_suppress_never_turns_away_a_form():
         head, "--b\n\nhei\n--b\nContent-Type: application/octet-stream; name=skjema.xlsx\n\nPK\n--b--\n"
     )
     assert classified(raw).kind == "submission"
+
+
+def test_precedence_bulk_alone_does_not_turn_away_a_reply_with_a_form():
+    """Some gateways stamp people's mail "Precedence: bulk": with a form attached, it is still a
+    submission; without one, and with no other sign of a person, still an auto-reply."""
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "kari@example.edu"
+    m["To"] = "skjema@example.edu"
+    m["Subject"] = "SV: Skjema for IE-IDI"
+    m["Precedence"] = "bulk"
+    m.set_content("Her er skjemaet.")
+    m.add_attachment(
+        b"PK\x03\x04",
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename="skjema.xlsx",
+    )
+    assert classified(m.as_bytes()).kind == "submission"
+    assert (
+        classified(msg("From: kari@example.edu\nSubject: Re: skjema\nPrecedence: bulk")).kind == "auto-reply"
+    )

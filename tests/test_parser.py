@@ -332,3 +332,13 @@ def test_parsed_mail_is_frozen():
     """InboundMail is immutable."""
     with pytest.raises(dataclasses.FrozenInstanceError):
         parse(b"Subject: x").subject = "y"  # type: ignore[misc]
+
+
+def test_control_and_bidi_characters_are_stripped_from_file_names():
+    """A right-to-left override makes "skjema<RLO>xslx.exe" show as "skjemaexe.xlsx": what a file
+    name shows (in the workbook, in the name of the file sent back) must be what it is."""
+    from service.mail.text import clean_filename
+
+    assert clean_filename("skjema\u202exslx.exe") == "skjemaxslx.exe"
+    assert clean_filename("a\x07b\u200b\u2066c\u2069.xlsx") == "abc.xlsx"
+    assert clean_filename("Skjema – æøå.xlsx") == "Skjema – æøå.xlsx"

@@ -327,6 +327,10 @@ def _auto_headers(mail: InboundMail) -> Classification | None:
     if precedence in ("bulk", "junk", "auto_reply", "auto-reply"):
         if _list_header(mail):
             return None  # a list's bulk mail: _list decides
+        if precedence in ("bulk", "junk") and spreadsheets(mail):
+            # some mail clients and gateways stamp people's mail bulk or junk; alone, that never
+            # turns away a reply that carries a form (a real auto-reply has stronger signs)
+            return None
         return _auto(mail, f"header Precedence: {precedence}")
     suppress = mail.header("x-auto-response-suppress").strip()
     if suppress and _list_header(mail) is None and not spreadsheets(mail):

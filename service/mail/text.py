@@ -22,7 +22,10 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _SPACES = re.compile(r"[ \t\xa0\u200b]+")
 _BLANKS = re.compile(r"\n{3,}")
 _ESCAPED = re.compile("[\udc80-\udcff]")
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
+# control characters, and the bidirectional overrides and isolates that make "fdp.xlsx" show as
+# "xlsx.pdf" (U+202A-202E, U+2066-2069) or hide text (U+200B-200F, U+061C, U+FEFF): a file name is
+# shown in the workbook and sent back to the leader, so what it shows must be what it is
+_UNSAFE_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 # ---- charsets and encoded-words ----------------------------------------------------------------
