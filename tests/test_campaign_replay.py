@@ -91,7 +91,9 @@ def replay(mail_world, tmp_path_factory):
     }  # after the deadline
     down = {D(2021, 3, 23), D(2021, 3, 24), D(2021, 3, 25)}  # the 14-day reminder day
     received: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
-    seen: dict[str, int] = defaultdict(int)
+    # coordinators' and HR's mailboxes are shared with other tests: count from now
+    shared = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")] + ["hr@example.test"]
+    seen: dict[str, int] = defaultdict(int, {a: len(mail_world.messages(a)) for a in shared})
     day = D(2021, 3, 15)
     while day <= D(2021, 4, 21):
         for hour in (8, 9):
@@ -198,10 +200,10 @@ def test_escalation_reaches_the_superior_and_the_coordinator(replay):
 
 def test_each_coordinator_gets_one_digest_a_week_with_their_faculty_only(replay):
     """Mondays at 08:00 (Tuesday after Easter Monday): one digest per coordinator per week, with
-    their faculty's numbers only."""
+    their faculty's numbers only; none on the opening day, beside the invitations."""
     _, units, received = replay
-    mondays = [D(2021, 3, 15) + dt.timedelta(weeks=n) for n in range(6)]
-    mondays[3] = D(2021, 4, 6)  # Easter Monday is a public holiday: digests go on working days
+    mondays = [D(2021, 3, 22) + dt.timedelta(weeks=n) for n in range(5)]
+    mondays[2] = D(2021, 4, 6)  # Easter Monday is a public holiday: digests go on working days
     valid_on = {
         units[0].code: D(2021, 3, 17),
         units[1].code: D(2021, 3, 26),

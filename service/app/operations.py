@@ -223,7 +223,8 @@ class Operations:
         last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
             cid, "coordinator-digest"
         )
-        if not stop() and is_digest_time(self.now, app.config.schedule, last, tz):
+        first = app.config.campaign.opens + dt.timedelta(days=1)
+        if not stop() and is_digest_time(self.now, app.config.schedule, last, tz, not_before=first):
             result["digests"] = len(self.digest()[0])
         today = local(self.now, tz)
         compile_due = today.hour >= app.config.schedule.compile_hour and self.compiled_on != today.date()

@@ -236,14 +236,27 @@ def digest_day(day: dt.date, weekday: str, closed: Collection[dt.date] = ()) -> 
     return next((d for d in [*later, *earlier] if is_working_day(d, closed)), None)
 
 
-def is_digest_time(now: dt.datetime, schedule: Schedule, last_digest_at: dt.datetime | None, tz: str) -> bool:
+def is_digest_time(
+    now: dt.datetime,
+    schedule: Schedule,
+    last_digest_at: dt.datetime | None,
+    tz: str,
+    *,
+    not_before: dt.date | None = None,
+) -> bool:
     """True when the weekly digest should go: on this ISO week's digest day (``digest_day``) or a
     later working day of the week (catching up after an outage), at or after the digest hour, and
-    only if no digest went out yet in this ISO week (weeks in the campaign's zone)."""
+    only if no digest went out yet in this ISO week (weeks in the campaign's zone). No digest in a
+    week whose digest day is before ``not_before``: `run` passes the day after the opening, so the
+    first digest comes on the first digest day after the invitations went, not beside them."""
     today = local_date(_aware(now), tz)
     day = digest_day(today, schedule.digest_weekday, schedule.closed_days)
     if day is None or today < day or not is_working_day(today, schedule.closed_days):
         return False
+    if not_before is not None and day < not_before:
+        return (
+            False  # that week's digest day came too early (the opening day: "0 of 7" tells nobody anything)
+        )
     if now < at_local_hour(today, schedule.digest_hour, tz):
         return False
     if last_digest_at is None:
