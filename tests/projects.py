@@ -20,7 +20,7 @@ from service.cli.main import cli
 from service.models import Unit
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "test-secret"
+SECRET = "test-secret-of-32-characters-long"
 FACULTIES = ("IE", "NV", "HF")
 
 

@@ -193,6 +193,17 @@ def test_check_reports_the_missing_secret(tmp_path):
     assert result.exit_code == 2 and "SKJEMAPOST_SECRET" in result.output
 
 
+def test_check_asks_for_a_strong_token_secret(tmp_path):
+    """`change-me` would let anyone forge a unit's reference: check names the variable, says how
+    long it is and how to make a good one, and exits 2."""
+    p = new_project(tmp_path)
+    p.env = {"SKJEMAPOST_SECRET": "change-me"}
+    result = p.cli("check")
+    assert result.exit_code == 2
+    assert "SKJEMAPOST_SECRET: only 9 characters; use at least 16" in result.output
+    assert "secrets.token_urlsafe(32)" in result.output
+
+
 def test_check_passes_on_a_good_setup(project):
     """check on a set-up project says what it found and 'all good'."""
     result = project.cli("check")
@@ -227,7 +238,7 @@ def test_example_config_is_complete(tmp_path):
         .replace('form = "../forms/', f'form = "{ROOT}/forms/')
         .replace('templates = "../templates/email"', f'templates = "{ROOT}/templates/email"')
     )
-    env = {"SKJEMAPOST_SECRET": "x"}
+    env = {"SKJEMAPOST_SECRET": "x" * 32}
     assert CliRunner().invoke(cli, ["--config", str(cfg), "init"], env=env).exit_code == 0
     result = CliRunner().invoke(cli, ["--config", str(cfg), "check"], env=env)
     assert result.exit_code == 0, result.output

@@ -48,6 +48,8 @@ class FormCheck:
     problems: list[Problem]
 
 
+STRONG_SECRET = 16  # characters of the token secret `check` asks for (as for the web's session key)
+
 ShellCheck = Callable[[Config], tuple[list[str], list[str]]]
 """(facts, problems) that a shell adds to `skjemapost check`."""
 
@@ -112,22 +114,7 @@ class Setup:
                 report.facts.append(f"templates {self.app.config.mail.templates}: every kind in nb and en")
         except SkjemapostError as exc:
             report.problems.append(str(exc))
-        secrets = self.app.config.secrets
-        needs: list[tuple[str, str]] = [
-            (secrets.token_secret_env, "tokens; needed by every command that builds or reads a form")
-        ]
-        if self.app.config.smtp.auth == "password":
-            needs.append((self.app.config.smtp.password_env, "the SMTP password; needed to send"))
-        if self.app.config.imap.auth == "password":
-            needs.append((self.app.config.imap.password_env, "the IMAP password; needed to poll"))
-        for env, purpose in needs:
-            state = "set" if secrets.get(env) else "NOT set"
-            report.facts.append(f"${env} {state} ({purpose})")
-        if not secrets.get(secrets.token_secret_env):
-            report.problems.append(
-                f"{secrets.token_secret_env}: environment variable is not set; "
-                "it holds the secret behind the reference tokens"
-            )
+        self._check_secrets(report)
         self._check_oauth(report)
         for shell in shells:
             facts, problems = shell(self.app.config)
@@ -139,6 +126,32 @@ class Setup:
         except SkjemapostError as exc:
             report.problems.append(f"database {self._safe_url()}: {exc}")
         return report
+
+    def _check_secrets(self, report: CheckReport) -> None:
+        """Which secrets the environment holds, and whether the token secret is strong enough."""
+        secrets = self.app.config.secrets
+        needs: list[tuple[str, str]] = [
+            (secrets.token_secret_env, "tokens; needed by every command that builds or reads a form")
+        ]
+        if self.app.config.smtp.auth == "password":
+            needs.append((self.app.config.smtp.password_env, "the SMTP password; needed to send"))
+        if self.app.config.imap.auth == "password":
+            needs.append((self.app.config.imap.password_env, "the IMAP password; needed to poll"))
+        for env, purpose in needs:
+            state = "set" if secrets.get(env) else "NOT set"
+            report.facts.append(f"${env} {state} ({purpose})")
+        token = secrets.get(secrets.token_secret_env)
+        if not token:
+            report.problems.append(
+                f"{secrets.token_secret_env}: environment variable is not set; "
+                "it holds the secret behind the reference tokens"
+            )
+        elif len(token) < STRONG_SECRET:
+            # a guessable key lets anyone forge a unit's stamp or reference (tokens.py)
+            report.problems.append(
+                f"{secrets.token_secret_env}: only {len(token)} characters; use at least {STRONG_SECRET}, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
     def _check_oauth(self, report: CheckReport) -> None:
         """For the servers that log in with xoauth2: is the app's secret or certificate there
