@@ -312,17 +312,6 @@ class InboxStore(StoreBase):
             )
         return True
 
-    def failing_addresses(self, campaign_id: str) -> dict[str, str]:
-        with self._tx() as conn:
-            return {
-                a: r
-                for a, r in conn.execute(
-                    sa.select(t.address_failures.c.address, t.address_failures.c.reason).where(
-                        t.address_failures.c.campaign_id == campaign_id
-                    )
-                )
-            }
-
     def review_queue(self, campaign_id: str) -> list[InboundRow]:
         """Messages waiting for a person, oldest first."""
         return self.inbound_with_outcome(campaign_id, "review")

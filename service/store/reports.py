@@ -368,42 +368,6 @@ class ReportStore(StoreBase):
             ).all()
         return [(code, list(flags)) for code, flags in rows if flags]
 
-    def bounces_since(self, campaign_id: str, since: dt.datetime) -> list[dict[str, Any]]:
-        f, u = t.address_failures, t.units
-        with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(u.c.code, f.c.address, f.c.since, f.c.reason)
-                .outerjoin(u, u.c.id == f.c.unit_id)
-                .where(f.c.campaign_id == campaign_id, f.c.since >= since)
-            ).all()
-        return [
-            {"code": r.code, "address": r.address, "at": aware(r.since), "reason": r.reason} for r in rows
-        ]
-
-    def auto_replies_since(self, campaign_id: str, since: dt.datetime) -> list[dict[str, Any]]:
-        i, u = t.inbound, t.units
-        with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(u.c.code, i.c.sender, i.c.received_at, i.c.detail)
-                .outerjoin(u, u.c.id == i.c.unit_id)
-                .where(i.c.campaign_id == campaign_id, i.c.kind == "auto-reply", i.c.received_at >= since)
-                .order_by(i.c.received_at)
-            ).all()
-        out = []
-        for r in rows:
-            back = (r.detail or {}).get("returns_on")
-            out.append(
-                {
-                    "code": r.code,
-                    "address": r.sender,
-                    "seen_at": aware(r.received_at),
-                    "returns_on": dt.date.fromisoformat(back) if back else None,
-                }
-            )
-        return out
-
-    # -- the runner lock ------------------------------------------------------------------------
-
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 
