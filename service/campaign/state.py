@@ -159,8 +159,10 @@ def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt
     """The typed state of the unit ``record`` describes, at ``now``."""
     tz = campaign.timezone
     today = local_date(now, tz)
-    outreach = tuple(_outreach(m, record) for m in record.mails if m.kind in LEADER_KINDS)
-    invitations = [m for m in record.mails if m.kind == "leader-invitation" and not _stale_bounce(m, record)]
+    outreach = tuple(_outreach(m) for m in record.mails if m.kind in LEADER_KINDS)
+    invitations = [
+        m for m in record.mails if m.kind == MailKind.LEADER_INVITATION and not _stale_bounce(m, record)
+    ]
     went = [m.at for m in invitations if m.status in ("sent", "bounced")]
     back_on = record.away.returns_on if record.away and record.away.returns_on else None
     if back_on is not None and back_on <= today:
@@ -237,7 +239,7 @@ def _stale_bounce(mail: MailFact, record: UnitRecord) -> bool:
     return mail.status in ("bounced", "failed") and mail.to_address.lower() != record.leader_email.lower()
 
 
-def _outreach(mail: MailFact, record: UnitRecord) -> Outreach:
+def _outreach(mail: MailFact) -> Outreach:
     return Outreach(LEADER_KINDS[mail.kind], mail.at, mail.key, bounced=mail.status in ("bounced", "failed"))
 
 

@@ -41,9 +41,9 @@ def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit
     steps = plan(config.campaign, config.schedule)
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
-    for state in unit_states(store, config.campaign, config.schedule, now):
+    for state in unit_states(store, config.campaign, config.schedule, now, include_inactive=False):
         if state.code not in units:
-            continue
+            continue  # added after the states were read: it goes next time
         step = due(now, steps, state)
         if step is not None:
             out.append((units[state.code], state, step))

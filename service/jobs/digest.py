@@ -66,7 +66,7 @@ class _Facts:
         campaign_id = config.campaign.id
         self.store, self.cid = store, campaign_id
         self.progress = store.faculty_progress(campaign_id)
-        self.states = unit_states(store, config.campaign, config.schedule, now)
+        self.states = unit_states(store, config.campaign, config.schedule, now, include_inactive=False)
         self.flags = store.current_flags(campaign_id)
         self.reviews = store.review_counts(campaign_id)
         self._since: dict[dt.datetime, list[dict[str, Any]]] = {}
@@ -84,7 +84,7 @@ def _context(
 ) -> dict[str, Any]:
     mine = {code for code, u in units.items() if u.faculty in faculties}
     rows = [r for r in facts.progress if r.faculty in faculties]
-    states = [s for s in facts.states if s.code in mine and s.active]
+    states = [s for s in facts.states if s.code in mine]
     tz = config.campaign.timezone
     versions = facts.new_versions(week.since)
     return {

@@ -4,7 +4,7 @@ happened in a week, the current answers and the version log. It only reads."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,20 +158,12 @@ class ReportStore(StoreBase):
                     .group_by(i.c.unit_id)
                 ).all()
             )
-        mails_of: dict[int, list[Any]] = {}
-        for m in mails:
-            mails_of.setdefault(m.unit_id, []).append(m)
-        versions_of: dict[int, list[Any]] = {}
-        for v in versions:
-            versions_of.setdefault(v.unit_id, []).append(v)
-        away_of: dict[int, list[Any]] = {}
-        for a in away_rows:
-            away_of.setdefault(a.unit_id, []).append(a)
+        mails_of, versions_of, away_of = _by_unit(mails), _by_unit(versions), _by_unit(away_rows)
         out = []
         for uid, code, faculty, active, email in units:
             prefix = f"{campaign_id}:{code}:"
-            forms = [_version(v) for v in versions_of.get(uid, [])]  # by time received
-            current = next((v for v in reversed(versions_of.get(uid, [])) if v.current and v.valid), None)
+            forms = versions_of.get(uid, [])  # by time received
+            newest, current = _newest_and_current(forms)
             leader_away = [a for a in away_of.get(uid, []) if a.sender.lower() == email.lower()]
             out.append(
                 UnitRecord(
@@ -190,9 +182,9 @@ class ReportStore(StoreBase):
                         for r in mails_of.get(uid, [])
                     ),
                     versions=len(forms),
-                    first_received_at=forms[0].received_at if forms else None,
-                    newest=forms[-1] if forms else None,
-                    current=_version(current) if current is not None else None,
+                    first_received_at=aware(forms[0].received_at) if forms else None,
+                    newest=newest,
+                    current=current,
                     failure=failures.get(email.lower()),
                     away=_away(leader_away[-1]) if leader_away else None,
                     last_inbound_at=aware(last_in.get(uid)),
@@ -370,6 +362,26 @@ class ReportStore(StoreBase):
 
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _by_unit(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    """Rows grouped by their ``unit_id``, in the order they came."""
+    out: dict[int, list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.unit_id, []).append(row)
+    return out
+
+
+def _newest_and_current(forms: Sequence[Any]) -> tuple[VersionFact | None, VersionFact | None]:
+    """Of a unit's versions (by time received), the two a state needs: the newest, and the
+    current valid one (usually the same). Only these are turned into values."""
+    if not forms:
+        return None, None
+    newest = _version(forms[-1])
+    current = next((v for v in reversed(forms) if v.current and v.valid), None)
+    if current is None:
+        return newest, None
+    return newest, newest if current is forms[-1] else _version(current)
 
 
 def _version(row: Any) -> VersionFact:
