@@ -97,6 +97,7 @@ class UnitState:
     back_on: dt.date | None = None  # the leader's first day back, while it is ahead
     # the first form received, and (while no valid form is in) the newest version's problems
     received_on: dt.datetime | None = None
+    newest_at: dt.datetime | None = None  # when the newest version came, valid or not
     versions: int = 0
     problems: tuple[Problem, ...] = ()
     # the newest version's file and the reply that brought it (its own copy goes back with a
@@ -209,6 +210,7 @@ def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt
         failure=record.failure,
         back_on=back_on,
         received_on=record.first_received_at,
+        newest_at=newest.received_at if newest is not None else None,
         versions=record.versions,
         problems=tuple(
             Problem(p.get("cell", ""), p.get("message", ""), p.get("label", "")) for p in newest.problems

@@ -405,13 +405,14 @@ def load(
     """The sources of ``campaign`` at ``now`` (of one faculty if given), answers streamed."""
     campaign_id = campaign.id
     units = [x for x in store.units(campaign_id) if faculty is None or x.faculty == faculty]
-    versions, valid = store.version_summary(campaign_id, faculty)
     codes = {u.code for u in units}
     states = {
         s.code: s
         for s in unit_states(store, campaign, schedule, now, include_inactive=False)
         if s.code in codes
     }
+    versions = {c: (s.versions, s.newest_at) for c, s in states.items() if s.versions and s.newest_at}
+    valid = frozenset(c for c, s in states.items() if s.has_valid)
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def current() -> Iterator[Version]:

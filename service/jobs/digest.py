@@ -59,7 +59,8 @@ def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
 
 
 class _Facts:
-    """What the digests of one run share, read once: progress, unit states, flags, reviews; and
+    """What the digests of one run share, read once: progress, unit states (with their flags),
+    reviews; and
     the since-dependent lists, read once per starting point (usually one for every faculty)."""
 
     def __init__(self, store: Store, config: Config, now: dt.datetime) -> None:
@@ -67,7 +68,6 @@ class _Facts:
         self.store, self.cid = store, campaign_id
         self.progress = store.faculty_progress(campaign_id)
         self.states = unit_states(store, config.campaign, config.schedule, now, include_inactive=False)
-        self.flags = store.current_flags(campaign_id)
         self.reviews = store.review_counts(campaign_id)
         self._since: dict[dt.datetime, list[dict[str, Any]]] = {}
 
@@ -131,10 +131,9 @@ def _context(
             if s.back_on is not None and not s.has_valid
         ],
         "flags": [
-            {"unit": unit_mapping(units[code])} | f
-            for code, stored in facts.flags
-            if code in mine
-            for f in flags_for(stored, "en" if lang == "en" else "nb")
+            {"unit": unit_mapping(units[s.code])} | f
+            for s in states
+            for f in flags_for(list(s.flags), "en" if lang == "en" else "nb")
         ],
         # persistent: every address that fails now, until the roster corrects it
         "bounces": [

@@ -259,32 +259,6 @@ class ReportStore(StoreBase):
         u = t.units
         return [u.c.campaign_id == campaign_id, *([u.c.faculty == faculty] if faculty else [])]
 
-    def version_summary(
-        self, campaign_id: str, faculty: str | None = None
-    ) -> tuple[dict[str, tuple[int, dt.datetime]], frozenset[str]]:
-        """Per active unit: (versions received, newest receipt time); and the codes whose current
-        version is valid."""
-        u, s = t.units, t.submissions
-        where = [*self._unit_filter(campaign_id, faculty), u.c.active.is_(True)]
-        with self._tx() as conn:
-            counts = {
-                code: (int(n), aware(at) or dt.datetime.min.replace(tzinfo=dt.UTC))
-                for code, n, at in conn.execute(
-                    sa.select(u.c.code, sa.func.count(s.c.id), sa.func.max(s.c.received_at))
-                    .join(u, u.c.id == s.c.unit_id)
-                    .where(*where)
-                    .group_by(u.c.code)
-                )
-            }
-            valid = frozenset(
-                conn.execute(
-                    sa.select(u.c.code)
-                    .join(s, s.c.unit_id == u.c.id)
-                    .where(*where, s.c.current.is_(True), s.c.valid.is_(True))
-                ).scalars()
-            )
-        return counts, valid
-
     def current_versions(self, campaign_id: str, faculty: str | None = None) -> Iterator[dict[str, Any]]:
         """The current valid version of each active unit, by faculty and code, streamed."""
         u, s = t.units, t.submissions
@@ -348,17 +322,6 @@ class ReportStore(StoreBase):
             }
             for r in rows
         ]
-
-    def current_flags(self, campaign_id: str) -> list[tuple[str, list[dict[str, str]]]]:
-        """(unit code, flags) of every current valid version that raised any."""
-        s, u = t.submissions, t.units
-        with self._tx() as conn:
-            rows = conn.execute(
-                sa.select(u.c.code, s.c.flags)
-                .join(u, u.c.id == s.c.unit_id)
-                .where(s.c.campaign_id == campaign_id, s.c.current.is_(True), s.c.valid.is_(True))
-            ).all()
-        return [(code, list(flags)) for code, flags in rows if flags]
 
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)

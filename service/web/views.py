@@ -5,7 +5,7 @@ coordinator's view is narrowed to their faculty before anything is read, so no p
 can carry another faculty's rows whatever the request says. The numbers are the ones
 `skjemapost status` prints (``App.status``); the missing units are the workbook's «Mangler» rows,
 built from the same ``collate`` sources (each unit's ``UnitState``) and worded in the reader's
-language; the flags come from the store's query that the digest uses. So the page and the
+language; the flags are the same states' flags the digest reads. So the page and the
 workbook agree.
 """
 
@@ -25,7 +25,7 @@ from service.clock import local
 from service.forms.answers import flags_for
 from service.jobs import collate
 from service.mail.smtpreason import humane
-from service.models import Language, Unit
+from service.models import Language
 from service.web.users import WebUser
 
 
@@ -155,7 +155,7 @@ class Views:
             lines,
             total,
             _missing(src, lang),
-            _flags(src.units, app.store.current_flags(app.campaign_id), lang),
+            _flags(src, lang),
             review,
         )
 
@@ -209,14 +209,11 @@ def _missing(src: collate.Sources, lang: Language) -> list[MissingUnit]:
     return out
 
 
-def _flags(
-    units: Sequence[Unit], stored: Sequence[tuple[str, list[dict[str, str]]]], lang: Language
-) -> list[FlagLine]:
+def _flags(src: collate.Sources, lang: Language) -> list[FlagLine]:
     """The workbook's «Flagg» rows (the current valid versions' flags, as the digest reads them,
-    without their answers), for ``units`` in their order, in the reader's language."""
-    flags = dict(stored)
+    without their answers), for the units in their order, in the reader's language."""
     return [
         FlagLine(unit.code, unit.name, unit.faculty, f["label"] or "", f["value"] or "", f["message"] or "")
-        for unit in units
-        for f in flags_for(flags.get(unit.code, []), lang)
+        for unit in src.units
+        for f in flags_for(list(src.state(unit).flags), lang)
     ]
