@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from service.app.mailing import Mailing
+from service.app.setup import Setup
 from service.app.wiring import App
 from service.campaign.plan import is_digest_time, simulate
-from service.campaign.state import UnitState, unit_states
+from service.campaign.state import UnitState
 from service.clock import local
 from service.errors import SkjemapostError
 from service.forms.answers import flags_for, from_json, problem_rows, summary
@@ -200,11 +201,8 @@ class Operations:
         return simulate(app.config.campaign, app.config.schedule, self.states(), start, end)
 
     def states(self, *, include_inactive: bool = True) -> list[UnitState]:
-        """Where every unit stands now (``campaign.state``)."""
-        cfg = self.app.config
-        return unit_states(
-            self.app.store, cfg.campaign, cfg.schedule, self.now, include_inactive=include_inactive
-        )
+        """Where every unit stands now (``Setup.unit_status``)."""
+        return Setup(self.app).unit_status(include_inactive=include_inactive)
 
     def state(self, code: str) -> UnitState:
         return next(s for s in self.states() if s.code == code)

@@ -212,10 +212,14 @@ class Setup:
         self.app.ready()
         return self.app.store.faculty_progress(self.app.campaign_id)
 
-    def unit_status(self) -> list[UnitState]:
-        """Where every active unit stands now (``campaign.state``)."""
+    def unit_status(self, *, include_inactive: bool = False) -> list[UnitState]:
+        """Where every active unit (or every unit) stands now (``campaign.state``)."""
         self.app.ready()
         cfg = self.app.config
         return unit_states(
-            self.app.store, cfg.campaign, cfg.schedule, self.app.clock.now(), include_inactive=False
+            self.app.store,
+            cfg.campaign,
+            cfg.schedule,
+            self.app.clock.now(),
+            include_inactive=include_inactive,
         )

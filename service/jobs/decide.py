@@ -17,13 +17,13 @@ from typing import Any
 
 from service.config.settings import Config, ImapFolders
 from service.errors import FormReadError, TokenError
-from service.forms.answers import flags_for, problem_rows, raised_flags, summary, to_json, value_text
+from service.forms.answers import flags_for, problem_rows, raised_flags, summary, to_json
 from service.forms.intake import Converter, Limits, Rejection, open_attachment
 from service.forms.model import FormDef, FormReading
 from service.forms.read import read_form
 from service.forms.validate import validate
 from service.jobs.match import Directory, match_form
-from service.jobs.notices import challenge_answers, notices
+from service.jobs.notices import challenge_answers, challenge_lines, notices
 from service.mail.classifier import Classification, classify, is_machine, spreadsheets
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Letters, Reply
@@ -324,8 +324,9 @@ class Processor:
         if valid:
             history = self.store.unit_history(self.campaign, unit.code)
             challenges = challenge_answers(self.form, sub.answers)
+            # told at once by a notice (``notices``) when there is anyone to tell
             shared = self.config.notices.special_challenges and bool(
-                unit.superior_email or self.config.coordinators_for(unit.faculty)
+                self.letters.superior_and_coordinators(unit)
             )
             answer = self.letters.receipt(
                 unit,
@@ -337,10 +338,7 @@ class Processor:
                     "sent_by": f"{mail.from_name} ({mail.from_address})".strip() if sub.sent_by else "",
                     "summary": summary(self.form, x.reading.answers, lang),
                     "flags": flags_for(flags, lang),
-                    "challenges": [
-                        {"label": f.label.get(lang), "value": value_text(f, v, lang)}
-                        for f, v in ((self.form.field(k), v) for k, v in challenges.items())
-                    ],
+                    "challenges": challenge_lines(self.form, challenges, lang),
                     "challenges_shared": shared and bool(challenges),
                 },
                 now,

@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from service.config.settings import Config
-from service.forms.answers import value_text
+from service.forms.answers import value_text, value_text_choice
 from service.forms.model import Field, FormDef
 from service.mail.compose import Mailbox
 from service.mail.letters import Letters
@@ -42,6 +42,14 @@ def challenge_answers(form: FormDef, answers: Mapping[str, object]) -> dict[str,
         for f in form.flagged()
         if f.flag is not None and f.flag.notice == "challenges" and f.flag.when.holds(answers.get(f.id))
     }
+
+
+def challenge_lines(form: FormDef, challenges: Mapping[str, object], lang: Language) -> list[dict[str, str]]:
+    """The answers ``challenge_answers`` found, as people read them: [{label, value}]."""
+    return [
+        {"label": form.field(k).label.get(lang), "value": value_text(form.field(k), v, lang)}
+        for k, v in challenges.items()
+    ]
 
 
 def help_wanted(form: FormDef, answers: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
@@ -76,13 +84,10 @@ def notices(
     challenges = challenge_answers(form, answers)
     earlier = challenge_answers(form, before or {})
     if config.notices.special_challenges and challenges and challenges != earlier:
-        fields = [form.field(k) for k in challenges]
         mail = letters.challenges_notice(
             unit,
-            answers=[
-                {"label": f.label.get(lang), "value": value_text(f, challenges[f.id], lang)} for f in fields
-            ],
-            words=_words(form, fields, answers, lang),
+            answers=challenge_lines(form, challenges, lang),
+            words=_words(form, [form.field(k) for k in challenges], answers, lang),
             received_at=received_at,
             changed=bool(earlier),
             key=f"{unit.code}:challenges:{_digest(challenges)}",
@@ -103,7 +108,7 @@ def notices(
                     unit,
                     audience=audience,
                     to=to,
-                    wanted=[_choice(field, c, lang) for c in choices],
+                    wanted=[value_text_choice(field, c, lang) for c in choices],
                     words=_words(form, helpers, answers, lang),
                     received_at=received_at,
                     key=f"{unit.code}:help:{audience}:{_digest(choices)}",
@@ -138,13 +143,6 @@ def _words(
         for i in ids
         if str(answers.get(i) or "").strip()
     ]
-
-
-def _choice(field: Field, value: str, lang: Language) -> str:
-    try:
-        return field.choice_label(value, lang)
-    except LookupError:
-        return value
 
 
 def _digest(value: object) -> str:

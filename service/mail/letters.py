@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from service.campaign.state import UnitState
@@ -216,7 +216,7 @@ class Letters:
         tz = self.config.campaign.timezone
         ctx = self.unit_context(unit, lang) | {
             "received_on": local(state.received_on or now, tz).date(),
-            "problems": [{"label": p.label, "cell": p.cell, "message": p.message} for p in state.problems],
+            "problems": [asdict(p) for p in state.problems],
             "days_left": days_left,
             "attachment_name": att.filename,
             "answers_kept": own is not None,
@@ -246,7 +246,7 @@ class Letters:
             "stage": state.stage.value,
             "has_superior": bool(unit.superior_email),
             "received_on": local(state.received_on, tz).date() if state.received_on else None,
-            "problems": [{"label": p.label, "cell": p.cell, "message": p.message} for p in state.problems],
+            "problems": [asdict(p) for p in state.problems],
             "failure": {
                 "address": failure.address,
                 "reason": failure.reason,
