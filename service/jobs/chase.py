@@ -70,19 +70,17 @@ def chase_once(
         if mail is None:
             report.skipped.append((unit.code, f"{step.key}: nobody to send it to"))
             continue
-        mails.append(_again(mail, state))
+        mails.append(_again(mail, state, step.key))
     if mails:
         report.queued = store.queue(config.campaign.id, mails, now)
     return report
 
 
-def _again(mail: NewMail, state: UnitState) -> NewMail:
+def _again(mail: NewMail, state: UnitState, step: str) -> NewMail:
     """A step sent again (its first mail bounced to an address the roster has since corrected)
     gets a key of its own: the outbox keeps one row per key, and the bounced row stays."""
-    prefix = f"{mail.dedupe_key.split(':', 1)[0]}:{state.code}:"
-    step = mail.dedupe_key.removeprefix(prefix)
-    earlier = [o for o in state.outreach if step_key(o.key) == step]
-    return replace(mail, dedupe_key=f"{mail.dedupe_key}@{len(earlier) + 1}") if earlier else mail
+    earlier = sum(1 for o in state.outreach if step_key(o.key) == step)
+    return replace(mail, dedupe_key=f"{mail.dedupe_key}@{earlier + 1}") if earlier else mail
 
 
 class OwnCopies:
