@@ -13,12 +13,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 from harness.filling import valid_answers
+from harness.website import bounce  # the web page's seed writes the same rows
+from harness.website import mail as queued
 from projects import new_project
 
 from service.app.wiring import App
 from service.config import settings as config_mod
 from service.forms.answers import raised_flags, to_json
-from service.models import Decision, NewMail, NewSubmission
+from service.models import Decision, NewSubmission
 
 EVIL = '=HYPERLINK("http://x","y")'
 SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
@@ -63,46 +65,9 @@ def _submit(
     )
 
 
-def _mail(app: App, code: str, kind: str, key: str, at: dt.datetime) -> None:
-    """A mail about ``code`` in the outbox, as the chase would have queued it at ``at``."""
-    mail = NewMail(
-        kind,
-        code,
-        f"{app.campaign_id}:{code}:{key}",
-        f"<{key}.{code}@example.test>",
-        ("x@example.test",),
-        "skjema",
-        b"x",
-    )
-    app.store.queue(app.campaign_id, [mail], at)
-
-
 def _remind(app: App, code: str, step: int, at: dt.datetime) -> None:
     """A reminder for ``code`` in the outbox, as the chase would have queued it at ``at``."""
-    _mail(app, code, "leader-reminder-before", f"reminder-before:{step}", at)
-
-
-def _bounce(app: App, n: int, address: str, reason: str) -> None:
-    at = T0 + dt.timedelta(hours=n)
-    row = app.store.store_inbound(
-        app.campaign_id,
-        message_id=f"<b{n}@example.test>",
-        folder="INBOX",
-        uidvalidity=1,
-        uid=n,
-        received_at=at,
-        sender="mailer-daemon@example.test",
-        subject="Undelivered",
-        raw_path=f"raw/{n}.eml",
-        sha256=f"{n:064x}",
-        now=at,
-    )
-    app.store.record_decision(
-        app.campaign_id,
-        row,
-        Decision("bounce", "bounce-recorded", "Ignorert", failing_addresses=((address, reason),)),
-        at,
-    )
+    queued(app, code, "leader-reminder-before", f"reminder-before:{step}", at)
 
 
 @pytest.fixture
@@ -124,12 +89,12 @@ def project(tmp_path: Path):
     _submit(app, 2, "IE-U000", valid_answers(2), True)
     _submit(app, 3, "NV-U001", evil, True, sender="=cmd|' /C calc'!A0@example.test", file_name=EVIL)
     _submit(app, 4, "HF-U002", {"antall_ansatte": "mange"}, False, problems=PROBLEMS)
-    _mail(app, "HF-U002", "leader-correction", "correction:1", T0 + dt.timedelta(hours=4, minutes=5))
-    _mail(app, "IE-U003", "leader-invitation", "invitation", dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC))
+    queued(app, "HF-U002", "leader-correction", "correction:1", T0 + dt.timedelta(hours=4, minutes=5))
+    queued(app, "IE-U003", "leader-invitation", "invitation", dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC))
     _remind(app, "IE-U003", 1, dt.datetime(2020, 12, 2, 8, 0, tzinfo=dt.UTC))
     _remind(app, "IE-U003", 2, dt.datetime(2020, 12, 9, 23, 30, tzinfo=dt.UTC))  # 10 Dec in Oslo
-    _mail(app, "IE-U003", "escalation", "escalation", dt.datetime(2020, 12, 14, 8, 0, tzinfo=dt.UTC))
-    _bounce(app, 5, p.units[4].leader_email, "550 5.1.1 user unknown")
+    queued(app, "IE-U003", "escalation", "escalation", dt.datetime(2020, 12, 14, 8, 0, tzinfo=dt.UTC))
+    bounce(app, 5, p.units[4].leader_email, "550 5.1.1 user unknown")
     app.close()
     return p
 
