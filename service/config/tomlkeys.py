@@ -1,6 +1,6 @@
 """Reading a parsed TOML document key by key, collecting every problem with its key path.
 
-``KeyReader`` is what makes ``config.load`` report all mistakes of a file at once: each accessor
+``KeyReader`` is what makes ``config.settings.load`` report all mistakes of a file at once: each accessor
 returns a typed value (or the default) and records a problem instead of raising.
 """
 

@@ -60,7 +60,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Spreadsheet:
-    """An attachment as .xlsx bytes ready for ``formread.read_form``.
+    """An attachment as .xlsx bytes ready for ``forms.read.read_form``.
 
     ``workbook`` is those bytes as intake opened them, every member already unpacked and checked;
     ``read_form(xlsx, form, workbook=workbook)`` reads from it instead of unzipping it all again.

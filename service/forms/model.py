@@ -2,11 +2,11 @@
 
 One definition drives everything: ``forms.build`` builds the .xlsx from it, ``forms.read`` reads a filled
 copy back, ``validate`` checks the answers, and reports lay out their columns from it. The TOML
-file is read and checked by ``formdef.load_form``, which builds these dataclasses; it lives apart
+file is read and checked by ``forms.definition.load_form``, which builds these dataclasses; it lives apart
 so that everything that only *uses* a form (most of the service) does not carry the loader.
 
-The sheet layout lives here, not in forms.build or forms.read, because the import-linter contract makes
-those two independent siblings and both must agree on it to the row.
+The sheet layout lives here, beside the definition, because forms.build and forms.read must agree
+on it to the row.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ class FormReading:
     answers: text -> str; integer/scale -> int; date -> datetime.date; choice/yesno -> the
     choice's value id; multichoice -> tuple of value ids; table -> list of row dicts keyed by
     column id (filled cells only), empty rows dropped.
-    cells: field id -> cell (``Skjema!C14``); multichoice options under ``forms.option_key``;
+    cells: field id -> cell (``Skjema!C14``); multichoice options under ``option_key``;
     table cells under ``forms.cell_key(table, n, column)`` where n counts the kept rows from 1,
     and the table id itself -> its first cell.
     """

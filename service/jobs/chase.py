@@ -1,4 +1,4 @@
-"""Reminders and escalations: turn "who is due what at time T" (``campaign.due``) into queued mail.
+"""Reminders and escalations: turn "who is due what at time T" (``campaign.plan.due``) into queued mail.
 
 The rules are pure (``campaign``); this module reads where every unit stands from the store,
 asks the rules, and has ``letters`` write the mails. Called with the same ``now`` twice it queues

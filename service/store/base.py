@@ -1,5 +1,5 @@
-"""The base of the store: connecting, migrating, transactions. Only the store layer
-(``store``, ``store.outbox``, ``store.inbox``) builds on it, and only that layer speaks SQL.
+"""The base of the store: connecting, migrating, transactions. Every part of ``store/`` (roster,
+outbox, inbox, reports, lock, purge) builds on it, and only ``store/`` speaks SQL (a contract).
 
 Each public method of the store is one transaction. Callers pass the time in (``now``): the store
 never reads the clock, so a replayed campaign writes the times it would have written.

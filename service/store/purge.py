@@ -1,7 +1,7 @@
 """The SQL behind `skjemapost purge`: find the archived raw mail of a campaign, and remove the
 personal data from its rows, in one transaction.
 
-What counts as personal, and why, is decided in ``purge`` (one layer up); this module only knows
+What counts as personal, and why, is decided in ``jobs.purge``; this module only knows
 the columns. Rows are never deleted (except failing addresses, whose key *is* the address): the
 statuses, counts, answers and SHA-256 sums that HR's reports are built from stay.
 """

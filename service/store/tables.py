@@ -1,4 +1,4 @@
-"""The database schema, as SQLAlchemy Core tables. Only ``store`` and the migrations use it.
+"""The database schema, as SQLAlchemy Core tables. Only ``store/`` and its migrations use it.
 
 Times are stored as timezone-aware UTC (``UtcDateTime()``); SQLite keeps them as ISO
 text, so ``store`` re-attaches UTC when it reads them back. The migrations in ``migrations/`` must

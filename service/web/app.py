@@ -3,7 +3,7 @@
 Pages: ``/login``, ``/`` (the dashboard), ``/workbook.xlsx`` (the master workbook the user's role
 allows), ``/healthz`` (no login, no campaign data), and POST-only ``/logout`` and ``/language``.
 No URL carries a unit or a faculty: what a user sees is decided by the role in the users file,
-read again at every request, never by the request (``webviews.scope``).
+read again at every request, never by the request (``web.views.scope``).
 
 Sessions are Starlette's signed cookies (itsdangerous), HttpOnly, SameSite=Lax, Secure unless
 ``web.secure_cookies`` is off. The session holds the user's name, when they logged in, a
@@ -290,7 +290,7 @@ def routes(web: Web) -> list[Route | Mount]:  # noqa: C901 - each page is a smal
 
     async def workbook(request: Request) -> Response:
         """GET: the role's workbook. POST (HR's per-faculty form): the faculty comes in the body,
-        never in the URL, and only HR's choice counts (``webviews.scope``)."""
+        never in the URL, and only HR's choice counts (``web.views.scope``)."""
         wanted = None
         if request.method == "POST":
             form = await checked_form(request)

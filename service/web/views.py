@@ -3,7 +3,7 @@
 The web app asks this module for values and renders them; it never reads the store itself. A
 coordinator's view is narrowed to their faculty before anything is read, so no page or download
 can carry another faculty's rows whatever the request says. The numbers are the ones
-`skjemapost status` prints (``App.status``); the missing units are the workbook's «Mangler» rows,
+`skjemapost status` prints (``Setup.status``); the missing units are the workbook's «Mangler» rows,
 built from the same ``collate`` sources (each unit's ``UnitState``) and worded in the reader's
 language; the flags are the same states' flags the digest reads. So the page and the
 workbook agree.
