@@ -208,7 +208,8 @@ def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) 
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
     """Show progress per faculty (units, submitted, valid, missing), or per unit with --units
-    (invited, forms received, valid, last activity, bounced, needs review).
+    (where it stands, invited, forms received, valid, last activity, bounced, needs review;
+    times in the campaign's zone).
 
     Example: skjemapost status --json
     """
