@@ -618,8 +618,9 @@ def test_digests_group_the_units_by_where_they_stand(renderer, kind, lang):
         at = [body.index(h) for h in headings]
         assert at == sorted(at)
     row_words = {
-        "nb": ["adressen virker ikke", "borte til 18.12.2020", "2 feil"],
-        "en": ["the address does not work", "away until 18 dec 2020", "2 errors"],
+        # back_on is the first day back: "tilbake D", never "borte til D"
+        "nb": ["adressen virker ikke", "borte, tilbake 18.12.2020", "2 feil"],
+        "en": ["the address does not work", "away, back 18 dec 2020", "2 errors"],
     }[lang]
     for body in (out.text.lower(), out.html.lower()):
         for words in row_words:
