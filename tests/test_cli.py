@@ -129,7 +129,8 @@ def test_bad_roster_is_rejected_whole_with_rows_and_columns(project):
     )
     result = project.cli("roster", "import", str(bad))
     assert result.exit_code == 2
-    assert "row 3, column leader_email" in result.output and "row 4, column language" in result.output
+    assert "row 3, column E «leader_email»" in result.output
+    assert "row 4, column F «language»" in result.output
     listed = project.cli("roster", "list").output
     assert "Z-1" not in listed and len(listed.strip().splitlines()) == 6
 

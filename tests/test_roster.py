@@ -75,13 +75,21 @@ def test_every_bad_row_is_reported_with_row_and_column(tmp_path):
         read_roster(write(tmp_path, text))
     where = [p.where for p in err.value.problems]
     assert where == [
-        "row 3, column leader_email",
-        "row 4, column unit_code",
-        "row 5, column language",
-        "row 6, column unit_name",
-        "row 6, column verneombud_email",
+        "row 3, column E «leader_email»",
+        "row 4, column A «unit_code»",
+        "row 5, column F «language»",
+        "row 6, column B «unit_name»",
+        "row 6, column H «verneombud_email»",
     ]
     assert "duplicate unit code 'A-1' (first on row 2)" in str(err.value)
+
+
+def test_a_row_error_names_the_column_by_letter_and_header(tmp_path):
+    """A roster with Norwegian headers: the error points at the column the person sees (C «Leder e-post»)."""
+    text = "Enhetskode;Enhet;Leder e-post;Fakultet;Leder\nA;B;ikke-en-adresse;C;D\n"
+    with pytest.raises(RosterError) as err:
+        read_roster(write(tmp_path, text))
+    assert [p.where for p in err.value.problems] == ["row 2, column C «Leder e-post»"]
 
 
 def test_missing_required_column_is_reported(tmp_path):

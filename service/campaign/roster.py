@@ -101,6 +101,8 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
     if not rows:
         raise RosterError([Problem("row 1", "the roster is empty; expected a header row")], source)
     where = _columns(rows[0], source)
+    # a spreadsheet user finds a column by its letter and its header, not by our internal id
+    names = {col: f"{column_letters(i + 1)} «{rows[0][i].strip()}»" for col, i in where.items()}
     problems: list[Problem] = []
     units: list[Unit] = []
     first_row_of: dict[str, int] = {}
@@ -108,14 +110,14 @@ def parse_rows(rows: Sequence[Sequence[str]], default_language: Language, source
         values = {col: (row[i].strip() if i < len(row) else "") for col, i in where.items()}
         if not any(values.values()):
             continue  # blank lines at the end of an Excel export
-        unit = _unit(values, number, default_language, problems)
+        unit = _unit(values, number, default_language, problems, names)
         if unit is None:
             continue
         key = unit.code.upper()
         if key in first_row_of:
             problems.append(
                 Problem(
-                    f"row {number}, column unit_code",
+                    f"row {number}, column {names['unit_code']}",
                     f"duplicate unit code {unit.code!r} (first on row {first_row_of[key]})",
                 )
             )
@@ -149,12 +151,16 @@ def _columns(header_row: Sequence[str], source: str) -> dict[str, int]:
 
 
 def _unit(
-    values: dict[str, str], number: int, default_language: Language, problems: list[Problem]
+    values: dict[str, str],
+    number: int,
+    default_language: Language,
+    problems: list[Problem],
+    names: dict[str, str],
 ) -> Unit | None:
     before = len(problems)
 
     def bad(col: str, message: str) -> None:
-        problems.append(Problem(f"row {number}, column {col}", message))
+        problems.append(Problem(f"row {number}, column {names.get(col, col)}", message))
 
     for col in REQUIRED:
         if not values.get(col):
