@@ -44,6 +44,9 @@ class Campaign:
     timezone: str
     default_language: Language
     institution_domains: tuple[str, ...]
+    #: the leaders' guidance page (the letter's Innsida page «Arbeidsmiljøundersøkelse – for
+    #: ledere»); the form's help and the invitation link to it; "" = no link is shown
+    guidance_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,16 @@ def _campaign(r: KeyReader) -> Campaign:
         timezone=tz,
         default_language=cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb")),
         institution_domains=domains,
+        guidance_url=_web_address(r, "campaign.guidance_url"),
     )
+
+
+def _web_address(r: KeyReader, key: str) -> str:
+    """An optional http(s) address shown to people as a link; "" when not set."""
+    url = r.text(key, "", nonempty=False).strip()
+    if url and (not re.match(r"^https?://[^\s/]+", url) or re.search(r"\s", url)):
+        r.bad(key, f"{url!r} must be a web address starting with https:// (no spaces)")
+    return url
 
 
 def _coordinators(r: KeyReader) -> tuple[Coordinator, ...]:
