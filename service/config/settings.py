@@ -31,6 +31,9 @@ CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # fromisoformat alone also takes 20201224 and 2020-W52-4
 DEFAULT_CONFIG = Path("config/skjemapost.toml")
 CONFIG_ENV = "SKJEMAPOST_CONFIG"
+#: ``campaign.closes`` when the config leaves it out: four weeks after the deadline, time for late
+#: forms, the after-deadline reminder and the escalation to have had their effect
+CLOSES_AFTER_DEADLINE = dt.timedelta(weeks=4)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,14 @@ class Campaign:
     #: the leaders' guidance page (the letter's Innsida page «Arbeidsmiljøundersøkelse – for
     #: ledere»); the form's help and the invitation link to it; "" = no link is shown
     guidance_url: str = ""
+    #: the first day the campaign is closed: from then on nothing is sent but HR's final summary
+    #: (docs/OPERATIONS.md); None (a Campaign built by hand) means the default after the deadline
+    closes: dt.date | None = None
+
+    @property
+    def closes_on(self) -> dt.date:
+        """``campaign.closes``, or the deadline + ``CLOSES_AFTER_DEADLINE`` when not given."""
+        return self.closes or self.deadline + CLOSES_AFTER_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,15 @@ class Coordinator:
 
 
 @dataclass(frozen=True)
+class Observer:
+    """``[[observers]]``: copied on the letter (HVO, the unions); a weekly digest of numbers only."""
+
+    name: str
+    email: str
+    language: Language
+
+
+@dataclass(frozen=True)
 class Schedule:
     reminder_days_before: tuple[int, ...]
     reminder_after_deadline: bool
@@ -134,6 +154,9 @@ class Schedule:
     # days the institution is closed on top of Norway's public holidays (romjul, local days):
     # non-working days for every step, the send time and the digest day
     closed_days: tuple[dt.date, ...] = ()
+    # the first weekly digest goes on the first digest day at least this many working days after
+    # the invitations, when they have had time to be answered
+    first_digest_after_working_days: int = 5
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,7 @@ class Config:
     web: Web
     oauth: OAuth
     notices: Notices = Notices()
+    observers: tuple[Observer, ...] = ()
 
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
@@ -269,6 +293,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     coordinators = _coordinators(r)
     hr = tuple(list_email(r, f"hr.recipients[{i}]", item) for i, item in enumerate(r.items("hr.recipients")))
     schedule = _schedule(r, campaign)
+    observers = _observers(r, campaign.default_language)
     notices = Notices(
         special_challenges=r.flag("notices.special_challenges", True),
         help_requests=r.flag("notices.help_requests", True),
@@ -313,6 +338,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         web,
         oauth,
         notices,
+        observers,
     )
 
 
@@ -328,6 +354,15 @@ def _campaign(r: KeyReader) -> Campaign:
     opens, deadline = r.date("campaign.opens"), r.date("campaign.deadline")
     if opens > deadline:
         r.bad("campaign.deadline", f"{deadline} is before campaign.opens {opens}")
+    closes = deadline + CLOSES_AFTER_DEADLINE
+    if r._get("campaign.closes") is not None:
+        closes = r.date("campaign.closes")
+        if closes <= deadline:
+            r.bad(
+                "campaign.closes",
+                f"{closes} is not after campaign.deadline {deadline}: it is the first day the "
+                "campaign is closed (nothing more is sent), so it must come after the deadline",
+            )
     domains = tuple(
         domain(r, f"campaign.institution_domains[{i}]", d)
         for i, d in enumerate(r.items("campaign.institution_domains"))
@@ -342,6 +377,7 @@ def _campaign(r: KeyReader) -> Campaign:
         timezone=tz,
         default_language=cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb")),
         institution_domains=domains,
+        closes=closes,
         guidance_url=_web_address(r, "campaign.guidance_url"),
     )
 
@@ -399,7 +435,25 @@ def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
         poll_minutes=r.integer("schedule.poll_minutes", 5, 1, 1440),
         compile_hour=r.integer("schedule.compile_hour", 2, 0, 23),
         closed_days=_closed_days(r),
+        first_digest_after_working_days=r.integer("schedule.first_digest_after_working_days", 5, 0, 30),
     )
+
+
+def _observers(r: KeyReader, default_language: Language) -> tuple[Observer, ...]:
+    """``[[observers]]``: name, email and (optional) language of each; bad entries named by index."""
+    out = []
+    for i, item in enumerate(r.items("observers")):
+        key = f"observers[{i}]"
+        if not isinstance(item, Mapping):
+            r.bad(key, "expected a table with name, email and language")
+            continue
+        sub = KeyReader(item, r.base)
+        lang = cast(Language, sub.choice("language", LANGUAGES, default_language))
+        o = Observer(sub.text("name"), sub.email("email"), lang)
+        sub.unknown_keys()
+        r.problems.extend(Problem(f"{key}.{p.where}", p.message) for p in sub.problems)
+        out.append(o)
+    return tuple(out)
 
 
 def _closed_days(r: KeyReader) -> tuple[dt.date, ...]:
