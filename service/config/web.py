@@ -25,6 +25,9 @@ class Web:
     login_attempts: int  # failed logins allowed per user and per client address in the window
     login_window_minutes: int
     forwarded_allow_ips: str  # proxies trusted for X-Forwarded-For / -Proto; "" = none
+    # the page's address as its readers open it (behind the proxy), for the HR digest and the
+    # final summary to link to; "" = not said (the mails then leave the line out)
+    public_url: str = ""
 
 
 def parse_web(r: KeyReader) -> Web:
@@ -42,4 +45,15 @@ def parse_web(r: KeyReader) -> Web:
         login_attempts=r.integer("web.login_attempts", 5, 1, 1000),
         login_window_minutes=r.integer("web.login_window_minutes", 15, 1, 24 * 60),
         forwarded_allow_ips=r.text("web.forwarded_allow_ips", "127.0.0.1", nonempty=False),
+        public_url=_public_url(r),
     )
+
+
+def _public_url(r: KeyReader) -> str:
+    url = r.text("web.public_url", "", nonempty=False).strip()
+    if url and not url.startswith(("https://", "http://")):
+        r.bad(
+            "web.public_url",
+            f'{url!r} must be an http(s) address (e.g. "https://skjema.example.edu/"), or empty',
+        )
+    return url
