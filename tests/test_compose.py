@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.header
 import email.policy
+import re
+
+import pytest
 
 from service.mail.compose import Attachment, Envelope, Headers, Mailbox, ascii_filename, compose
 from service.mail.msgid import make_message_id
@@ -16,6 +20,9 @@ RENDERED = Rendered(
     html="<p>Hei Øystein, æøå</p>\n<p>" + "x" * 300 + "</p>",
 )
 WHEN = dt.datetime(2020, 11, 23, 8, 0, tzinfo=dt.UTC)
+HEADERS = Headers(
+    sender=Mailbox("hms@example.edu", "HR- og HMS-avdelingen"), message_id="<a@example.edu>", date=WHEN
+)
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -100,3 +107,36 @@ def test_envelope_recipients_deduplicated_and_message_ids_unique():
     assert env.recipients == ("a@example.edu", "b@example.edu", "c@example.edu")
     ids = {make_message_id("example.edu") for _ in range(1000)}
     assert len(ids) == 1000 and all(i.endswith(".skjemapost@example.edu>") for i in ids)
+
+
+LONG_UNIT = "Institutt for informasjonssikkerhet og kommunikasjonsteknologi ved Fakultet for økonomi"
+LONG_SUBJECTS = [
+    f"Påminnelse: fristen er om 2 dager – Oppsummering og evaluering 2020, {LONG_UNIT} [ref 7KQM-4XPZ]",
+    "Skjema mangler: Institutt for informasjonssikkerhet (IE-IIK) – Oppsummering 2020 [ref 7KQM-4XPZ]",
+    f"Oppsummering og evaluering 2020 – skjema for {LONG_UNIT} miljøteknikk miljøteknikk [ref 7KQM-4XPZ]",
+    "Receipt: the form for Department of Information Security and Communication Technology has been "
+    "registered [ref 7KQM-4XPZ]",
+]
+
+
+def unfolded_subject(raw: bytes) -> str:
+    """The Subject as a strict reader sees it: unfolded (RFC 5322 §2.2.3), then RFC 2047-decoded."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    value = re.search(r"^Subject: (.*?)\r\n(?![ \t])", head, re.MULTILINE | re.DOTALL)
+    assert value is not None
+    line = re.sub(r"\r\n(?=[ \t])", "", value.group(1))
+    return str(email.header.make_header(email.header.decode_header(line)))
+
+
+@pytest.mark.parametrize("subject", LONG_SUBJECTS)
+def test_a_long_subject_unfolds_to_the_same_text(subject):
+    """A subject folded over several lines reads back letter for letter: no doubled space before
+    '–', no words run together, in a strict reader and in the stdlib's; no line over 78."""
+    raw = compose(Rendered(subject, "x\n", "<p>x</p>"), Envelope(to=(Mailbox("a@example.edu"),)), HEADERS)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    block = b"Subject: " + head.split(b"\r\nSubject: ", 1)[1].split(b"\r\nDate:", 1)[0]
+    assert block.count(b"\r\n") >= 1, "the sample is meant to be folded"
+    assert max(len(line) for line in block.split(b"\r\n")) <= 78
+    assert unfolded_subject(raw) == subject
+    assert parse(raw)["Subject"] == subject
+    assert "  " not in unfolded_subject(raw)

@@ -20,6 +20,7 @@ import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.header import Header
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
@@ -105,6 +106,20 @@ def _header(name: str, value: str) -> bytes:
     return folded.encode("ascii")
 
 
+def _subject(value: str) -> bytes:
+    """The Subject header, folded so that unfolding it (RFC 5322) gives back exactly ``value``.
+
+    Not ``email.policy.SMTP``: its folder (CPython 3.11 to 3.13) ends a line before an encoded word
+    with a space and then adds the fold's own, so "… (IE-IBM) –" unfolds to "(IE-IBM)  –", and it
+    joins adjacent encoded words without their space (python/cpython gh-144156). The legacy
+    ``Header`` encoder writes a subject that is not all ASCII as encoded words only, whose
+    whitespace between them is not text (RFC 2047 §6.2), and folds an ASCII one at its own spaces.
+    """
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, header_name="Subject").encode(linesep="\r\n")
+    return f"Subject: {encoded}\r\n".encode("ascii")
+
+
 def _text_part(subtype: str, body: str) -> bytes:
     data = body.replace("\r\n", "\n").encode("utf-8")
     qp = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
@@ -150,7 +165,7 @@ def compose(
     if headers.reply_to:
         lines.append(_header("Reply-To", headers.reply_to))
     lines += [
-        _header("Subject", " ".join(rendered.subject.split())),
+        _subject(" ".join(rendered.subject.split())),
         _header("Date", format_datetime(headers.date.astimezone(dt.UTC))),
         f"Message-ID: {headers.message_id}\r\n".encode(),
         b"MIME-Version: 1.0\r\n",
