@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 OSLO = ZoneInfo("Europe/Oslo")
 CAMPAIGN_OPENS = dt.date(2020, 11, 23)
 DEADLINE = dt.date(2020, 12, 16)  # a Wednesday
+CLOSES = dt.date(2021, 1, 13)  # the default: four weeks after the deadline
 REFERENCE = "7KQM-4XPZ"
 REMINDERS = [dt.date(2020, 12, 2), dt.date(2020, 12, 9), dt.date(2020, 12, 14), dt.date(2020, 12, 17)]
 
@@ -125,15 +126,32 @@ KIND_KEYS = {
         "period_end",
         "progress",
         "faculties",
-        "help_unrouted",
-        "new_submissions",
-        "corrections_pending",
-        "missing_units",
-        "away",
-        "flags",
-        "bounces",
+        "actions",
+        "flag_counts",
+        "new_count",
         "review_count",
+        "web_url",
     ),
+    "observer-digest": (
+        "observers",
+        "period_start",
+        "period_end",
+        "progress",
+        "faculties",
+        "flag_counts",
+        "new_count",
+    ),
+    "hr-final": (
+        "closes_on",
+        "as_of",
+        "progress",
+        "faculties",
+        "flag_counts",
+        "without_form",
+        "workbook_name",
+        "web_url",
+    ),
+    "leader-after-closing": ("unit", "reference", "coordinators", "submission", "problems", "closes_on"),
     "challenges-notice": (
         "unit",
         "reference",
@@ -274,8 +292,11 @@ def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
     def keep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in rows if r["unit"] in units]
 
-    flags = [{"unit": UNIT, **f} for f in _flags(lang)]
-    flags.append({"unit": ibi, **_flags(lang)[0], "value": _pick(lang, "Nei", "No")})
+    # most serious first, each with the unit's own words (a description goes with its first flag)
+    words = _words(lang)
+    flags = [{"unit": ibi, **_flags(lang)[0], "value": _pick(lang, "Nei", "No"), "words": []}]
+    flags.append({"unit": UNIT, **_flags(lang)[0], "words": words[:1]})
+    flags.append({"unit": UNIT, **_flags(lang)[1], "words": words[1:]})
     return {
         "period_start": dt.date(2020, 12, 7),
         "period_end": dt.date(2020, 12, 14),
@@ -375,6 +396,79 @@ def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
     }
 
 
+def _flag_counts(lang: str) -> list[dict[str, Any]]:
+    """How many units raised each kind of flag, most serious first (numbers only)."""
+    return [
+        {"message": _flags(lang)[0]["message"].rstrip("."), "units": 4},
+        {"message": _flags(lang)[1]["message"].rstrip("."), "units": 1},
+    ]
+
+
+def _overview(lang: str, kind: str) -> dict[str, Any]:
+    """HR's digest, the observers' digest and HR's final summary: numbers per faculty; HR's digest
+    also the units that need someone to act (one for each reason), the final one the units
+    without a valid form."""
+    per_faculty = {"HF": (21, 12, 10, 2, 1), "IE": (20, 15, 14, 1, 2), "NV": (20, 13, 13, 0, 1)}
+    faculties = [
+        {"faculty": f, **_progress(*n[:3]), "corrections": n[3], "flagged": n[4]}
+        for f, n in per_faculty.items()
+    ]
+    _, iik, ies, ibi, isl, _ = OTHER_UNITS[:6]
+    common = {
+        "progress": _progress(61, 40, 37) | {"corrections": 3},
+        "faculties": faculties,
+        "flag_counts": _flag_counts(lang),
+    }
+    if kind == "observer-digest":
+        observers = [{"name": "Hovedverneombudet"}, {"name": "Forskerforbundet"}, {"name": "NTL"}]
+        return common | {
+            "observers": observers,
+            "period_start": dt.date(2020, 12, 7),
+            "period_end": dt.date(2020, 12, 14),
+            "new_count": 3,
+        }
+    if kind == "hr-final":
+        return common | {
+            "closes_on": CLOSES,
+            "as_of": at(CLOSES, 9),
+            "without_form": [
+                {"unit": iik, "state": "address-failing"},
+                {"unit": ies, "state": "needs-correction"},
+                {"unit": isl, "state": "invited"},
+            ],
+            "workbook_name": "aml-2020-20210113.xlsx",
+            "web_url": "https://skjema.example.edu/",
+        }
+    bht = _pick(lang, "Bedriftshelsetjenesten", "the occupational health service")
+    return common | {
+        "period_start": dt.date(2020, 12, 7),
+        "period_end": dt.date(2020, 12, 14),
+        "new_count": 3,
+        "review_count": 2,
+        "web_url": "https://skjema.example.edu/",
+        "actions": [
+            {
+                "unit": iik,
+                "why": [
+                    {
+                        "kind": "address",
+                        "address": iik["leader_email"],
+                        "reason": "550 5.1.1 User unknown",
+                        "since": dt.date(2020, 11, 23),
+                    }
+                ],
+            },
+            {
+                "unit": ies,
+                "why": [{"kind": "correction", "received_on": dt.date(2020, 12, 3), "problems": 2}],
+            },
+            {"unit": UNIT, "why": [{"kind": "help", "wanted": [bht]}]},
+            {"unit": ibi, "why": [{"kind": "challenges"}]},
+            {"unit": isl, "why": [{"kind": "escalated", "on": dt.date(2020, 12, 14)}]},
+        ],
+    }
+
+
 def sample_context(kind: str, lang: str) -> dict[str, Any]:
     """A complete context for ``kind`` in ``lang`` (nb or en), as the service would build it."""
     if kind not in KIND_KEYS:
@@ -391,16 +485,8 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             "address": "hms-skjema@example.edu",
         },
     }
-    if kind == "hr-digest":
-        per_faculty = {"HF": (21, 12, 10), "IE": (20, 15, 14), "NV": (20, 13, 13)}
-        faculties = [{"faculty": f, **_progress(*n)} for f, n in per_faculty.items()]
-        help_unrouted = [
-            {
-                "unit": dict(UNIT),
-                "wanted": [_pick(lang, "Bedriftshelsetjenesten", "the occupational health service")],
-            }
-        ]
-        context.update(_digest(lang, None), faculties=faculties, help_unrouted=help_unrouted)
+    if kind in ("hr-digest", "observer-digest", "hr-final"):
+        context.update(_overview(lang, kind))
     elif kind == "coordinator-digest":
         context.update(_digest(lang, "IE"), faculty="IE", coordinators=COORDINATORS["IE"])
     else:
@@ -452,4 +538,12 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
         )
         if kind == "escalation":
             context["days_overdue"] = 6
+        if kind == "leader-after-closing":
+            # a form with mistakes, after the closing, that also says it is not fully satisfactory
+            context["submission"] = {
+                "received_at": at(dt.date(2021, 1, 18), 10, 12),
+                "challenges": [_forsvarlig(lang)],
+            }
+            context["problems"] = _problems(lang)[:1]
+            context["closes_on"] = CLOSES
     return {k: v for k, v in context.items() if k in ("campaign", "sender", *KIND_KEYS[kind])}

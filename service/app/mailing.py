@@ -5,15 +5,20 @@ Each method is one command's work (`send`, `poll`, `review`), on the parts of an
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from imap_tools import BaseMailBox
 
 from service.app.wiring import App
+from service.clock import local
 from service.errors import SkjemapostError
+from service.jobs import closing
 from service.jobs.drain import DrainReport, drain_once
 from service.jobs.poll import PollReport, poll_once, settle_review
+from service.mail.compose import Attachment
 from service.mail.parser import parse
 from service.models import Decision, MessageKind, NewMail, Unit
 from service.net.imap import connect as connect_imap
@@ -98,6 +103,32 @@ class Mailing:
                 box.logout()
         sent = self.drain(should_stop=should_stop) if self.queued_count() else DrainReport()
         return report, sent
+
+    def final_summary(
+        self, compile_to: Callable[[Path], object], *, by_hand: bool = False, again: bool = False
+    ) -> tuple[NewMail | None, DrainReport]:
+        """HR's final summary with the master workbook (``jobs.closing``), queued and sent: by
+        `run` when it is due, or ``by_hand`` at any time once the campaign is closed (``again``: a
+        fresh copy although one went). ``compile_to`` writes the workbook to the path it is given
+        (``Operations.compile``); it runs only when a summary goes. None when none is due."""
+        app = self.app
+        app.ready()
+        now = app.clock.now()
+        if by_hand:
+            closing.require_closed(app.config, now)
+        elif not closing.final_summary_due(app.store, app.config, now):
+            return None, DrainReport()
+        if closing.sent_count(app.store, app.config) and not again:
+            return None, DrainReport()
+        with tempfile.TemporaryDirectory() as tmp:
+            name = f"{app.campaign_id}-{local(now, app.config.campaign.timezone):%Y%m%d}.xlsx"
+            compile_to(Path(tmp) / name)
+            workbook = [Attachment(name, (Path(tmp) / name).read_bytes())]
+        mail = closing.final_summary(app.store, app.config, app.letters, now, workbook, again=again)
+        if mail is None:
+            return None, DrainReport()
+        app.store.queue(app.campaign_id, [mail], now)
+        return mail, self.drain()
 
     def review_queue(self) -> list[InboundRow]:
         self.app.ready()

@@ -15,7 +15,7 @@ from typing import Any
 from service.app.mailing import Mailing
 from service.app.setup import Setup
 from service.app.wiring import App
-from service.campaign.plan import is_digest_time, simulate
+from service.campaign.plan import is_digest_due, simulate
 from service.campaign.state import UnitState
 from service.clock import local
 from service.errors import SkjemapostError
@@ -221,9 +221,11 @@ class Operations:
         last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
             cid, "coordinator-digest"
         )
-        first = app.config.campaign.opens + dt.timedelta(days=1)
-        if not stop() and is_digest_time(self.now, app.config.schedule, last, tz, not_before=first):
+        # the first on plan.first_digest_day, none once the campaign is closed (plan.is_digest_due)
+        if not stop() and is_digest_due(self.now, app.config.campaign, app.config.schedule, last):
             result["digests"] = len(self.digest()[0])
+        if not stop() and self.mailing.final_summary(self.compile)[0] is not None:
+            result["final_summary"] = 1  # HR's, once, when the campaign has closed (jobs.closing)
         today = local(self.now, tz)
         compile_due = today.hour >= app.config.schedule.compile_hour and self.compiled_on != today.date()
         if not stop() and compile_due:

@@ -23,6 +23,12 @@ Design notes, where the rules had a choice:
   before the deadline carry its urgency.
 - ``due()`` says *what*, not *when*: ``is_send_time()`` says whether outreach may go now (a working
   day, at or after the send hour), so a restart at 03:00 or on a Saturday waits for the send hour.
+- The first weekly digest waits for answers (``first_digest_day``): a digest beside the invitations
+  says "0 of 7" and tells nobody anything, so the first one goes on the first digest day at least
+  ``schedule.first_digest_after_working_days`` working days after the invitations.
+- A campaign ends (``is_closed``): from ``campaign.closes`` on nothing is due (no reminder,
+  escalation, digest or notice); only HR's final summary goes, once, from the send hour of the
+  first working day at or after the closing day (``is_final_summary_time``).
 """
 
 from __future__ import annotations
@@ -236,6 +242,58 @@ def digest_day(day: dt.date, weekday: str, closed: Collection[dt.date] = ()) -> 
     return next((d for d in [*later, *earlier] if is_working_day(d, closed)), None)
 
 
+def first_digest_day(campaign: Campaign, schedule: Schedule) -> dt.date:
+    """The day the first weekly digest goes: the first digest day (``digest_day``, holidays moved
+    within their week) on or after the day ``schedule.first_digest_after_working_days`` working
+    days after the invitations (the opening day, or the next working day if it is not one).
+
+    Opening Monday 23 Nov 2020 with Monday digests and 5 days: Monday 30 Nov; with Friday
+    digests: Friday 4 Dec (27 Nov is only four working days after the invitations)."""
+    closed = schedule.closed_days
+    invited = next_working_day(campaign.opens, closed)
+    earliest = add_working_days(invited, schedule.first_digest_after_working_days, closed)
+    week = earliest
+    while True:
+        day = digest_day(week, schedule.digest_weekday, closed)
+        if day is not None and day >= earliest:
+            return day
+        week += dt.timedelta(days=7 - week.weekday())  # the next ISO week's Monday
+
+
+def is_closed(now: dt.datetime, campaign: Campaign) -> bool:
+    """True from the first moment (local midnight) of ``campaign.closes``: nothing is sent then
+    but HR's final summary and the answer to a form that still comes in."""
+    return local_date(_aware(now), campaign.timezone) >= campaign.closes_on
+
+
+def final_summary_day(campaign: Campaign, schedule: Schedule) -> dt.date:
+    """The day HR's final summary is due: the closing day, or the first working day after it."""
+    return next_working_day(campaign.closes_on, schedule.closed_days)
+
+
+def is_final_summary_time(now: dt.datetime, campaign: Campaign, schedule: Schedule) -> bool:
+    """True once the campaign is closed, at a send time (a working day from the send hour) on or
+    after ``final_summary_day``; whether it went already is the outbox's to say (one key)."""
+    today = local_date(_aware(now), campaign.timezone)
+    return today >= final_summary_day(campaign, schedule) and is_send_time(now, schedule, campaign.timezone)
+
+
+def is_digest_due(
+    now: dt.datetime, campaign: Campaign, schedule: Schedule, last_digest_at: dt.datetime | None
+) -> bool:
+    """True when `run` should send the weekly digests now: the campaign is open, it is this
+    week's digest time (``is_digest_time``), and the first digest day has come."""
+    if is_closed(now, campaign):
+        return False
+    return is_digest_time(
+        now,
+        schedule,
+        last_digest_at,
+        campaign.timezone,
+        not_before=first_digest_day(campaign, schedule),
+    )
+
+
 def is_digest_time(
     now: dt.datetime,
     schedule: Schedule,
@@ -247,16 +305,13 @@ def is_digest_time(
     """True when the weekly digest should go: on this ISO week's digest day (``digest_day``) or a
     later working day of the week (catching up after an outage), at or after the digest hour, and
     only if no digest went out yet in this ISO week (weeks in the campaign's zone). No digest in a
-    week whose digest day is before ``not_before``: `run` passes the day after the opening, so the
-    first digest comes on the first digest day after the invitations went, not beside them."""
+    week whose digest day is before ``not_before`` (``is_digest_due`` passes ``first_digest_day``)."""
     today = local_date(_aware(now), tz)
     day = digest_day(today, schedule.digest_weekday, schedule.closed_days)
     if day is None or today < day or not is_working_day(today, schedule.closed_days):
         return False
     if not_before is not None and day < not_before:
-        return (
-            False  # that week's digest day came too early (the opening day: "0 of 7" tells nobody anything)
-        )
+        return False  # that week's digest day came too early: the invitations are still unanswered
     if now < at_local_hour(today, schedule.digest_hour, tz):
         return False
     if last_digest_at is None:
@@ -278,6 +333,7 @@ def simulate(
     A clock steps through each day's send hour and ``due()`` is asked once per unit, the sent keys
     growing as it goes; days that are not working days send nothing (``is_send_time``). A unit in
     ``replies`` has a valid form in from the start of that day: nothing goes to it on or after it.
+    Nothing goes once the campaign is closed (``is_closed``).
     """
     steps = plan(campaign, schedule)
     state = list(units)
@@ -285,6 +341,8 @@ def simulate(
     day = start
     while day <= end:
         now = at_local_hour(day, schedule.send_hour, campaign.timezone)
+        if is_closed(now, campaign):
+            break
         if is_send_time(now, schedule, campaign.timezone):
             for i, unit in enumerate(state):
                 replied = replies.get(unit.code)

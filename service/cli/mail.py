@@ -1,4 +1,4 @@
-"""Commands that move mail: send, preview, poll and review."""
+"""Commands that move mail: send, preview, poll, review and final-summary."""
 
 from __future__ import annotations
 
@@ -202,3 +202,32 @@ def review_dismiss(ctx: click.Context, message: int, note: str) -> None:
     """
     Mailing(app_for(ctx)).review(message, note=note)
     click.echo(f"message {message}: dismissed")
+
+
+@cli.command("final-summary")
+@click.option(
+    "--again", is_flag=True, help="Send a fresh copy although one has gone (e.g. after late forms)."
+)
+@click.pass_context
+def final_summary(ctx: click.Context, again: bool) -> None:
+    """Send HR the campaign's final summary with the master workbook attached, now.
+
+    `run` sends it by itself, once, from the send hour of the first working day at or after
+    campaign.closes; this is for when it should go at once (or again, with --again). Only once the
+    campaign is closed: before campaign.closes nothing is final yet.
+
+    \b
+    Examples:
+      skjemapost final-summary
+      skjemapost --as-of 2021-01-13T12:00 final-summary --again
+    """
+    app = app_for(ctx)
+    with working(app, "final-summary"):
+        mail, sent = Mailing(app).final_summary(Operations(app).compile, by_hand=True, again=again)
+    if mail is None:
+        click.echo("the final summary has gone already; --again sends a fresh copy")
+        return
+    click.echo(f"queued  {mail.subject}  -> {', '.join(mail.recipients)}")
+    click.echo(f"sent {sent.sent}, failed {sent.failed}")
+    if sent.failed:
+        ctx.exit(1)

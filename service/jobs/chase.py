@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from service.campaign.plan import Step, days_left, due, is_send_time, plan
+from service.campaign.plan import Step, days_left, due, is_closed, is_send_time, plan
 from service.campaign.state import UnitState, step_key, unit_states
 from service.clock import local
 from service.config.settings import Config
@@ -34,10 +34,13 @@ class ChaseReport:
     queued: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (unit code, why)
     waiting: bool = False  # not a send time: nothing goes now
+    closed: bool = False  # the campaign is closed (campaign.closes): nothing goes any more
 
 
 def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit, UnitState, Step]]:
-    """Every active unit's one due step at ``now`` (most have none)."""
+    """Every active unit's one due step at ``now`` (most have none; none once the campaign is closed)."""
+    if is_closed(now, config.campaign):
+        return []
     steps = plan(config.campaign, config.schedule)
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
@@ -55,6 +58,9 @@ def chase_once(
 ) -> ChaseReport:
     """Queue what is due now (or, with ``dry_run``, only say what it would be)."""
     report = ChaseReport()
+    if is_closed(now, config.campaign):
+        report.closed = True  # no reminder or escalation after campaign.closes, however late
+        return report
     if not is_send_time(now, config.schedule, config.campaign.timezone):
         # outreach goes on working days from the send hour; a step missed while the service
         # was down waits for the next such time, and then goes once

@@ -1,32 +1,55 @@
-"""Weekly digests: one per faculty for its coordinators, one for HR with every faculty.
+"""Weekly digests: one per faculty for its coordinators, one for HR, one for the observers.
+
+- The coordinators' digest is complete for their faculty: every unit that still needs something,
+  grouped by where it stands, the flagged answers (most serious first, with the unit's own words)
+  and the forms that came since the last one.
+- HR's digest is short: one line per faculty (units, delivered, share, to correct, no form,
+  flagged), then *only* the units that need someone to act (``_actions``), and where the rest is
+  (the workbook, the web page).
+- The observers' digest (``[[observers]]``: HVO and the unions, copied on the letter) holds numbers
+  only: per faculty, and how many units raised each kind of flag. No unit and no person is named:
+  a unit's name is organisational, but a department has one head, so a unit named beside "not
+  fully satisfactory" names its leader too.
 
 Each digest is a mail in the outbox with a dedupe key per ISO week (``digest:IE:2020-W50``), so a
-runner restarted on digest day never sends it twice. The numbers come from the same queries as
-``status``.
+runner restarted on digest day never sends it twice. The first goes on ``plan.first_digest_day``
+(when the invitations have had time to be answered); none once the campaign is closed
+(``plan.is_closed``), when HR gets its final summary instead (``jobs.closing``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.campaign.state import Stage, unit_states
+from service.campaign.plan import is_closed
+from service.campaign.state import Stage, UnitState, unit_states
 from service.clock import local
 from service.config.settings import Config
-from service.forms.answers import flags_for
-from service.jobs.notices import unrouted_help
+from service.forms.model import FormDef
+from service.jobs.flagged import flag_counts, flag_rows
+from service.jobs.notices import challenge_answers, unrouted_help
 from service.mail.compose import Attachment, Envelope, Mailbox
 from service.mail.letters import Letters, unit_mapping
-from service.models import Language, NewMail, Unit
+from service.models import LANGUAGES, Language, NewMail, Unit
 from service.store.database import Store
 from service.store.reports import FacultyProgress
+
+#: a form still to correct this long after it came needs more than the reminders: HR sees it
+LONG_OPEN = dt.timedelta(days=7)
+#: the services a unit may ask for help, as HR reads them (``notices.AUDIENCES``)
+SERVICES = {
+    "hr_hms": {"nb": "HR- og HMS-avdelingen", "en": "the HR and HSE Division"},
+    "bht": {"nb": "Bedriftshelsetjenesten", "en": "the occupational health service"},
+}
 
 
 @dataclass(frozen=True)
 class DigestWeek:
-    """The week a digest covers: since the previous one (or the opening) until today."""
+    """The week a digest covers: since the previous one of its kind (or the opening) until today."""
 
     key: str  # 2020-W50
     start: dt.date
@@ -34,19 +57,26 @@ class DigestWeek:
     since: dt.datetime
 
 
-def week_of(store: Store, config: Config, now: dt.datetime, scope: str) -> DigestWeek:
-    today = local(now, config.campaign.timezone).date()
+def week_of(store: Store, config: Config, now: dt.datetime, scope: str, kind: str = "") -> DigestWeek:
+    """This ISO week's key, and the period since the last digest of ``scope`` (a faculty, "hr",
+    "observers-nb"), or since the opening day for the first one."""
+    tz = config.campaign.timezone
+    today = local(now, tz).date()
     year, week, _ = today.isocalendar()
-    last = store.last_mail_of_kind(
-        config.campaign.id,
-        "coordinator-digest" if scope != "hr" else "hr-digest",
-        f"{config.campaign.id}:digest:{scope}:",
-    )
-    since = last or dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
-    return DigestWeek(f"{year}-W{week:02d}", local(since, config.campaign.timezone).date(), today, since)
+    kind = kind or ("hr-digest" if scope == "hr" else "coordinator-digest")
+    last = store.last_mail_of_kind(config.campaign.id, kind, f"{config.campaign.id}:digest:{scope}:")
+    opening = dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
+    since = last or opening
+    return DigestWeek(f"{year}-W{week:02d}", local(since, tz).date(), today, since)
 
 
-def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
+def share(part: int, whole: int) -> int:
+    """A whole percent, rounded down (never 100 % before every unit is in); 0 of 0 is 0."""
+    return part * 100 // whole if whole else 0
+
+
+def progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
+    """The numbers of ``rows`` together: units, submitted, valid, missing and the share valid."""
     units = sum(r.units for r in rows)
     valid = sum(r.valid for r in rows)
     return {
@@ -54,14 +84,14 @@ def _progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
         "submitted": sum(r.submitted for r in rows),
         "valid": valid,
         "missing": units - valid,
-        "percent": valid * 100 // units if units else 0,
+        "percent": share(valid, units),
     }
 
 
 class _Facts:
     """What the digests of one run share, read once: progress, unit states (with their flags),
-    reviews; and
-    the since-dependent lists, read once per starting point (usually one for every faculty)."""
+    reviews, each unit's current valid answers; and the forms received since a starting point,
+    read once per starting point (usually one for every faculty)."""
 
     def __init__(self, store: Store, config: Config, now: dt.datetime) -> None:
         campaign_id = config.campaign.id
@@ -69,18 +99,29 @@ class _Facts:
         self.progress = store.faculty_progress(campaign_id)
         self.states = unit_states(store, config.campaign, config.schedule, now, include_inactive=False)
         self.reviews = store.review_counts(campaign_id)
+        self.answers: dict[str, Mapping[str, object]] = {
+            row["code"]: row["answers"] or {} for row in store.current_versions(campaign_id)
+        }
         self._since: dict[dt.datetime, list[dict[str, Any]]] = {}
 
     def new_versions(self, when: dt.datetime) -> list[dict[str, Any]]:
-        """The forms received since ``when``, read once per starting point (usually one for
-        every faculty)."""
         if when not in self._since:
             self._since[when] = self.store.new_submissions(self.cid, when)
         return self._since[when]
 
 
+# -- the coordinators' digest: complete for one faculty --------------------------------------------
+
+
 def _context(
-    facts: _Facts, config: Config, units: dict[str, Unit], faculties: set[str], *, week: DigestWeek, lang: str
+    facts: _Facts,
+    config: Config,
+    form: FormDef,
+    units: dict[str, Unit],
+    faculties: set[str],
+    *,
+    week: DigestWeek,
+    lang: Language,
 ) -> dict[str, Any]:
     mine = {code for code, u in units.items() if u.faculty in faculties}
     rows = [r for r in facts.progress if r.faculty in faculties]
@@ -90,7 +131,7 @@ def _context(
     return {
         "period_start": week.start,
         "period_end": week.end,
-        "progress": _progress(rows),
+        "progress": progress(rows),
         "new_submissions": [
             {
                 "unit": unit_mapping(units[v["code"]]),
@@ -130,11 +171,7 @@ def _context(
             for s in states
             if s.back_on is not None and not s.has_valid
         ],
-        "flags": [
-            {"unit": unit_mapping(units[s.code])} | f
-            for s in states
-            for f in flags_for(list(s.flags), "en" if lang == "en" else "nb")
-        ],
+        "flags": flag_rows(form, states, facts.answers, units, lang),
         # persistent: every address that fails now, until the roster corrects it
         "bounces": [
             {
@@ -150,6 +187,120 @@ def _context(
     }
 
 
+# -- HR's digest: per faculty, then only what needs someone to act ---------------------------------
+
+
+def _actions(
+    facts: _Facts,
+    config: Config,
+    letters: Letters,
+    units: dict[str, Unit],
+    *,
+    now: dt.datetime,
+    lang: Language,
+) -> list[dict[str, Any]]:
+    """The units someone must act on, each once with every reason, by faculty and code:
+
+    - ``address``: the leader's address fails (fix it in the roster);
+    - ``escalated``: no valid form after the escalation went to the superior and the coordinator;
+    - ``correction``: a form to correct has been open ``LONG_OPEN`` or more, or past the deadline;
+    - ``challenges``: a form says the work environment is not (or maybe not) fully satisfactory
+      and nobody was told (no superior leader or coordinator address, or notices are off);
+    - ``help``: a form asks a service for help that has no address in ``[notices]`` (pass it on).
+    """
+    tz = config.campaign.timezone
+    today = local(now, tz).date()
+    out = []
+    for s in sorted(facts.states, key=lambda s: (s.faculty, s.code)):
+        if s.code not in units:
+            continue
+        unit, why = units[s.code], []
+        if s.failure is not None and not s.has_valid:
+            why.append(
+                {
+                    "kind": "address",
+                    "address": s.failure.address,
+                    "reason": s.failure.reason,
+                    "since": local(s.failure.since, tz).date(),
+                }
+            )
+        if s.escalated_at is not None and not s.has_valid:
+            why.append({"kind": "escalated", "on": local(s.escalated_at, tz).date()})
+        if s.stage is Stage.NEEDS_CORRECTION and s.received_on is not None:
+            received = local(s.received_on, tz).date()
+            if today - received >= LONG_OPEN or today > config.campaign.deadline:
+                why.append({"kind": "correction", "received_on": received, "problems": len(s.problems)})
+        answers = facts.answers.get(s.code, {}) if s.has_valid else {}
+        told = config.notices.special_challenges and bool(letters.superior_and_coordinators(unit))
+        if answers and not told and challenge_answers(letters.form, answers):
+            why.append({"kind": "challenges"})
+        wanted = (
+            unrouted_help(config, letters.form, answers) if answers and config.notices.help_requests else ()
+        )
+        if wanted:
+            why.append({"kind": "help", "wanted": [SERVICES[a][lang] for a in wanted if a in SERVICES]})
+        if why:
+            out.append({"unit": unit_mapping(unit), "why": why})
+    return out
+
+
+def _hr_context(
+    facts: _Facts,
+    config: Config,
+    letters: Letters,
+    units: dict[str, Unit],
+    *,
+    now: dt.datetime,
+    week: DigestWeek,
+    lang: Language,
+) -> dict[str, Any]:
+    by_faculty: dict[str, list[UnitState]] = defaultdict(list)
+    for s in facts.states:
+        by_faculty[s.faculty].append(s)
+    faculties = [
+        {
+            "faculty": r.faculty,
+            **progress([r]),
+            "corrections": sum(1 for s in by_faculty[r.faculty] if s.stage is Stage.NEEDS_CORRECTION),
+            "flagged": sum(1 for s in by_faculty[r.faculty] if s.flags),
+        }
+        for r in sorted(facts.progress, key=lambda r: r.faculty)
+    ]
+    return {
+        "period_start": week.start,
+        "period_end": week.end,
+        "progress": progress(facts.progress),
+        "faculties": faculties,
+        "actions": _actions(facts, config, letters, units, now=now, lang=lang),
+        "flag_counts": flag_counts(letters.form, facts.states, lang),
+        "new_count": sum(1 for v in facts.new_versions(week.since) if v["valid"]),
+        "review_count": sum(facts.reviews.values()),
+        "web_url": config.web.public_url,
+    }
+
+
+# -- the observers' digest: numbers only -----------------------------------------------------------
+
+
+def _observer_context(facts: _Facts, form: FormDef, week: DigestWeek, lang: Language) -> dict[str, Any]:
+    """Per faculty and in total: units, delivered, share, to correct; flags counted by kind; the
+    forms that came this period. Nothing that names a unit or a person."""
+    corrections: dict[str, int] = defaultdict(int)
+    for s in facts.states:
+        corrections[s.faculty] += s.stage is Stage.NEEDS_CORRECTION
+    return {
+        "period_start": week.start,
+        "period_end": week.end,
+        "progress": progress(facts.progress) | {"corrections": sum(corrections.values())},
+        "faculties": [
+            {"faculty": r.faculty, **progress([r]), "corrections": corrections[r.faculty]}
+            for r in sorted(facts.progress, key=lambda r: r.faculty)
+        ],
+        "flag_counts": flag_counts(form, facts.states, lang),
+        "new_count": sum(1 for v in facts.new_versions(week.since) if v["valid"]),
+    }
+
+
 def digests(
     store: Store,
     config: Config,
@@ -159,9 +310,12 @@ def digests(
     include_sent: bool = False,
     attachments: Callable[[str], Sequence[Attachment]] = lambda faculty: (),
 ) -> list[NewMail]:
-    """This week's digests not yet queued (or all, for a preview): each faculty's, and HR's."""
+    """This week's digests not yet queued (or all, for a preview): each faculty's, HR's and the
+    observers' (one per language). None once the campaign is closed, unless for a preview."""
+    if is_closed(now, config.campaign) and not include_sent:
+        return []
     cid = config.campaign.id
-    lang = config.campaign.default_language
+    lang: Language = config.campaign.default_language
     units = {u.code: u for u in store.units(cid, include_inactive=True)}
     active = {u.faculty for u in store.units(cid)}
     facts = _Facts(store, config, now)
@@ -173,7 +327,7 @@ def digests(
         week = week_of(store, config, now, faculty)
         ctx = (
             letters.base_context()
-            | _context(facts, config, units, {faculty}, week=week, lang=lang)
+            | _context(facts, config, letters.form, units, {faculty}, week=week, lang=lang)
             | {"faculty": faculty, "coordinators": [{"name": c.name, "email": c.email} for c in coordinators]}
         )
         envelope = Envelope(to=tuple(Mailbox(c.email, c.name) for c in coordinators))
@@ -187,37 +341,27 @@ def digests(
         )
     if config.hr_recipients:
         week = week_of(store, config, now, "hr")
-        ctx = (
-            letters.base_context()
-            | _context(facts, config, units, active, week=week, lang=lang)
-            | {"faculties": [{"faculty": r.faculty, **_progress([r])} for r in facts.progress]}
-            | {"help_unrouted": _unrouted_help(store, config, letters, units, lang)}
+        ctx = letters.base_context() | _hr_context(
+            facts, config, letters, units, now=now, week=week, lang=lang
         )
         envelope = Envelope(to=tuple(Mailbox(a) for a in config.hr_recipients))
         out.append(letters.mail("hr-digest", f"digest:hr:{week.key}", lang, ctx, envelope, now=now))
+    for olang in LANGUAGES:
+        readers = [o for o in config.observers if o.language == olang]
+        if not readers:
+            continue
+        scope = f"observers-{olang}"
+        week = week_of(store, config, now, scope, "observer-digest")
+        ctx = (
+            letters.base_context()
+            | _observer_context(facts, letters.form, week, olang)
+            | {"observers": [{"name": o.name} for o in readers]}
+        )
+        envelope = Envelope(to=tuple(Mailbox(o.email, o.name) for o in readers))
+        out.append(
+            letters.mail("observer-digest", f"digest:{scope}:{week.key}", olang, ctx, envelope, now=now)
+        )
     if include_sent:
         return out
     existing = store.existing_keys(cid, (m.dedupe_key for m in out))
     return [m for m in out if m.dedupe_key not in existing]
-
-
-def _unrouted_help(
-    store: Store, config: Config, letters: Letters, units: dict[str, Unit], lang: str
-) -> list[dict[str, Any]]:
-    """Units whose current form asks HR- og HMS-avdelingen or Bedriftshelsetjenesten for help
-    while the config gives that service no address ([notices] hr_hms, bht): HR passes them on."""
-    if not config.notices.help_requests:
-        return []
-    language: Language = "en" if lang == "en" else "nb"
-    names = {
-        "hr_hms": {"nb": "HR- og HMS-avdelingen", "en": "the HR and HSE Division"},
-        "bht": {"nb": "Bedriftshelsetjenesten", "en": "the occupational health service"},
-    }
-    out = []
-    for row in store.current_versions(config.campaign.id):
-        wanted = unrouted_help(config, letters.form, row["answers"] or {})
-        if wanted and row["code"] in units:
-            out.append(
-                {"unit": unit_mapping(units[row["code"]]), "wanted": [names[a][language] for a in wanted]}
-            )
-    return out

@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
+from service.campaign.plan import is_closed
 from service.config.settings import Config
 from service.forms.answers import value_text, value_text_choice
 from service.forms.model import Field, FormDef
@@ -78,7 +79,10 @@ def notices(
     now: dt.datetime,
 ) -> list[NewMail]:
     """The notices a newly valid form of ``unit`` calls for. ``before``: the answers of the
-    unit's previous valid version (None for its first)."""
+    unit's previous valid version (None for its first). None once the campaign is closed: the
+    leader's answer (``Letters.after_closing``) says to take it up directly."""
+    if is_closed(now, config.campaign):
+        return []
     lang = config.campaign.default_language
     out: list[NewMail] = []
     challenges = challenge_answers(form, answers)
