@@ -11,6 +11,13 @@ Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 
+def share_percent(part: int, whole: int) -> int:
+    """``part`` of ``whole`` as a whole percent, rounded down (0 when ``whole`` is 0): the one
+    rounding rule of every surface (`status`, digests, the web page, the workbook's cells and
+    charts), so 2 of 3 reads 66 % everywhere and a campaign never shows 100 % before it is done."""
+    return part * 100 // whole if whole > 0 else 0
+
+
 class MessageKind(StrEnum):
     """What an inbound message is: the classifier's verdict, and the kind its decision records."""
 

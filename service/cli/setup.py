@@ -17,7 +17,7 @@ from service.campaign.state import UnitState
 from service.cli.base import LANG, app_for, cli
 from service.clock import local
 from service.config.settings import Config
-from service.models import Language
+from service.models import Language, share_percent
 from service.store.reports import FacultyProgress
 from service.web.users import check_web
 
@@ -240,8 +240,8 @@ def status(ctx: click.Context, as_json: bool, per_unit: bool) -> None:
         if r is total:
             click.echo("-" * len(header))
         click.echo(
-            f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}{int(r.percent):>6d}%"
-        )  # rounded down, as in the digest and on the web
+            f"{r.faculty:<10}{r.units:>7}{r.submitted:>11}{r.valid:>7}{r.missing:>9}{share_percent(r.valid, r.units):>6d}%"
+        )  # rounded down, as in the digest, on the web and in the workbook
     if runner is None:
         click.echo("runner: never started (skjemapost run)")
         return

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.models import share_percent
 from service.store import tables as t
 from service.store.base import StoreBase, aware
 
@@ -89,8 +90,9 @@ class FacultyProgress:
     missing: int  # active units without a valid form
 
     @property
-    def percent(self) -> float:
-        return 100.0 * self.valid / self.units if self.units else 0.0
+    def percent(self) -> int:
+        """Whole percent valid, rounded down (``share_percent``, as on every surface)."""
+        return share_percent(self.valid, self.units)
 
 
 class ReportStore(StoreBase):

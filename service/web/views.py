@@ -25,7 +25,7 @@ from service.clock import local
 from service.forms.answers import flags_for
 from service.jobs import collate
 from service.mail.smtpreason import humane
-from service.models import Language
+from service.models import Language, share_percent
 from service.web.users import WebUser
 
 
@@ -40,7 +40,7 @@ class FacultyLine:
     @property
     def percent(self) -> int:
         """Whole percent delivered (valid), rounded down so 99.6 % is not shown as done."""
-        return self.valid * 100 // self.units if self.units else 0
+        return share_percent(self.valid, self.units)
 
 
 @dataclass(frozen=True)
