@@ -12,19 +12,26 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from harness.filling import valid_answers
+from harness.filling import shipped_form, valid_answers
 from harness.website import bounce  # the web page's seed writes the same rows
 from harness.website import mail as queued
 from projects import new_project
 
 from service.app.wiring import App
+from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.forms.answers import raised_flags, to_json
 from service.models import Decision, NewSubmission
 
 EVIL = '=HYPERLINK("http://x","y")'
-SHEETS = ["Oversikt", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
+SHEETS = ["Oversikt", "Oppsummering", "Diagrammer", "Svar", "Tiltak", "Mangler", "Flagg", "Logg"]
 T0 = dt.datetime(2020, 12, 1, 8, 30, tzinfo=dt.UTC)
+FORM = shipped_form()
+
+
+def label(field_id: str) -> str:
+    """The column title of a field in Svar: its nb label (the form's wording may change)."""
+    return FORM.field(field_id).label.nb
 
 
 PROBLEMS = (
@@ -111,8 +118,8 @@ def _rows(ws) -> list[dict[str, object]]:
     return [dict(zip(header, (c.value for c in row), strict=False)) for row in ws.iter_rows(min_row=2)]
 
 
-def test_six_sheets_and_one_row_per_active_unit_with_its_status(project, tmp_path):
-    """The six sheets exist and Svar has one row per active unit with levert/ugyldig/mangler."""
+def test_the_sheets_and_one_row_per_active_unit_with_its_status(project, tmp_path):
+    """The sheets exist in order and Svar has one row per active unit with levert/ugyldig/mangler."""
     wb = _compile(project, tmp_path)
     assert wb.sheetnames == SHEETS
     svar = {r["Enhetskode"]: r for r in _rows(wb["Svar"])}
@@ -137,16 +144,34 @@ def test_answers_are_typed_in_form_order(project, tmp_path):
     wb = _compile(project, tmp_path)
     ws = wb["Svar"]
     header = [c.value for c in ws[1]]
-    assert header.index("Antall ansatte i enheten") < header.index("Dato for oppfølgingsmøtet")
+    assert header.index(label("antall_ansatte")) < header.index(label("motedato"))
     row = next(r for r in _rows(ws) if r["Enhetskode"] == "IE-U000")
-    assert row["Antall ansatte i enheten"] == 12 and isinstance(row["Antall ansatte i enheten"], int)
-    assert row["Dato for oppfølgingsmøtet"] == dt.datetime(2020, 11, 3)  # a date cell
+    assert row[label("antall_ansatte")] == 12 and isinstance(row[label("antall_ansatte")], int)
+    assert row[label("motedato")] == dt.datetime(2020, 11, 3)  # a date cell
     assert row["Mottatt"] == dt.datetime(2020, 12, 1, 11, 30)  # 10:30 UTC is 11:30 in Oslo
-    assert row["Var verneombudet med i prosessen?"] == "Ja"
-    assert row["Tiltak i handlingsplanen (antall)"] == 1
+    assert row[label("verneombud_involvert")] == "Ja"
+    assert row[f"{label('tiltak')} (antall)"] == 1
     tiltak = _rows(wb["Tiltak"])
     assert len(tiltak) == 2 and tiltak[0]["Enhetskode"] == "IE-U000"
     assert isinstance(next(iter(v for k, v in tiltak[0].items() if k and "rist" in k)), dt.datetime)
+
+
+def test_svar_names_each_column_once_and_for_what_it_is(project, tmp_path):
+    """Svar shows the roster's unit columns once (no form field that only repeats them), every
+    title once, and no bare «Dato»: the confirmation's date says whose it is."""
+    header = [c.value for c in _compile(project, tmp_path)["Svar"][1]]
+    assert len(header) == len(set(header))
+    assert header[:8] == [
+        "Enhetskode", "Enhet", "Fakultet", "Leder", "Leders e-post", "Status", "Mottatt", "Versjoner",
+    ]  # fmt: skip
+    repeated = [
+        f for f in FORM.fields() if f.source in ("unit.code", "unit.name", "unit.faculty", "unit.leader_name")
+    ]
+    assert repeated and not {f.label.nb for f in repeated} & set(header[8:])
+    assert "Dato" not in header
+    section = next(s for s in FORM.sections if any(f.id == "bekreftet_dato" for f in s.fields))
+    date = label("bekreftet_dato")
+    assert (date if " " in date else f"{date} ({section.title.nb.lower()})") in header
 
 
 def test_leader_text_that_looks_like_a_formula_stays_text_everywhere(project, tmp_path):
@@ -204,6 +229,16 @@ def test_missing_shows_a_unit_with_only_an_invalid_form_as_to_be_corrected(proje
     assert hf["Purringer sendt"] == 0
 
 
+def test_log_says_what_was_wrong_with_each_invalid_version(project, tmp_path):
+    """Logg gives every version; an invalid one carries its problems as the leader was told them,
+    each with its cell; a valid one none."""
+    log = _rows(_compile(project, tmp_path)["Logg"])
+    hf = next(r for r in log if r["Enhetskode"] == "HF-U002")
+    assert hf["Gyldig"] == "nei"
+    assert hf["Feilene"] == "; ".join(f"{p['cell']}: {p['message']}" for p in PROBLEMS)
+    assert all(r["Feilene"] is None for r in log if r["Gyldig"] == "ja")
+
+
 def test_missing_shows_when_an_away_leader_is_back(project, tmp_path):
     """A leader whose out-of-office reply names the day they are back is «borte» until then, and
     Mangler says the day (read at a time before it)."""
@@ -243,10 +278,11 @@ def test_flags_are_the_current_versions_flags_only(project, tmp_path):
     IE-U000's first version raised three flags, its current one only «hjelp ønsket»."""
     wb = _compile(project, tmp_path)
     flags = _rows(wb["Flagg"])
+    help_asked = FORM.field("hjelp_onsket")
     assert [(r["Enhetskode"], r["Felt"], r["Svar"]) for r in flags] == [
-        ("IE-U000", "Ønsker enheten hjelp i det videre arbeidet?", "Koordinator på fakultetet")
+        ("IE-U000", help_asked.label.nb, help_asked.choice_label("koordinator", "nb"))
     ]
-    assert flags[0]["Melding"] == "Enheten ønsker hjelp i det videre arbeidet."
+    assert help_asked.flag is not None and flags[0]["Melding"] == help_asked.flag.message.nb
 
 
 def test_overview_totals_match_status_json(project, tmp_path):
@@ -257,7 +293,7 @@ def test_overview_totals_match_status_json(project, tmp_path):
     want = [*status["faculties"], status["total"]]
     got = [dict(zip(("faculty", "units", "submitted", "valid", "missing"), r[:5], strict=True)) for r in rows]
     assert got == [{**w, "faculty": "Totalt" if w["faculty"] == "total" else w["faculty"]} for w in want]
-    assert rows[-1][5] == pytest.approx(2 / 6)
+    assert rows[-1][5] == 33  # 2 of 6: a whole percent, rounded down
     with zipfile.ZipFile(tmp_path / "out.xlsx") as z:  # openpyxl drops charts on load
         assert any(n.startswith("xl/charts/chart") for n in z.namelist())
 
@@ -265,10 +301,12 @@ def test_overview_totals_match_status_json(project, tmp_path):
 def test_faculty_restricts_every_sheet(project, tmp_path):
     """--faculty IE leaves only IE units in every sheet."""
     wb = _compile(project, tmp_path, "--faculty", "IE")
-    for name in SHEETS[1:]:
+    for name in SHEETS[3:]:
         for row in _rows(wb[name]):
             assert str(row["Enhetskode"]).startswith("IE-"), (name, row)
     assert [r[0] for r in wb["Oversikt"].iter_rows(min_row=2, values_only=True)] == ["IE", "Totalt"]
+    headers = {r[0]: r for r in wb["Oppsummering"].iter_rows(values_only=True) if r and r[0] == "Svar"}
+    assert headers["Svar"][1:] == ("IE", "Totalt", "Andel")  # one faculty's columns only
     assert project.cli("compile", "--faculty", "XX", "-o", str(tmp_path / "x.xlsx")).exit_code != 0
 
 
@@ -317,7 +355,8 @@ def test_digest_carries_the_faculty_slice_of_the_workbook_when_configured(tmp_pa
 
     p = new_project(tmp_path, mail={"digest_workbook": True})
     p.setup()
-    app = App(config_mod.load(p.config, p.env))
+    monday = dt.datetime(2020, 12, 7, 12, 0, tzinfo=dt.UTC)  # a digest day while the campaign runs
+    app = App(config_mod.load(p.config, p.env), FixedClock(monday))
     mails = [m for m in Operations(app).digests_due() if m.kind == "coordinator-digest"]
     assert {m.dedupe_key.split(":")[2] for m in mails} == {"IE", "NV", "HF"}
     for mail in mails:

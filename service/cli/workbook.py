@@ -21,8 +21,11 @@ from service.cli.base import app_for, cli
 @click.option("--faculty", metavar="F", help="Only this faculty, in every sheet.")
 @click.pass_context
 def compile_workbook(ctx: click.Context, output: Path | None, faculty: str | None) -> None:
-    """Write the master workbook: overview with a chart, every answer, the measures, the missing
-    units with their reminders and bounces, the flags and a log of every version received.
+    """Write the master workbook: delivery per faculty with a chart, what the units answered
+    (counts per faculty and in total of every closed question, with charts), every answer, the
+    measures, the missing units with their reminders and bounces, the flags and a log of every
+    version received with what was wrong. Shares are whole percents rounded down, as in `status`.
+    Every sheet prints landscape, fitted to its width. docs/WORKBOOK.md says how to read it.
 
     Anything a leader wrote is stored as text, never as a formula.
 

@@ -3,37 +3,40 @@
 Three parts, kept apart so each can be tested and measured alone:
 
 - ``Sources``: what the workbook is made of (active units, the current valid versions, every
-  version received, each unit's ``UnitState``, coordinators). ``load`` reads it from the store,
-  the answers as *streams*, so 10,000 answer sets never sit in memory at once.
-- ``sheets``: pure. Sources + FormDef -> six ``Sheet`` values (Oversikt, Svar, Tiltak, Mangler,
-  Flagg, Logg) whose rows are lazy iterables of Python values (str, int, float, date, datetime).
-- ``write_xlsx``: the only writer, xlsxwriter in ``constant_memory`` mode. Every ``str`` goes
-  through ``write_string``, so nothing a leader typed (``=HYPERLINK(...)``, ``+47…``, ``@x``) can
-  ever become a formula; such cells also carry Excel's quote prefix, so editing keeps them text.
+  version received, each unit's ``UnitState``, coordinators, the time it is read at). ``load``
+  reads it from the store, the answers as *streams*, so 10,000 answer sets never sit in memory
+  at once.
+- ``sheets``: pure. Sources + FormDef -> the sheets in order: Oversikt (delivery per faculty),
+  Oppsummering and Diagrammer (what the units answered, ``jobs.summary``), Svar, Tiltak,
+  Mangler, Flagg, Logg; their rows are lazy iterables of Python values (str, int, float, date,
+  datetime).
+- ``write_xlsx`` (``jobs.xlsxout``): the only writer, xlsxwriter in ``constant_memory`` mode;
+  nothing a leader typed can become a formula; every sheet prints landscape, fitted to its width.
+
+Percentages are whole percents rounded down (``models.share_percent``), as `status`, the digests
+and the web page show them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import xlsxwriter  # type: ignore[import-untyped]
 
 from service.campaign.state import Problem, Stage, UnitState, unit_states
 from service.config.settings import Campaign, Schedule
 from service.forms.answers import from_json, table_text, value_text
-from service.forms.model import Field, FormDef, Item
+from service.forms.model import SOURCES, Field, FormDef, Item
+from service.jobs import summary
+from service.jobs.xlsxout import Col, Page, Sheet, Value, write_xlsx
 from service.mail.smtpreason import humane
-from service.models import Unit
+from service.models import Unit, share_percent
 from service.store.database import Store
 
-Value = str | int | float | dt.date | dt.datetime | None
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["Sources", "Version", "load", "missing", "problem_line", "sheets", "write_xlsx"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Version:
     file_sha256: str = ""
     answers: Mapping[str, Any] = field(default_factory=dict)
     flags: Sequence[Mapping[str, str]] = ()
+    problems: Sequence[Problem] = ()  # what was wrong with an invalid version, as the leader was told
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class Sources:
     states: Mapping[str, UnitState]  # code -> where the unit stands (``campaign.state``)
     coordinators: Mapping[str, str]  # faculty -> "Name <email>, ..."
     timezone: str = "Europe/Oslo"
+    as_of: dt.datetime | None = None  # aware: when the store was read
+    title: str = ""  # the campaign's
 
     def state(self, unit: Unit) -> UnitState:
         """The unit's state; one the store had not yet when its states were read has had nothing."""
@@ -90,41 +96,43 @@ OUTREACH_NB = {
 }
 
 
-@dataclass(frozen=True)
-class Col:
-    title: str
-    width: float = 14
-    percent: bool = False
-
-
-@dataclass(frozen=True)
-class Sheet:
-    name: str
-    columns: tuple[Col, ...]
-    rows: Iterable[Sequence[Value]]
-    total: Sequence[Value] | None = None  # a bold last row, outside the filter
-    chart: tuple[str, int] | None = None  # (title, column) of a bar chart over the rows
-
-
 # -- the pure part ----------------------------------------------------------------------------
 
 
-def sheets(src: Sources, form: FormDef) -> list[Sheet]:
-    """The six sheets, in order; rows are produced when the writer asks for them."""
+def sheets(src: Sources, form: FormDef) -> list[Page]:
+    """The sheets, in order; table rows are produced when the writer asks for them."""
     tz = ZoneInfo(src.timezone)
 
     def local(at: dt.datetime) -> dt.datetime:
         return at.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     measures = next((f for f in form.fields() if f.type == "table"), None)
+    answers = summary.report(
+        form,
+        ((unit.faculty, from_json(form, cur.answers)) for unit, cur in _merged(src) if cur is not None),
+        units=Counter(u.faculty for u in sorted(src.units, key=lambda u: u.faculty)),
+        title=f"{src.title or form.title.get(summary.LANG)}: hva enhetene svarte",
+        subtitle=_as_of(src, form, local),
+    )
     return [
         _overview(src),
+        answers,
+        summary.charts(answers),
         _answers(src, form, local),
         _measures(src, form, measures),
         _missing(src, local),
         _flags(src),
         _log(src, local),
     ]
+
+
+def _as_of(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.datetime]) -> str:
+    """The summary's second line: when, and what was counted."""
+    when = f"Per {local(src.as_of):%d.%m.%Y kl. %H:%M} ({src.timezone}). " if src.as_of else ""
+    return (
+        f"{when}Telt fra siste gyldige versjon av «{form.title.get(summary.LANG)}» fra hver enhet: "
+        f"{len(src.valid)} av {len(src.units)} aktive enheter."
+    )
 
 
 def status_of(src: Sources, unit: Unit, has_valid: bool) -> str:
@@ -146,9 +154,9 @@ def _overview(src: Sources) -> Sheet:
                 sum(u.code in valid for u in units),
             )
         )
-    rows: list[list[Value]] = [[f, n, sent, ok, n - ok, ok / n] for f, n, sent, ok in counts]
+    rows: list[list[Value]] = [[f, n, sent, ok, n - ok, share_percent(ok, n)] for f, n, sent, ok in counts]
     n, sent, ok = (sum(int(c[i]) for c in counts) for i in (1, 2, 3))
-    total: list[Value] = ["Totalt", n, sent, ok, n - ok, ok / n if n else 0.0]
+    total: list[Value] = ["Totalt", n, sent, ok, n - ok, share_percent(ok, n)]
     cols = (
         Col("Fakultet", 14),
         Col("Enheter", 10),
@@ -185,8 +193,29 @@ def cell(item: Item, value: object) -> Value:
     return value_text(item, value, "nb")
 
 
+# the roster's facts Svar shows in its own columns; a form field filled in from one of them
+# (``source = "unit.name"``) would only repeat it
+UNIT_COLUMNS = frozenset({"code", "name", "faculty", "leader_name", "leader_email"})
+
+
+def answer_columns(form: FormDef) -> list[tuple[Field, str]]:
+    """The form's fields Svar shows, each with its column title, in the form's order. A field
+    the roster fills in that Svar shows already is left out; a one-word label ("Dato") gets its
+    section's title beside it ("Dato (bekreftelse)"), so the column says what it is."""
+    out = []
+    for section in form.sections:
+        for f in section.fields:
+            if f.source is not None and SOURCES.get(f.source) in UNIT_COLUMNS:
+                continue
+            label = f.label.get(summary.LANG)
+            if len(label.split()) == 1:
+                label = f"{label} ({section.title.get(summary.LANG).lower()})"
+            out.append((f, label))
+    return out
+
+
 def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
-    fields = form.fields()
+    fields = answer_columns(form)
     cols: list[Col] = [
         Col("Enhetskode", 14),
         Col("Enhet", 32),
@@ -197,11 +226,11 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
         Col("Mottatt", 17),
         Col("Versjoner", 10),
     ]
-    for f in fields:
+    for f, label in fields:
         if f.type == "table":
-            cols += [Col(f"{f.label.nb} (antall)", 12), Col(f.label.nb, 50)]
+            cols += [Col(f"{label} (antall)", 12), Col(label, 50)]
         else:
-            cols.append(Col(f.label.nb, 40 if f.type == "longtext" else min(max(len(f.label.nb), 12), 30)))
+            cols.append(Col(label, 40 if f.type == "longtext" else min(max(len(label), 12), 30)))
 
     def rows() -> Iterator[list[Value]]:
         for unit, cur in _merged(src):
@@ -218,7 +247,7 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
                 count,
             ]
             answers = from_json(form, cur.answers) if cur else {}
-            for f in fields:
+            for f, _ in fields:
                 value = answers.get(f.id)
                 if f.type == "table":
                     n = len(value) if isinstance(value, list) else 0
@@ -227,7 +256,7 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
                     row.append(cell(f, value))
             yield row
 
-    return Sheet("Svar", _unique(cols), rows())
+    return Sheet("Svar", _unique(cols), rows(), key_columns=2)
 
 
 def _unique(cols: list[Col]) -> tuple[Col, ...]:
@@ -334,7 +363,7 @@ def _missing(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet
                 f"{failure.address}: {humane(failure.reason, 'nb')}" if failure else None,
             ]
 
-    return Sheet("Mangler", cols, rows())
+    return Sheet("Mangler", cols, rows(), key_columns=2)
 
 
 def _flags(src: Sources) -> Sheet:
@@ -368,6 +397,7 @@ def _log(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
         Col("Versjon", 9),
         Col("Mottatt", 17),
         Col("Gyldig", 8),
+        Col("Feilene", 60),
         Col("Avsender", 30),
         Col("Message-ID", 40),
         Col("Filnavn", 30),
@@ -381,6 +411,7 @@ def _log(src: Sources, local: Callable[[dt.datetime], dt.datetime]) -> Sheet:
                 v.version,
                 local(v.received_at),
                 "ja" if v.valid else "nei",
+                "; ".join(problem_line(p) for p in v.problems) or None,  # what the leader was told
                 v.sender,
                 v.message_id or None,
                 v.file_name,
@@ -437,6 +468,10 @@ def load(
                 r["message_id"] or "",
                 r["file_name"],
                 r["file_sha256"],
+                problems=[
+                    Problem(p.get("cell", ""), p.get("message", ""), p.get("label", ""))
+                    for p in r["problems"] or ()
+                ],
             )
 
     return Sources(
@@ -448,100 +483,6 @@ def load(
         states,
         coordinators,
         campaign.timezone,
+        now,
+        campaign.title,
     )
-
-
-# -- the writer -------------------------------------------------------------------------------
-
-
-def write_xlsx(book_sheets: Iterable[Sheet], path: Path) -> dict[str, int]:
-    """Write the sheets to ``path`` (atomically); returns the data rows written per sheet."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    wb = xlsxwriter.Workbook(
-        str(tmp),
-        {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
-    header = wb.add_format(
-        {"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True, "valign": "top"}
-    )
-    guarded = wb.add_format({"quote_prefix": True})
-    date_f = wb.add_format({"num_format": "dd.mm.yyyy"})
-    stamp_f = wb.add_format({"num_format": "dd.mm.yyyy hh:mm"})
-    pct_f = wb.add_format({"num_format": "0.0%"})
-    bold = {
-        k: wb.add_format({"bold": True, "top": 1, **({"num_format": "0.0%"} if k else {})})
-        for k in (False, True)
-    }
-    counts: dict[str, int] = {}
-    try:
-        for sheet in book_sheets:
-            ws = wb.add_worksheet(sheet.name)
-            for c, col in enumerate(sheet.columns):
-                ws.set_column(c, c, col.width, pct_f if col.percent else None)
-                ws.write_string(0, c, col.title, header)
-            ws.freeze_panes(1, 0)
-            r = 0
-            for r, row in enumerate(sheet.rows, start=1):
-                _write_row(
-                    ws, r, row, sheet.columns, date_f=date_f, stamp_f=stamp_f, pct_f=pct_f, guarded=guarded
-                )
-            ncols = len(sheet.columns)
-            ws.autofilter(0, 0, max(r, 1), ncols - 1)
-            counts[sheet.name] = r
-            if sheet.total is not None:
-                for c, value in enumerate(sheet.total):
-                    style = bold[sheet.columns[c].percent]
-                    if isinstance(value, str):
-                        ws.write_string(r + 1, c, value, style)
-                    elif value is not None:
-                        ws.write_number(r + 1, c, value, style)
-            if sheet.chart and r:
-                chart = wb.add_chart({"type": "bar"})
-                chart.add_series(
-                    {
-                        "name": sheet.chart[0],
-                        "categories": [sheet.name, 1, 0, r, 0],
-                        "values": [sheet.name, 1, sheet.chart[1], r, sheet.chart[1]],
-                        "data_labels": {"value": True, "num_format": "0%"},
-                    }
-                )
-                chart.set_title({"name": sheet.chart[0]})
-                chart.set_legend({"none": True})
-                chart.set_x_axis({"min": 0, "max": 1, "num_format": "0%"})
-                ws.insert_chart(1, ncols + 1, chart)
-        wb.close()
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return counts
-
-
-def _write_row(
-    ws: Any,
-    r: int,
-    row: Sequence[Value],
-    columns: Sequence[Col],
-    *,
-    date_f: Any,
-    stamp_f: Any,
-    pct_f: Any,
-    guarded: Any,
-) -> None:
-    for c, value in enumerate(row):
-        if value is None:
-            continue
-        if isinstance(value, str):  # always text, whatever it starts with
-            ws.write_string(r, c, value, guarded if value.startswith(FORMULA_START) else None)
-        elif isinstance(value, bool):
-            ws.write_string(r, c, "ja" if value else "nei")
-        elif isinstance(value, int | float):
-            ws.write_number(r, c, value, pct_f if columns[c].percent else None)
-        elif isinstance(value, dt.datetime):
-            ws.write_datetime(r, c, value, stamp_f)
-        else:
-            ws.write_datetime(r, c, value, date_f)

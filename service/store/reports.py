@@ -278,7 +278,8 @@ class ReportStore(StoreBase):
         yield from self._stream(query)
 
     def version_log(self, campaign_id: str, faculty: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every version received, with its provenance, by faculty, code and version, streamed."""
+        """Every version received, with its provenance and problems, by faculty, code and version,
+        streamed."""
         u, s, i = t.units, t.submissions, t.inbound
         query = (
             sa.select(
@@ -286,6 +287,7 @@ class ReportStore(StoreBase):
                 s.c.version,
                 s.c.received_at,
                 s.c.valid,
+                s.c.problems,
                 s.c.sender,
                 i.c.message_id,
                 s.c.file_name,
