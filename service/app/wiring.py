@@ -14,7 +14,7 @@ from functools import cached_property
 
 from service.clock import Clock, SystemClock
 from service.config.settings import Config
-from service.forms.definition import load_form
+from service.forms.definition import form_context, load_form
 from service.forms.intake import soffice_converter
 from service.forms.model import FormDef
 from service.jobs.decide import Processor
@@ -42,7 +42,7 @@ class App:
 
     @cached_property
     def form(self) -> FormDef:
-        return load_form(self.config.campaign.form)
+        return load_form(self.config.campaign.form, form_context(self.config))
 
     def ready(self) -> None:
         """Check once per App that the database schema is current (it cannot change under us)."""

@@ -197,6 +197,16 @@ class Notices:
 
 
 @dataclass(frozen=True)
+class FacultyName:
+    """``[faculties]``: the name of a faculty (or the museum, the joint administration) whose
+    code the roster's faculty column holds; the form shows it beside the code."""
+
+    code: str
+    nb: str
+    en: str
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     campaign: Campaign
@@ -213,9 +223,15 @@ class Config:
     oauth: OAuth
     notices: Notices = Notices()
     observers: tuple[Observer, ...] = ()
+    faculties: tuple[FacultyName, ...] = ()
 
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
+
+    def faculty_name(self, code: str, lang: Language) -> str:
+        """The name ``[faculties]`` gives faculty ``code`` in ``lang``; "" when it gives none."""
+        found = next((f for f in self.faculties if f.code == code), None)
+        return "" if found is None else found.nb if lang == "nb" else found.en
 
 
 def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str]) -> Path:
@@ -294,6 +310,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     hr = tuple(list_email(r, f"hr.recipients[{i}]", item) for i, item in enumerate(r.items("hr.recipients")))
     schedule = _schedule(r, campaign)
     observers = _observers(r, campaign.default_language)
+    faculties = _faculties(r)
     notices = Notices(
         special_challenges=r.flag("notices.special_challenges", True),
         help_requests=r.flag("notices.help_requests", True),
@@ -339,6 +356,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         oauth,
         notices,
         observers,
+        faculties,
     )
 
 
@@ -437,6 +455,30 @@ def _schedule(r: KeyReader, campaign: Campaign) -> Schedule:
         closed_days=_closed_days(r),
         first_digest_after_working_days=r.integer("schedule.first_digest_after_working_days", 5, 0, 30),
     )
+
+
+def _faculties(r: KeyReader) -> tuple[FacultyName, ...]:
+    """``[faculties]``: CODE = "name", or CODE = { nb = "…", en = "…" }; optional."""
+    table = r._get("faculties")  # reading the table marks its keys known; each is checked here
+    if table is None:
+        return ()
+    if not isinstance(table, Mapping):
+        r.bad("faculties", 'expected a table of CODE = "name" or CODE = { nb = "…", en = "…" }')
+        return ()
+    out = []
+    for code, value in table.items():
+        names = {"nb": value, "en": value} if isinstance(value, str) else value
+        if (
+            not isinstance(names, Mapping)
+            or not names
+            or set(names) - {"nb", "en"}
+            or not all(isinstance(n, str) and n.strip() for n in names.values())
+        ):
+            r.bad(f"faculties.{code}", 'expected the name, or { nb = "…", en = "…" }')
+            continue
+        nb = str(names.get("nb") or names["en"]).strip()
+        out.append(FacultyName(str(code), nb, str(names.get("en") or nb).strip()))
+    return tuple(out)
 
 
 def _observers(r: KeyReader, default_language: Language) -> tuple[Observer, ...]:

@@ -65,7 +65,8 @@ def summary(form: FormDef, answers: Mapping[str, object], lang: Language) -> lis
 
 
 def raised_flags(form: FormDef, answers: Mapping[str, object]) -> list[dict[str, str]]:
-    """The flags the answers raise, JSON-ready, with texts in both languages."""
+    """The flags the answers raise, JSON-ready, with texts in both languages and the flag's
+    severity as a decimal string (read it with ``severity_of``)."""
     out = []
     for flag in flags(form, dict(answers)):
         f = form.field(flag.field)
@@ -78,15 +79,32 @@ def raised_flags(form: FormDef, answers: Mapping[str, object]) -> list[dict[str,
                 "value_en": value_text(f, flag.value, "en"),
                 "message_nb": flag.message.get("nb"),
                 "message_en": flag.message.get("en"),
+                "severity": str(flag.severity),
             }
         )
     return out
 
 
-def flags_for(stored: list[dict[str, str]], lang: Language) -> list[dict[str, str]]:
-    """Stored flags as the templates want them: [{label, value, message}] in ``lang``."""
+def severity_of(stored: Mapping[str, str]) -> int:
+    """A stored flag's severity (higher is more serious); 1 for flags stored without one."""
+    value = stored.get("severity", "")
+    return int(value) if str(value).isdigit() else 1
+
+
+def most_serious_first(stored: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """Stored flags by severity, most serious first; equal ones keep their (form) order."""
+    return sorted(stored, key=lambda f: -severity_of(f))
+
+
+def flags_for(stored: Sequence[Mapping[str, str]], lang: Language) -> list[dict[str, str]]:
+    """Stored flags as the templates want them: [{label, value, message, severity}] in ``lang``."""
     return [
-        {"label": f[f"label_{lang}"], "value": f[f"value_{lang}"], "message": f[f"message_{lang}"]}
+        {
+            "label": f[f"label_{lang}"],
+            "value": f[f"value_{lang}"],
+            "message": f[f"message_{lang}"],
+            "severity": str(severity_of(f)),
+        }
         for f in stored
     ]
 

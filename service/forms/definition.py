@@ -13,19 +13,23 @@ import tomllib
 from pathlib import Path
 from typing import TypeVar
 
+from service.config.settings import Config
 from service.errors import FormDefinitionError, Problem
 from service.forms.model import (
     CHOICE_TYPES,
     COLUMN_TYPES,
     FIELD_TYPES,
     NOTICES,
-    SOURCES,
+    PLACEHOLDERS,
+    PREFILLS,
     Bound,
     Choice,
     Column,
     Condition,
+    Faculty,
     Field,
     Flag,
+    FormContext,
     FormDef,
     Item,
     Section,
@@ -38,6 +42,7 @@ _ItemT = TypeVar("_ItemT", Field, Column)
 _T = TypeVar("_T")
 _ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _FORM_ID = re.compile(r"[a-z][a-z0-9_-]{0,59}")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 #: Excel writes a list validation inline as "a,b,c" and caps it at 255 characters
 _LIST_LIMIT = 250
 _ITEM = {
@@ -55,12 +60,17 @@ _ITEM = {
     "must_be",
     "personal",
 }
-_FIELD = _ITEM | {"source", "required_when", "flag", "exclusive", "rows", "min_rows", "columns"}
+_FIELD = _ITEM | {"source", "prefill", "required_when", "flag", "exclusive", "rows", "min_rows", "columns"}
+_FLAG = {"message", "messages", "severity", "notice", "words"}
 Raw = dict[str, object]
 
 
-def load_form(path: str | Path) -> FormDef:
-    """Read and check a form definition; raise FormDefinitionError listing every problem."""
+def load_form(path: str | Path, context: FormContext | None = None) -> FormDef:
+    """Read and check a form definition; raise FormDefinitionError listing every problem.
+
+    ``context``: the campaign's values the texts refer to (``{guidance_url}``) and the faculty
+    names the form shows; the default is a form with no link and faculty codes alone.
+    """
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
@@ -68,12 +78,20 @@ def load_form(path: str | Path) -> FormDef:
         raise FormDefinitionError([Problem("", f"cannot read the file: {exc}")], str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise FormDefinitionError([Problem("", f"not valid TOML: {exc}")], str(path)) from exc
-    p = _Parser()
+    p = _Parser(context or FormContext())
     form = p.form(raw)
     p.references(form)
     if p.problems:
         raise FormDefinitionError(p.problems, str(path))
     return form
+
+
+def form_context(config: Config) -> FormContext:
+    """What the config adds to the form: ``campaign.guidance_url`` and ``[faculties]``."""
+    return FormContext(
+        config.campaign.guidance_url,
+        tuple(Faculty(f.code, Text(f.nb, f.en)) for f in config.faculties),
+    )
 
 
 def _at(where: str, key: str) -> str:
@@ -83,7 +101,8 @@ def _at(where: str, key: str) -> str:
 class _Parser:
     """Builds the dataclasses and collects problems instead of stopping at the first one."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: FormContext) -> None:
+        self.context = context
         self.problems: list[Problem] = []
         self.where: dict[str, str] = {}  # field id -> location, for the cross-reference pass
 
@@ -119,7 +138,8 @@ class _Parser:
             )
         return value
 
-    def text(self, raw: Raw, key: str, where: str) -> Text:
+    def text(self, raw: Raw, key: str, where: str, *, fill: bool = False) -> Text:
+        """A {nb, en} table; ``fill``: placeholders allowed (instructions and help) and filled."""
         value = raw.get(key)
         if not isinstance(value, dict):
             self.err(
@@ -128,7 +148,30 @@ class _Parser:
             )
             return Text("", "")
         self.keys(value, set(LANGUAGES), _at(where, key))
-        return Text(self.string(value, "nb", _at(where, key)), self.string(value, "en", _at(where, key)))
+        at = _at(where, key)
+        nb, en = (self.placeholders(self.string(value, lang, at), f"{at}.{lang}", fill) for lang in LANGUAGES)
+        return Text(nb, en)
+
+    def placeholders(self, text: str, where: str, fill: bool) -> str:
+        """``text`` with its ``{name}`` placeholders filled from the context; a line whose
+        placeholder is empty is left out (the texts are written to read well without it)."""
+        names = _PLACEHOLDER.findall(text)
+        if not names:
+            return text
+        if not fill:
+            self.err(where, "placeholders like {guidance_url} are for instructions and help texts only")
+            return text
+        for name in names:
+            if name not in PLACEHOLDERS:
+                self.err(where, f"unknown placeholder {{{name}}}; known: {', '.join(PLACEHOLDERS)}")
+        values = {name: str(getattr(self.context, name, "")) for name in PLACEHOLDERS}
+        lines = []
+        for line in text.split("\n"):
+            found = [n for n in _PLACEHOLDER.findall(line) if n in values]
+            if any(not values[n] for n in found):
+                continue
+            lines.append(_PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), line))
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
     def form(self, raw: Raw) -> FormDef:
         self.keys(raw, {"id", "version", "title", "instructions", "sections"}, "")
@@ -156,7 +199,12 @@ class _Parser:
             out = [self.item(f, f"{where}.fields[{j}]", Field) for j, f in enumerate(fields)]
             parsed.append(Section(sid, self.text(s, "title", where), tuple(out)))
         return FormDef(
-            form_id, version, self.text(raw, "title", ""), self.text(raw, "instructions", ""), tuple(parsed)
+            form_id,
+            version,
+            self.text(raw, "title", ""),
+            self.text(raw, "instructions", "", fill=True),
+            tuple(parsed),
+            self.context,
         )
 
     def item(self, raw: object, where: str, kind: type[_ItemT]) -> _ItemT:
@@ -177,7 +225,7 @@ class _Parser:
             "id": fid,
             "type": ftype,
             "label": self.text(raw, "label", where),
-            "help": self.text(raw, "help", where) if "help" in raw else None,
+            "help": self.text(raw, "help", where, fill=True) if "help" in raw else None,
             "required": self.typed(raw, "required", where, False, "true or false"),
             "personal": self.typed(raw, "personal", where, False, "true or false"),
             "choices": self.choices(raw, ftype, where),
@@ -279,26 +327,27 @@ class _Parser:
         return lo, hi  # type: ignore[return-value]
 
     def field_extras(self, raw: Raw, ftype: str, where: str, kw: Raw) -> None:  # noqa: C901 - one flat check per optional key, in file order
-        if "source" in raw:
-            kw["source"] = source = self.string(raw, "source", where)
-            if source not in SOURCES or ftype != "text":
-                self.err(
-                    f"{where}.source",
-                    f"unknown source {source!r}; use one of {', '.join(SOURCES)}"
-                    if ftype == "text"
-                    else "text fields only",
-                )
+        for key, types in (("source", ("text",)), ("prefill", ("text", "longtext"))):
+            if key not in raw:
+                continue
+            kw[key] = source = self.string(raw, key, where)
+            if ftype not in types:
+                self.err(f"{where}.{key}", f"{' and '.join(types)} fields only")
+            elif source not in PREFILLS:
+                self.err(f"{where}.{key}", f"unknown {key} {source!r}; use one of {', '.join(PREFILLS)}")
+        if "source" in raw and "prefill" in raw:
+            self.err(f"{where}.prefill", "give source (locked) or prefill (open), not both")
         for key in ("required_when", "flag"):
             table, at = raw.get(key), f"{where}.{key}"
             if table is None:
                 continue
             table = table if isinstance(table, dict) else {}
-            allowed = {"field"} if key == "required_when" else {"message", "notice", "words"}
+            allowed = {"field"} if key == "required_when" else _FLAG
             self.keys(table, {"in", "not_in", *allowed}, at)
             cond = self.condition(
                 table, self.ident(table, "field", at) if key == "required_when" else str(kw["id"]), at
             )
-            kw[key] = cond if key == "required_when" else self.flag(table, cond, at)
+            kw[key] = cond if key == "required_when" else self.flag(table, cond, ftype, at)
         if "exclusive" in raw:
             values = raw["exclusive"]
             ok = isinstance(values, list) and all(isinstance(v, str) for v in values)
@@ -323,7 +372,7 @@ class _Parser:
                 self.err(f"{where}.columns[{k}].id", f"duplicate column id {col.id!r}")
         kw["columns"] = tuple(out)
 
-    def flag(self, raw: Raw, cond: Condition, where: str) -> Flag:
+    def flag(self, raw: Raw, cond: Condition, ftype: str, where: str) -> Flag:
         notice = raw.get("notice", "")
         if notice and notice not in NOTICES:
             self.err(f"{where}.notice", f"unknown notice {notice!r}; use one of {', '.join(NOTICES)}")
@@ -331,7 +380,17 @@ class _Parser:
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             self.err(f"{where}.words", "must be a list of field ids")
             words = []
-        return Flag(cond, self.text(raw, "message", where), str(notice), tuple(words))
+        severity = self.typed(raw, "severity", where, 1, "a whole number")
+        if severity < 1:
+            self.err(f"{where}.severity", "must be 1 or more (higher is more serious)")
+        table = raw.get("messages", {})
+        if not isinstance(table, dict):
+            self.err(f"{where}.messages", "must be a table: {choice value = { nb, en }}")
+            table = {}
+        if table and ftype not in ("choice", "yesno"):
+            self.err(f"{where}.messages", "messages per answer are for choice and yesno fields only")
+        messages = tuple((str(value), self.text(table, value, f"{where}.messages")) for value in table)
+        return Flag(cond, self.text(raw, "message", where), str(notice), tuple(words), messages, severity)
 
     def condition(self, raw: Raw, field_id: str, where: str) -> Condition:
         negate = "not_in" in raw
@@ -371,6 +430,14 @@ class _Parser:
             for word in f.flag.words if f.flag else ():
                 if _field_or_none(form, word) is None:
                     self.err(f"{where}.flag.words", f"unknown field {word!r}")
+            for value, _ in f.flag.messages if f.flag else ():
+                self.known_values(f, (value,), f"{where}.flag.messages")
+                if (
+                    f.flag is not None
+                    and not f.flag.when.holds(value)
+                    and value in {c.value for c in f.options}
+                ):
+                    self.err(f"{where}.flag.messages", f"{value!r} does not raise this flag")
             self.known_values(f, f.exclusive, f"{where}.exclusive")
             for item, at in ((f, where), *((c, f"{where}.columns[{k}]") for k, c in enumerate(f.columns))):
                 if item.must_be:

@@ -28,11 +28,19 @@ FIELD_TYPES: tuple[FieldType, ...] = get_args(FieldType)
 #: a table cell holds one value: no nested tables, and ticks need one row per option
 COLUMN_TYPES = frozenset(FIELD_TYPES) - {"table", "multichoice"}
 CHOICE_TYPES = frozenset({"choice", "multichoice", "yesno"})
-#: ``source`` names the Unit attribute a locked, prefilled field shows
+#: ``source`` (locked) and ``prefill`` (editable) name the Unit attribute a field starts with
 SOURCES = {
     f"unit.{a}": a
     for a in ("code", "name", "faculty", "leader_name", "leader_email", "verneombud_name", "verneombud_email")
 }
+#: the faculty's name from the campaign's ``FormContext`` with its code, «Fakultet for … (IE)»;
+#: the roster holds only the code, so this is the code alone where no name is configured
+FACULTY_NAME = "unit.faculty_name"
+#: every value a ``source`` or ``prefill`` may name
+PREFILLS = (*SOURCES, FACULTY_NAME)
+#: ``{name}`` in an instructions or help text: a campaign value (``FormContext``); a line holding
+#: one whose value is empty is left out, so the text reads well without it
+PLACEHOLDERS = ("guidance_url",)
 Bound = int | datetime.date
 
 
@@ -86,6 +94,11 @@ class Condition:
 class Flag:
     """An answer the coordinator's digest must show: ``when`` tests the field's own answer.
 
+    ``message`` says what the answer means; ``messages`` gives some answers words of their own
+    ("unsure" is not "no"): {choice value: message}, for choice and yesno fields.
+    ``severity`` ranks flags for readers who sort them, most serious first: a whole number,
+    higher is more serious (the shipped form: 6 = the working environment is not, or may not
+    be, fully satisfactory … 1 = a step of the letter's process not taken).
     ``notice`` makes it more than a line in the digest: "challenges" (the answer signals special
     challenges: the superior leader and the coordinator get a notice, the receipt says what the
     letter asks of the leader) or "help" (the unit asks for help: whoever it asks gets a notice).
@@ -96,6 +109,12 @@ class Flag:
     message: Text
     notice: str = ""
     words: tuple[str, ...] = ()
+    messages: tuple[tuple[str, Text], ...] = ()
+    severity: int = 1
+
+    def message_for(self, answer: object) -> Text:
+        """The message for ``answer``: its own where it has one, else the flag's."""
+        return next((text for value, text in self.messages if value == answer), self.message)
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,8 @@ class Field(Item):
     """One question of the form."""
 
     source: str | None = None
+    #: like ``source``, but the cell stays open: the leader corrects it where the roster is wrong
+    prefill: str | None = None
     required_when: Condition | None = None
     flag: Flag | None = None
     #: multichoice values that cannot be ticked together with any other ("none")
@@ -170,14 +191,38 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Faculty:
+    """A faculty (or the museum, the joint administration) by the roster's code, and its name."""
+
+    code: str
+    name: Text
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What the campaign's config adds to the definition: the address of the leaders' guidance
+    page (``{guidance_url}`` in the texts) and the faculties' names (``unit.faculty_name``)."""
+
+    guidance_url: str = ""
+    faculties: tuple[Faculty, ...] = ()
+
+    def faculty_name(self, code: str, lang: Language) -> str:
+        """«Fakultet for … (IE)» where the config names faculty ``code``; else the code."""
+        name = next((f.name.get(lang) for f in self.faculties if f.code == code), "")
+        return f"{name} ({code})" if name else code
+
+
+@dataclass(frozen=True)
 class FormDef:
-    """A whole form: metadata, instructions and its sections of fields."""
+    """A whole form: metadata, instructions and its sections of fields, as the campaign shows
+    it (``context``; the texts' placeholders are already filled in by the loader)."""
 
     id: str
     version: int
     title: Text
     instructions: Text
     sections: tuple[Section, ...]
+    context: FormContext = FormContext()
 
     def personal_answers(self) -> dict[str, frozenset[str]]:
         """{field id: the table columns that name a person} for every field with personal

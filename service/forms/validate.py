@@ -35,17 +35,19 @@ class ConversionProblem(Problem):
 
 @dataclass(frozen=True)
 class RaisedFlag:
-    """An answer the coordinator's digest must show."""
+    """An answer the coordinator's digest must show: the answer's message, and the flag's
+    severity (higher is more serious, ``Flag.severity``)."""
 
     field: str
     value: object
     message: Text
+    severity: int = 1
 
 
 def flags(form: FormDef, answers: dict[str, object]) -> list[RaisedFlag]:
     """The flags the answers raise, in form order."""
     return [
-        RaisedFlag(f.id, answers[f.id], f.flag.message)
+        RaisedFlag(f.id, answers[f.id], f.flag.message_for(answers[f.id]), f.flag.severity)
         for f in form.flagged()
         if f.flag is not None and f.flag.when.holds(answers.get(f.id))
     ]
