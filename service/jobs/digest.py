@@ -34,7 +34,7 @@ from service.jobs.flagged import flag_counts, flag_rows
 from service.jobs.notices import challenge_answers, unrouted_help
 from service.mail.compose import Attachment, Envelope, Mailbox
 from service.mail.letters import Letters, unit_mapping
-from service.models import LANGUAGES, Language, NewMail, Unit
+from service.models import LANGUAGES, Language, NewMail, Unit, share_percent
 from service.store.database import Store
 from service.store.reports import FacultyProgress
 
@@ -70,11 +70,6 @@ def week_of(store: Store, config: Config, now: dt.datetime, scope: str, kind: st
     return DigestWeek(f"{year}-W{week:02d}", local(since, tz).date(), today, since)
 
 
-def share(part: int, whole: int) -> int:
-    """A whole percent, rounded down (never 100 % before every unit is in); 0 of 0 is 0."""
-    return part * 100 // whole if whole else 0
-
-
 def progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
     """The numbers of ``rows`` together: units, submitted, valid, missing and the share valid."""
     units = sum(r.units for r in rows)
@@ -84,7 +79,7 @@ def progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
         "submitted": sum(r.submitted for r in rows),
         "valid": valid,
         "missing": units - valid,
-        "percent": share(valid, units),
+        "percent": share_percent(valid, units),  # as on every surface
     }
 
 
