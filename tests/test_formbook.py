@@ -9,18 +9,24 @@ from io import BytesIO
 
 import openpyxl
 import pytest
+from harness.filling import FORM_PATH
 
-from service.forms.build import build_form, format_date
+from service.forms.build import INSTRUCTIONS_WIDTH, build_form, format_date
+from service.forms.definition import load_form
 from service.forms.model import (
     ANSWER_COL,
     HELP_COL,
     LABEL_COL,
     META_SHEET,
     SHEET_NAMES,
+    Faculty,
+    FormContext,
+    Text,
     option_key,
     row_key,
     sheet_layout,
 )
+from service.forms.read import read_form
 from service.models import Unit
 
 STAMP = "st1.aW5zdGl0dXR0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
@@ -84,6 +90,87 @@ def test_unit_values_are_filled_in_and_locked(built, form):
         assert cell.protection.locked is True
     assert ws.protection.sheet is True
     assert wb[SHEET_NAMES[lang][0]].protection.sheet is True
+
+
+def campaign_form(form):
+    """The shipped form as a campaign with a guidance page and faculty names loads it."""
+    context = FormContext(
+        "https://innsida.ntnu.no/wiki/-/wiki/Norsk/Arbeidsmiljøundersøkelse+-+for+ledere",
+        (
+            Faculty(
+                "IE", Text("Fakultet for informasjonsteknologi og elektroteknikk", "Faculty of IT and EE")
+            ),
+        ),
+    )
+    return load_form(FORM_PATH, context)
+
+
+def build(form, unit, lang="nb"):
+    data = build_form(
+        form, unit, lang=lang, reference=REFERENCE, stamp=STAMP, campaign_title="C", deadline=DEADLINE
+    )
+    return data, openpyxl.load_workbook(BytesIO(data))
+
+
+def test_the_faculty_is_shown_by_its_name_with_its_code(form):
+    """With [faculties] configured the locked faculty cell reads «name (code)» in the unit's
+    language; a faculty without a configured name shows its code."""
+    named = campaign_form(form)
+    for lang, shown in (
+        ("nb", "Fakultet for informasjonsteknologi og elektroteknikk (IE)"),
+        ("en", "Faculty of IT and EE (IE)"),
+    ):
+        _, wb = build(named, UNITS["nb"], lang)
+        cell = answer_sheet(wb, lang).cell(sheet_layout(named)["fakultet"], ANSWER_COL)
+        assert cell.value == shown and cell.protection.locked is True
+    _, wb = build(named, UNITS["en"], "en")  # NV has no name in this context
+    assert answer_sheet(wb, "en").cell(sheet_layout(named)["fakultet"], ANSWER_COL).value == "NV"
+
+
+def test_the_verneombud_is_prefilled_in_an_open_cell(form):
+    """The roster's verneombud name stands in the yellow, unlocked answer cell; with none it is empty."""
+    unit = Unit(
+        "IE-IDI", "Institutt", "IE", "Kari", "kari@example.test", "nb", "Per Olsen", "per@example.test"
+    )
+    row = sheet_layout(form)["verneombud_navn"]
+    _, wb = build(form, unit)
+    cell = answer_sheet(wb, "nb").cell(row, ANSWER_COL)
+    assert cell.value == "Per Olsen" and cell.protection.locked is False
+    data, wb = build(form, UNITS["nb"])  # no verneombud in the roster
+    assert not answer_sheet(wb, "nb").cell(row, ANSWER_COL).value
+    assert "verneombud_navn" not in read_form(data, form).answers
+
+
+def test_rows_showing_roster_values_are_as_tall_as_the_value(form):
+    """A unit name that wraps gets a taller row in its own copy (LibreOffice would draw it over
+    the next row); a short one keeps a single line."""
+    rows = sheet_layout(form)
+    long_name = "Institutt for informasjonssikkerhet og kommunikasjonsteknologi ved campus Gjøvik og Ålesund"
+    heights = {}
+    for name in ("Institutt", "Institutt for datateknologi og informatikk", long_name):
+        unit = Unit("IE-X", name, "IE", "Kari", "kari@example.test", "nb")
+        _, wb = build(form, unit)
+        ws = answer_sheet(wb, "nb")
+        assert ws.cell(rows["enhet_navn"], ANSWER_COL).value == name
+        heights[name] = ws.row_dimensions[rows["enhet_navn"]].height
+    assert heights["Institutt"] == 15
+    assert 15 < heights["Institutt for datateknologi og informatikk"] < heights[long_name]
+
+
+def test_instructions_link_the_guidance_page_and_fit_the_page(form):
+    """The guidance page is a paragraph of its own and a link; the one column fits A4 portrait."""
+    named = campaign_form(form)
+    _, wb = build(named, UNITS["nb"])
+    ins = wb[SHEET_NAMES["nb"][0]]
+    links = [c for row in ins.iter_rows() for c in row if c.hyperlink is not None]
+    assert [c.value for c in links] == [named.context.guidance_url]
+    assert "%C3%B8" in links[0].hyperlink.target  # ø, percent-encoded for the link itself
+    assert ins.column_dimensions["B"].width == INSTRUCTIONS_WIDTH <= 70
+    assert ins.page_setup.orientation == "portrait"
+    texts = " ".join(str(c.value) for row in ins.iter_rows() for c in row if c.value)
+    assert "(tidligere FaktaARK 2)" in texts and "november 2019" in texts
+    _, plain = build(form, UNITS["nb"])
+    assert not [c for row in plain.worksheets[0].iter_rows() for c in row if c.hyperlink is not None]
 
 
 def test_answer_cells_are_unlocked_and_labels_locked(built, form):

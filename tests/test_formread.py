@@ -69,7 +69,8 @@ def fill(data, values, lang="nb", edit=None):
 def complete(form):
     """A complete, valid nb answer set: {coordinate: typed value} and the expected answers."""
     typed = {
-        at(form, "forlop"): "Avbrutt midt i prosessen (lysbilde 7)",
+        at(form, "resultatrapport_gjennomgatt"): "Planlagt",
+        at(form, "forlop"): "Gruppeprosess på side 7: ble avbrutt midt i prosessen i vår",
         at(form, "antall_ansatte"): 23,
         at(form, "motedato"): D(2020, 11, 3),
         at(form, "moteform"): "I mindre grupper eller kohorter",
@@ -77,6 +78,7 @@ def complete(form):
         at(form, "verneombud_navn"): "Åsmund Ærø-Øye",
         at(form, "verneombud_involvert"): "Ja",
         at(form, "losam_involvert"): "Ikke relevant",
+        at(form, "hvordan_har_vi_det"): "Vi savner hverandre.\nHjemmekontor sliter på noen.",
         at(form, "handlingsplan_ephorte"): "Ja",
         at(form, "saksnummer"): "2020/12345",
         at(form, "tiltak/1", "beskrivelse"): "Faste møteplasser på campus",
@@ -91,6 +93,8 @@ def complete(form):
         at(form, "tiltak/3", "ansvarlig"): "HR-rådgiver",
         at(form, "pandemi_pavirkning"): 4,
         at(form, "prosess_vurdering"): 3,
+        at(form, "risikovurdert"): "Under arbeid",
+        at(form, "ledermote_agenda"): "Ja",
         at(form, "fullt_forsvarlig"): "Usikker",
         at(form, "forsvarlig_beskrivelse"): "Høy arbeidsbelastning.\nFå møteplasser.",
         at(form, "hjelp_onsket/koordinator"): "Ja",
@@ -104,6 +108,7 @@ def complete(form):
         "enhet_navn": UNIT.name,
         "fakultet": "IE",
         "leder": "Kari Nordmann",
+        "resultatrapport_gjennomgatt": "planned",
         "forlop": "avbrutt",
         "antall_ansatte": 23,
         "motedato": D(2020, 11, 3),
@@ -112,6 +117,7 @@ def complete(form):
         "verneombud_navn": "Åsmund Ærø-Øye",
         "verneombud_involvert": "yes",
         "losam_involvert": "not_relevant",
+        "hvordan_har_vi_det": "Vi savner hverandre.\nHjemmekontor sliter på noen.",
         "handlingsplan_ephorte": "yes",
         "saksnummer": "2020/12345",
         "tiltak": [
@@ -131,6 +137,8 @@ def complete(form):
         ],
         "pandemi_pavirkning": 4,
         "prosess_vurdering": 3,
+        "risikovurdert": "in_progress",
+        "ledermote_agenda": "yes",
         "fullt_forsvarlig": "unsure",
         "forsvarlig_beskrivelse": "Høy arbeidsbelastning.\nFå møteplasser.",
         "hjelp_onsket": ("koordinator", "bht"),
@@ -148,7 +156,7 @@ def test_reads_back_exactly_the_entered_answers(form):
     assert isinstance(reading, FormReading)
     assert reading.answers == answers
     assert (reading.unit_code, reading.reference, reading.stamp) == ("IE-IDI", REFERENCE, STAMP)
-    assert (reading.form_id, reading.form_version, reading.language) == (form.id, 1, "nb")
+    assert (reading.form_id, reading.form_version, reading.language) == (form.id, 2, "nb")
     assert reading.problems == []
     assert validate(form, reading, "nb") == []
     assert reading.cells["motedato"] == f"Skjema!{at(form, 'motedato')}"
@@ -157,19 +165,37 @@ def test_reads_back_exactly_the_entered_answers(form):
 
 
 def test_flags_raised_by_the_answers(form):
-    """Unsure about soundness and asking for help raise their flags; involvement does not."""
+    """Unsure about the working environment and asking for help raise their flags, each with
+    its own words and severity; a planned report review and a risk assessment in progress do not."""
     typed, _ = complete(form)
     reading = read_form(fill(blank(form), typed), form)
     raised = {f.field: f for f in flags(form, reading.answers)}
     assert set(raised) == {"fullt_forsvarlig", "hjelp_onsket"}
     assert raised["hjelp_onsket"].value == ("koordinator", "bht")
-    assert raised["fullt_forsvarlig"].message.en == ("The work environment is not considered fully sound.")
+    assert raised["fullt_forsvarlig"].message.en == (
+        "The leader and the safety representative are unsure whether the working environment "
+        "is fully satisfactory."
+    )
+    assert raised["fullt_forsvarlig"].severity > raised["hjelp_onsket"].severity
+
+
+def test_the_verneombud_name_is_prefilled_and_may_be_corrected(form):
+    """The roster's verneombud reads back untouched, and a corrected name reads back instead."""
+    unit = Unit(
+        "IE-IDI", UNIT.name, "IE", "Kari Nordmann", "kari@example.test", "nb", "Per Olsen", "per@example.test"
+    )
+    data = build_form(
+        form, unit, lang="nb", reference=REFERENCE, stamp=STAMP, campaign_title="C", deadline=D(2020, 12, 16)
+    )
+    assert read_form(fill(data, {}), form).answers["verneombud_navn"] == "Per Olsen"
+    corrected = fill(data, {at(form, "verneombud_navn"): "Siri Lie"})
+    assert read_form(corrected, form).answers["verneombud_navn"] == "Siri Lie"
 
 
 def test_labels_in_the_other_language_and_value_ids_still_map(form):
     """English labels, value ids, odd case and spacing in an nb form map to the choice ids."""
     values = {
-        at(form, "forlop"): "interrupted in the middle of the process (slide 7)",
+        at(form, "forlop"): "group process on PAGE 7: interrupted mid-process in the spring",
         at(form, "moteform"): "  ONLINE ",
         at(form, "verneombud_involvert"): "no",
         at(form, "losam_involvert"): "Not relevant",

@@ -6,19 +6,224 @@ import re
 from pathlib import Path
 
 import pytest
+from harness.filling import FORM_PATH
 
 from service.errors import FormDefinitionError
+from service.forms.answers import most_serious_first, raised_flags, severity_of
 from service.forms.definition import load_form
-from service.forms.model import FIELD_TYPES, YES_NO, Condition, sheet_layout
+from service.forms.model import (
+    FIELD_TYPES,
+    YES_NO,
+    Condition,
+    Faculty,
+    FormContext,
+    FormDef,
+    Text,
+    sheet_layout,
+)
+from service.forms.validate import flags
+
+GUIDANCE = "https://innsida.ntnu.no/wiki/-/wiki/Norsk/Arbeidsmiljøundersøkelse+-+for+ledere"
 
 
 def test_shipped_form_loads_with_its_sections(form):
-    """The shipped form loads, with the five sections of DESIGN.md in order."""
-    assert form.id == "oppsummering-og-evaluering" and form.version >= 1
-    assert form.title.nb == "Oppsummering og evaluering"
-    assert [s.id for s in form.sections] == ["enhet", "prosessen", "tiltak", "evaluering", "bekreftelse"]
+    """The shipped form loads, with its sections in the letter's order, under the title leaders
+    know (formerly FaktaARK 2)."""
+    assert form.id == "oppsummering-og-evaluering" and form.version >= 2
+    assert form.title == Text(
+        "Oppsummering og evaluering (tidligere FaktaARK 2)", "Summary and evaluation (formerly FaktaARK 2)"
+    )
+    assert [s.id for s in form.sections] == [
+        "enhet",
+        "prosessen",
+        "hvordan",
+        "tiltak",
+        "evaluering",
+        "kommentarer",
+        "bekreftelse",
+    ]
     assert form.instructions.nb.count("\n\n") >= 3 and "DD.MM.ÅÅÅÅ" in form.instructions.nb
     assert "DD.MM.YYYY" in form.instructions.en and "reply" in form.instructions.en
+
+
+def all_texts(form: FormDef, lang: str) -> str:
+    """Every word the leader reads in ``lang``: title, instructions, labels, help, choices, flags."""
+    out = [form.title.get(lang), form.instructions.get(lang), *(s.title.get(lang) for s in form.sections)]
+    for f in form.fields():
+        for item in (f, *f.columns):
+            out += [item.label.get(lang), item.help.get(lang) if item.help else ""]
+            out += [c.label.get(lang) for c in item.options]
+        if f.flag is not None:
+            out += [f.flag.message.get(lang), *(m.get(lang) for _, m in f.flag.messages)]
+    return "\n".join(out)
+
+
+def test_the_letters_terms_and_nothing_invented(form):
+    """The letter's words: tiltaksplan, the group processes on pages 6/7/8 of the slides, the
+    Innsida page, «fully satisfactory», the survey's coordinators; no annual framing, no
+    information meeting, no faculty-only coordinator, no 'fully sound'."""
+    nb, en = all_texts(form, "nb"), all_texts(form, "en")
+    assert "tiltaksplan" in nb and "handlingsplan" not in nb.lower()
+    assert "action plan" not in en.lower() and "plan of measures" in en
+    for text in (nb.lower(), en.lower()):
+        for invented in ("årlig", "annual", "yearly", "informasjonsmøte", "information meeting", "lysbilde"):
+            assert not re.search(rf"\b{invented}", text), invented  # "dårlig" is not "årlig"
+    assert "november 2019" in form.instructions.nb and "November 2019" in form.instructions.en
+    assert "koordinatoren på fakultetet" not in nb and "faculty's coordinator" not in en
+    assert "Faculty coordinator" not in en and "koordinator for arbeidsmiljøundersøkelsen" in nb
+    assert "fully sound" not in en and "fully satisfactory" in form.field("fullt_forsvarlig").label.en
+    track = form.field("forlop")
+    assert [c.value for c in track.options] == ["ingen_mote_var", "avbrutt", "handlingsplan_var"]
+    for page, choice in zip((6, 7, 8), track.options, strict=True):
+        assert f"Gruppeprosess på side {page}" in choice.label.nb
+        assert f"group process on page {page}" in choice.label.en.lower()
+    assert track.help is not None
+    for lang in ("nb", "en"):
+        assert "«Arbeidsmiljø på dagsorden – lysark»" in track.help.get(lang)
+        assert "«Arbeidsmiljøundersøkelse – for ledere»" in track.help.get(lang)
+
+
+def test_the_guidance_page_is_linked_where_the_help_names_it():
+    """campaign.guidance_url goes on its own line below the help that names the Innsida page and
+    into the instructions; unset, those texts end cleanly with no placeholder left."""
+    linked = load_form(FORM_PATH, FormContext(GUIDANCE))
+    plain = load_form(FORM_PATH)
+    for lang in ("nb", "en"):
+        help_linked, help_plain = linked.field("forlop").help, plain.field("forlop").help
+        assert help_linked is not None and help_plain is not None
+        assert help_linked.get(lang) == help_plain.get(lang) + "\n" + GUIDANCE
+        assert GUIDANCE in linked.instructions.get(lang).split("\n\n")
+        for text in (help_plain.get(lang), plain.instructions.get(lang), all_texts(plain, lang)):
+            assert "{" not in text and "innsida.ntnu.no" not in text
+        assert "\n\n\n" not in plain.instructions.get(lang)
+
+
+def test_the_letters_questions_are_asked_in_both_languages(form):
+    """Each question the letter asks is there, bilingual, with its type, options and duty."""
+    expected = {
+        # id: (type, choice values, required, required_when)
+        "resultatrapport_gjennomgatt": ("choice", ["yes", "no", "planned"], True, None),
+        "hvordan_har_vi_det": ("longtext", [], True, None),
+        "pandemi_pavirkning": ("scale", [], True, None),
+        "risikovurdert": ("choice", ["yes", "no", "in_progress"], True, None),
+        "ledermote_agenda": ("yesno", ["yes", "no"], True, None),
+        "planlagt_med_verneombud": (
+            "yesno",
+            ["yes", "no"],
+            False,
+            Condition("forlop", ("ingen_mote_var",)),
+        ),
+    }
+    for field_id, (ftype, values, required, when) in expected.items():
+        f = form.field(field_id)
+        assert (f.type, [c.value for c in f.options], f.required, f.required_when) == (
+            ftype,
+            values,
+            required,
+            when,
+        ), field_id
+        assert f.label.nb.strip() and f.label.en.strip() and f.label.nb != f.label.en, field_id
+        for c in f.options:
+            assert c.label.nb and c.label.en, (field_id, c.value)
+    assert "november 2019" in form.field("resultatrapport_gjennomgatt").label.nb
+    assert "November 2019" in form.field("resultatrapport_gjennomgatt").label.en
+    own_words = form.field("hvordan_har_vi_det")
+    assert "koronapandemien" in own_words.label.nb and "pandemic" in own_words.label.en
+    assert "risk-assessed" in form.field("risikovurdert").label.en
+    assert "ledermøter" in form.field("ledermote_agenda").label.nb
+    assert "verneombudet" in form.field("planlagt_med_verneombud").label.nb
+
+
+#: flag: (answers that raise it, answers that do not, words its message (nb) must hold)
+LETTER_FLAGS = {
+    "fullt_forsvarlig": (["no", "unsure"], ["yes"], "fullt forsvarlig"),
+    "hjelp_onsket": ([("koordinator",), ("ingen", "bht")], [("ingen",)], "hjelp"),
+    "verneombud_involvert": (["no"], ["yes"], "bekreftet fylt ut i samråd med verneombudet"),
+    "handlingsplan_ephorte": (["no", "in_progress"], ["yes"], "ePhorte innen 30. oktober"),
+    "losam_involvert": (["no"], ["yes", "not_relevant"], "LOSAM"),
+    "planlagt_med_verneombud": (["no"], ["yes"], "samråd med verneombudet"),
+    "resultatrapport_gjennomgatt": (["no"], ["yes", "planned"], "resultatrapporten"),
+    "risikovurdert": (["no"], ["yes", "in_progress"], "risikovurdert"),
+    "ledermote_agenda": (["no"], ["yes"], "ledermøter"),
+}
+
+
+def test_the_letters_flags_with_their_conditions_and_both_languages(form):
+    """Every flag the letter implies is there, rises on exactly its answers, and says so in nb and en."""
+    assert {f.id for f in form.flagged()} == set(LETTER_FLAGS)
+    for field_id, (raising, quiet, words) in LETTER_FLAGS.items():
+        flag = form.field(field_id).flag
+        assert flag is not None
+        for answer in raising:
+            assert flag.when.holds(answer), (field_id, answer)
+            message = flag.message_for(answer)
+            assert message.nb.strip() and message.en.strip() and message.nb != message.en
+        for answer in quiet:
+            assert not flag.when.holds(answer), (field_id, answer)
+        assert words in flag.message.nb, field_id
+    contradiction = form.field("verneombud_involvert").flag
+    assert contradiction is not None and "confirmed" in contradiction.message.en
+    assert form.field("bekreftet").must_be == "yes"  # what makes the contradiction certain
+
+
+def test_unsure_has_its_own_words_not_those_of_no(form):
+    """«Usikker» is not «Nei»: its message says unsure, in both languages; «Nei» says not."""
+    flag = form.field("fullt_forsvarlig").flag
+    assert flag is not None
+    no, unsure = flag.message_for("no"), flag.message_for("unsure")
+    assert no.en == "The working environment is not considered fully satisfactory."
+    assert "usikre" in unsure.nb and "unsure" in unsure.en and "fully satisfactory" in unsure.en
+    assert unsure != no and "ikke" not in unsure.nb
+    in_progress = form.field("handlingsplan_ephorte").flag
+    assert in_progress is not None and "under arbeid" in in_progress.message_for("in_progress").nb
+
+
+def test_flags_are_ranked_by_seriousness(form):
+    """Severity (higher is more serious): not fully satisfactory, then help, the verneombud
+    contradiction, ePhorte, LOSAM, then the steps of the process."""
+    rank = [
+        "fullt_forsvarlig",
+        "hjelp_onsket",
+        "verneombud_involvert",
+        "handlingsplan_ephorte",
+        "losam_involvert",
+        "resultatrapport_gjennomgatt",
+    ]
+    severities = [form.field(f).flag.severity for f in rank]  # type: ignore[union-attr]
+    assert severities == sorted(severities, reverse=True) and len(set(severities)) == len(severities)
+    assert form.field("planlagt_med_verneombud").flag.severity >= severities[-1]  # type: ignore[union-attr]
+    answers = {
+        "fullt_forsvarlig": "unsure",
+        "hjelp_onsket": ("bht",),
+        "verneombud_involvert": "no",
+        "handlingsplan_ephorte": "in_progress",
+        "losam_involvert": "no",
+        "risikovurdert": "no",
+        "bekreftet": "yes",
+    }
+    raised = flags(form, answers)
+    assert [f.field for f in raised] == [  # form order
+        "verneombud_involvert",
+        "losam_involvert",
+        "handlingsplan_ephorte",
+        "risikovurdert",
+        "fullt_forsvarlig",
+        "hjelp_onsket",
+    ]
+    stored = raised_flags(form, answers)
+    ordered = [f["field"] for f in most_serious_first(stored)]
+    assert ordered == [
+        "fullt_forsvarlig",
+        "hjelp_onsket",
+        "verneombud_involvert",
+        "handlingsplan_ephorte",
+        "losam_involvert",
+        "risikovurdert",
+    ]
+    assert (
+        stored[-2]["message_nb"] == "Leder og verneombud er usikre på om arbeidsmiljøet er fullt forsvarlig."
+    )
+    assert severity_of({"field": "old"}) == 1  # flags stored before severities existed
 
 
 def test_every_field_type_is_present(form):
@@ -37,13 +242,20 @@ def test_every_label_and_choice_is_bilingual(form):
 
 
 def test_unit_fields_come_from_the_roster(form):
-    """The four Enhet fields are prefilled from the Unit."""
+    """The four Enhet fields are filled in from the Unit (the faculty by its configured name)
+    and locked; the verneombud's name is filled in but left open."""
     assert [(f.id, f.source) for f in form.sections[0].fields] == [
         ("enhet_kode", "unit.code"),
         ("enhet_navn", "unit.name"),
-        ("fakultet", "unit.faculty"),
+        ("fakultet", "unit.faculty_name"),
         ("leder", "unit.leader_name"),
     ]
+    representative = form.field("verneombud_navn")
+    assert (representative.source, representative.prefill) == (None, "unit.verneombud_name")
+    names = FormContext(faculties=(Faculty("IE", Text("Fakultet for IT", "Faculty of IT")),))
+    assert names.faculty_name("IE", "nb") == "Fakultet for IT (IE)"
+    assert names.faculty_name("IE", "en") == "Faculty of IT (IE)"
+    assert names.faculty_name("VM", "nb") == "VM"  # no name configured: the code alone
 
 
 def test_rules_of_the_shipped_form(form):
@@ -56,7 +268,6 @@ def test_rules_of_the_shipped_form(form):
         "fullt_forsvarlig", ("no", "unsure")
     )
     flagged = {f.id: f.flag for f in form.flagged()}
-    assert set(flagged) == {"verneombud_involvert", "fullt_forsvarlig", "hjelp_onsket"}
     assert all(f is not None and f.message.nb and f.message.en for f in flagged.values())
     assert flagged["verneombud_involvert"].when.holds("no")
     assert not flagged["verneombud_involvert"].when.holds("yes")
@@ -107,6 +318,11 @@ id = "b"
 label = {{ nb = "B", en = "B" }}
 {b}
 """
+
+
+CHOICE_XY = (
+    'type = "choice"\nchoices = [{ value = "x", nb = "X", en = "X" }, { value = "y", nb = "Y", en = "Y" }]'
+)
 
 
 def load(tmp_path: Path, b: str) -> FormDefinitionError:
@@ -198,6 +414,56 @@ def load(tmp_path: Path, b: str) -> FormDefinitionError:
             'type = "yesno"\nmust_be = "maybe"',
             "sections[0].fields[1](b).must_be",
             "unknown choice value 'maybe'",
+        ),
+        (
+            'type = "text"\nprefill = "unit.shoe"',
+            "sections[0].fields[1](b).prefill",
+            "unknown prefill 'unit.shoe'",
+        ),
+        ('type = "integer"\nprefill = "unit.name"', "sections[0].fields[1](b).prefill", "text and longtext"),
+        (
+            'type = "text"\nsource = "unit.name"\nprefill = "unit.name"',
+            "sections[0].fields[1](b).prefill",
+            "not both",
+        ),
+        (
+            'type = "text"\nhelp = { nb = "Se {lenke}", en = "See" }',
+            "sections[0].fields[1](b).help.nb",
+            "unknown placeholder {lenke}",
+        ),
+        (
+            'type = "text"\n[[sections.fields]]\nid = "c"\ntype = "text"\n'
+            'label = { nb = "C", en = "See {guidance_url}" }',
+            "sections[0].fields[2](c).label.en",
+            "for instructions and help texts only",
+        ),
+        (
+            f'{CHOICE_XY}\nflag.in = ["x"]\nflag.message = {{ nb = "F", en = "F" }}\n'
+            'flag.messages.y = { nb = "Y", en = "Y" }',
+            "sections[0].fields[1](b).flag.messages",
+            "'y' does not raise this flag",
+        ),
+        (
+            f'{CHOICE_XY}\nflag.in = ["x"]\nflag.message = {{ nb = "F", en = "F" }}\n'
+            'flag.messages.z = { nb = "Z", en = "Z" }',
+            "sections[0].fields[1](b).flag.messages",
+            "unknown choice value 'z'",
+        ),
+        (
+            f'{CHOICE_XY.replace("choice", "multichoice")}\nflag.in = ["x"]\n'
+            'flag.message = { nb = "F", en = "F" }\nflag.messages.x = { nb = "X", en = "X" }',
+            "sections[0].fields[1](b).flag.messages",
+            "choice and yesno fields only",
+        ),
+        (
+            f'{CHOICE_XY}\nflag.in = ["x"]\nflag.message = {{ nb = "F", en = "F" }}\nflag.severity = 0',
+            "sections[0].fields[1](b).flag.severity",
+            "must be 1 or more",
+        ),
+        (
+            f'{CHOICE_XY}\nflag.in = ["x"]\nflag.message = {{ nb = "F", en = "F" }}\nflag.severity = "high"',
+            "sections[0].fields[1](b).flag.severity",
+            "must be a whole number",
         ),
     ],
 )

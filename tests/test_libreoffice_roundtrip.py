@@ -38,6 +38,8 @@ UNITS = {
         "Kari Nordmann",
         "kari@example.test",
         "nb",
+        "Per Olsen",
+        "per@example.test",
     ),
     "en": Unit("NV-IBI", "Department of Biology", "NV", "Jane Leader", "jane@example.test", "en"),
 }
@@ -74,7 +76,8 @@ def type_in_libreoffice(workdir, data, cells, locale):
 
 
 def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
-    """Typed in nb LibreOffice, every answer reads back exactly and the locked unit code stays."""
+    """Typed in nb LibreOffice, every answer (the letter's questions too) reads back exactly, the
+    locked unit code stays and the prefilled verneombud is replaced by the name typed over it."""
     unit = UNITS["nb"]
     data = build_form(
         form,
@@ -91,14 +94,16 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
 
     typed = {
         c("enhet_kode"): "HACKED",
-        c("forlop"): "Fullførte handlingsplan i vår (lysbilde 8)",
+        c("resultatrapport_gjennomgatt"): "Nei",
+        c("forlop"): "Gruppeprosess på side 8: laget en ferdig tiltaksplan i vår",
         c("antall_ansatte"): "23",
         c("motedato"): "03.11.2020",
         c("moteform"): "Digitalt møte",
         c("antall_deltakere"): "19",
         c("verneombud_navn"): "Åsmund Ærø-Øye",
         c("verneombud_involvert"): "Nei",
-        c("losam_involvert"): "Ja",
+        c("losam_involvert"): "Nei",
+        c("hvordan_har_vi_det"): "Vi har det greit, men savner hverandre – «hjemmekontor» & stille dager.",
         c("handlingsplan_ephorte"): "Ja",
         c("saksnummer"): "2020/12345",
         c("tiltak/1", "beskrivelse"): "Faste møteplasser på campus",
@@ -112,6 +117,8 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
         c("tiltak/2", "ansvarlig"): "HMS-koordinator",
         c("pandemi_pavirkning"): "5",
         c("prosess_vurdering"): "2",
+        c("risikovurdert"): "Under arbeid",
+        c("ledermote_agenda"): "Nei",
         c("fullt_forsvarlig"): "Nei",
         c("forsvarlig_beskrivelse"): "For høy arbeidsmengde i eksamensperioden.",
         c("hjelp_onsket/hr_hms"): "Ja",
@@ -130,6 +137,7 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
         "enhet_navn": unit.name,
         "fakultet": "IE",
         "leder": "Kari Nordmann",
+        "resultatrapport_gjennomgatt": "no",
         "forlop": "handlingsplan_var",
         "antall_ansatte": 23,
         "motedato": D(2020, 11, 3),
@@ -137,7 +145,8 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
         "antall_deltakere": 19,
         "verneombud_navn": "Åsmund Ærø-Øye",
         "verneombud_involvert": "no",
-        "losam_involvert": "yes",
+        "losam_involvert": "no",
+        "hvordan_har_vi_det": "Vi har det greit, men savner hverandre – «hjemmekontor» & stille dager.",
         "handlingsplan_ephorte": "yes",
         "saksnummer": "2020/12345",
         "tiltak": [
@@ -157,6 +166,8 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
         ],
         "pandemi_pavirkning": 5,
         "prosess_vurdering": 2,
+        "risikovurdert": "in_progress",
+        "ledermote_agenda": "no",
         "fullt_forsvarlig": "no",
         "forsvarlig_beskrivelse": "For høy arbeidsmengde i eksamensperioden.",
         "hjelp_onsket": ("hr_hms",),
@@ -166,10 +177,13 @@ def test_nb_form_filled_in_libreoffice_reads_back_exactly(form, workdir):
     }
     assert (reading.unit_code, reading.reference, reading.stamp) == ("IE-IDI", REFERENCE, STAMP)
     assert validate(form, reading, "nb") == []
+    # every question of the form is answered here, but the side-6 one (the en test types it)
+    assert {f.id for f in form.fields()} - set(reading.answers) == {"planlagt_med_verneombud"}
 
 
 def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
-    """Typed in en LibreOffice, text dates and English labels read back; a non-number is flagged."""
+    """Typed in en LibreOffice, text dates and English labels read back (the side-6 track and its
+    verneombud question too); a non-number is flagged."""
     data = build_form(
         form,
         UNITS["en"],
@@ -188,6 +202,9 @@ def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
         c("motedato"): "'03.11.2020",  # the apostrophe makes LibreOffice keep it as text
         c("antall_ansatte"): "about 40",
         c("moteform"): "A combination",
+        c("forlop"): "Group process on page 6: no follow-up meeting in the spring",
+        c("planlagt_med_verneombud"): "No",
+        c("risikovurdert"): "Yes",
         c("hjelp_onsket/ingen"): "Yes",
         c("tiltak/1", "beskrivelse"): "Weekly coffee",
         c("tiltak/1", "tema"): "Social community",
@@ -202,6 +219,12 @@ def test_en_form_filled_in_libreoffice_with_text_dates(form, workdir):
     assert answers["enhet_navn"] == "Department of Biology"
     assert answers["motedato"] == D(2020, 11, 3) and answers["moteform"] == "kombinasjon"
     assert answers["hjelp_onsket"] == ("ingen",) and answers["bekreftet"] == "yes"
+    assert (answers["forlop"], answers["planlagt_med_verneombud"], answers["risikovurdert"]) == (
+        "ingen_mote_var",
+        "no",
+        "yes",
+    )
+    assert answers["fakultet"] == "NV" and "verneombud_navn" not in answers  # none in the roster
     assert answers["tiltak"] == [
         {"beskrivelse": "Weekly coffee", "tema": "sosialt_fellesskap", "frist": D(2021, 2, 15)}
     ]

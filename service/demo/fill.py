@@ -57,20 +57,33 @@ def fill(data: bytes, form: FormDef, answers: Mapping[str, Any], lang: Language)
     return out.getvalue()
 
 
+#: what the units say about how they are doing (their own words, `hvordan_har_vi_det`)
+HOW_WE_ARE = (
+    "Mange savner de uformelle møtene på gangen. Hjemmekontor fungerer faglig, men noen føler seg alene.",
+    "Travel høst med digital undervisning. Vi har fått til faste digitale lunsjer som folk setter pris på.",
+    "Stipendiatene merker mest: lab-tid er begrenset og veiledningen blir mer sporadisk.",
+    "De fleste har det greit, men arbeidsmengden har økt, og grensen mellom jobb og fritid er blitt utydelig.",
+    "Vi har blitt flinkere til å dele informasjon, men nyansatte har hatt en tung start uten å møte kolleger.",
+)
+
+
 def valid_answers(variant: int, signed_on: dt.date, representative: str) -> dict[str, Any]:
-    """A complete, valid answer set; ``variant`` varies the numbers, the choices and the flags."""
+    """A complete, valid answer set; ``variant`` varies the numbers, the choices and the flags,
+    a few of each kind, as a campaign's units would (``representative``: the roster's
+    verneombud, already filled in on the form, so the leader leaves it be)."""
     forsvarlig = "yes" if variant % 3 else "unsure"
+    ephorte = "in_progress" if variant % 5 == 3 else "no" if variant % 10 == 7 else "yes"
     answers: dict[str, Any] = {
+        "resultatrapport_gjennomgatt": {2: "planned", 4: "no"}.get(variant % 7, "yes"),
         "forlop": ("ingen_mote_var", "avbrutt", "handlingsplan_var")[variant % 3],
         "antall_ansatte": 12 + 7 * variant % 60,
         "motedato": dt.date(2020, 10, 5) + dt.timedelta(days=variant),
         "moteform": ("digitalt", "fysisk", "grupper")[variant % 3] if variant % 5 else "digitalt",
         "antall_deltakere": 6 + variant % 9,
-        "verneombud_navn": representative or "Verneombudet",
-        "verneombud_involvert": "yes" if variant % 4 else "no",
-        "losam_involvert": "not_relevant",
-        "handlingsplan_ephorte": "yes",
-        "saksnummer": f"2020/{10000 + 37 * variant}",
+        "verneombud_involvert": "no" if variant % 9 == 4 else "yes",
+        "losam_involvert": "no" if variant % 6 == 5 else "yes" if variant % 2 == 0 else "not_relevant",
+        "hvordan_har_vi_det": HOW_WE_ARE[variant % len(HOW_WE_ARE)],
+        "handlingsplan_ephorte": ephorte,
         "tiltak": [
             {
                 "beskrivelse": "Faste digitale møteplasser",
@@ -82,11 +95,19 @@ def valid_answers(variant: int, signed_on: dt.date, representative: str) -> dict
         ],
         "pandemi_pavirkning": 1 + variant % 5,
         "prosess_vurdering": 2 + variant % 4,
+        "risikovurdert": "no" if variant % 8 == 5 else "in_progress" if variant % 4 == 2 else "yes",
+        "ledermote_agenda": "no" if variant % 7 == 5 else "yes",
         "fullt_forsvarlig": forsvarlig,
         "hjelp_onsket": ("ingen",) if variant % 2 else ("koordinator",),
         "bekreftet": "yes",
         "bekreftet_dato": signed_on,
     }
+    if not representative:  # nothing prefilled: the leader types the name
+        answers["verneombud_navn"] = "Verneombudet"
+    if ephorte == "yes":
+        answers["saksnummer"] = f"2020/{10000 + 37 * variant}"
+    if answers["forlop"] == "ingen_mote_var":  # the side-6 track plans the autumn with the verneombud
+        answers["planlagt_med_verneombud"] = "no" if variant % 9 == 6 else "yes"
     if forsvarlig != "yes":
         answers["forsvarlig_beskrivelse"] = "Høy arbeidsbelastning over tid."
     return answers
@@ -94,9 +115,10 @@ def valid_answers(variant: int, signed_on: dt.date, representative: str) -> dict
 
 def with_mistakes(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Typical mistakes: an empty required field, text in a number, a case number left out
-    where the plan is in ePhorte."""
+    where the tiltaksplan is in ePhorte."""
     wrong = dict(answers)
     wrong.pop("antall_ansatte", None)
     wrong["antall_deltakere"] = "ca. ti"
+    wrong["handlingsplan_ephorte"] = "yes"
     wrong.pop("saksnummer", None)
     return wrong

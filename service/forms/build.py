@@ -6,6 +6,10 @@ is built once per (form, language) as a template whose personal cells hold place
 zip members with XML-escaped values (~1 ms). openpyxl writes strings inline, so every placeholder
 sits whole inside one ``<t>`` element or one defined name, never split across shared strings.
 
+Rows that show a roster value (the unit's name, the faculty's) are as tall as that value needs
+in LibreOffice, which neither autofits nor clips: their height is a placeholder too
+(``@@SPH2[unit.name]@@``: at least 2 lines, more if the name wraps further).
+
 What survives which client decided the layout (see DESIGN.md "The form"): every answer row carries
 its key in hidden column A (plain cell text survives everything), every answer cell also has a
 defined name, and the layout itself is computed from the form definition, so ``forms.read`` has
@@ -25,6 +29,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
@@ -36,6 +41,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from service.forms.model import (
     ANSWER_COL,
+    FACULTY_NAME,
     HEADER_ROW,
     HELP_COL,
     ID_COL,
@@ -66,9 +72,11 @@ from service.forms.style import (
     WRAP,
     fit_height,
     help_text,
+    line_height,
     print_setup,
     style_answer,
     validation,
+    wrapped_lines,
 )
 from service.models import Language, Unit
 
@@ -92,6 +100,7 @@ def build_form(
         raise ValueError("stamp and reference must be at most 250 characters")
     values = {source: str(getattr(unit, attr)) for source, attr in SOURCES.items()}
     values |= {
+        FACULTY_NAME: form.context.faculty_name(unit.faculty, lang),
         "reference": reference,
         "stamp": stamp,
         "campaign": campaign_title,
@@ -124,7 +133,7 @@ def cell_name(key: str) -> str:
 
 # ---- personalising the saved template --------------------------------------------------------
 
-_PLACEHOLDER = re.compile(rb"@@(SP|SPF)\[([a-z_.]+)\]@@")
+_PLACEHOLDER = re.compile(rb"@@(SP|SPF|SPH\d+)\[([a-z_.]+)\]@@")
 #: characters XML 1.0 forbids; a roster value carrying one would make the file unreadable
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -137,6 +146,11 @@ def _ph(name: str) -> str:
 def _ph_formula(name: str) -> str:
     """Placeholder for a value inside a defined name's string constant ("...")."""
     return f'"@@SPF[{name}]@@"'
+
+
+def _ph_height(name: str, lines: int) -> str:
+    """Placeholder for the height of a row showing value ``name``, at least ``lines`` lines."""
+    return f"@@SPH{lines}[{name}]@@"
 
 
 def _escape(value: str, formula: bool) -> bytes:
@@ -157,9 +171,14 @@ class _Part:
     pieces: tuple[bytes | tuple[str, str], ...]
 
     def fill(self, values: dict[str, str]) -> bytes:
-        return b"".join(
-            p if isinstance(p, bytes) else _escape(values[p[1]], p[0] == "SPF") for p in self.pieces
-        )
+        return b"".join(p if isinstance(p, bytes) else _value(*p, values) for p in self.pieces)
+
+
+def _value(kind: str, name: str, values: dict[str, str]) -> bytes:
+    if kind.startswith("SPH"):  # a row height: the value wrapped in the answer column
+        lines = wrapped_lines(((values[name], WIDTHS["C"]),), minimum=int(kind[3:]))
+        return f"{line_height(lines):g}".encode()
+    return _escape(values[name], kind == "SPF")
 
 
 @functools.lru_cache(maxsize=16)
@@ -197,7 +216,7 @@ def build_template(form: FormDef, lang: Language) -> bytes:
     ws = wb.create_sheet(answers_title)
     meta = wb.create_sheet(META_SHEET)
     _instructions(ins, form, lang, answers_title)
-    names = _answers(ws, form, lang)
+    names, heights = _answers(ws, form, lang)
     for row, (key, value) in enumerate(
         (
             ("form_id", form.id),
@@ -222,13 +241,45 @@ def build_template(form: FormDef, lang: Language) -> bytes:
     wb.active = 0
     out = BytesIO()
     wb.save(out)
+    # openpyxl names the sheets' parts by their position and writes heights only as numbers
+    return _with_heights(out.getvalue(), f"xl/worksheets/sheet{wb.index(ws) + 1}.xml", heights)
+
+
+_ROW = re.compile(rb'<row r="(\d+)"([^>]*)>')
+_HEIGHT = re.compile(rb'\s(?:ht|customHeight)="[^"]*"')
+
+
+def _with_heights(data: bytes, member: str, heights: dict[int, str]) -> bytes:
+    """The saved workbook with the rows of ``heights`` (row -> height placeholder) given them."""
+
+    def mark(m: re.Match[bytes]) -> bytes:
+        row = int(m[1])
+        if row not in heights:
+            return m[0]
+        return b'<row r="%d" ht="%s" customHeight="1"%s>' % (
+            row,
+            heights[row].encode(),
+            _HEIGHT.sub(b"", m[2]),
+        )
+
+    out = BytesIO()
+    with zipfile.ZipFile(BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            dst.writestr(info, _ROW.sub(mark, body) if info.filename == member else body)
     return out.getvalue()
+
+
+#: the instructions' one column. LibreOffice does not scale a sheet of one column to fit the
+#: page (a column is never split), and without Calibri or Carlito its fallback font makes columns
+#: a third wider than Excel does; at this width the column fits A4 portrait unscaled anyway
+INSTRUCTIONS_WIDTH = 70
 
 
 def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: str) -> None:
     ui = UI[lang]
     ws.column_dimensions["A"].width = 2
-    ws.column_dimensions["B"].width = 100
+    ws.column_dimensions["B"].width = INSTRUCTIONS_WIDTH
     lines: list[tuple[str, Font | None]] = [
         (form.title.get(lang), Font(bold=True, size=16)),
         (_ph("campaign"), Font(italic=True, size=12)),
@@ -239,23 +290,29 @@ def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: s
         ("", None),
         (ui["where"].format(sheet=answers_title), Font(bold=True)),
     ]
-    lines += [(p.strip(), None) for p in re.split(r"\n\s*\n", form.instructions.get(lang))]
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", form.instructions.get(lang)))
+    lines += [(p, None) for p in paragraphs if p]
     for row, (text, font) in enumerate(lines, 1):
         cell = ws.cell(row, 2, text or None)
         cell.alignment = WRAP
         if font is not None:
             cell.font = font
-        fit_height(ws, row, ((text, 100),))
+        if re.fullmatch(r"https?://\S+", text):  # a paragraph that is an address is a link
+            cell.hyperlink = quote(text, safe=":/?#[]@!$&'()*+,;=%")
+            cell.font = Font(color="0563C1", underline="single")
+        fit_height(ws, row, ((text, INSTRUCTIONS_WIDTH),))
+    ws.row_dimensions[1].height = 24  # the title's large type, clear of the line below
     ws.protection.sheet = True
     print_setup(ws, f"B1:B{len(lines)}")
 
 
-def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
-    """Lay out the answer sheet; return the defined names (name -> reference) it needs."""
-    ui = UI[lang]
+def _answers(ws: Worksheet, form: FormDef, lang: Language) -> tuple[dict[str, str], dict[int, str]]:
+    """Lay out the answer sheet; return the defined names (name -> reference) it needs, and the
+    height placeholders of the rows showing a roster value (row -> placeholder)."""
     layout = sheet_layout(form)
     sheet = ws.title
     names: dict[str, str] = {}
+    heights: dict[int, str] = {}
     right = max([6] + [LABEL_COL + len(f.columns) - 1 for f in form.fields()])  # widest table
 
     def answer_cell(row: int, col: int, key: str) -> None:
@@ -263,21 +320,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
         cell.protection, cell.fill, cell.border, cell.alignment = (UNLOCKED, ANSWER_FILL, BOX, WRAP)
         names[cell_name(key)] = sheet_ref(sheet, f"${get_column_letter(col)}${row}")
 
-    for letter, width in WIDTHS.items():
-        ws.column_dimensions[letter].width = width
-    ws.column_dimensions["A"].hidden = True  # the row keys: plain text every client keeps
-    ws.cell(1, LABEL_COL, form.title.get(lang)).font = Font(bold=True, size=14)
-    ws.cell(2, LABEL_COL, _ph("campaign")).font = Font(italic=True)
-    ws.cell(REFERENCE_ROW, ID_COL, REFERENCE_KEY)
-    ws.cell(REFERENCE_ROW, LABEL_COL, REFERENCE_LABEL.get(lang)).font = Font(bold=True)
-    ws.cell(REFERENCE_ROW, ANSWER_COL, _ph("reference")).font = Font(bold=True, size=12)
-    ws.cell(REFERENCE_ROW, HELP_COL, ui["keep"]).alignment = WRAP
-    ws.cell(REFERENCE_ROW + 1, LABEL_COL, ui["deadline"]).font = Font(bold=True)
-    ws.cell(REFERENCE_ROW + 1, ANSWER_COL, _ph("deadline")).font = Font(bold=True)
-    for col, key in ((LABEL_COL, "question"), (ANSWER_COL, "answer"), (HELP_COL, "help")):
-        cell = ws.cell(HEADER_ROW, col, ui[key])
-        cell.font, cell.fill = Font(bold=True), SUB_FILL
-
+    _sheet_head(ws, form, lang)
     for section in form.sections:
         head = layout[section.fields[0].id] - 1
         for col in range(LABEL_COL, right + 1):
@@ -285,18 +328,9 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
         ws.cell(head, LABEL_COL, section.title.get(lang)).font = Font(bold=True, size=12, color="FFFFFF")
         for f in section.fields:
             row = layout[f.id]
-            ws.cell(row, ID_COL, f.id)
-            label = ws.cell(row, LABEL_COL, f.label.get(lang) + (" *" if f.required else ""))
-            label.alignment = WRAP
-            helping = help_text(f, lang)
-            ws.cell(row, HELP_COL, helping or None).alignment = Alignment(wrap_text=True, vertical="top")
-            ws.cell(row, HELP_COL).font = Font(italic=True, color="595959")
-            fit_height(
-                ws,
-                row,
-                ((label.value, WIDTHS["B"]), (helping, WIDTHS["D"])),
-                minimum=4 if f.type == "longtext" else 1,
-            )  # room to write in
+            lines = _question(ws, f, row, lang)
+            if f.source or f.prefill:
+                heights[row] = _ph_height(str(f.source or f.prefill), lines)
             if f.source:
                 cell = ws.cell(row, ANSWER_COL, _ph(f.source))
                 cell.fill, cell.border, cell.alignment = FILLED_FILL, BOX, WRAP
@@ -316,6 +350,8 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
                 _table(ws, f, lang, layout, names=names, sheet=sheet)
             else:
                 answer_cell(row, ANSWER_COL, f.id)
+                if f.prefill:  # the roster's value, open to correction
+                    ws.cell(row, ANSWER_COL, _ph(f.prefill))
                 style_answer(ws.cell(row, ANSWER_COL), f)
                 dv = validation(f, lang)
                 dv.add(ws.cell(row, ANSWER_COL))
@@ -326,7 +362,41 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> dict[str, str]:
     ws.protection.sheet = True
     ws.protection.formatRows = ws.protection.formatColumns = False  # may resize to read
     print_setup(ws, f"B1:{get_column_letter(right)}{last}")
-    return names
+    return names, heights
+
+
+def _sheet_head(ws: Worksheet, form: FormDef, lang: Language) -> None:
+    """The columns, the title, the reference code, the deadline and the column headings."""
+    ui = UI[lang]
+    for letter, width in WIDTHS.items():
+        ws.column_dimensions[letter].width = width
+    ws.column_dimensions["A"].hidden = True  # the row keys: plain text every client keeps
+    ws.cell(1, LABEL_COL, form.title.get(lang)).font = Font(bold=True, size=14)
+    ws.row_dimensions[1].height = 21
+    ws.cell(2, LABEL_COL, _ph("campaign")).font = Font(italic=True)
+    ws.cell(REFERENCE_ROW, ID_COL, REFERENCE_KEY)
+    ws.cell(REFERENCE_ROW, LABEL_COL, REFERENCE_LABEL.get(lang)).font = Font(bold=True)
+    ws.cell(REFERENCE_ROW, ANSWER_COL, _ph("reference")).font = Font(bold=True, size=12)
+    ws.cell(REFERENCE_ROW, HELP_COL, ui["keep"]).alignment = WRAP
+    ws.cell(REFERENCE_ROW + 1, LABEL_COL, ui["deadline"]).font = Font(bold=True)
+    ws.cell(REFERENCE_ROW + 1, ANSWER_COL, _ph("deadline")).font = Font(bold=True)
+    for col, key in ((LABEL_COL, "question"), (ANSWER_COL, "answer"), (HELP_COL, "help")):
+        cell = ws.cell(HEADER_ROW, col, ui[key])
+        cell.font, cell.fill = Font(bold=True), SUB_FILL
+
+
+def _question(ws: Worksheet, f: Field, row: int, lang: Language) -> int:
+    """The row's key, label and help, the row as tall as they need; the lines it takes."""
+    ws.cell(row, ID_COL, f.id)
+    label = ws.cell(row, LABEL_COL, f.label.get(lang) + (" *" if f.required else ""))
+    label.alignment = WRAP
+    helping = help_text(f, lang)
+    ws.cell(row, HELP_COL, helping or None).alignment = Alignment(wrap_text=True, vertical="top")
+    ws.cell(row, HELP_COL).font = Font(italic=True, color="595959")
+    texts = ((label.value, WIDTHS["B"]), (helping, WIDTHS["D"]))
+    room = 4 if f.type == "longtext" else 1  # room to write in
+    fit_height(ws, row, texts, minimum=room)
+    return wrapped_lines(texts, room)
 
 
 def _table(

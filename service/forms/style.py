@@ -141,22 +141,35 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]], minimum: int = 1) -> None:
-    """Set a row tall enough for its wrapped text; Google Sheets and Numbers do not autofit."""
+def wrapped_lines(texts: Iterable[tuple[object, float]], minimum: int = 1) -> int:
+    """How many lines the tallest of ``texts`` (text, column width) takes when wrapped."""
     lines = minimum
     for text, width in texts:
         if isinstance(text, str) and text:
             # ~1.1 characters of body text per unit of column width
             lines = max(lines, sum(max(1, math.ceil(len(p) / (width * 1.1))) for p in text.split("\n")))
+    return lines
+
+
+def line_height(lines: int) -> float:
+    """The height in points of a row showing ``lines`` lines of body text."""
+    return 15 * lines + 2 if lines > 1 else 15
+
+
+def fit_height(ws: Worksheet, row: int, texts: Iterable[tuple[object, float]], minimum: int = 1) -> None:
+    """Set a row tall enough for its wrapped text; Google Sheets and Numbers do not autofit."""
+    lines = wrapped_lines(texts, minimum)
     if lines > 1:
-        ws.row_dimensions[row].height = 15 * lines + 2
+        ws.row_dimensions[row].height = line_height(lines)
 
 
 def print_setup(ws: Worksheet, area: str) -> None:
-    """Print ``area`` on A4 portrait, one page wide, without gridlines."""
+    """Print ``area`` on A4 portrait, one page wide, without gridlines, with narrow margins."""
     ws.print_area = area
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "portrait"
+    ws.page_margins.left = ws.page_margins.right = 0.6  # inches
+    ws.page_margins.top = ws.page_margins.bottom = 0.75
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.print_options.gridLines = False

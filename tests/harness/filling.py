@@ -31,8 +31,16 @@ def shipped_form() -> FormDef:
 
 
 def valid_answers(variant: int = 0) -> dict[str, object]:
-    """A complete, valid answer set; ``variant`` varies a few values (and which flags rise)."""
+    """A complete, valid answer set; ``variant`` varies a few values (and which flags rise).
+
+    Flags by variant: 1, 5 none; 2 help; 0 the verneombud contradiction, unsure and help (three);
+    3 adds LOSAM not involved and the tiltaksplan in progress; 4 the result report not gone
+    through and no tiltaksplan in ePhorte; 6 no risk assessment and the side-6 process not
+    planned with the verneombud; 7 not on the leader meetings' agenda. Tests count on 0, 1, 2, 5.
+    """
+    step = variant % 7
     answers: dict[str, object] = {
+        "resultatrapport_gjennomgatt": {4: "no", 6: "planned"}.get(step, "yes"),
         "forlop": ("ingen_mote_var", "avbrutt", "handlingsplan_var")[variant % 3],
         "antall_ansatte": 10 + variant,
         "motedato": dt.date(2020, 11, 3),
@@ -40,9 +48,9 @@ def valid_answers(variant: int = 0) -> dict[str, object]:
         "antall_deltakere": 8 + variant % 5,
         "verneombud_navn": f"Verneombud Ås {variant}",
         "verneombud_involvert": "yes" if variant % 4 else "no",
-        "losam_involvert": "not_relevant",
-        "handlingsplan_ephorte": "yes",
-        "saksnummer": f"2020/{10000 + variant}",
+        "losam_involvert": "no" if step == 3 else "not_relevant",
+        "hvordan_har_vi_det": f"Enhet {variant}: travelt, men vi har det bra sammen.",
+        "handlingsplan_ephorte": {3: "in_progress", 4: "no"}.get(step, "yes"),
         "tiltak": [
             {
                 "beskrivelse": "Faste møteplasser",
@@ -54,11 +62,17 @@ def valid_answers(variant: int = 0) -> dict[str, object]:
         ],
         "pandemi_pavirkning": 1 + variant % 5,
         "prosess_vurdering": 3,
+        "risikovurdert": "no" if step == 6 else "yes",
+        "ledermote_agenda": "no" if variant % 8 == 7 else "yes",
         "fullt_forsvarlig": "yes" if variant % 3 else "unsure",
         "hjelp_onsket": ("ingen",) if variant % 2 else ("koordinator",),
         "bekreftet": "yes",
         "bekreftet_dato": dt.date(2020, 12, 10),
     }
+    if answers["handlingsplan_ephorte"] == "yes":
+        answers["saksnummer"] = f"2020/{10000 + variant}"
+    if answers["forlop"] == "ingen_mote_var":  # the side-6 track: planned with the verneombud?
+        answers["planlagt_med_verneombud"] = "no" if step == 6 else "yes"
     if answers["fullt_forsvarlig"] != "yes":
         answers["forsvarlig_beskrivelse"] = "Høy arbeidsbelastning."
     return answers
@@ -67,9 +81,10 @@ def valid_answers(variant: int = 0) -> dict[str, object]:
 def answers_with_mistakes(variant: int = 0) -> dict[str, object]:
     """A set with typical mistakes: an empty required field, text in a number, a broken condition."""
     answers = valid_answers(variant)
+    answers["handlingsplan_ephorte"] = "yes"  # so the case number left out is a mistake
     del answers["antall_ansatte"]
     answers["antall_deltakere"] = "mange"
-    del answers["saksnummer"]  # required when the plan is in ePhorte
+    answers.pop("saksnummer", None)  # required when the plan is in ePhorte
     return answers
 
 
