@@ -4,7 +4,9 @@ Spring 2021: it opens Monday 15 March, the deadline is Wednesday 7 April. Summer
 Sunday 28 March, and Easter (1, 2 and 5 April) falls before the deadline, so the reminder two
 days before it (Easter Monday) moves back to Wednesday 31 March, where it meets the seven-day
 one. The runner's cycle runs at 08:00 and 09:00 every day; leaders reply on various days; the
-service is down for three days around one reminder.
+service is down for three days around one reminder. The campaign closes on Monday 19 April:
+that day HR gets the final summary instead of a digest, and a form that comes the day after is
+answered, and nothing else goes. HVO (an observer) gets the weekly figures.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.servers
 OSLO = ZoneInfo("Europe/Oslo")
 FORM = shipped_form()
 D = dt.date
+HVO = "hvo@example.test"
 
 
 def at(day: dt.date, hour: int) -> dt.datetime:
@@ -49,10 +52,16 @@ KINDS = (
     ("Receipt:", "receipt"),
     ("må rettes", "correction"),
     ("Please correct", "correction"),
+    ("Ukesoversikt i tall", "observer-digest"),
     ("Ukesoversikt", "digest"),
     ("Weekly summary", "digest"),
     ("Skjema mangler", "escalation"),
     ("Form missing", "escalation"),
+    ("innsamlingen ble avsluttet", "after-closing"),
+    ("after the collection closed", "after-closing"),
+    ("Sluttoppsummering", "final-summary"),
+    ("Final summary", "final-summary"),
+    ("Weekly figures", "observer-digest"),
     ("– skjema for", "invitation"),
     ("– form for", "invitation"),
 )
@@ -69,15 +78,16 @@ def replay(mail_world, tmp_path_factory):
     p = mail_project(tmp_path_factory.mktemp("replay"), mail_world, 9)
     units = p.units  # IE-U000, NV-U001, HF-U002 (en), IE-U003, …
     coordinators = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")]
-    mail_world.add_users([u.superior_email for u in units] + coordinators + ["hr@example.test"])
+    mail_world.add_users([u.superior_email for u in units] + coordinators + ["hr@example.test", HVO])
     text = (
         p.config.read_text()
         .replace('opens = "2020-11-23"', 'opens = "2021-03-15"')
-        .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"')
+        .replace('deadline = "2020-12-16"', 'deadline = "2021-04-07"\ncloses = "2021-04-19"')
     )
     p.config.write_text(
         text + '\n[schedule]\nsend_hour = 9\ndigest_weekday = "monday"\ndigest_hour = 8\n'
         "reminder_days_before = [14, 7, 2]\nescalation_working_days = 3\n"
+        f'\n[[observers]]\nname = "Hovedverneombudet"\nemail = "{HVO}"\n'
     )
     clock = FixedClock(at(D(2021, 3, 15), 8))
     app = App(config_mod.load(p.config, p.env), clock)
@@ -87,12 +97,13 @@ def replay(mail_world, tmp_path_factory):
         units[0].code: [(D(2021, 3, 17), "valid")],  # early
         units[1].code: [(D(2021, 3, 25), "mistakes"), (D(2021, 3, 26), "valid")],
         units[2].code: [(D(2021, 4, 6), "valid")],  # after two reminders
-        units[3].code: [(D(2021, 4, 9), "valid")],
-    }  # after the deadline
+        units[3].code: [(D(2021, 4, 9), "valid")],  # after the deadline
+        units[7].code: [(D(2021, 4, 20), "valid")],  # after the campaign closed
+    }
     down = {D(2021, 3, 23), D(2021, 3, 24), D(2021, 3, 25)}  # the 14-day reminder day
     received: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
     # coordinators' and HR's mailboxes are shared with other tests: count from now
-    shared = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")] + ["hr@example.test"]
+    shared = [f"koord-{f}@example.test" for f in ("ie", "nv", "hf")] + ["hr@example.test", HVO]
     seen: dict[str, int] = defaultdict(int, {a: len(mail_world.messages(a)) for a in shared})
     day = D(2021, 3, 15)
     while day <= D(2021, 4, 21):
@@ -113,7 +124,7 @@ def replay(mail_world, tmp_path_factory):
                 {u.leader_email for u in units}
                 | {u.superior_email for u in units}
                 | {f"koord-{f}@example.test" for f in ("ie", "nv", "hf")}
-                | {"hr@example.test"}
+                | {"hr@example.test", HVO}
             ):
                 got = mail_world.messages(address)
                 for raw in got[seen[address] :]:
@@ -200,9 +211,11 @@ def test_escalation_reaches_the_superior_and_the_coordinator(replay):
 
 def test_each_coordinator_gets_one_digest_a_week_with_their_faculty_only(replay):
     """Mondays at 08:00 (Tuesday after Easter Monday): one digest per coordinator per week, with
-    their faculty's numbers only; none on the opening day, beside the invitations."""
+    their faculty's numbers only; none on the opening day, beside the invitations (the first is
+    five working days after them, Monday 22 March), and none once the campaign has closed
+    (Monday 19 April)."""
     _, units, received = replay
-    mondays = [D(2021, 3, 22) + dt.timedelta(weeks=n) for n in range(5)]
+    mondays = [D(2021, 3, 22) + dt.timedelta(weeks=n) for n in range(4)]
     mondays[2] = D(2021, 4, 6)  # Easter Monday is a public holiday: digests go on working days
     valid_on = {
         units[0].code: D(2021, 3, 17),
@@ -223,3 +236,56 @@ def test_each_coordinator_gets_one_digest_a_week_with_their_faculty_only(replay)
     hr = [(d, m) for d, k, m in received["hr@example.test"] if k == "digest"]
     assert [d for d, _ in hr] == mondays
     assert "4 av 9 enheter" in hr[-1][1]["Subject"]
+
+
+def test_hr_gets_the_final_summary_once_on_the_closing_day_with_the_workbook(replay):
+    """Monday 19 April, the closing day, at the send hour: the final summary with the master
+    workbook, once; no digest that day or after."""
+    _, _, received = replay
+    finals = [(d, m) for d, k, m in received["hr@example.test"] if k == "final-summary"]
+    assert [d for d, _ in finals] == [D(2021, 4, 19)]
+    final = finals[0][1]
+    assert final["Date"].datetime.astimezone(OSLO).hour == 9
+    assert [a.get_filename() for a in final.iter_attachments()] == ["aml-2020-20210419.xlsx"]
+    assert "4 av 9 enheter leverte" in final["Subject"]
+    assert not [d for d, k, _ in received["hr@example.test"] if k == "digest" and d >= D(2021, 4, 19)]
+
+
+def test_after_closing_nothing_goes_but_the_answer_to_a_late_form(replay):
+    """From 19 April: no reminder, escalation, digest or notice to anyone; the leader whose form
+    came on 20 April gets the after-closing answer, and its form is kept."""
+    p, units, received = replay
+    late = units[7]
+    assert kinds(received, late.leader_email)[-2:] == [
+        (D(2021, 4, 8), "reminder-after"),
+        (D(2021, 4, 20), "after-closing"),
+    ]
+    for address, mails in received.items():
+        after = [(d, k) for d, k, _ in mails if d >= D(2021, 4, 19)]
+        expected = {
+            "hr@example.test": [(D(2021, 4, 19), "final-summary")],
+            late.leader_email: [(D(2021, 4, 20), "after-closing")],
+        }.get(address, [])
+        assert after == expected, address
+    assert p.query(
+        f"select count(*) from submissions s join units u on u.id = s.unit_id where u.code = '{late.code}'"
+    ) == [(1,)]
+
+
+def test_the_observer_gets_weekly_figures_with_no_names(replay):
+    """HVO: the same Mondays as the digests, numbers only: no unit, leader, verneombud or
+    coordinator by name or address."""
+    _, units, received = replay
+    got = [(d, m) for d, k, m in received[HVO]]
+    assert [d for d, _ in got] == [D(2021, 3, 22), D(2021, 3, 29), D(2021, 4, 6), D(2021, 4, 12)]
+    names = {f"Koordinator {f}" for f in ("IE", "NV", "HF")} | {
+        f"koord-{f}@example.test" for f in ("ie", "nv", "hf")
+    }
+    for u in units:
+        names |= {u.code, u.name, u.leader_name, u.leader_email, u.verneombud_name, u.verneombud_email}
+        names |= {u.superior_email}
+    for _, m in got:
+        assert kind_of(m) == "observer-digest"
+        text = m.get_body(("plain",)).get_content() + m.get_body(("html",)).get_content() + m["Subject"]
+        assert not [n for n in names if n in text]
+    assert "4 av 9 enheter har levert" in got[-1][1]["Subject"]

@@ -336,7 +336,7 @@ def test_no_leader_whose_form_is_stored_is_told_it_was_not_received(replay):
 
 
 MONDAYS = [
-    D(2020, 11, 30),  # none beside the invitations on the opening day
+    D(2020, 11, 30),  # none beside the invitations: five working days after them (first_digest_day)
     D(2020, 12, 7),
     D(2020, 12, 14),
     D(2020, 12, 21),
@@ -414,9 +414,12 @@ def test_digest_workbook_web_and_status_agree_on_every_units_state(replay):
     web = {m.code: m.state for m in page.missing}
     assert set(web) == set(missing)
 
-    # the last weekly digest to HR (Mon 21 Dec) groups the units by the same states
-    digest = [m for d, k, m in r.got["hr@example.test"] if k == "hr-digest"][-1]
-    sections = digest_sections(body(digest))
+    # the last weekly digests to the coordinators (Mon 21 Dec) group the units by the same states
+    sections: dict[str, set[str]] = defaultdict(set)
+    for faculty in ("ie", "nv", "hf"):
+        digest = [m for d, k, m in r.got[f"koord-{faculty}@example.test"] if k == "coordinator-digest"][-1]
+        for heading, found in digest_sections(body(digest)).items():
+            sections[heading] |= found
     assert sections["SKJEMA MOTTATT, MÅ RETTES"] == {c for c, s in states.items() if s == "needs-correction"}
     assert sections["E-POSTADRESSER SOM IKKE VIRKER"] == {
         c for c, s in states.items() if s == "address-failing"
@@ -425,6 +428,12 @@ def test_digest_workbook_web_and_status_agree_on_every_units_state(replay):
         c for c, s in states.items() if s in ("invited", "not-invited", "away", "address-failing")
     }
     assert sections["LEDERE SOM ER BORTE"] == set()
+    # HR's names only the units someone must act on: the form to correct since 3 Dec and the
+    # failing address (the silent unit's escalation comes on 22 Dec, the day after)
+    hr = [m for d, k, m in r.got["hr@example.test"] if k == "hr-digest"][-1]
+    acting = digest_sections(body(hr))["MÅ FØLGES OPP"]
+    assert acting == {r.units[1].code, r.units[2].code}
+    assert set(re.findall(r"\b[A-Z]{2}-U\d{3}\b", body(hr))) == acting
 
 
 def digest_sections(text: str) -> dict[str, set[str]]:
