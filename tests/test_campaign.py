@@ -474,16 +474,18 @@ def test_digest_on_monday_at_eight_once_a_week():
     assert is_digest_time(oslo(2020, 12, 7, 8), s, sent, "Europe/Oslo")
 
 
-def test_no_digest_beside_the_invitations_the_first_comes_the_next_digest_day():
-    """Opening Mon 23 Nov with Monday digests: nothing on the 23rd, nor as a catch-up on the
-    24th; the first digest on Mon 30 Nov. With Friday digests, the first is Fri 27 Nov."""
+def test_no_digest_in_a_week_whose_digest_day_is_before_not_before():
+    """`not_before` (``first_digest_day``, tests/test_closing.py) holds back a whole week: with it
+    on Fri 4 Dec, neither Monday 30 Nov nor a catch-up on Tuesday 1 Dec; Monday 7 Dec's goes.
+    With Friday digests the Friday itself, 4 Dec, is the first."""
     s = schedule()
-    first = D(2020, 11, 24)
-    assert not is_digest_time(oslo(2020, 11, 23, 9), s, None, "Europe/Oslo", not_before=first)
-    assert not is_digest_time(oslo(2020, 11, 24, 9), s, None, "Europe/Oslo", not_before=first)
-    assert is_digest_time(oslo(2020, 11, 30, 8), s, None, "Europe/Oslo", not_before=first)
+    first = D(2020, 12, 4)
+    assert not is_digest_time(oslo(2020, 11, 30, 9), s, None, "Europe/Oslo", not_before=first)
+    assert not is_digest_time(oslo(2020, 12, 1, 9), s, None, "Europe/Oslo", not_before=first)
+    assert is_digest_time(oslo(2020, 12, 7, 8), s, None, "Europe/Oslo", not_before=first)
     friday = dataclass_replace(s, digest_weekday="friday")
-    assert is_digest_time(oslo(2020, 11, 27, 8), friday, None, "Europe/Oslo", not_before=first)
+    assert not is_digest_time(oslo(2020, 11, 27, 8), friday, None, "Europe/Oslo", not_before=first)
+    assert is_digest_time(oslo(2020, 12, 4, 8), friday, None, "Europe/Oslo", not_before=first)
 
 
 def test_a_missed_digest_goes_on_the_next_working_day_of_the_week():
