@@ -50,6 +50,12 @@ class MailKind(StrEnum):
     HR_DIGEST = "hr-digest"
     CHALLENGES_NOTICE = "challenges-notice"
     HELP_NOTICE = "help-notice"
+    # the co-signature: the verneombud confirms the form by email (service/mail/cosignletters.py)
+    VERNEOMBUD_REQUEST = "verneombud-request"
+    VERNEOMBUD_REMINDER = "verneombud-reminder"
+    VERNEOMBUD_ACK = "verneombud-ack"
+    LEADER_COSIGN_COMMENT = "leader-cosign-comment"
+    COORDINATOR_COSIGN_NOTICE = "coordinator-cosign-notice"
 
 
 @dataclass(frozen=True)

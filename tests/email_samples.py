@@ -10,6 +10,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cosign_samples import COSIGN_KIND_KEYS, cosign_sample
+
 OSLO = ZoneInfo("Europe/Oslo")
 CAMPAIGN_OPENS = dt.date(2020, 11, 23)
 DEADLINE = dt.date(2020, 12, 16)  # a Wednesday
@@ -164,6 +166,7 @@ KIND_KEYS = {
     ),
     "help-notice": ("unit", "reference", "coordinators", "audience", "wanted", "words", "received_at"),
 }
+KIND_KEYS.update(COSIGN_KIND_KEYS)  # the co-signature's mails (cosign_samples.py)
 
 
 def _pick(lang: str, nb: str, en: str) -> str:
@@ -546,4 +549,6 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             }
             context["problems"] = _problems(lang)[:1]
             context["closes_on"] = CLOSES
+    if kind in COSIGN_KIND_KEYS:  # built by the service's own context functions (cosign_samples.py)
+        context.update(cosign_sample(kind, lang, context))
     return {k: v for k, v in context.items() if k in ("campaign", "sender", *KIND_KEYS[kind])}

@@ -21,6 +21,7 @@ LANGS = ("nb", "en")
 UNIT_KINDS = [k for k in KINDS if not k.endswith("-digest") and k != "hr-final"]
 LEADER_KINDS = [k for k in UNIT_KINDS if k.startswith("leader-")]
 NOTICE_KINDS = ("challenges-notice", "help-notice")  # about a valid form's answers: no deadline to show
+NOTICE_KINDS += tuple(k for k in KINDS if "verneombud" in k or "cosign" in k)  # the co-signature's mails
 DEADLINE_KINDS = [k for k in KINDS if k != "leader-receipt" and k not in NOTICE_KINDS]
 LONG_DEADLINE = {"nb": "onsdag 16. desember 2020", "en": "Wednesday 16 December 2020"}
 OSLO_WINTER = dt.datetime(2020, 12, 10, 13, 5, tzinfo=dt.UTC)  # 14:05 in Oslo (UTC+1)
