@@ -17,7 +17,7 @@ from service.campaign.state import UnitState
 from service.cli.base import LANG, app_for, cli
 from service.clock import local
 from service.config.settings import Config
-from service.models import Language, share_percent
+from service.models import LANGUAGES, Language, share_percent
 from service.store.reports import FacultyProgress
 from service.web.users import check_web
 
@@ -62,14 +62,35 @@ def check(ctx: click.Context) -> None:
 
     Example: skjemapost --config config/skjemapost.toml check
     """
-    report = Setup(app_for(ctx)).check(shells=[web_page_check])
+    app = app_for(ctx)
+    report = Setup(app).check(shells=[web_page_check])
     for fact in report.facts:
+        click.echo(f"  {fact}")
+    for fact in _mail_words(app.config):
         click.echo(f"  {fact}")
     for problem in report.problems:
         click.secho(f"problem: {problem}", fg="red", err=True)
     if report.problems:
         ctx.exit(2)
     click.secho("all good", fg="green")
+
+
+def _mail_words(config: Config) -> list[str]:
+    """What the mails call the campaign and who signs them, in each language, and who is copied."""
+    names = " / ".join(f"{lang} «{config.from_name_for(lang)}»" for lang in LANGUAGES)
+    titles = " / ".join(f"{lang} «{config.title_for(lang)}»" for lang in LANGUAGES)
+    copied = "copied" if config.mail.cc_verneombud else "not copied (mail.cc_verneombud = false)"
+    out = [
+        f"mail from {names} <{config.mail.from_address}>; campaign title {titles}",
+        f"the verneombud is {copied} on invitations and reminders",
+    ]
+    for key, values in (
+        ("campaign.title", config.campaign.titles),
+        ("mail.from_name", config.mail.from_names),
+    ):
+        if len(set(values.values())) == 1:
+            out.append(f"{key} is one string: mails in every language show it as it is")
+    return out
 
 
 @cli.group()

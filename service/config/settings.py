@@ -34,6 +34,8 @@ CONFIG_ENV = "SKJEMAPOST_CONFIG"
 #: ``campaign.closes`` when the config leaves it out: four weeks after the deadline, time for late
 #: forms, the after-deadline reminder and the escalation to have had their effect
 CLOSES_AFTER_DEADLINE = dt.timedelta(weeks=4)
+#: ``mail.from_name`` when not set: the letter's HR- og HMS-avdelingen, in each language
+DEFAULT_FROM_NAME: Mapping[Language, str] = {"nb": "HR- og HMS-avdelingen", "en": "HR and HSE Division"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,13 @@ class Campaign:
     #: the first day the campaign is closed: from then on nothing is sent but HR's final summary
     #: (docs/OPERATIONS.md); None (a Campaign built by hand) means the default after the deadline
     closes: dt.date | None = None
+    #: the title in each language (``campaign.title.nb``/``.en``, or one string for all);
+    #: ``title`` is the one in ``default_language``
+    titles: Mapping[Language, str] = field(default_factory=dict)
+
+    def title_for(self, lang: Language) -> str:
+        """The campaign's title in ``lang``: what mails to a reader of that language and the form show."""
+        return self.titles.get(lang) or self.title
 
     @property
     def closes_on(self) -> dt.date:
@@ -109,6 +118,13 @@ class Mail:
     max_per_address_per_hour: int
     templates: Path
     digest_workbook: bool  # attach the faculty's slice of the master workbook to its digest
+    #: the sender's name in each language (``mail.from_name.nb``/``.en``, or one string for all);
+    #: ``from_name`` is the one in the campaign's default language
+    from_names: Mapping[Language, str] = field(default_factory=dict)
+
+    def from_name_for(self, lang: Language) -> str:
+        """Who the mail is from, in ``lang``: the From display name and every signature."""
+        return self.from_names.get(lang) or self.from_name
 
     @property
     def inbox_address(self) -> str:
@@ -228,6 +244,14 @@ class Config:
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
 
+    def title_for(self, lang: Language) -> str:
+        """The campaign's title in ``lang`` (``Campaign.title_for``)."""
+        return self.campaign.title_for(lang)
+
+    def from_name_for(self, lang: Language) -> str:
+        """The sender's name in ``lang`` (``Mail.from_name_for``)."""
+        return self.mail.from_name_for(lang)
+
     def faculty_name(self, code: str, lang: Language) -> str:
         """The name ``[faculties]`` gives faculty ``code`` in ``lang``; "" when it gives none."""
         found = next((f for f in self.faculties if f.code == code), None)
@@ -289,12 +313,14 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         ),
         ca_file=r.optional_file("imap.ca_file"),
     )
+    from_names = in_each_language(r, "mail.from_name", DEFAULT_FROM_NAME)
     mail = Mail(
         from_address=r.email("mail.from_address"),
-        from_name=r.text("mail.from_name", "", nonempty=False),
+        from_name=from_names[campaign.default_language],
+        from_names=from_names,
         reply_to=r.email("mail.reply_to", ""),
         reply_to_plus_token=r.flag("mail.reply_to_plus_token", False),
-        cc_verneombud=r.flag("mail.cc_verneombud", False),
+        cc_verneombud=r.flag("mail.cc_verneombud", True),
         auto_submitted_on_outreach=r.flag("mail.auto_submitted_on_outreach", False),
         max_per_address_per_hour=r.integer("mail.max_per_address_per_hour", 5, 1, 1000),
         templates=r.path("mail.templates", "../templates/email"),
@@ -385,19 +411,53 @@ def _campaign(r: KeyReader) -> Campaign:
         domain(r, f"campaign.institution_domains[{i}]", d)
         for i, d in enumerate(r.items("campaign.institution_domains"))
     )
+    default_language = cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb"))
+    titles = in_each_language(r, "campaign.title")
     return Campaign(
         id=cid,
-        title=r.text("campaign.title"),
+        title=titles[default_language],
+        titles=titles,
         form=r.path("campaign.form", "../forms/oppsummering-og-evaluering.toml"),
         roster=r.path("campaign.roster", "roster.csv"),
         opens=opens,
         deadline=deadline,
         timezone=tz,
-        default_language=cast(Language, r.choice("campaign.default_language", LANGUAGES, "nb")),
+        default_language=default_language,
         institution_domains=domains,
         closes=closes,
         guidance_url=_web_address(r, "campaign.guidance_url"),
     )
+
+
+def in_each_language(
+    r: KeyReader, key: str, default: Mapping[Language, str] | None = None
+) -> dict[Language, str]:
+    """``key`` as one string for every language, or as a table with a string per language
+    (``key.nb``, ``key.en``); each must be non-empty. ``default`` when the key is absent (None:
+    the key is required)."""
+    got = r._get(key)  # marks the whole table read: its keys are checked here
+    if got is None and default is not None:
+        return dict(default)
+    every = " and ".join(LANGUAGES)
+    if isinstance(got, Mapping):
+        for other in sorted(set(got) - set(LANGUAGES)):
+            r.bad(f"{key}.{other}", f"unknown language; the table takes {every}")
+        out: dict[Language, str] = {}
+        for lang in LANGUAGES:
+            text = got.get(lang)
+            if not isinstance(text, str) or not text.strip():
+                r.bad(
+                    f"{key}.{lang}", f"missing or empty: give it in every language ({every}), or one string"
+                )
+            out[lang] = text.strip() if isinstance(text, str) else ""
+        return out
+    if got is None:
+        r.bad(key, f"missing; expected a string, or a table with {every}")
+        return {lang: "" for lang in LANGUAGES}
+    if not isinstance(got, str) or not got.strip():
+        r.bad(key, f"expected a non-empty string, or a table with {every}; got {got!r}")
+        return {lang: "" for lang in LANGUAGES}
+    return {lang: got.strip() for lang in LANGUAGES}
 
 
 def _web_address(r: KeyReader, key: str) -> str:
