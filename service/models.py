@@ -56,6 +56,9 @@ class MailKind(StrEnum):
     VERNEOMBUD_ACK = "verneombud-ack"
     LEADER_COSIGN_COMMENT = "leader-cosign-comment"
     COORDINATOR_COSIGN_NOTICE = "coordinator-cosign-notice"
+    OBSERVER_DIGEST = "observer-digest"  # [[observers]]: numbers only, no names
+    HR_FINAL = "hr-final"  # once, when the campaign closes, with the master workbook
+    LEADER_AFTER_CLOSING = "leader-after-closing"  # the answer to a form that came after the closing
 
 
 @dataclass(frozen=True)
