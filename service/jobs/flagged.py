@@ -1,16 +1,15 @@
 """Flagged answers as their readers see them: most serious first, each with the unit's own words
 (the digests), or counted by kind with nothing that names a unit (the observers, the final summary).
 
-The form says which answers raise a flag (``forms.model.Flag``) and, once the definition gives one,
-how serious each is (``Flag.severity``, higher first). Until then the order is the one the letter
-implies: answers that say the work environment is not (or maybe not) fully satisfactory, then help
-asked for, then the rest in form order.
+The form says which answers raise a flag and how serious each is (``forms.model.Flag.severity``,
+higher first; the shipped form ranks "not, or maybe not, fully satisfactory" highest, then help
+asked for, the verneombud not involved, the tiltaksplan not in ePhorte, …); equals keep form order.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from service.campaign.state import UnitState
@@ -19,24 +18,20 @@ from service.forms.model import FormDef
 from service.mail.letters import unit_mapping
 from service.models import Language, Unit
 
-#: the order of seriousness while the form does not give one (``Flag.severity``): answers that
-#: say the work environment is not (or maybe not) fully satisfactory, then help asked for, then
-#: the rest in form order
-_NOTICE_ORDER = {"challenges": 0, "help": 1}
 
-
-def seriousness(form: FormDef, field_id: str) -> tuple[int, int]:
-    """How serious a flag on ``field_id`` is (lower first): the form's own ``severity`` when the
-    definition gives one (higher is more serious), else the notice it sends; then form order. A
-    field the form no longer has comes last."""
+def seriousness(form: FormDef) -> Callable[[str], tuple[int, int]]:
+    """The sort key of a flag on a field id (most serious first): the form's ``Flag.severity``
+    (higher is more serious), then form order. A field the form no longer has (a flag stored
+    under an older definition) comes last."""
     order = {f.id: i for i, f in enumerate(form.fields())}
-    if field_id not in order:
-        return (1_000_000, 0)
-    flag = form.field(field_id).flag
-    severity = getattr(flag, "severity", None)
-    if isinstance(severity, int) and not isinstance(severity, bool):
-        return (-severity, order[field_id])
-    return (_NOTICE_ORDER.get(flag.notice if flag else "", 2), order[field_id])
+
+    def rank(field_id: str) -> tuple[int, int]:
+        if field_id not in order:
+            return (1, 0)
+        flag = form.field(field_id).flag
+        return (-(flag.severity if flag else 0), order[field_id])
+
+    return rank
 
 
 def _words(
@@ -64,9 +59,10 @@ def flag_rows(
 ) -> list[dict[str, Any]]:
     """Flagged answers of valid forms, most serious first (then by faculty and unit), each with
     the unit's own words; a description shared by two flags of one unit goes with the first."""
+    rank = seriousness(form)
     keyed: list[tuple[tuple[tuple[int, int], str, str], dict[str, Any]]] = []
     for s in states:
-        stored = sorted(s.flags, key=lambda f: seriousness(form, f.get("field", "")))
+        stored = sorted(s.flags, key=lambda f: rank(f.get("field", "")))
         said: set[str] = set()
         for raw, shown in zip(stored, flags_for(stored, lang), strict=True):
             field = raw.get("field", "")
@@ -77,7 +73,7 @@ def flag_rows(
                 **shown,
                 "words": [{"label": w["label"], "value": w["value"]} for w in words],
             }
-            keyed.append(((seriousness(form, field), s.faculty, s.code), row))
+            keyed.append(((rank(field), s.faculty, s.code), row))
     keyed.sort(key=lambda k: k[0])
     return [row for _, row in keyed]
 
@@ -86,10 +82,11 @@ def flag_counts(form: FormDef, states: Iterable[UnitState], lang: Language) -> l
     """How many units raised each kind of flag (its message), most serious first: numbers only."""
     units: dict[str, set[str]] = defaultdict(set)
     order: dict[str, tuple[int, int]] = {}
+    rank = seriousness(form)
     for s in states:
         for raw, shown in zip(s.flags, flags_for(list(s.flags), lang), strict=True):
             kind = shown["message"].strip().rstrip(".")  # a heading, not a sentence
             units[kind].add(s.code)
-            rank = seriousness(form, raw.get("field", ""))
-            order[kind] = min(order.get(kind, rank), rank)
+            here = rank(raw.get("field", ""))
+            order[kind] = min(order.get(kind, here), here)
     return [{"message": m, "units": len(units[m])} for m in sorted(units, key=lambda m: (order[m], m))]
