@@ -186,6 +186,10 @@ def _px(width: float) -> int:
 
 def _write_sheet(wb: Any, ws: Any, sheet: Sheet, st: _Styles) -> int:
     cols = sheet.columns
+    # a question as a header wraps: the row is as tall as the longest needs (up to four lines),
+    # since no reader is sure to grow it on opening (constant_memory writes each row once)
+    lines = max((math.ceil(len(col.title) / max(col.width - 2, 1)) for col in cols), default=1)
+    ws.set_row(0, ROW_PT * min(max(lines, 1), 4))
     for c, col in enumerate(cols):
         ws.set_column(c, c, col.width, st.pct if col.percent else None)
         ws.write_string(0, c, col.title, st.header)
@@ -320,7 +324,8 @@ def _write_charts(wb: Any, ws: Any, charts: Charts, blocks: dict[str, tuple[Bloc
     for n, key in enumerate(keys):
         block, header = blocks[key]
         chart = _chart(wb, charts.source, block, header)
-        ws.insert_chart(first + (n // 2) * CHART_ROWS, (n % 2) * CHART_COL, chart, {"x_offset": 4})
+        at = (first + (n // 2) * CHART_ROWS, (n % 2) * CHART_COL)
+        ws.insert_chart(*at, chart, {"x_offset": 4, "y_offset": 6})  # inside its band, off the break
     return len(keys)
 
 
