@@ -236,7 +236,7 @@ def test_cli_flow_on_postgresql(tmp_path, pg_url):
     p.config.write_text(text.replace(storage, f'{storage}\ndatabase_url = "{pg_url}"'), encoding="utf-8")
 
     for args, expect in (
-        (["init"], "database created (schema 0001_initial)"),
+        (["init"], "database created (schema 0002_cosign)"),
         (["init"], "already up to date"),
         (["roster", "import"], "added (6)"),
     ):

@@ -52,11 +52,11 @@ def store(db_url) -> Store:
 def test_migrations_produce_exactly_the_declared_schema(db_url):
     """After `upgrade`, alembic finds no difference between the database and tables.py."""
     s = Store.open(db_url)
-    assert s.upgrade() == (None, "0001_initial")
+    assert s.upgrade() == (None, "0002_cosign")
     with s.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []
-    assert s.upgrade() == ("0001_initial", "0001_initial")
+    assert s.upgrade() == ("0002_cosign", "0002_cosign")
     s.close()
 
 

@@ -223,3 +223,27 @@ runner = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("detail", JSON, nullable=False),  # the last run of each job, for `status`
 )
+
+cosign = Table(
+    "cosign",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("unit_id", ForeignKey("units.id"), nullable=False),
+    # the verneombud is asked to confirm one valid version, once: store/cosign.py
+    Column("submission_id", ForeignKey("submissions.id"), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("asked_to", String(320), nullable=False),  # the verneombud's address when asked
+    Column("asked_at", UtcDateTime(), nullable=False),
+    Column("request_outbox_id", ForeignKey("outbox.id"), nullable=True),
+    Column("request_message_id", String(255), nullable=False),
+    Column("reminded_at", UtcDateTime(), nullable=True),
+    Column("reminder_message_id", String(255), nullable=True),
+    Column("answered_at", UtcDateTime(), nullable=True),
+    Column("reading", String(16), nullable=True),  # confirmed, disputed; the newest answer counts
+    Column("words", Text, nullable=True),  # their own words, verbatim
+    Column("answered_by", String(320), nullable=True),
+    Column("answered_by_name", Text, nullable=True),
+    Column("answer_inbound_id", ForeignKey("inbound.id"), nullable=True),
+    Index("ix_cosign_unit_id", "unit_id", "version"),
+)
