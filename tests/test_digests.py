@@ -15,9 +15,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 from harness.website import NOW, seed, web_project
 
 from service.app.wiring import App
+from service.cli.main import cli
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.jobs import closing
@@ -276,3 +278,17 @@ def test_a_late_form_is_answered_and_kept(fresh):
     assert faulty.kind == "leader-after-closing"
     assert "Skriv et helt tall." in reading(faulty)[1]
     assert app.letters.receipt(unit, reply, submission, NOW).kind == "leader-receipt"
+
+
+def test_final_summary_by_hand_waits_for_the_closing(tmp_path):
+    """`skjemapost final-summary` before campaign.closes says when it closes, and sends nothing."""
+    from projects import new_project
+
+    p = new_project(tmp_path, 3)
+    p.setup()
+    result = CliRunner().invoke(
+        cli, ["--config", str(p.config), "--as-of", "2020-12-20T12:00", "final-summary"], env=p.env
+    )
+    assert result.exit_code == 2, result.output
+    assert "closes on 2021-01-13 (campaign.closes)" in result.output
+    assert p.query("select count(*) from outbox where kind = 'hr-final'") == [(0,)]
