@@ -17,6 +17,7 @@ CAMPAIGN_OPENS = dt.date(2020, 11, 23)
 DEADLINE = dt.date(2020, 12, 16)  # a Wednesday
 CLOSES = dt.date(2021, 1, 13)  # the default: four weeks after the deadline
 REFERENCE = "7KQM-4XPZ"
+GUIDANCE_URL = "https://innsida.example.edu/arbeidsmiljoundersokelse-for-ledere"
 REMINDERS = [dt.date(2020, 12, 2), dt.date(2020, 12, 9), dt.date(2020, 12, 14), dt.date(2020, 12, 17)]
 
 
@@ -64,22 +65,31 @@ COORDINATORS = {
 
 #: which optional part of the contract each kind uses, besides campaign and sender
 KIND_KEYS = {
-    "leader-invitation": ("unit", "reference", "coordinators", "attachment_name"),
+    "leader-invitation": ("unit", "reference", "coordinators", "attachment_name", "verneombud_copied"),
     "leader-reminder-before": (
         "unit",
         "reference",
         "coordinators",
         "attachment_name",
+        "verneombud_copied",
         "days_left",
         "reminder_number",
         "invited_on",
     ),
-    "leader-reminder-after": ("unit", "reference", "coordinators", "attachment_name", "days_overdue"),
+    "leader-reminder-after": (
+        "unit",
+        "reference",
+        "coordinators",
+        "attachment_name",
+        "verneombud_copied",
+        "days_overdue",
+    ),
     "leader-reminder-correction": (
         "unit",
         "reference",
         "coordinators",
         "attachment_name",
+        "verneombud_copied",
         "received_on",
         "problems",
         "days_left",
@@ -477,14 +487,16 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
     if kind not in KIND_KEYS:
         raise KeyError(f"no sample for kind {kind!r}")
     context: dict[str, Any] = {
+        # the title and the sender in the reader's language (Config.title_for, from_name_for)
         "campaign": {
             "id": "aml-2020",
-            "title": "Oppsummering og evaluering 2020",
+            "title": _pick(lang, "Oppsummering og evaluering 2020", "Summary and evaluation 2020"),
             "opens": CAMPAIGN_OPENS,
             "deadline": DEADLINE,
+            "guidance_url": GUIDANCE_URL,
         },
         "sender": {
-            "name": _pick(lang, "HMS-avdelingen", "HSE Department"),
+            "name": _pick(lang, "HR- og HMS-avdelingen", "HR and HSE Division"),
             "address": "hms-skjema@example.edu",
         },
     }
@@ -497,7 +509,10 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             unit=dict(UNIT),
             reference=REFERENCE,
             coordinators=list(COORDINATORS["IE"]),
-            attachment_name="Oppsummering og evaluering 2020 - IE-IBM.xlsx",
+            attachment_name=_pick(
+                lang, "Oppsummering og evaluering – IE-IBM.xlsx", "Summary and evaluation – IE-IBM.xlsx"
+            ),
+            verneombud_copied=True,
             invited_on=CAMPAIGN_OPENS,
             days_left=2,
             days_overdue=1,

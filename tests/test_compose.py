@@ -36,7 +36,7 @@ def build(**kw) -> bytes:
         bcc=("copy@example.edu",),
     )
     headers = Headers(
-        sender=Mailbox("hms@example.edu", "HMS-avdelingen"),
+        sender=Mailbox("hms@example.edu", "HR- og HMS-avdelingen"),
         message_id="<abc.skjemapost@example.edu>",
         date=WHEN,
         reply_to="hms+ABCD-EFGH@example.edu",
@@ -51,7 +51,7 @@ def build(**kw) -> bytes:
 def test_headers_parse_back_exactly():
     """From, To, Cc, Reply-To, Subject (with æøå and the ref), Message-ID and Date all round-trip."""
     msg = parse(build())
-    assert msg["From"].addresses[0].display_name == "HMS-avdelingen"
+    assert msg["From"].addresses[0].display_name == "HR- og HMS-avdelingen"
     assert msg["To"].addresses[0].display_name == "Øystein Kvam"
     assert msg["To"].addresses[0].addr_spec == "oystein.kvam@example.edu"
     assert msg["Cc"].addresses[0].display_name == "Mona Bø"

@@ -11,6 +11,7 @@ is written again and the diff reviewed:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,35 @@ def test_no_golden_file_is_left_over():
     kept = {f"{lang}/{k}.txt" for k in KINDS for lang in ("nb", "en")}
     found = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*.txt")}
     assert found == kept
+
+
+# ------------------------------------------------------------------- the letter's words, one sender
+
+#: framing the letter never uses: it is not an annual exercise, it says *tiltaksplan*, and there
+#: was no information meeting; and the sender is one department, never "HMS-avdelingen" alone
+INVENTED = re.compile(
+    r"årlig|annual|handlingsplan|action plan|informasjonsmøte|information meeting|(?<!HR- og )HMS-avdelingen",
+    re.IGNORECASE,
+)
+SENDER = {"nb": "HR- og HMS-avdelingen", "en": "HR and HSE Division"}
+TITLE = {"nb": "Oppsummering og evaluering 2020", "en": "Summary and evaluation 2020"}
+
+
+@pytest.mark.parametrize(("kind", "lang"), [(k, lang) for k in KINDS for lang in ("nb", "en")])
+def test_every_mail_speaks_the_letters_words_from_one_sender(renderer, kind, lang):
+    """Every kind, both languages: no invented framing (annual, handlingsplan, information
+    meeting, 'HMS-avdelingen' alone) in the subject, text or HTML; signed by the sender in the
+    mail's language; the campaign's title only in the mail's language."""
+    context = sample_context(kind, lang)  # type: ignore[arg-type]
+    assert context["sender"]["name"] == SENDER[lang] and context["campaign"]["title"] == TITLE[lang]
+    out = renderer.render(kind, lang, context)  # type: ignore[arg-type]
+    other = "en" if lang == "nb" else "nb"
+    for part, body in (("subject", out.subject), ("text", out.text), ("html", out.html)):
+        found = INVENTED.search(body)
+        assert found is None, f"{kind} ({lang}) {part} says {found.group(0)!r}"
+        assert TITLE[other] not in body and SENDER[other] not in body, f"{kind} ({lang}) {part}"
+    assert SENDER[lang] in out.html  # the footer, at least
+    if kind not in ("coordinator-digest", "hr-digest"):
+        assert out.text.rstrip().endswith(SENDER[lang]), f"{kind} ({lang}) is not signed by the sender"
+    if "{{ campaign.title }}" in (ROOT / "templates/email" / lang / f"{kind}.subject.txt").read_text("utf-8"):
+        assert TITLE[lang] in out.subject

@@ -72,20 +72,29 @@ class Letters:
             lang=lang,
             reference=self.reference(unit),
             stamp=tokens.stamp(self.secret, self.campaign_id, unit.code),
-            campaign_title=self.config.campaign.title,
+            campaign_title=self.config.campaign.title_for(lang),
             deadline=self.config.campaign.deadline,
         )
         return Attachment(self.attachment_name(unit, lang), data)
 
-    def base_context(self) -> dict[str, Any]:
+    def base_context(self, lang: Language | None = None) -> dict[str, Any]:
+        """What every kind is given: the campaign and the sender, their names in ``lang`` (the
+        mail's language; the campaign's default language when not given)."""
         c, m = self.config.campaign, self.config.mail
+        lang = lang or c.default_language
         return {
-            "campaign": {"id": c.id, "title": c.title, "opens": c.opens, "deadline": c.deadline},
-            "sender": {"name": m.from_name, "address": m.inbox_address},
+            "campaign": {
+                "id": c.id,
+                "title": c.title_for(lang),
+                "opens": c.opens,
+                "deadline": c.deadline,
+                "guidance_url": c.guidance_url,
+            },
+            "sender": {"name": m.from_name_for(lang), "address": m.inbox_address},
         }
 
     def unit_context(self, unit: Unit, lang: Language) -> dict[str, Any]:
-        return self.base_context() | {
+        return self.base_context(lang) | {
             "unit": unit_mapping(unit),
             "reference": self.reference(unit),
             "coordinators": [
@@ -119,7 +128,7 @@ class Letters:
         rendered = self.renderer.render(kind, lang, context)
         message_id = make_message_id(m.from_address.rpartition("@")[2])
         headers = Headers(
-            sender=Mailbox(m.from_address, m.from_name),
+            sender=Mailbox(m.from_address, m.from_name_for(lang)),  # the name the mail is signed with
             message_id=message_id,
             date=now,
             reply_to=self.reply_to(unit),
@@ -143,11 +152,21 @@ class Letters:
         to = [Mailbox(co.email, co.name) for co in self.config.coordinators_for(unit.faculty)]
         return [Mailbox(unit.superior_email), *to] if unit.superior_email else to
 
+    def copies_verneombud(self, unit: Unit) -> bool:
+        """Invitations and reminders copy the unit's verneombud (``mail.cc_verneombud``, when the
+        roster has their address): the form is filled in by the leader i samråd med verneombud."""
+        return self.config.mail.cc_verneombud and bool(unit.verneombud_email)
+
     def leader_envelope(self, unit: Unit) -> Envelope:
         cc: tuple[Mailbox, ...] = ()
-        if self.config.mail.cc_verneombud and unit.verneombud_email:
+        if self.copies_verneombud(unit):
             cc = (Mailbox(unit.verneombud_email, unit.verneombud_name),)
         return Envelope(to=(Mailbox(unit.leader_email, unit.leader_name),), cc=cc)
+
+    def leader_context(self, unit: Unit, lang: Language) -> dict[str, Any]:
+        """``unit_context`` for the mails ``leader_envelope`` addresses: they say so when the
+        verneombud reads a copy."""
+        return self.unit_context(unit, lang) | {"verneombud_copied": self.copies_verneombud(unit)}
 
     # -- the mails to a unit's leader ---------------------------------------------------------
 
@@ -157,7 +176,7 @@ class Letters:
             "leader-invitation",
             f"{unit.code}:invitation",
             lang,
-            self.unit_context(unit, lang),
+            self.leader_context(unit, lang),
             self.leader_envelope(unit),
             now=now,
             unit=unit,
@@ -168,7 +187,7 @@ class Letters:
         self, unit: Unit, number: int, days_left: int, invited_on: dt.date, now: dt.datetime
     ) -> NewMail:
         lang = unit.language
-        ctx = self.unit_context(unit, lang) | {
+        ctx = self.leader_context(unit, lang) | {
             "days_left": days_left,
             "reminder_number": number,
             "invited_on": invited_on,
@@ -186,7 +205,7 @@ class Letters:
 
     def reminder_after(self, unit: Unit, days_overdue: int, now: dt.datetime) -> NewMail:
         lang = unit.language
-        ctx = self.unit_context(unit, lang) | {"days_overdue": days_overdue}
+        ctx = self.leader_context(unit, lang) | {"days_overdue": days_overdue}
         return self.mail(
             "leader-reminder-after",
             f"{unit.code}:reminder-after",
@@ -214,7 +233,7 @@ class Letters:
         lang = unit.language
         att = own or self.form_for(unit, lang)
         tz = self.config.campaign.timezone
-        ctx = self.unit_context(unit, lang) | {
+        ctx = self.leader_context(unit, lang) | {
             "received_on": local(state.received_on or now, tz).date(),
             "problems": [asdict(p) for p in state.problems],
             "days_left": days_left,
