@@ -348,7 +348,7 @@ def digests(
         scope = f"observers-{olang}"
         week = week_of(store, config, now, scope, "observer-digest")
         ctx = (
-            letters.base_context()
+            letters.base_context(olang)  # the title and the sender's name in the readers' language
             | _observer_context(facts, letters.form, week, olang)
             | {"observers": [{"name": o.name} for o in readers]}
         )

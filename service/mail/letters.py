@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from service.campaign.plan import is_closed
 from service.campaign.state import UnitState
 from service.clock import local
 from service.config.settings import Config
@@ -33,6 +34,9 @@ MACHINE_KINDS = frozenset(
         "hr-digest",
         "challenges-notice",
         "help-notice",
+        "observer-digest",
+        "hr-final",
+        "leader-after-closing",
     }
 )
 
@@ -345,7 +349,11 @@ class Letters:
     # -- answers to a reply -------------------------------------------------------------------
 
     def receipt(self, unit: Unit, reply: Reply, submission: Mapping[str, Any], now: dt.datetime) -> NewMail:
-        """The receipt for a valid form; ``submission`` as templates/email/README.md says."""
+        """The receipt for a valid form; ``submission`` as templates/email/README.md says. Once the
+        campaign is closed, the answer to a late form instead (``after_closing``)."""
+        if is_closed(now, self.config.campaign):
+            late = {"received_at": submission["received_at"], "challenges": submission.get("challenges", [])}
+            return self.after_closing(unit, reply, late, [], now)
         lang = unit.language
         ctx = self.unit_context(unit, lang) | {"submission": dict(submission)}
         return self.mail(
@@ -370,7 +378,12 @@ class Letters:
         now: dt.datetime,
     ) -> NewMail:
         """What to fix, with the sender's own file attached again (``attachment``), or a fresh
-        form when their file could not be read at all (None)."""
+        form when their file could not be read at all (None). Once the campaign is closed, the
+        answer to a late form instead (``after_closing``)."""
+        if is_closed(now, self.config.campaign):
+            return self.after_closing(
+                unit, reply, {"received_at": received_at, "challenges": []}, problems, now
+            )
         lang = unit.language
         today = local(now, self.config.campaign.timezone).date()
         kept = attachment is not None
@@ -391,6 +404,38 @@ class Letters:
             now=now,
             unit=unit,
             attachments=[att],
+            in_reply_to=reply.in_reply_to,
+        )
+
+    def after_closing(
+        self,
+        unit: Unit,
+        reply: Reply,
+        submission: Mapping[str, Any],
+        problems: Sequence[Mapping[str, str]],
+        now: dt.datetime,
+    ) -> NewMail:
+        """The answer to a form that came after ``campaign.closes``: it is kept with the campaign's
+        answers (HR's workbook has it), nobody else is told any more, and what it still lacks
+        (``problems``) or says about the work environment (``submission["challenges"]``) is for
+        the leader to take up directly. Never silence: it is an answer to a person."""
+        lang = unit.language
+        ctx = self.unit_context(unit, lang) | {
+            "submission": {
+                "received_at": submission["received_at"],
+                "challenges": list(submission["challenges"]),
+            },
+            "problems": [dict(p) for p in problems],
+            "closes_on": self.config.campaign.closes_on,
+        }
+        return self.mail(
+            "leader-after-closing",
+            reply.key,
+            lang,
+            ctx,
+            Envelope(to=(reply.to,)),
+            now=now,
+            unit=unit,
             in_reply_to=reply.in_reply_to,
         )
 
