@@ -212,6 +212,23 @@ class Notices:
     bht: tuple[str, ...] = ()  # Bedriftshelsetjenesten; none: a note in the HR digest
 
 
+CosignMode = Literal["off", "ask", "required"]
+COSIGN_MODES: tuple[CosignMode, ...] = ("off", "ask", "required")
+
+
+@dataclass(frozen=True)
+class Cosign:
+    """``[cosign]``: the verneombud confirms the form by email (campaign/cosign.py).
+
+    ``mode``: "off" (nobody is asked), "ask" (the verneombud is asked to confirm each valid
+    version; the unit counts as done with its valid form) or "required" (a unit counts as done only
+    once its verneombud confirmed). ``reminder_working_days``: one reminder that many working days
+    after the request, while no answer has come."""
+
+    mode: CosignMode = "ask"
+    reminder_working_days: int = 5
+
+
 @dataclass(frozen=True)
 class FacultyName:
     """``[faculties]``: the name of a faculty (or the museum, the joint administration) whose
@@ -240,6 +257,7 @@ class Config:
     notices: Notices = Notices()
     observers: tuple[Observer, ...] = ()
     faculties: tuple[FacultyName, ...] = ()
+    cosign: Cosign = Cosign()
 
     def coordinators_for(self, faculty: str) -> tuple[Coordinator, ...]:
         return tuple(c for c in self.coordinators if c.faculty == faculty)
@@ -345,6 +363,10 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         ),
         bht=tuple(list_email(r, f"notices.bht[{i}]", item) for i, item in enumerate(r.items("notices.bht"))),
     )
+    cosign = Cosign(
+        mode=cast(CosignMode, r.choice("cosign.mode", COSIGN_MODES, "ask")),
+        reminder_working_days=r.integer("cosign.reminder_working_days", 5, 1, 60),
+    )
     data_dir = r.path("storage.data_dir", "../data")
     url = r.text("storage.database_url", "", nonempty=False)
     storage = Storage(data_dir=data_dir, database_url=url or f"sqlite:///{data_dir / 'skjemapost.db'}")
@@ -383,6 +405,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
         notices,
         observers,
         faculties,
+        cosign=cosign,
     )
 
 
