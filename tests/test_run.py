@@ -92,3 +92,50 @@ def test_unreachable_imap_is_logged_once_and_status_shows_it(tmp_path, mail_worl
     assert proc.returncode == 0
     assert err.count('"event": "cycle.failed"') == 1
     assert "cannot connect to the IMAP server" in err
+
+
+def test_a_reply_is_answered_while_run_waits_not_at_its_next_cycle(tmp_path, mail_world):
+    """With cycles two hours apart, replies delivered while `run` waits are polled and answered
+    (the receipts in the leaders' mailboxes) long before a cycle comes: `run` watches the inbox
+    on IMAP IDLE between its scheduled work. SIGTERM then ends the wait, and run exits cleanly."""
+    from test_poll import form_reply
+
+    p = mail_project(tmp_path, mail_world, 2)
+    p.config.write_text(p.config.read_text() + "\n[schedule]\npoll_minutes = 120\n")
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "--config", str(p.config), "--as-of", "2020-11-23T10:00", "run"],
+        cwd=ROOT,
+        env={**os.environ, **p.env},
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+    first, second = p.units
+
+    def mails(unit) -> int:
+        return len(mail_world.messages(unit.leader_email))
+
+    def ended() -> bool:
+        return proc.poll() is not None
+
+    wait_for(
+        lambda: (
+            ended() or (mails(first) == mails(second) == 1 and '"event": "watch.idle"' in log.read_text())
+        ),
+        "the invitations, and the inbox watched on IDLE",
+    )
+    mail_world.deliver(form_reply(p, first, 1), p.service, mail_from=first.leader_email)
+    wait_for(lambda: ended() or mails(first) == 2, "the first receipt", timeout=120)
+    # the watcher is past its first poll now: only IDLE can bring it the second reply this soon
+    mail_world.deliver(form_reply(p, second, 2), p.service, mail_from=second.leader_email)
+    wait_for(lambda: ended() or mails(second) == 2, "the second receipt", timeout=120)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    text = log.read_text()
+    assert proc.returncode == 0 and "stopped" in out, text
+    assert text.count('"event": "cycle.done"') == 1, text  # the one at the start, none since
+    assert '"event": "watch.polled"' in text and '"event": "lock.released"' in text
+    receipts = p.query("select count(*) from outbox where kind = 'leader-receipt' and status = 'sent'")
+    assert receipts == [(2,)]
+    assert json.loads(p.cli("status", "--json").output)["runner"]["holder"].endswith(f":{proc.pid}")

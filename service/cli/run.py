@@ -10,12 +10,18 @@ import sys
 from contextlib import nullcontext
 
 import click
+from imap_tools import BaseMailBox
 
+from service.app.mailing import Mailing
 from service.app.operations import Operations
+from service.app.wiring import App
 from service.cli.base import app_for, cli, working
+from service.jobs import lease
 from service.jobs import purge as retention
 from service.jobs.poll import StopFlag
-from service.jobs.runner import JsonLogs
+from service.jobs.runner import JsonLogs, Runner, RunState
+from service.jobs.watch import InboxWatch
+from service.net.imap import connect as connect_imap
 
 
 @cli.command()
@@ -104,8 +110,11 @@ def simulate(ctx: click.Context, start: dt.datetime, end: dt.datetime) -> None:
 @cli.command()
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Run the service until SIGTERM: poll, remind, send and send the weekly digests on schedule.
+    """Run the service until SIGTERM: poll, remind, send and send the weekly digests on schedule,
+    and answer each reply as it arrives.
 
+    Between its scheduled work it waits on the inbox (IMAP IDLE), so a reply is decided and
+    answered within seconds; a server without IDLE is polled every schedule.poll_minutes.
     One runner at a time (a lock in the database); logs are JSON lines on stderr; `status`
     shows the heartbeat. See docs/skjemapost.service for a systemd unit.
 
@@ -118,8 +127,34 @@ def run(ctx: click.Context) -> None:
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop.handle)
     signal.signal(signal.SIGINT, stop.handle)
-    Operations(app_for(ctx)).run(stop)
+    serve(app_for(ctx), stop)
     click.echo("stopped")
+
+
+def serve(app: App, stop: StopFlag) -> RunState:
+    """`run` put together: the cycle on schedule, holding the runner lock, and the inbox
+    watched on IDLE in between, each new reply polled and answered on the watching connection.
+    Returns what `status` last saw."""
+    app.ready()
+    state = RunState()
+    lock = lease.Lease(app.store, app.campaign_id, state.holder, lease.lock_ttl(app.config.schedule))
+    operations = Operations(app)
+
+    def on_mail(box: BaseMailBox) -> dict[str, int]:
+        polled, answers = Mailing(app).poll(box=box, should_stop=stop)
+        return {"polled": polled.fetched, "sent": answers.sent, "failed": answers.failed}
+
+    watch = InboxWatch(lambda: connect_imap(app.imap_settings()), on_mail, stop)
+    Runner(
+        lambda: operations.cycle(stop),
+        lock,
+        app.clock,
+        stop,
+        every_minutes=app.config.schedule.poll_minutes,
+        watch=watch,
+        state=state,
+    ).run()
+    return state
 
 
 @cli.command()
@@ -182,6 +217,8 @@ def purge(
             dry_run=dry,
             include_review=include_review,
             personal=app.form.personal_answers(),
+            # the configured campaign's closing day; another campaign in the store has only its deadline
+            closes=app.config.campaign.closes_on if campaign_id == app.config.campaign.id else None,
         )
 
     report = once(True)

@@ -6,15 +6,23 @@ days at the send hour; see ``campaign``), send the queue, and on the digest day 
 digests. The rules decide by the time passed in, so a cycle that runs late (or after the service
 was down for days) sends each due step once, and never every missed step at once.
 
+Between its scheduled work the runner waits, and how it waits is what makes a receipt come
+within seconds: on IMAP IDLE (``jobs.watch.InboxWatch``), so a reply is polled, decided and
+answered as soon as the server announces it. Each wait ends at the next scheduled moment (a
+cycle, a heartbeat), so the schedule is kept; a server without IDLE is polled by the cycles.
+Nothing wakes the process in between: no tick, no busy loop.
+
 Only the holder of the runner lock in the database does any of this, so two `run`s on two
 machines against one PostgreSQL never both send. The lock has an expiry, renewed by a heartbeat
-that `status` shows; a runner that dies is replaced once its lock expires. SIGTERM is honoured
-between messages. A server that cannot be reached is logged once, retried with backoff, and the
-loop goes on.
+(every ``BEAT_SECONDS``) that `status` shows; a runner that dies is replaced once its lock
+expires, and a waiting runner looks for the lock as often. SIGTERM ends a wait at once and is
+otherwise honoured between messages. A server that cannot be reached is logged once, retried
+with backoff, and the loop goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -30,8 +38,12 @@ from service.clock import Clock
 from service.errors import SkjemapostError
 from service.jobs.lease import Lease
 from service.jobs.poll import StopFlag, StopRequested
+from service.jobs.watch import InboxWatch
 
 log = logging.getLogger("skjemapost.run")
+
+#: how often the holder renews the lock, and a waiting runner looks for it
+BEAT_SECONDS = 30
 
 
 @dataclass
@@ -57,6 +69,13 @@ class RunState:
 
 
 class Runner:
+    """The loop of `run`: hold the lock, run the cycle on schedule, beat the heart, and wait
+    in between on ``watch`` (IMAP IDLE), or in a plain sleep without one.
+
+    ``tick_seconds``, when given, also wakes the loop at least that often, for a caller whose
+    stop flag is set without a signal (from another thread); `run` itself passes none.
+    """
+
     def __init__(
         self,
         cycle: Callable[[], dict[str, Any]],
@@ -65,35 +84,57 @@ class Runner:
         stop: StopFlag,
         *,
         every_minutes: int,
-        tick_seconds: float = 1.0,
+        watch: InboxWatch | None = None,
+        tick_seconds: float | None = None,
         state: RunState | None = None,
     ) -> None:
         self.cycle, self.lock, self.clock, self.stop = cycle, lock, clock, stop
-        self.every, self.tick = every_minutes, tick_seconds
+        self.every, self.watch, self.tick = every_minutes, watch, tick_seconds
         self.state = state or RunState()
         self.retry_at = 0.0
         self.holding = False
         self._said: bool | None = None  # the lock state last logged
 
     def run(self) -> None:
-        """Until SIGTERM: hold the lock, run the cycle on schedule, beat the heart."""
+        """Until SIGTERM: hold the lock, run the cycle on schedule, beat the heart, and watch
+        the inbox in between."""
         self.state.started_at = self.clock.now().isoformat()
-        jobs = schedule.Scheduler()
-        jobs.every(self.every).minutes.do(self.run_cycle)
-        jobs.every(30).seconds.do(self.heartbeat)
-        first = True
+        jobs: schedule.Scheduler | None = None  # while the lock is held
         try:
             while not self.stop():
-                if self.ensure_lock() and first:
-                    self.run_cycle()  # at once on start, then on schedule
-                    first = False
-                if self.holding:
+                if jobs is not None and self.holding:
                     jobs.run_pending()
-                self.sleep(self.tick)
+                elif self.ensure_lock():
+                    self.run_cycle()  # at once when the lock is taken, then on schedule
+                    jobs = self.jobs_from_now()
+                else:
+                    jobs = None
+                with contextlib.suppress(StopRequested):  # a SIGTERM just as a wait ends
+                    self.wait(jobs if self.holding else None)
         finally:
+            if self.watch is not None:
+                self.watch.close()
             if self.holding:
                 self.lock.release(self.clock.now())
                 log.info("released the runner lock", extra={"event": "lock.released"})
+
+    def jobs_from_now(self) -> schedule.Scheduler:
+        """The holder's jobs, counted from now: the cycle and the heartbeat."""
+        jobs = schedule.Scheduler()
+        jobs.every(self.every).minutes.do(self.run_cycle)
+        jobs.every(BEAT_SECONDS).seconds.do(self.heartbeat)
+        return jobs
+
+    def wait(self, jobs: schedule.Scheduler | None) -> None:
+        """Until the next scheduled job, watching the inbox; without the lock (``jobs`` None),
+        asleep until the next look for it. SIGTERM ends the wait."""
+        seconds = float(BEAT_SECONDS) if jobs is None else max(jobs.idle_seconds or 0.0, 0.0)
+        if self.tick is not None:
+            seconds = min(seconds, self.tick)
+        if jobs is not None and self.watch is not None:
+            self.watch.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     def ensure_lock(self) -> bool:
         self.holding = self.lock.acquire(self.clock.now())
@@ -119,7 +160,7 @@ class Runner:
         except (SkjemapostError, OSError, ConnectionError) as exc:
             self.state.failures += 1
             message = f"{type(exc).__name__}: {exc}"
-            if message != self.state.last_error:  # the same trouble is logged once, not every tick
+            if message != self.state.last_error:  # the same trouble is logged once, not every cycle
                 log.error("cycle failed: %s", message, extra={"event": "cycle.failed"})
             self.state.last_error = message
             self.retry_at = time.monotonic() + min(30 * 2 ** (self.state.failures - 1), 900)
@@ -137,10 +178,11 @@ class Runner:
         self.heartbeat()
 
     def sleep(self, seconds: float) -> None:
-        """The loop's only wait; SIGTERM ends it early (nothing is in hand here)."""
-        self.stop.interruptible = True
+        """A wait without the inbox; SIGTERM ends it early (nothing is in hand here)."""
+        self.stop.interruptible = True  # before looking: a signal in between still interrupts
         try:
-            time.sleep(seconds)
+            if not self.stop():
+                time.sleep(seconds)
         except StopRequested:
             pass
         finally:
