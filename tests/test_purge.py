@@ -24,6 +24,7 @@ from service.app.wiring import App
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.forms.answers import to_json
+from service.jobs import purge as retention
 from service.models import Decision, NewMail, NewSubmission
 from service.store import tables as t
 
@@ -462,3 +463,12 @@ def test_the_form_says_which_answers_name_a_person():
         "tiltak": [{"beskrivelse": "Møteplasser", "ansvarlig": None}],
     }
     assert clean(clean(answers)) == clean(answers) and clean({"antall_ansatte": 3}) == {"antall_ansatte": 3}
+
+
+def test_a_campaign_kept_open_past_the_grace_is_not_purged_before_it_closes():
+    """campaign.closes later than the deadline's grace: purge waits for it (the final summary
+    and late forms belong to the campaign until then); an earlier close changes nothing."""
+    deadline = dt.date(2020, 12, 16)
+    assert retention.closed_from(deadline) == dt.date(2021, 1, 16)
+    assert retention.closed_from(deadline, dt.date(2021, 1, 13)) == dt.date(2021, 1, 16)
+    assert retention.closed_from(deadline, dt.date(2021, 2, 15)) == dt.date(2021, 2, 15)

@@ -92,9 +92,11 @@ def scrub(value: Any, personal: bool = False) -> Any:
     return value
 
 
-def closed_from(deadline: dt.date) -> dt.date:
-    """The first day a campaign with ``deadline`` may be purged."""
-    return deadline + dt.timedelta(days=GRACE_DAYS + 1)
+def closed_from(deadline: dt.date, closes: dt.date | None = None) -> dt.date:
+    """The first day a campaign with ``deadline`` may be purged: after ``GRACE_DAYS``, and not
+    before ``closes`` (``campaign.closes``), so a campaign kept open longer keeps its mail until
+    it ends."""
+    return max(deadline + dt.timedelta(days=GRACE_DAYS + 1), closes or deadline)
 
 
 def answer_scrubber(personal: Mapping[str, frozenset[str]]) -> Scrub:
@@ -133,6 +135,7 @@ def purge(
     dry_run: bool = False,
     include_review: bool = False,
     personal: Mapping[str, frozenset[str]] | None = None,
+    closes: dt.date | None = None,
 ) -> PurgeReport:
     """Remove the raw mail and personal data of ``campaign_id`` received or sent before
     ``before`` (local midnight in the campaign's zone), and the contacts of its units."""
@@ -149,11 +152,14 @@ def purge(
             f"--before {before}: that is in the future (today is {today} in "
             f"{info.timezone}); purge only removes what is past"
         )
-    if today < closed_from(info.deadline):
+    if today < closed_from(info.deadline, closes):
         raise PurgeError(
-            f"campaign {campaign_id} is not closed: its deadline is {info.deadline}, and it "
-            f"can be purged from {closed_from(info.deadline)} ({GRACE_DAYS} days' grace "
-            "for late forms, the last reminder and the escalation)"
+            f"campaign {campaign_id} is not closed: its deadline is {info.deadline}, "
+            # the closing day is named only when it, not the grace, decides
+            + (f"it closes on {closes}, " if closes and closes > closed_from(info.deadline) else "")
+            + f"and it can be purged from {closed_from(info.deadline, closes)} ({GRACE_DAYS} "
+            "days' grace after the deadline for late forms, the last reminder and the "
+            "escalation, and never before the campaign closes)"
         )
     lock = store.runner(campaign_id)
     if lock is not None and lock.alive(now):
