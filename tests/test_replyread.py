@@ -175,3 +175,15 @@ def test_html_only_blockquote_is_a_quote():
     )
     got = read_reply(parse(raw))
     assert (got.verdict, got.words) == (Verdict.CONFIRMED, "Enig")
+
+
+def test_an_empty_plain_part_beside_the_html_is_not_the_reply():
+    """Some clients send an empty text/plain beside the HTML: the HTML is read."""
+    raw = (
+        b"From: Siri <siri@example.edu>\r\nTo: hms@example.edu\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n\r\n--b\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<div>Enig</div><blockquote>Hei Siri</blockquote>\r\n--b--\r\n"
+    )
+    got = read_reply(parse(raw))
+    assert (got.verdict, got.words) == (Verdict.CONFIRMED, "Enig")

@@ -270,11 +270,12 @@ def _html_only(raw: bytes) -> str:
         disposition = str(part.get("content-disposition", "")).split(";", 1)[0].strip().lower()
         if part_filename(part) or disposition == "attachment":
             continue
-        if ctype == "text/plain":
-            return ""
+        payload = part.get_payload(decode=True)
+        body = decode_bytes(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+        if ctype == "text/plain" and body.strip():
+            return ""  # an empty plain part beside the HTML (some clients send one) does not count
         if ctype == "text/html" and not html:
-            payload = part.get_payload(decode=True)
-            html = decode_bytes(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+            html = body
     return html
 
 
