@@ -273,3 +273,16 @@ def test_two_of_three_reads_66_percent_everywhere(tmp_path):
     with zipfile.ZipFile(path) as z:
         chart = z.read("xl/charts/chart1.xml").decode()
     assert "<c:dLbls>" in chart and 'formatCode="0&quot; %&quot;"' in chart  # its label: the same
+
+
+def test_a_campaign_without_units_writes_a_workbook_without_charts(tmp_path):
+    """No active unit (a faculty's slice before its roster is in): every sheet is written, the
+    summary's blocks count nothing, and Diagrammer draws no empty chart."""
+    from service.jobs import collate
+
+    src = collate.Sources([], {}, frozenset(), lambda: iter(()), lambda: iter(()), {}, {})
+    counts = collate.write_xlsx(collate.sheets(src, FORM), tmp_path / "empty.xlsx")
+    assert counts["Svar"] == 0 and counts["Diagrammer"] == 0
+    assert counts["Oppsummering"] == 1 + len(summary.questions(FORM))
+    with zipfile.ZipFile(tmp_path / "empty.xlsx") as z:
+        assert not [n for n in z.namelist() if n.startswith("xl/charts/")]

@@ -317,7 +317,7 @@ def _write_charts(wb: Any, ws: Any, charts: Charts, blocks: dict[str, tuple[Bloc
     ws.set_row(0, TITLE_PT)
     ws.write_string(0, 0, charts.title, st.title)
     ws.write_string(1, 0, charts.subtitle)
-    keys = [k for k in charts.keys if k in blocks]
+    keys = [k for k in charts.keys if k in blocks and len(blocks[k][0].header) > 3]  # a faculty to draw
     per_page = max(1, PAGE_ROWS // CHART_ROWS)  # rows of charts a page holds
     first = REPORT_TITLE_ROWS + 1
     ws.set_h_pagebreaks([first + n * CHART_ROWS for n in range(per_page, (len(keys) + 1) // 2, per_page)])
