@@ -146,15 +146,20 @@ def test_rows_showing_roster_values_are_as_tall_as_the_value(form):
     the next row); a short one keeps a single line."""
     rows = sheet_layout(form)
     long_name = "Institutt for informasjonssikkerhet og kommunikasjonsteknologi ved campus Gjøvik og Ålesund"
-    heights = {}
+    heights, intro = {}, {}
     for name in ("Institutt", "Institutt for datateknologi og informatikk", long_name):
         unit = Unit("IE-X", name, "IE", "Kari", "kari@example.test", "nb")
         _, wb = build(form, unit)
         ws = answer_sheet(wb, "nb")
         assert ws.cell(rows["enhet_navn"], ANSWER_COL).value == name
         heights[name] = ws.row_dimensions[rows["enhet_navn"]].height
+        ins = wb[SHEET_NAMES["nb"][0]]
+        line = next(c.row for c in ins["B"] if str(c.value).startswith("Enhet: IE-X"))
+        intro[name] = ins.row_dimensions[line].height  # the instructions' «Enhet: …» line
     assert heights["Institutt"] == 15
     assert 15 < heights["Institutt for datateknologi og informatikk"] < heights[long_name]
+    assert intro["Institutt"] == intro["Institutt for datateknologi og informatikk"] == 15
+    assert intro[long_name] > 15
 
 
 def test_instructions_link_the_guidance_page_and_fit_the_page(form):
@@ -171,6 +176,19 @@ def test_instructions_link_the_guidance_page_and_fit_the_page(form):
     assert "(tidligere FaktaARK 2)" in texts and "november 2019" in texts
     _, plain = build(form, UNITS["nb"])
     assert not [c for row in plain.worksheets[0].iter_rows() for c in row if c.hyperlink is not None]
+
+
+def test_the_track_help_links_the_guidance_page_beside_the_answer(form):
+    """The track question's help cell ends with the guidance page's address; its input message
+    (a tooltip, 255 characters at most, where a link cannot be clicked) leaves the address out."""
+    named = campaign_form(form)
+    _, wb = build(named, UNITS["nb"])
+    ws, row = answer_sheet(wb, "nb"), sheet_layout(named)["forlop"]
+    helping = ws.cell(row, HELP_COL).value
+    assert named.context.guidance_url in helping.split("\n")
+    coordinate = ws.cell(row, ANSWER_COL).coordinate
+    dv = next(d for d in ws.data_validations.dataValidation if coordinate in d.sqref)
+    assert "innsida.ntnu.no" not in dv.prompt and "«Arbeidsmiljøundersøkelse – for ledere»" in dv.prompt
 
 
 def test_answer_cells_are_unlocked_and_labels_locked(built, form):

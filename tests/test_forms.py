@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from harness.filling import FORM_PATH
 
-from service.errors import FormDefinitionError
+from service.config import settings
+from service.errors import ConfigError, FormDefinitionError
 from service.forms.answers import most_serious_first, raised_flags, severity_of
-from service.forms.definition import load_form
+from service.forms.definition import form_context, load_form
 from service.forms.model import (
     FIELD_TYPES,
     YES_NO,
@@ -507,3 +508,54 @@ def test_top_level_must_have_sections(tmp_path):
         load_form(path)
     wheres = {p.where for p in info.value.problems}
     assert {"id", "version", "title", "instructions", "sections"} <= wheres
+
+
+CONFIG = """{top}
+[campaign]
+id = "aml-2020"
+title = "Test"
+opens = 2020-11-23
+deadline = 2020-12-16
+{campaign}
+[mail]
+from_address = "hms@example.edu"
+{rest}
+"""
+
+
+def test_the_forms_context_comes_from_the_config(tmp_path):
+    """The example config's guidance page and faculty names reach the form; a minimal config
+    gives a form with neither (no link, codes alone)."""
+    example = Path(__file__).resolve().parent.parent / "config" / "skjemapost.example.toml"
+    context = form_context(settings.load(example, {}))
+    assert context.guidance_url == GUIDANCE
+    assert context.faculty_name("IE", "nb") == "Fakultet for informasjonsteknologi og elektroteknikk (IE)"
+    assert context.faculty_name("HF", "en") == "Faculty of Humanities (HF)"
+    path = tmp_path / "minimal.toml"
+    path.write_text(
+        CONFIG.format(top="", campaign="", rest='[faculties]\nVM = "Vitenskapsmuseet"'), encoding="utf-8"
+    )
+    plain = form_context(settings.load(path, {}))
+    assert plain.guidance_url == "" and plain.faculty_name("VM", "en") == "Vitenskapsmuseet (VM)"
+
+
+@pytest.mark.parametrize(
+    ("campaign", "rest", "where"),
+    [
+        ('guidance_url = "innsida.ntnu.no/ledere"', "", "campaign.guidance_url"),
+        ('guidance_url = "https://innsida.ntnu.no/for ledere"', "", "campaign.guidance_url"),
+        ("", '[faculties]\nIE = ""', "faculties.IE"),
+        ("", '[faculties]\nIE = { nb = "Fakultet", fr = "Faculté" }', "faculties.IE"),
+        ("", "[faculties]\nIE = 3", "faculties.IE"),
+        ("", "", "faculties"),  # a list, not a table (written above [campaign])
+    ],
+)
+def test_a_bad_guidance_page_or_faculty_name_is_named(tmp_path, campaign, rest, where):
+    """A guidance address that is not a web address, or a faculty name that is not a name, is
+    reported at its key."""
+    path = tmp_path / "bad.toml"
+    top = 'faculties = ["IE"]' if where == "faculties" else ""
+    path.write_text(CONFIG.format(top=top, campaign=campaign, rest=rest), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        settings.load(path, {})
+    assert where in {p.where for p in info.value.problems}

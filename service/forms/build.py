@@ -8,7 +8,7 @@ sits whole inside one ``<t>`` element or one defined name, never split across sh
 
 Rows that show a roster value (the unit's name, the faculty's) are as tall as that value needs
 in LibreOffice, which neither autofits nor clips: their height is a placeholder too
-(``@@SPH2[unit.name]@@``: at least 2 lines, more if the name wraps further).
+(``@@SPH2x30[unit.name]@@``: at least 2 lines, more if the name wraps further at width 30).
 
 What survives which client decided the layout (see DESIGN.md "The form"): every answer row carries
 its key in hidden column A (plain cell text survives everything), every answer cell also has a
@@ -27,6 +27,7 @@ import datetime
 import functools
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from urllib.parse import quote
@@ -72,6 +73,7 @@ from service.forms.style import (
     WRAP,
     fit_height,
     help_text,
+    is_address,
     line_height,
     print_setup,
     style_answer,
@@ -133,7 +135,7 @@ def cell_name(key: str) -> str:
 
 # ---- personalising the saved template --------------------------------------------------------
 
-_PLACEHOLDER = re.compile(rb"@@(SP|SPF|SPH\d+)\[([a-z_.]+)\]@@")
+_PLACEHOLDER = re.compile(rb"@@(SP|SPF|SPH\d+x\d+)\[([a-z_.]+)\]@@")
 #: characters XML 1.0 forbids; a roster value carrying one would make the file unreadable
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -148,9 +150,10 @@ def _ph_formula(name: str) -> str:
     return f'"@@SPF[{name}]@@"'
 
 
-def _ph_height(name: str, lines: int) -> str:
-    """Placeholder for the height of a row showing value ``name``, at least ``lines`` lines."""
-    return f"@@SPH{lines}[{name}]@@"
+def _ph_height(name: str, lines: int, width: int) -> str:
+    """Placeholder for the height of a row showing value ``name`` in a cell ``width`` wide, at
+    least ``lines`` lines."""
+    return f"@@SPH{lines}x{width}[{name}]@@"
 
 
 def _escape(value: str, formula: bool) -> bytes:
@@ -175,8 +178,9 @@ class _Part:
 
 
 def _value(kind: str, name: str, values: dict[str, str]) -> bytes:
-    if kind.startswith("SPH"):  # a row height: the value wrapped in the answer column
-        lines = wrapped_lines(((values[name], WIDTHS["C"]),), minimum=int(kind[3:]))
+    if kind.startswith("SPH"):  # a row height: the value wrapped at the cell's width
+        least, width = (int(n) for n in kind[3:].split("x"))
+        lines = wrapped_lines(((values[name], width),), minimum=least)
         return f"{line_height(lines):g}".encode()
     return _escape(values[name], kind == "SPF")
 
@@ -215,8 +219,8 @@ def build_template(form: FormDef, lang: Language) -> bytes:
     ins.title = instructions_title
     ws = wb.create_sheet(answers_title)
     meta = wb.create_sheet(META_SHEET)
-    _instructions(ins, form, lang, answers_title)
-    names, heights = _answers(ws, form, lang)
+    heights = {ins: _instructions(ins, form, lang, answers_title)}
+    names, heights[ws] = _answers(ws, form, lang)
     for row, (key, value) in enumerate(
         (
             ("form_id", form.id),
@@ -242,31 +246,38 @@ def build_template(form: FormDef, lang: Language) -> bytes:
     out = BytesIO()
     wb.save(out)
     # openpyxl names the sheets' parts by their position and writes heights only as numbers
-    return _with_heights(out.getvalue(), f"xl/worksheets/sheet{wb.index(ws) + 1}.xml", heights)
+    return _with_heights(
+        out.getvalue(), {f"xl/worksheets/sheet{wb.index(w) + 1}.xml": rows for w, rows in heights.items()}
+    )
 
 
 _ROW = re.compile(rb'<row r="(\d+)"([^>]*)>')
 _HEIGHT = re.compile(rb'\s(?:ht|customHeight)="[^"]*"')
 
 
-def _with_heights(data: bytes, member: str, heights: dict[int, str]) -> bytes:
-    """The saved workbook with the rows of ``heights`` (row -> height placeholder) given them."""
+def _with_heights(data: bytes, heights: dict[str, dict[int, str]]) -> bytes:
+    """The saved workbook with the rows of ``heights`` ({sheet part: {row: height placeholder}})
+    given those heights."""
 
-    def mark(m: re.Match[bytes]) -> bytes:
-        row = int(m[1])
-        if row not in heights:
-            return m[0]
-        return b'<row r="%d" ht="%s" customHeight="1"%s>' % (
-            row,
-            heights[row].encode(),
-            _HEIGHT.sub(b"", m[2]),
-        )
+    def marker(rows: dict[int, str]) -> Callable[[re.Match[bytes]], bytes]:
+        def mark(m: re.Match[bytes]) -> bytes:
+            row = int(m[1])
+            if row not in rows:
+                return m[0]
+            return b'<row r="%d" ht="%s" customHeight="1"%s>' % (
+                row,
+                rows[row].encode(),
+                _HEIGHT.sub(b"", m[2]),
+            )
+
+        return mark
 
     out = BytesIO()
     with zipfile.ZipFile(BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             body = src.read(info)
-            dst.writestr(info, _ROW.sub(mark, body) if info.filename == member else body)
+            rows = heights.get(info.filename)
+            dst.writestr(info, _ROW.sub(marker(rows), body) if rows else body)
     return out.getvalue()
 
 
@@ -276,15 +287,17 @@ def _with_heights(data: bytes, member: str, heights: dict[int, str]) -> bytes:
 INSTRUCTIONS_WIDTH = 70
 
 
-def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: str) -> None:
+def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: str) -> dict[int, str]:
+    """Write the instructions sheet; return the height placeholder of the line naming the unit."""
     ui = UI[lang]
     ws.column_dimensions["A"].width = 2
     ws.column_dimensions["B"].width = INSTRUCTIONS_WIDTH
+    unit_line = f"{ui['unit']}: {_ph('unit.code')} {_ph('unit.name')}"
     lines: list[tuple[str, Font | None]] = [
         (form.title.get(lang), Font(bold=True, size=16)),
         (_ph("campaign"), Font(italic=True, size=12)),
         ("", None),
-        (f"{ui['unit']}: {_ph('unit.code')} {_ph('unit.name')}", Font(bold=True)),
+        (unit_line, Font(bold=True)),
         (f"{ui['deadline']}: {_ph('deadline')}", Font(bold=True)),
         (f"{REFERENCE_LABEL.get(lang)}: {_ph('reference')}", Font(bold=True)),
         ("", None),
@@ -297,13 +310,16 @@ def _instructions(ws: Worksheet, form: FormDef, lang: Language, answers_title: s
         cell.alignment = WRAP
         if font is not None:
             cell.font = font
-        if re.fullmatch(r"https?://\S+", text):  # a paragraph that is an address is a link
+        if is_address(text):  # a paragraph that is an address is a link
             cell.hyperlink = quote(text, safe=":/?#[]@!$&'()*+,;=%")
             cell.font = Font(color="0563C1", underline="single")
         fit_height(ws, row, ((text, INSTRUCTIONS_WIDTH),))
     ws.row_dimensions[1].height = 24  # the title's large type, clear of the line below
     ws.protection.sheet = True
     print_setup(ws, f"B1:B{len(lines)}")
+    # the unit's name follows "Enhet: CODE " in bold type: it has less than the column to itself
+    row = 1 + [text for text, _ in lines].index(unit_line)
+    return {row: _ph_height("unit.name", 1, INSTRUCTIONS_WIDTH - 20)}
 
 
 def _answers(ws: Worksheet, form: FormDef, lang: Language) -> tuple[dict[str, str], dict[int, str]]:
@@ -330,7 +346,7 @@ def _answers(ws: Worksheet, form: FormDef, lang: Language) -> tuple[dict[str, st
             row = layout[f.id]
             lines = _question(ws, f, row, lang)
             if f.source or f.prefill:
-                heights[row] = _ph_height(str(f.source or f.prefill), lines)
+                heights[row] = _ph_height(str(f.source or f.prefill), lines, WIDTHS["C"])
             if f.source:
                 cell = ws.cell(row, ANSWER_COL, _ph(f.source))
                 cell.fill, cell.border, cell.alignment = FILLED_FILL, BOX, WRAP

@@ -10,6 +10,7 @@ Nothing here changes where an answer is, so the reader never needs it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from openpyxl.cell.cell import Cell
@@ -70,6 +71,7 @@ HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
 SUB_FILL = PatternFill("solid", fgColor="DDEBF7")
 WRAP = Alignment(wrap_text=True, vertical="top")
 UNLOCKED = Protection(locked=False)
+_ADDRESS = re.compile(r"https?://\S+")
 
 
 def style_answer(cell: Cell, item: Item) -> None:
@@ -102,7 +104,9 @@ def help_text(item: Item, lang: Language) -> str:
 def validation(item: Item, lang: Language, items: list[str] | None = None) -> DataValidation:
     """A dropdown (choice-like) or a typed check, always carrying the help as input message."""
     ui = UI[lang]
-    prompt = help_text(item, lang)
+    # a link cannot be clicked in an input message, and would spend its 255 characters: the help
+    # cell beside the answer shows it
+    prompt = "\n".join(line for line in help_text(item, lang).split("\n") if not is_address(line))
     kw: dict[str, object] = {}
     if items is None and item.type in ("choice", "yesno"):
         items = [c.label.get(lang) for c in item.options]
@@ -135,6 +139,11 @@ def validation(item: Item, lang: Language, items: list[str] | None = None) -> Da
         errorTitle=ui["bad"],
         **kw,
     )
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is a web address alone (a line or paragraph that is a link)."""
+    return _ADDRESS.fullmatch(text) is not None
 
 
 def _cut(text: str, limit: int) -> str:

@@ -163,9 +163,10 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
     n = 8 + digest("staff", code)[0] % 60
     nb = lang == "nb"
     return {
-        at("forlop"): "Fullførte handlingsplan i vår (lysbilde 8)"
+        at("resultatrapport_gjennomgatt"): "Ja" if nb else "Yes",
+        at("forlop"): "Gruppeprosess på side 8: laget en ferdig tiltaksplan i vår"
         if nb
-        else "Finished an action plan in the spring (slide 8)",
+        else "Group process on page 8: made a finished plan of measures in the spring",
         at("antall_ansatte"): n,
         at("motedato"): dt.date(2020, 11, 3 + digest("day", code)[0] % 20),
         at("moteform"): "Digitalt møte" if nb else "Online",
@@ -173,6 +174,9 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
         at("verneombud_navn"): u.verneombud_name,
         at("verneombud_involvert"): "Ja" if nb else "Yes",
         at("losam_involvert"): "Ikke relevant" if nb else "Not relevant",
+        at("hvordan_har_vi_det"): "Travelt, men vi har det godt sammen; noen savner kontoret."
+        if nb
+        else "Busy, but we are doing well together; some miss the office.",
         at("handlingsplan_ephorte"): "Ja" if nb else "Yes",
         at("saksnummer"): f"2020/{10000 + digest('case', code)[1] * 37}",
         at("tiltak/1", "beskrivelse"): "Faste digitale lunsjmøter hver fredag"
@@ -190,6 +194,8 @@ def _answers(code: str, lang: str) -> dict[str, Any]:
         at("tiltak/2", "ansvarlig"): "Nestleder undervisning" if nb else "Deputy head, teaching",
         at("pandemi_pavirkning"): 4,
         at("prosess_vurdering"): 3,
+        at("risikovurdert"): "Ja" if nb else "Yes",
+        at("ledermote_agenda"): "Ja" if nb else "Yes",
         at("fullt_forsvarlig"): "Ja" if nb else "Yes",
         at("hjelp_onsket/ingen"): "Ja" if nb else "Yes",
         at("kommentarer"): "Møtet ble holdt på Teams – «god deltakelse» & <ingen> tekniske problemer."

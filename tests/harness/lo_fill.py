@@ -84,8 +84,10 @@ def main(src, dst, cells_path, work):
         doc.storeToURL(
             uno.systemPathToFileUrl(dst), props(FilterName="Calc MS Excel 2007 XML", Overwrite=True)
         )
-        doc.close(True)
-        # the bridge dies with soffice, so a DisposedException here is normal
+        # the file is stored; the bridge dies with soffice, which under load may already be on its
+        # way out while the document closes: a DisposedException from here on is normal
+        with contextlib.suppress(Exception):
+            doc.close(True)
         with contextlib.suppress(Exception):
             desktop.terminate()
         proc.wait(30)
