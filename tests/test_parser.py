@@ -300,6 +300,55 @@ def test_delivery_status_fields_are_parsed_per_recipient():
     ]
 
 
+def test_a_recipient_block_is_told_by_its_fields_not_by_its_place():
+    """A delivery-status part without a per-message block, and one whose recipient block has only
+    a Diagnostic-Code, still give their recipients; a part with only per-message fields gives none."""
+
+    def report(body: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        raw = msg(
+            'From: x@y\nMIME-Version: 1.0\nContent-Type: multipart/report; boundary="r"',
+            f"--r\nContent-Type: message/delivery-status\n\n{body}\n--r--\n",
+        )
+        (part,) = parse(raw).parts
+        return dict(part.fields), [dict(r) for r in part.recipients]
+
+    assert report("Final-Recipient: rfc822; a@y\nAction: failed") == (
+        {},
+        [{"final-recipient": "rfc822; a@y", "action": "failed"}],
+    )
+    assert report("Reporting-MTA: dns; x\n\nDiagnostic-Code: smtp; 550 5.1.1 <a@y>: unknown") == (
+        {"reporting-mta": "dns; x"},
+        [{"diagnostic-code": "smtp; 550 5.1.1 <a@y>: unknown"}],
+    )
+    assert report("Reporting-MTA: dns; x\nArrival-Date: Mon, 23 Nov 2020 09:00:04 +0100") == (
+        {"reporting-mta": "dns; x", "arrival-date": "Mon, 23 Nov 2020 09:00:04 +0100"},
+        [],
+    )
+
+
+def test_files_inside_a_returned_copy_of_our_own_mail_are_returned_not_forwarded():
+    """Our invitation coming back inside another mail (our Message-ID mark) carries our own form:
+    its files are "returned", and the copy's To names the address we sent it to. A forwarded
+    message of someone else's stays "forwarded"."""
+
+    def carrying(message_id: str) -> bytes:
+        inner = (
+            f"From: hms@example.edu\nTo: Kari <kari@example.edu>\nCc: per@example.edu\nMessage-ID: {message_id}\n"
+            'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="i"\n\n--i\nContent-Type: text/plain\n\n'
+            "Hei\n--i\nContent-Type: application/vnd.ms-excel; name=skjema.xlsx\n\nPK\n--i--\n"
+        )
+        return msg(
+            'From: no-reply@example.edu\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
+            f"--o\nContent-Type: text/plain\n\nReturned\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n",
+        )
+
+    ours = parse(carrying("<a1.skjemapost@example.edu>"))
+    assert [a.origin for a in ours.attachments] == ["returned"]
+    assert ours.forwarded[0].to == ("kari@example.edu", "per@example.edu")
+    theirs = parse(carrying("<a1@mail.example.edu>"))
+    assert [a.origin for a in theirs.attachments] == ["forwarded"]
+
+
 # ---- hostile and broken input ------------------------------------------------------------------
 
 
@@ -326,6 +375,26 @@ def test_nesting_without_end_stops_with_a_defect():
     head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(200))
     mail = parse(msg("From: a@b.c\nMIME-Version: 1.0\n" + head + "Content-Type: text/plain\n\ndeep\n"))
     assert any("too deep" in d for d in mail.defects)
+
+
+def test_a_body_nested_2000_deep_keeps_the_sender_and_the_subject():
+    """The stdlib parser recurses on a message nested 2,000 deep and gives up (RecursionError).
+    The header block is read on its own first, so the mail still has its sender, subject and
+    Message-ID (for its inbox row and the review listing), and the failure is a defect."""
+    head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(2000))
+    raw = msg(
+        "From: Kari Nordmann <kari@example.edu>\nTo: hms@example.edu\nSubject: Dypt\n"
+        "Message-ID: <deep@example.edu>\nMIME-Version: 1.0\n" + head + "Content-Type: text/plain\n\ndeep\n"
+    )
+    mail = parse(raw)
+    assert (mail.from_address, mail.from_name, mail.subject) == ("kari@example.edu", "Kari Nordmann", "Dypt")
+    assert (mail.message_id, mail.to, mail.content_type) == (
+        "<deep@example.edu>",
+        ("hms@example.edu",),
+        "multipart/mixed",
+    )
+    assert any(d.startswith("unparseable body: RecursionError") for d in mail.defects)
+    assert (mail.text, mail.attachments) == ("", ())
 
 
 def test_parsed_mail_is_frozen():

@@ -12,7 +12,13 @@ HTML bodies are decoded by ``mail.text``; this module is the MIME walk.
 
 Attachments are collected from the whole tree, including inside forwarded messages
 (message/rfc822) and Outlook's winmail.dat (TNEF, via tnefparse); ``origin`` says where each
-was found: "top", "forwarded", "winmail.dat" or "forwarded/winmail.dat".
+was found: "top", "forwarded", "returned" (inside a copy of a mail we sent, known by our
+Message-ID: a bounce returning our invitation carries our own blank form), "winmail.dat" or
+"forwarded/winmail.dat".
+
+The header block is read before the body, on its own: a body the stdlib cannot parse (a hostile
+message nested thousands deep hits Python's recursion limit) still leaves the sender, the subject
+and the Message-ID for the inbox row and the review listing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
-from email.parser import BytesParser, HeaderParser
+from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
@@ -33,6 +39,7 @@ from typing import Any, TypeVar
 
 from tnefparse import TNEF  # type: ignore[import-untyped]
 
+from service.mail.msgid import is_ours
 from service.mail.text import (
     address_headers,
     addresses,
@@ -74,7 +81,8 @@ _MIME_BY_EXT = {
 
 @dataclass(frozen=True)
 class AttachmentFile:
-    """One attached file; ``origin`` is "top", "forwarded", "winmail.dat" or "forwarded/winmail.dat"."""
+    """One attached file; ``origin`` is "top", "forwarded", "returned" (inside a returned copy of
+    our own mail), "winmail.dat" or "<origin>/winmail.dat"."""
 
     filename: str
     content_type: str
@@ -92,7 +100,9 @@ class AttachmentFile:
 class ForwardedMail:
     """A message found inside another: forwarded as attachment, or returned inside a bounce.
 
-    ``headers_only`` is True for a text/rfc822-headers part (a DSN that returns only headers).
+    ``headers_only`` is True for a text/rfc822-headers part (a DSN that returns only headers);
+    ``to`` holds the addresses of its To and Cc (lower-case): for a returned copy of our own mail,
+    the addresses we sent it to.
     """
 
     message_id: str
@@ -103,6 +113,7 @@ class ForwardedMail:
     headers: HeaderMap
     text: str
     headers_only: bool = False
+    to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,12 @@ def synthetic_message_id(raw: bytes) -> str:
     return f"<sha256-{hashlib.sha256(raw).hexdigest()}@skjemapost.invalid>"
 
 
+def _header_block(raw: bytes) -> bytes:
+    """The bytes up to the first empty line: the top-level header block (all of it if none)."""
+    ends = [i + len(sep) // 2 for sep in (b"\r\n\r\n", b"\n\n") if (i := raw.find(sep)) >= 0]
+    return raw[: min(ends)] if ends else raw  # the last header line keeps its line end
+
+
 # ---- the MIME walk ---------------------------------------------------------------------------
 
 
@@ -194,19 +211,26 @@ class _Walker:
         self.parts_seen = 0
 
     def mail(self) -> InboundMail:
-        msg = BytesParser(policy=compat32).parsebytes(self.raw)
-        headers = read_headers(msg)
+        # the header block first, on its own, so a body that cannot be parsed keeps it
+        top = BytesHeaderParser(policy=compat32).parsebytes(_header_block(self.raw))
+        headers = read_headers(top)
         texts: list[str] = []
-        self._walk(msg, "top", texts, 0)
+        try:
+            msg = BytesParser(policy=compat32).parsebytes(self.raw)
+            self._walk(msg, "top", texts, 0)
+        except Exception as exc:  # e.g. RecursionError in the stdlib parser: keep the headers
+            self.defects.append(f"unparseable body: {type(exc).__name__}: {exc}")
+            self.defects.extend(type(d).__name__ for d in top.defects)
+            texts, self.attachments, self.forwarded, self.reports = [], [], [], []
         first = {k: v[0] for k, v in headers.items() if v}
         message_id = message_id_in(first.get("message-id", ""))
         if not message_id:
             message_id = synthetic_message_id(self.raw)
             self.defects.append("no Message-ID: synthesised from the SHA-256 of the bytes")
-        raw = address_headers(msg)
+        raw = address_headers(top)
         senders, reply_to = addresses(raw["from"]), addresses(raw["reply-to"])
-        ctype = _safe(msg.get_content_type, "text/plain")
-        report_type = _safe(lambda: str(msg.get_param("report-type") or ""), "")
+        ctype = _safe(top.get_content_type, "text/plain")
+        report_type = _safe(lambda: str(top.get_param("report-type") or ""), "")
         return InboundMail(
             raw=self.raw,
             message_id=message_id,
@@ -289,8 +313,10 @@ class _Walker:
                 self.defects.append("undecodable message/rfc822 part")
             inner = BytesParser(policy=compat32).parsebytes(data)
         texts: list[str] = []
-        # "forwarded" at any depth: what matters downstream is that it was not sent as is
-        self._walk(inner, "forwarded", texts, depth + 1)
+        # "forwarded" at any depth: what matters downstream is that it was not sent as is; and
+        # "returned" inside a copy of our own mail, whose files are the ones we sent
+        ours = origin == "returned" or is_ours(message_id_in(str(inner.get("message-id", ""))))
+        self._walk(inner, "returned" if ours else "forwarded", texts, depth + 1)
         self.forwarded.append(_forwarded(inner, "\n".join(texts).strip(), self.defects))
 
     def _returned_headers(self, part: Message) -> None:
@@ -310,9 +336,13 @@ class _Walker:
             ]
         blocks = [b for b in blocks if b]
         fields: Mapping[str, str] = blocks[0] if blocks else _EMPTY_FIELDS
-        recipients = tuple(blocks[1:]) if "delivery-status" in ctype else ()
-        if "delivery-status" in ctype and fields and not recipients and "final-recipient" in fields:
-            fields, recipients = _EMPTY_FIELDS, (fields,)  # per-message block left out
+        recipients: tuple[Mapping[str, str], ...] = ()
+        if "delivery-status" in ctype:
+            # a block is a recipient's when it holds any per-recipient field, wherever it stands:
+            # senders leave out the per-message block, or write a recipient block that has only
+            # a Diagnostic-Code
+            recipients = tuple(b for b in blocks if _PER_RECIPIENT.intersection(b))
+            fields = next((b for b in blocks if not _PER_RECIPIENT.intersection(b)), _EMPTY_FIELDS)
         self.reports.append(ReportPart(ctype, fields, recipients, "top" if origin == "top" else "forwarded"))
 
     def _tnef(self, data: bytes, origin: str, texts: list[str] | None) -> bool:
@@ -337,6 +367,22 @@ class _Walker:
 
 
 _EMPTY_FIELDS: Mapping[str, str] = MappingProxyType({})
+#: the fields of RFC 3464's per-recipient blocks (section 2.3), and two that MTAs add to them
+_PER_RECIPIENT = frozenset(
+    {
+        "original-recipient",
+        "final-recipient",
+        "action",
+        "status",
+        "remote-mta",
+        "diagnostic-code",
+        "last-attempt-date",
+        "final-log-id",
+        "will-retry-until",
+        "x-actual-recipient",
+        "x-display-name",
+    }
+)
 
 
 def _tnef_name(att: Any) -> str:
@@ -362,7 +408,8 @@ def _field_block(items: list[tuple[str, Any]]) -> Mapping[str, str]:
 def _forwarded(inner: Message, text: str, defects: list[str], headers_only: bool = False) -> ForwardedMail:
     headers = read_headers(inner)
     first = {k: v[0] for k, v in headers.items() if v}
-    senders = addresses(address_headers(inner)["from"])
+    raw = address_headers(inner)
+    senders = addresses(raw["from"])
     return ForwardedMail(
         message_id=message_id_in(first.get("message-id", "")),
         from_address=senders[0][1] if senders else "",
@@ -372,6 +419,7 @@ def _forwarded(inner: Message, text: str, defects: list[str], headers_only: bool
         headers=MappingProxyType(headers),
         text=text,
         headers_only=headers_only,
+        to=tuple(dict.fromkeys(a for _, a in addresses(raw["to"] + raw["cc"]))),
     )
 
 
