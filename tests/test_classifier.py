@@ -86,7 +86,8 @@ def test_a_bounce_carrying_auto_submitted_is_still_a_bounce():
 
 
 def test_a_postfix_text_bounce_names_the_failed_address_not_ours():
-    """A plain-text bounce: the address from "<x>: host … said: 550 …", never the sender's own."""
+    """A plain-text bounce: the address from "<x>: host … said: 550 …", never the sender's own,
+    nor another one our returned mail went to."""
     c = classified(
         msg(
             "From: MAILER-DAEMON@smtp.example.edu (Mail Delivery System)\nTo: hms@example.edu\n"
@@ -94,6 +95,7 @@ def test_a_postfix_text_bounce_names_the_failed_address_not_ours():
             "This is the mail system.\n\n<per@example.edu>: host mx.example.edu[192.0.2.1] said: 550 5.1.1\n"
             "    <per@example.edu>: Recipient address rejected (in reply to RCPT TO command)\n\n"
             "--- Below this line is a copy of the message.\n\nFrom: hms@example.edu\nTo: <other@example.edu>\n"
+            "Cc: per@example.edu\n"
             "Message-ID: <x1.skjemapost@example.edu>\n",
         )
     )
@@ -386,3 +388,160 @@ def test_precedence_bulk_alone_does_not_turn_away_a_reply_with_a_form():
     assert (
         classified(msg("From: kari@example.edu\nSubject: Re: skjema\nPrecedence: bulk")).kind == "auto-reply"
     )
+
+
+# ---- bounces that are not a clean DSN: the evidence decides -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Undeliverable: Skjema",
+        "Ikke levert: Skjema",
+        "Returnert e-post: Skjema",
+        "Kan ikke leveres: Skjema",
+        "Unzustellbar: Skjema",
+        "Non remis : Skjema",
+        "No se puede entregar: Skjema",
+        "Non recapitabile: Skjema",
+        "Onbestelbaar: Skjema",
+        "Det gick inte att leverera: Skjema",
+    ],
+)
+def test_a_failure_subject_in_any_common_language_is_a_bounce(subject):
+    """A failure subject in Norwegian, German, French, Spanish, Italian, Dutch or Swedish bounces,
+    from an address that says nothing."""
+    c = classified(msg(f"From: Mail System <mail@mx.example.org>\nSubject: {subject}", "kari@example.edu\n"))
+    assert c.kind == "bounce"
+
+
+def test_a_reply_to_a_bounce_is_not_a_bounce():
+    """A person passing a bounce on ("VS: Ikke levert: ...") writes a person's mail."""
+    assert classified(msg("From: kari@example.edu\nSubject: VS: Ikke levert: Skjema")).kind == "question"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "MAILER-DAEMON@mx.example.org",
+        "Mailer_Daemon@mx.example.org",
+        "postmaster@example.org",
+        "post_master@example.org",
+        "Post-Master@example.org",
+        "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@example.org>",
+        "bounces+42@lists.example.org",
+        "MAILER-DAEMON",
+        "MAILER-DAEMON (Mail Delivery System)",
+        "Mail Delivery Subsystem <MAILER-DAEMON>",
+    ],
+)
+def test_a_delivery_daemon_in_any_shape_is_a_bounce_whatever_its_subject(sender):
+    """A delivery daemon's mail is a bounce even under a "Re:" subject, also without a domain."""
+    c = classified(
+        msg(f"From: {sender}\nSubject: Re: Skjema", "<kari@example.edu>: host mx said: 550 5.1.1 no\n")
+    )
+    assert (c.kind, c.failed_recipients) == ("bounce", ("kari@example.edu",))
+
+
+def returning(
+    sender: str, text: str, *, to: str = "kari@example.edu", mid: str = "<i1.skjemapost@x.edu>"
+) -> bytes:
+    """A notice carrying a copy of mail with Message-ID ``mid`` (ours by default), form attached."""
+    inner = (
+        f"From: hms@x.edu\nTo: {to}\nSubject: Skjema\nMessage-ID: {mid}\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="i"\n\n--i\nContent-Type: text/plain\n\nHei\n'
+        "--i\nContent-Type: application/vnd.ms-excel; name=skjema.xlsx\n\nPK\n--i--\n"
+    )
+    return msg(
+        f"From: {sender}\nSubject: Re: Skjema\nMIME-Version: 1.0\nContent-Type: multipart/mixed; "
+        'boundary="o"',
+        f"--o\nContent-Type: text/plain\n\n{text}\n--o\nContent-Type: message/rfc822\n\n{inner}\n--o--\n",
+    )
+
+
+def test_our_mail_returned_by_a_no_reply_address_saying_it_failed_is_a_bounce():
+    """A no-reply address returning our mail with words of failure: a bounce, and the address it
+    marks is the one our returned mail went to."""
+    c = classified(returning("no-reply@x.edu", "Meldingen ble ikke levert."))
+    assert (c.kind, c.failed_recipients) == ("bounce", ("kari@example.edu",))
+    assert c.original_message_id == "<i1.skjemapost@x.edu>"
+
+
+def test_a_no_reply_address_that_reports_no_failure_is_an_auto_reply():
+    """A no-reply acknowledgement is machine mail, an auto-reply, not a bounce: nothing failed.
+    A delivery daemon's success notice is a report."""
+    ack = classified(returning("noreply@x.edu", "Vi har mottatt henvendelsen din."))
+    assert (ack.kind, ack.failed_recipients) == ("auto-reply", ())
+    success = classified(
+        msg("From: MAILER-DAEMON@mx.example.org\nSubject: Successful Mail Delivery Report", "delivered\n")
+    )
+    assert success.kind == "report"
+
+
+def test_a_person_returning_our_mail_is_never_a_submission():
+    """Our own invitation forwarded back as an attachment by a person carries our blank form: a
+    question for a person, never a submission, whoever returns it."""
+    c = classified(returning("Kari <kari@example.edu>", "Hva er dette?"))
+    assert c.kind == "question"
+    theirs = classified(returning("Kari <kari@example.edu>", "Her er skjemaet.", mid="<k1@example.edu>"))
+    assert theirs.kind == "submission"
+
+
+def test_a_system_in_sender_or_reply_to_does_not_make_a_persons_form_a_machine():
+    """Only From says who wrote a mail: a person's form sent through a web form or scanner with a
+    no-reply Sender is still a submission."""
+    raw = with_form("From: Kari <kari@example.edu>\nSender: noreply@webforms.example.edu")
+    assert classified(raw).kind == "submission"
+
+
+def with_form(head: str) -> bytes:
+    return msg(
+        f'{head}\nSubject: Skjema\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"',
+        "--b\nContent-Type: text/plain\n\nVedlagt\n--b\nContent-Type: application/vnd.ms-excel; "
+        "name=skjema.xlsx\n\nPK\n--b--\n",
+    )
+
+
+def test_the_address_we_sent_to_is_marked_when_the_mail_failed_after_forwarding():
+    """A leader's mail forwarded elsewhere fails there: the notice names the other address, our
+    returned mail the one we sent to, which is the one that does not work for us."""
+    c = classified(
+        msg(
+            "From: postmaster@labo.example.fr\nSubject: Non remis : Skjema",
+            "La remise aux destinataires ou groupes suivants a échoué :\n\np.raman@labo.example.fr\n\n"
+            "En-têtes de message d'origine :\n\nFrom: hms@example.edu\nTo: Priya <priya@example.edu>\n"
+            "Message-ID: <p1.skjemapost@example.edu>\n",
+        )
+    )
+    assert (c.kind, c.failed_recipients) == ("bounce", ("priya@example.edu",))
+    assert "p.raman@labo.example.fr" in c.reason
+
+
+def test_a_dsn_with_an_empty_status_part_is_a_bounce_by_its_headers():
+    """An empty delivery-status part names nobody; X-Failed-Recipients, the daemon and the subject
+    say what happened. The generic multipart/report rule does not win."""
+    raw = msg(
+        "From: Mail Delivery System <Mailer-Daemon@relay.example.edu>\nTo: hms@example.edu\n"
+        "Subject: Mail delivery failed: returning message to sender\nX-Failed-Recipients: ola@example.edu\n"
+        'MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary="r"',
+        "--r\nContent-Type: text/plain\n\nA message that you sent could not be delivered.\n"
+        "--r\nContent-Type: message/delivery-status\n\n\n--r--\n",
+    )
+    c = classified(raw)
+    assert (c.kind, c.failed_recipients, c.report_type) == ("bounce", ("ola@example.edu",), "delivery-status")
+
+
+def test_a_recipient_block_with_only_a_diagnostic_code_is_a_failed_recipient():
+    """No Final-Recipient, Action or Status: the Diagnostic-Code's 550 and address decide."""
+    c = classified(dsn("Diagnostic-Code: smtp; 550 5.1.1 <Ola@Example.edu>: Recipient address rejected"))
+    assert (c.kind, c.failed_recipients, c.status) == ("bounce", ("ola@example.edu",), ("5.1.1",))
+
+
+def test_a_multipart_report_with_no_evidence_of_failure_stays_a_report():
+    """A delivery-status part naming nobody, from an address that says nothing, with no failure
+    subject or header: a report, never a person's mail and never a bounce."""
+    raw = msg(
+        'From: reports@example.org\nSubject: report\nMIME-Version: 1.0\nContent-Type: multipart/report; boundary="r"',
+        "--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n--r--\n",
+    )
+    assert classified(raw).kind == "report"

@@ -2,22 +2,28 @@
 
 Design note (after Mailman's bounce runner). The order below is the policy:
 
-1. machine-readable reports: a DSN (``message/delivery-status``, also inside a forwarded
-   message) is a ``bounce`` when any recipient failed, a ``delay`` when recipients were only
-   delayed, and a ``report`` when it only says "delivered"; ARF spam complaints and MDN read
-   receipts are ``report``. A delayed notice is its own kind, never a bounce: the mail may still
-   arrive, so the address must not be marked as failing.
+1. a clean RFC 3464 report: a ``message/delivery-status`` part (also inside a forwarded
+   message) that names a failed recipient is a ``bounce``, one that names only delayed ones a
+   ``delay``, and one that only says "delivered" a ``report``. A delayed notice is its own kind,
+   never a bounce: the mail may still arrive, so the address must not be marked as failing.
+   ARF spam complaints and MDN read receipts are ``report``.
 2. ``own``: our own Message-ID mark (``.skjemapost@``), the copy of a mail we sent.
-3. text bounces from a mailer daemon, or with a bounce subject ("Undeliverable:", "Kan ikke
-   leveres:"…). They come before the auto-reply headers because bounces often carry
-   ``Auto-Submitted`` too.
+3. every other bounce, by its evidence (``bounces``): a delivery daemon for a sender (in any
+   domain, ours included), ``X-Failed-Recipients``, a failure subject in any common language,
+   a delivery-status part that names nobody, the returned copy of our own mail. A delivery
+   report the parser could not open (broken MIME) or whose delivery-status part is empty is
+   still a bounce when that evidence says so: the generic multipart/report rule comes after.
+   This comes before the auto-reply headers because bounces often carry ``Auto-Submitted`` too.
 4. auto-reply headers (RFC 3834 ``Auto-Submitted``, ``X-Autoreply``, ``Precedence``…), then
-   mailing-list headers, then read receipts and auto-reply subjects by their wording.
+   mailing-list headers, then read receipts and auto-reply subjects by their wording, then
+   automatic senders (``no-reply@``) that are not bounces.
 5. a person: ``submission`` when at least one attachment looks like a spreadsheet (whether it
-   is a usable form is decided later), else ``question``.
+   is a usable form is decided later), else ``question``. The files inside a returned copy of
+   our own mail are ours, never a submission, whoever returns them.
 
 Every result carries the candidate reference codes (subject first, then body) so even a bounce
-or an out-of-office can be tied to a unit; ``is_machine`` says which kinds are never answered.
+or an out-of-office can be tied to a unit; ``is_machine`` says which kinds are never answered
+(``answerable`` holds the whole rule).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, replace
 
-from service.mail import tokens
+from service.mail import bounces, failures, tokens
 from service.mail.msgid import is_ours
 from service.mail.parser import AttachmentFile, InboundMail
 from service.mail.returndate import return_date
@@ -81,11 +87,13 @@ def classify(mail: InboundMail) -> Classification:
         _dsn(mail)
         or _report(mail)
         or _own(mail)
-        or _text_bounce(mail)
+        or _bounce(mail)
+        or _any_report(mail)
         or _auto_headers(mail)
         or _list(mail)
         or _read_receipt(mail)
         or _auto_subject(mail)
+        or _automatic_sender(mail)
         or _person(mail)
     )
     return replace(found, references=references(mail))
@@ -98,8 +106,9 @@ def is_spreadsheet(att: AttachmentFile) -> bool:
 
 
 def spreadsheets(mail: InboundMail) -> tuple[AttachmentFile, ...]:
-    """The attachments that may be forms, in the order they were found."""
-    return tuple(a for a in mail.attachments if is_spreadsheet(a))
+    """The attachments that may be forms, in the order they were found; never the files of a
+    returned copy of our own mail (our blank form, coming back)."""
+    return tuple(a for a in mail.attachments if is_spreadsheet(a) and not a.origin.startswith("returned"))
 
 
 # ---- references ------------------------------------------------------------------------------
@@ -125,47 +134,42 @@ def references(mail: InboundMail) -> tuple[str, ...]:
     return tuple(out)
 
 
-# ---- 1. machine-readable reports ---------------------------------------------------------------
+# ---- 1. machine-readable reports, 2. our own mail -----------------------------------------------
 
 
 def _dsn(mail: InboundMail) -> Classification | None:
+    """A delivery-status part that names its failed (or delayed) recipients, or says that every
+    recipient got the mail; None when it names no outcome for anyone (the evidence decides)."""
     parts = [p for p in mail.parts if "delivery-status" in p.content_type]
     if not parts:
         return None
-    addrs: dict[str, list[str]] = {"failed": [], "delayed": []}
-    codes: dict[str, list[str]] = {"failed": [], "delayed": []}
-    diagnostics = {"failed": "", "delayed": ""}
-    for rcpt in (r for p in parts for r in p.recipients):
-        action = rcpt.get("action", "").strip().lower()
-        code = _STATUS.search(rcpt.get("status", ""))
-        # without an Action field the status class decides: 5.x.x failed, 4.x.x delayed
-        outcome = action or {"5": "failed", "4": "delayed"}.get(code.group(1)[0] if code else "", "")
-        if outcome not in addrs:
-            continue  # delivered, relayed, expanded
-        addrs[outcome].append(_addr_field(rcpt.get("final-recipient") or rcpt.get("original-recipient", "")))
-        codes[outcome] += [code.group(1)] if code else []
-        diagnostics[outcome] = diagnostics[outcome] or _diag(rcpt.get("diagnostic-code", ""))
+    rcpts = failures.dsn_recipients(mail)
     where = "" if all(p.origin == "top" for p in parts) else " in a forwarded message"
-    original = _original_id(mail)
     outcomes: tuple[tuple[str, Kind], ...] = (("failed", MessageKind.BOUNCE), ("delayed", MessageKind.DELAY))
     for outcome, kind in outcomes:
-        if addrs[outcome]:
+        named = [r for r in rcpts if r.outcome == outcome and r.address]
+        if named:
+            delayed = outcome == "delayed"
+            failed = failures.failed_addresses(mail, bounces.evidence(mail), delayed, rcpts)
             return Classification(
                 kind,
-                f"DSN{where}: Action: {outcome} for {', '.join(addrs[outcome])}",
-                _unique(addrs[outcome]),
-                outcome == "delayed",
-                _unique(codes[outcome]),
-                diagnostics[outcome],
-                original,
+                f"DSN{where}: Action: {outcome} for {', '.join(_unique([r.address for r in named]))}"
+                + (f"; marked from {failed.source}" if failed.source != "DSN" else ""),
+                failed.addresses,
+                delayed,
+                _unique([r.status for r in named]),
+                next((r.diagnostic for r in named if r.diagnostic), ""),
+                _original_id(mail),
                 report_type="delivery-status",
             )
-    return Classification(
-        MessageKind.REPORT,
-        f"DSN{where} reporting delivery, not failure",
-        original_message_id=original,
-        report_type="delivery-status",
-    )
+    if rcpts and all(r.outcome == "delivered" for r in rcpts):
+        return Classification(
+            MessageKind.REPORT,
+            f"DSN{where} reporting delivery, not failure",
+            original_message_id=_original_id(mail),
+            report_type="delivery-status",
+        )
+    return None
 
 
 def _report(mail: InboundMail) -> Classification | None:
@@ -187,13 +191,6 @@ def _report(mail: InboundMail) -> Classification | None:
                 original_message_id=original,
                 report_type="disposition-notification",
             )
-    if mail.content_type == "multipart/report":
-        return Classification(
-            MessageKind.REPORT,
-            f"multipart/report; report-type={mail.report_type or '?'}",
-            original_message_id=_original_id(mail),
-            report_type=mail.report_type,
-        )
     return None
 
 
@@ -207,92 +204,61 @@ def _own(mail: InboundMail) -> Classification | None:
     return None
 
 
-# ---- 3. text bounces ---------------------------------------------------------------------------
-
-_DAEMONS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "bounce", "bounces"})
-_BOUNCE_SUBJECT = re.compile(
-    r"^\s*(undeliverable|undelivered mail|delivery status notification \(failure\)|"
-    r"mail delivery (failed|failure|system)|returned mail|delivery failure|failure notice|"
-    r"message not delivered|non[- ]?delivery|kan ikke leveres|ikke levert|levering mislyktes|"
-    r"unzustellbar|nicht zustellbar|ej levererat|kunde inte levereras)",
-    re.I,
-)
-_DELAY_SUBJECT = re.compile(
-    r"^\s*(delivery status notification \(delay\)|delivery delayed|delayed mail|"
-    r"warning: (message|could not send)|levering forsinket|forsinket levering|"
-    r"delivery notification: delivery has been delayed|zustellung verz)",
-    re.I,
-)
-_DELAY_TEXT = re.compile(
-    r"not yet been delivered|will (continue|keep) (to )?try|still trying|"
-    r"is delayed|has been delayed|forsinket|vil fortsette å prøve",
-    re.I,
-)
-_FAIL_TEXT = re.compile(
-    r"permanent|could not be delivered|couldn't be delivered|failed|"
-    r"kunne ikke leveres|mislyktes",
-    re.I,
-)
-_POSTFIX_RCPT = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?: \(expanded from <[^>]*>\))?:", re.M)
-_AFTER_PHRASE = re.compile(  # the failed addresses follow these words, within a few lines
-    r"delivery has failed to these recipients or groups|following address(?:es|\(es\))? failed|"
-    r"følgende mottak\w*(?:\(e\))? kunne ikke nås|following recipient\w*(?:\(s\))? could not be reached|"
-    r"could ?n[o']t be delivered to|levering til (?:disse|følgende) mottak\w*(?: eller grupper\w*)? "
-    r"mislyktes|kunne ikke leveres til|failed recipients?|undeliverable to",
-    re.I,
-)
-#: where a bounce starts quoting the returned message: addresses after this are not the failed ones
-_RETURNED = re.compile(
-    r"^.*(copy of the message|original message (?:headers|follows)|"
-    r"undelivered message headers|below this line|opprinnelig melding).*$",
-    re.I | re.M,
-)
-_RCPT_TO = re.compile(r"RCPT TO:\s*<([^<>\s]+@[^<>\s]+)>", re.I)
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
-_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_SAID = re.compile(
-    r"(?:said|returned|error from remote mail server[^\n]*):?\s*'?\s*"
-    r"([245]\d\d[ -][^\n']+(?:\n {2,}[^\n]+)*)",
-    re.I,
-)
-_CODE_LINE = re.compile(r"^.*\b[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b.*$", re.M)
+# ---- 3. every other bounce, by its evidence; then any report ------------------------------------
 
 
-def _text_bounce(mail: InboundMail) -> Classification | None:
-    local = mail.from_address.partition("@")[0]
-    daemon = local in _DAEMONS or mail.from_name.lower() in (
-        "mail delivery system",
-        "mail delivery subsystem",
-    )
-    delay_subject, bounce_subject = _DELAY_SUBJECT.search(mail.subject), _BOUNCE_SUBJECT.search(mail.subject)
-    if not (daemon or delay_subject or bounce_subject):
+def _bounce(mail: InboundMail) -> Classification | None:
+    ev = bounces.evidence(mail)
+    if ev.success_subject or not _says_bounce(ev):
         return None
-    text = mail.text
-    returned = _RETURNED.search(text)
-    notice = text[: returned.start()] if returned else text
-    delayed = bool(delay_subject) or (
-        not bounce_subject and bool(_DELAY_TEXT.search(text)) and not _FAIL_TEXT.search(text)
+    rcpts = failures.dsn_recipients(mail)
+    outcomes = {r.outcome for r in rcpts}
+    delayed = bool(ev.delay_subject) or (
+        not ev.failure_subject
+        and not ev.failed_header
+        and "failed" not in outcomes
+        and ("delayed" in outcomes or (ev.delay_text and not ev.failure_text))
     )
-    found = [a.strip().lower() for v in mail.headers.get("x-failed-recipients", ()) for a in v.split(",")]
-    found += _POSTFIX_RCPT.findall(notice)
-    for m in _AFTER_PHRASE.finditer(notice):
-        found += _EMAIL.findall(notice, m.end(), m.end() + 400)
-    found += _RCPT_TO.findall(notice)
-    ours = {mail.from_address, *mail.to, *mail.cc}
-    failed = _unique([a.lower().strip(".") for a in found if a and a.lower() not in ours])
-    said = _SAID.search(text) or _CODE_LINE.search(text)
-    by_subject = delay_subject or bounce_subject
-    signal = f"subject {by_subject.group(0).strip()!r}" if by_subject else f"sender {mail.from_address}"
+    failed = failures.failed_addresses(mail, ev, delayed, rcpts)
+    statuses, said = failures.text_status(mail)
+    told = [r for r in rcpts if r.outcome == ("delayed" if delayed else "failed")]
     return Classification(
         MessageKind.DELAY if delayed else MessageKind.BOUNCE,
-        f"text {'delay notice' if delayed else 'bounce'} ({signal})"
-        + ("" if failed else ", no failed address found"),
-        failed,
+        f"{'delay notice' if delayed else 'bounce'} by its evidence ({'; '.join(ev.signals())})"
+        + (f", the address from {failed.source}" if failed.addresses else ", no failed address found"),
+        failed.addresses,
         delayed,
-        _unique(_STATUS.findall(text))[:5],
-        " ".join(said.group(said.lastindex or 0).split())[:300] if said else "",
+        _unique([r.status for r in told]) or statuses,
+        next((r.diagnostic for r in told if r.diagnostic), "") or said,
         _original_id(mail),
+        report_type=mail.report_type,
     )
+
+
+def _says_bounce(ev: bounces.Evidence) -> bool:
+    """Enough evidence to read a mail as a bounce (or a delay notice) at all. A no-reply sender
+    alone is not: it must also say that something failed, and return our mail or a DSN."""
+    return bool(
+        ev.daemon == "delivery"
+        or ev.failure_subject
+        or ev.delay_subject
+        or ev.failed_header
+        or (ev.daemon == "automatic" and ev.failure_text and (ev.dsn_part or ev.returned))
+    )
+
+
+def _any_report(mail: InboundMail) -> Classification | None:
+    """A multipart/report nothing above could read: a report, never a person's mail."""
+    if mail.content_type == "multipart/report" or any(
+        "delivery-status" in p.content_type for p in mail.parts
+    ):
+        return Classification(
+            MessageKind.REPORT,
+            f"multipart/report; report-type={mail.report_type or '?'}",
+            original_message_id=_original_id(mail),
+            report_type=mail.report_type,
+        )
+    return None
 
 
 # ---- 4. auto-replies, lists, read receipts -----------------------------------------------------
@@ -382,6 +348,15 @@ def _auto_subject(mail: InboundMail) -> Classification | None:
     return _auto(mail, f"subject prefix {m.group(0).strip()!r}") if m else None
 
 
+def _automatic_sender(mail: InboundMail) -> Classification | None:
+    """Mail from a no-reply address that is not a bounce is an auto-reply; a delivery daemon's
+    that is not (a success notice) is a report."""
+    kind, sender = bounces.sender_daemon(mail)
+    if kind == "delivery":
+        return Classification(MessageKind.REPORT, f"daemon sender {sender}, nothing failed")
+    return _auto(mail, f"automatic sender {sender}") if kind else None
+
+
 def _auto(mail: InboundMail, reason: str) -> Classification:
     anchor = mail.date.date() if mail.date else None
     return Classification(
@@ -408,16 +383,6 @@ def _person(mail: InboundMail) -> Classification:
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
-
-
-def _addr_field(value: str) -> str:
-    """ "rfc822; Kari@Example.EDU" -> "kari@example.edu"."""
-    return value.rpartition(";")[2].strip().strip("<>").lower()
-
-
-def _diag(value: str) -> str:
-    kind, sep, rest = value.partition(";")
-    return " ".join((rest if sep and " " not in kind.strip() else value).split())[:300]
 
 
 _MSGID_LINE = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]+>)", re.I | re.M)
