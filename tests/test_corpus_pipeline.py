@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from projects import Project
@@ -66,11 +67,15 @@ def outcomes(mail_world, tmp_path_factory):
             "on outbox.dedupe_key like 'aml-2020:inbound' || inbound.id || ':%' "
             "group by inbound.id"
         ).fetchall()
+        failing = conn.execute("select inbound_id, address from address_failures order by id").fetchall()
+        stored = conn.execute("select distinct inbound_id from submissions").fetchall()
     assert report.fetched == len(names) == len(rows)
     left = mail_world.messages(service)
     return {
         "rows": dict(zip(names, rows, strict=True)),
         "answers": dict(answers),
+        "failing": failing,
+        "with_submissions": {r[0] for r in stored},
         "left": left,
         "names": names,
     }
@@ -98,6 +103,49 @@ def test_message_ends_as_expected(outcomes, name):
         assert answered == 0
     else:
         assert answered >= 1
+
+
+def twin(name: str) -> dict[str, Any]:
+    return json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_every_bounce_marks_the_address_it_failed_for(outcomes):
+    """Each bounce of the corpus recorded its failed addresses (the ones we sent to) as failing,
+    tied to its own inbound row; nothing else marked an address."""
+    bounces = [n for n in outcomes["names"] if EXPECTED[n]["kind"] == "bounce"]
+    assert len(bounces) >= 15
+    want = sorted((outcomes["rows"][n][0], a) for n in bounces for a in twin(n)["failed_recipients"])
+    assert sorted(outcomes["failing"]) == want
+
+
+def test_machines_store_no_submission_and_our_returned_invitations_none_either(outcomes):
+    """No message of a machine kind (bounce, delay, auto-reply, report, list, own) stored a form,
+    not even the returned invitations from daemons inside institution_domains, whose form is ours."""
+    machine = {n for n, row in outcomes["rows"].items() if row[2] in MACHINE_OUTCOMES}
+    assert {n for n in outcomes["names"] if n.startswith("returned-invitation-")} <= machine
+    assert not {outcomes["rows"][n][0] for n in machine} & outcomes["with_submissions"]
+
+
+def test_only_machine_mail_in_the_inbox_leaves_the_outbox_empty(tmp_path, mail_world):
+    """Every machine-kind message of the corpus, alone in a fresh mailbox, through Dovecot and a
+    poll: not one outbox row (no receipt, correction or notice), not one submission."""
+    names = [n for n in sorted(EXPECTED) if EXPECTED[n]["outcome"] in MACHINE_OUTCOMES]
+    service = mail_world.new_user("machines")
+    p = corpus_project(tmp_path, mail_world, service)
+    for name in names:
+        mail_world.deliver((CORPUS / f"{name}.eml").read_bytes(), service, mail_from="x@example.edu")
+    app = App(config_mod.load(p.config, p.env))
+    box = connect(app.imap_settings())
+    report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
+    box.logout()
+    with sqlite3.connect(p.dir / "data" / "skjemapost.db") as conn:
+        kinds = conn.execute("select kind, count(*) from inbound group by kind").fetchall()
+        outbox = conn.execute("select count(*) from outbox").fetchone()[0]
+        submissions = conn.execute("select count(*) from submissions").fetchone()[0]
+    app.close()
+    assert report.fetched == len(names) >= 30
+    assert sum(n for _, n in kinds) == len(names) and (outbox, submissions) == (0, 0)
+    assert {k for k, _ in kinds} <= {"bounce", "delay", "auto-reply", "report", "list", "own"}
 
 
 def test_a_30_mb_attachment_is_turned_away_with_an_answer(tmp_path, mail_world):

@@ -22,9 +22,11 @@ from projects import Project
 from service.app.wiring import App
 from service.campaign.roster import read_roster
 from service.config import settings as config_mod
-from service.mail.classifier import MACHINE_KINDS
+from service.mail.answerable import answer_address, refusal
+from service.mail.classifier import MACHINE_KINDS, classify, is_machine
 from service.mail.parser import parse, received_time
 from service.models import Decision
+from service.store.outbox import OutboxRow
 
 CORPUS = Path(__file__).parent / "corpus"
 ROOT = Path(__file__).parent.parent
@@ -52,6 +54,10 @@ def corpus_project(path: Path) -> Project:
     p.write_roster()
     p.setup()
     return p
+
+
+#: the outbox after every corpus message was decided and committed (filled by ``decided``)
+OUTBOX: list[OutboxRow] = []
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +98,7 @@ def decided(tmp_path_factory) -> Iterator[dict[str, Decision | Exception]]:
                 continue
             assert store.record_decision(campaign, row_id, decision, NOW), name
             out[name] = decision
+        OUTBOX[:] = store.outbox_rows(campaign, ["queued", "sending", "sent", "failed", "bounced"])
         yield out
     finally:
         app.close()
@@ -162,3 +169,43 @@ def test_a_delay_names_the_delayed_recipient_and_marks_nothing_failing(decided, 
 def test_every_bounce_in_the_corpus_names_its_failed_address():
     """The bounce test above is not vacuous: every bounce twin lists its failed recipients."""
     assert BOUNCES and all(_twin(n).get("failed_recipients") for n in BOUNCES)
+
+
+# ---- never answer a machine ----------------------------------------------------------------------
+
+
+def test_no_machine_message_in_the_corpus_put_a_row_in_the_outbox(decided):
+    """The whole corpus decided and committed: every outbox row is an answer that a person's
+    message queued (a receipt, a correction or a notice), none is owed to a machine's message,
+    and every message the classifier calls a machine's queued nothing."""
+    machines = [n for n in NAMES if is_machine(classify(parse((CORPUS / f"{n}.eml").read_bytes())))]
+    assert len(machines) >= 30
+    for name in machines:
+        d = _decision(decided, name)
+        assert (d.answers, d.submissions) == ((), ()), name
+    queued = [m.dedupe_key for n in NAMES if n not in machines for m in _decision(decided, n).answers]
+    assert sorted(row.dedupe_key for row in OUTBOX) == sorted(queued)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_answer_rule_holds_for_every_corpus_message(decided, name):
+    """Whatever ``answerable.refusal`` turns away (hourly cap aside) got no answer at its sender."""
+    mail = parse((CORPUS / f"{name}.eml").read_bytes())
+    found = refusal(mail, classify(mail), sent_last_hour=lambda address: 0, per_hour=5)
+    to_sender = [m for m in _decision(decided, name).answers if answer_address(mail) in m.recipients]
+    if found is not None:
+        assert to_sender == [], found.reason
+
+
+RETURNED = [n for n in NAMES if n.startswith("returned-invitation-")]
+
+
+@pytest.mark.parametrize("name", RETURNED)
+def test_our_invitation_returned_by_a_daemon_in_our_own_domain_stores_nothing(decided, name):
+    """A daemon address inside institution_domains (no-reply@, post_master@) returning our
+    invitation with its form: a bounce that marks the leader's address, no submission stored for
+    the unit, nobody answered."""
+    d = _decision(decided, name)
+    assert (d.kind, d.submissions, d.answers) == ("bounce", (), ())
+    assert [a for a, _ in d.failing_addresses] == _twin(name)["failed_recipients"]
+    assert len(RETURNED) == 2

@@ -3,9 +3,10 @@ is read for facts (a unit's earlier forms, our own sent mail) and the decision g
 ``Decision`` that the poller commits in one transaction, then acts on (moves the message).
 
 Exact signals first (DESIGN.md, "Mail"): the token inside the attachment, then the reference in
-the subject or body, then the sender's address. A machine is never answered; anything that
-cannot be matched with confidence goes to a person ("needs review"), never silently dropped and
-never silently accepted.
+the subject or body, then the sender's address. A machine is never answered: every answer to the
+sender passes ``mail/answerable.refusal`` first (``_no_answer``), the one place that rule lives.
+Anything that cannot be matched with confidence goes to a person ("needs review"), never silently
+dropped and never silently accepted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.forms.read import read_form
 from service.forms.validate import validate
 from service.jobs.match import Directory, match_form
 from service.jobs.notices import challenge_answers, challenge_lines, notices
+from service.mail.answerable import NoAnswer, answer_address, refusal
 from service.mail.classifier import Classification, classify, is_machine, spreadsheets
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Letters, Reply
@@ -82,7 +84,7 @@ class Processor:
         """What ``mail`` is and what follows from it. ``force_unit``: a person assigned it."""
         c = classify(mail)
         if is_machine(c):
-            return self._machine(mail, c)
+            return self._machine(mail, c)  # recorded, never answered (``answerable`` says so too)
         return self._person(mail, c, inbound_id, received_at, now, force_unit=force_unit)
 
     # -- machines ---------------------------------------------------------------------------
@@ -154,7 +156,7 @@ class Processor:
         detail: dict[str, Any] = {"sender": sender, "forms": [_describe(x) for x in found]}
         if not forms:
             rejected = [x for x in found if x.rejection is not None]
-            if rejected and thread_unit and self._answerable(sender, thread_unit):
+            if rejected and thread_unit and self._speaks_for(sender, thread_unit):
                 return self._rejected(
                     mail,
                     rejected,
@@ -163,6 +165,7 @@ class Processor:
                     received_at=received_at,
                     now=now,
                     detail=detail,
+                    no_answer=self._no_answer(mail, c, now),
                 )
             kind = MessageKind.SUBMISSION if found else MessageKind.QUESTION
             why = "no readable form" if found else "a message without a form"
@@ -185,23 +188,25 @@ class Processor:
                 troubled[0].unit or thread_unit,
                 detail | {"why": "; ".join(x.trouble for x in troubled)},
             )
+        no_answer = self._no_answer(mail, c, now)
         subs, answers, told = [], [], []
         for x in forms:
-            sub, answer = self._submission(mail, x, inbound_id, received_at, now)
+            sub, answer = self._submission(
+                mail, x, inbound_id, received_at=received_at, now=now, no_answer=no_answer
+            )
             subs.append(sub)
             if answer is not None:
                 answers.append(answer)
             if sub.valid:
                 told += self._notices(sub, received_at, now)
         outcome = "receipt" if all(s.valid for s in subs) else "correction"
-        capped = len(answers) < len(subs)
         answers += told
         return Decision(
             MessageKind.SUBMISSION,
-            outcome + ("-capped" if capped else ""),
+            outcome + _suffix(no_answer),
             self.folders.processed,
             subs[0].unit_code,
-            detail | {"units": [s.unit_code for s in subs]},
+            detail | {"units": [s.unit_code for s in subs]} | _unanswered(no_answer),
             submissions=tuple(subs),
             answers=tuple(answers),
         )
@@ -265,17 +270,21 @@ class Processor:
         else:
             x.trouble = f"{sender} is not known and not in the institution's domains"
 
-    def _answerable(self, sender: str, code: str) -> bool:
+    def _speaks_for(self, sender: str, code: str) -> bool:
+        """Whether ``sender`` is someone to tell why the unit's files could not be read."""
         return (
             self.dir.may_send_for(sender, code) or _domain(sender) in self.config.campaign.institution_domains
         )
 
-    def _capped(self, address: str, now: dt.datetime) -> bool:
-        """The loop guard: no address gets more than the configured mails per hour."""
+    def _no_answer(self, mail: InboundMail, c: Classification, now: dt.datetime) -> NoAnswer | None:
+        """Why ``mail``'s sender gets no answer (``answerable.refusal``), or None. The loop guard
+        counts what went to the address in the hour before ``now``."""
         since = now - dt.timedelta(hours=1)
-        return (
-            self.store.sent_to_since(self.campaign, address, since)
-            >= self.config.mail.max_per_address_per_hour
+        return refusal(
+            mail,
+            c,
+            sent_last_hour=lambda address: self.store.sent_to_since(self.campaign, address, since),
+            per_hour=self.config.mail.max_per_address_per_hour,
         )
 
     def _notices(self, sub: NewSubmission, received_at: dt.datetime, now: dt.datetime) -> list[NewMail]:
@@ -295,7 +304,14 @@ class Processor:
         )
 
     def _submission(
-        self, mail: InboundMail, x: _Found, inbound_id: int, received_at: dt.datetime, now: dt.datetime
+        self,
+        mail: InboundMail,
+        x: _Found,
+        inbound_id: int,
+        *,
+        received_at: dt.datetime,
+        now: dt.datetime,
+        no_answer: NoAnswer | None,
     ) -> tuple[NewSubmission, NewMail | None]:
         assert x.reading is not None and x.unit is not None
         unit = self.dir.units[x.unit]
@@ -315,9 +331,9 @@ class Processor:
             hashlib.sha256(x.attachment.data).hexdigest(),
             sent_by=x.details.get("sent_by", ""),
         )
-        to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
-        if self._capped(to.address, now):
+        if no_answer is not None:
             return sub, None
+        to = Mailbox(answer_address(mail), mail.from_name)
         reply = Reply(
             to, f"inbound{inbound_id}:{unit.code}:{'receipt' if valid else 'correction'}", mail.message_id
         )
@@ -364,6 +380,7 @@ class Processor:
         received_at: dt.datetime,
         now: dt.datetime,
         detail: dict[str, Any],
+        no_answer: NoAnswer | None,
     ) -> Decision:
         """Files we cannot read: tell the sender what to do, with a fresh form attached."""
         unit = self.dir.units[code]
@@ -377,9 +394,9 @@ class Processor:
             for x in rejected
             if x.rejection is not None
         ]
-        to = Mailbox(mail.reply_to or mail.from_address, mail.from_name)
+        to = Mailbox(answer_address(mail), mail.from_name)
         answers: tuple[NewMail, ...] = ()
-        if not self._capped(to.address, now):
+        if no_answer is None:
             answers = (
                 self.letters.correction(
                     unit,
@@ -392,10 +409,10 @@ class Processor:
             )
         return Decision(
             MessageKind.SUBMISSION,
-            "rejected" if answers else "rejected-capped",
+            "rejected" + _suffix(no_answer),
             self.folders.processed,
             code,
-            detail | {"codes": [x.rejection.code for x in rejected if x.rejection]},
+            detail | {"codes": [x.rejection.code for x in rejected if x.rejection]} | _unanswered(no_answer),
             answers=answers,
         )
 
@@ -422,6 +439,18 @@ def _one_form_per_unit(forms: list[_Found]) -> None:
             forms.remove(x)
         else:
             x.trouble = f"two different forms for {x.unit} in one message"
+
+
+def _suffix(no_answer: NoAnswer | None) -> str:
+    """What an outcome adds when its answer was withheld: "-capped" for the hourly cap, else
+    "-unanswered" (the reason stands in the detail)."""
+    if no_answer is None:
+        return ""
+    return "-capped" if no_answer.rule == "cap" else "-unanswered"
+
+
+def _unanswered(no_answer: NoAnswer | None) -> dict[str, Any]:
+    return {"unanswered": no_answer.reason} if no_answer else {}
 
 
 def _domain(address: str) -> str:
