@@ -98,7 +98,13 @@ def invitation(code: str) -> tuple[str, str, str]:
     u = UNITS[code]
     coordinator = COORDINATORS[u.faculty]
     context = {
-        "campaign": {"id": CAMPAIGN, "title": TITLE, "opens": OPENS, "deadline": DEADLINE},
+        "campaign": {
+            "id": CAMPAIGN,
+            "title": TITLE,
+            "opens": OPENS,
+            "deadline": DEADLINE,
+            "guidance_url": "",  # the corpus's campaign links no guidance page
+        },
         "sender": {"name": SERVICE_NAME, "address": SERVICE},
         "unit": {
             "code": u.code,
@@ -112,6 +118,7 @@ def invitation(code: str) -> tuple[str, str, str]:
         "reference": ref(code),
         "coordinators": [{"name": coordinator[0], "email": coordinator[1]}],
         "attachment_name": attachment_name(code),
+        "verneombud_copied": bool(u.verneombud_email),  # mail.cc_verneombud is on by default
     }
     r = renderer().render("leader-invitation", u.language, context)
     return r.subject, r.text, r.html
