@@ -6,6 +6,10 @@ their sent copies when that check is on, or by sending them again when it is off
 messages that were in flight are duplicated). 4xx replies and lost connections are retried with
 backoff; a 5xx marks the row failed with the server's reply; a row still failing after its
 retries stays queued for the next run.
+
+The store commits about once per message, not twice (``_Marks``): each row's "sending" is its own
+commit, made just before its SMTP transaction as the guarantees need, and the outcomes that came in
+since ride along in it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from service.net.imap import SentCopies
 from service.net.smtp import Outgoing, Result, SmtpSettings, send_all
 from service.store.database import Store
 from service.store.outbox import OutboxRow
+
+Mark = tuple[int, str, str | None]  # (outbox row id, status, error)
 
 
 @dataclass
@@ -40,6 +46,49 @@ class Transport:
     mail_from: str
     copies: SentCopies | None = None
     copy_to: str = ""  # the service's own address, when copies are on
+
+
+class _Marks:
+    """The drain's row states, in as few commits as the crash guarantees allow.
+
+    A row's "sending" is committed just before its SMTP transaction (``start``), as before. An
+    outcome (sent, failed, back to queued) is not committed on its own: it rides along in the next
+    row's "sending" commit, or, if no row starts first, is committed as soon as the event loop
+    comes round (``call_soon``, before it waits on anything), with the outcomes that came in
+    meanwhile. So a message that went out is unrecorded hardly longer than with a commit of its
+    own, and a crash still leaves only the rows in flight in "sending"; the store just commits
+    about once per message instead of twice.
+    """
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store, self.clock = store, clock
+        self.pending: list[Mark] = []
+        self.flush_scheduled = False
+        self.error: Exception | None = None  # a commit that failed inside the loop, raised after it
+
+    def start(self, row_id: int) -> None:
+        self._commit((row_id, "sending", None))
+
+    def settle(self, row_id: int, status: str, error: str | None) -> None:
+        self.pending.append((row_id, status, error))
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_in_loop)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._commit()
+
+    def _commit(self, *more: Mark) -> None:
+        self.store.mark_many([*self.pending, *more], self.clock.now())
+        self.pending.clear()  # only once committed: a failed commit leaves them for the next try
+
+    def _flush_in_loop(self) -> None:
+        self.flush_scheduled = False
+        try:
+            self.flush()
+        except Exception as exc:  # a callback's exception would only be logged by the loop
+            self.error = exc
 
 
 def recover(store: Store, campaign_id: str, transport: Transport, clock: Clock, report: DrainReport) -> None:
@@ -74,16 +123,18 @@ def drain_once(
     copy = (transport.copy_to,) if transport.copies and transport.copy_to else ()
     messages = [Outgoing(r.id, transport.mail_from, r.recipients + copy, r.payload) for r in rows.values()]
 
+    marks = _Marks(store, clock)
+
     def started(msg: Outgoing) -> None:
-        store.mark(msg.key, "sending", clock.now())
+        marks.start(msg.key)
 
     def done(msg: Outgoing, result: Result) -> None:
         row = rows[msg.key]
         if result.fate == "sent":
-            store.mark(row.id, "sent", clock.now(), result.detail or None)
+            marks.settle(row.id, "sent", result.detail or None)
             report.sent += 1
         elif result.fate == "failed":
-            store.mark(row.id, "failed", clock.now(), result.detail)
+            marks.settle(row.id, "failed", result.detail)
             if row.kind.startswith("leader-") and meaning(result.detail) in (NO_SUCH_ADDRESS, DOMAIN):
                 # the leader's address was refused at once: the unit's address fails, as on a bounce
                 store.note_failing_address(
@@ -92,14 +143,27 @@ def drain_once(
             report.failed += 1
             report.failures.append((row.dedupe_key, result.detail))
         else:
-            store.mark(row.id, "queued", clock.now(), result.detail)
+            marks.settle(row.id, "queued", result.detail)
             report.deferred += 1
             report.failures.append((row.dedupe_key, result.detail))
         if progress:
             progress(row, result)
 
     if messages:
-        asyncio.run(send_all(messages, transport.smtp, started, done, should_stop=should_stop))
+        try:
+            asyncio.run(
+                send_all(
+                    messages,
+                    transport.smtp,
+                    started,
+                    done,
+                    should_stop=lambda: should_stop() or marks.error is not None,
+                )
+            )
+        finally:
+            marks.flush()  # what the last loop turn left
+        if marks.error is not None:
+            raise marks.error
     if transport.copies and report.sent:
         transport.copies.file()
     return report

@@ -12,7 +12,6 @@ stdlib parser. Result: ~1.2 ms per message.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import re
@@ -147,8 +146,16 @@ def _attachment_part(att: Attachment) -> bytes:
         f"Content-Disposition: {disposition}\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    body: bytes = base64.encodebytes(att.data).replace(b"\n", b"\r\n")
-    return head.encode() + body
+    return head.encode() + _base64_lines(att.data)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in CRLF-ended lines of 76 characters, as ``base64.encodebytes`` writes them (but
+    with CRLF), at half its cost: one C call for the whole, not one per 57-byte line."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    lines.append(b"")
+    return b"\r\n".join(lines)
 
 
 def compose(

@@ -89,22 +89,27 @@ class OutboxStore(StoreBase):
             ]
 
     def mark(self, row_id: int, status: str, now: dt.datetime, error: str | None = None) -> None:
-        """Move one row to ``status``; "sending" also counts an attempt.
+        """Move one row to ``status``; "sending" also counts an attempt."""
+        self.mark_many([(row_id, status, error)], now)
 
-        Called twice per message on the send path, so the statements are built once (below)
-        and only their parameters change.
+    def mark_many(self, marks: Sequence[tuple[int, str, str | None]], now: dt.datetime) -> None:
+        """Move rows to new states, each ``(row id, status, error)``, in one transaction, in order.
+
+        The send path commits about once per message (a drain's outcomes ride along with the next
+        row's "sending"), so the statements are built once (below) and only their parameters change.
         """
-        params: dict[str, Any] = {"row_id": row_id, "status": status, "now": now}
-        if status == "sent":
-            stmt = _MARK_SENT
-            params["error"] = error[:2000] if error else None
-        elif error is not None:
-            stmt, params["error"] = _MARK_WITH_ERROR, error[:2000]
-        else:
-            stmt = _MARK_SENDING if status == "sending" else _MARK
-        assert status in OUTBOX_STATES
         with self._tx() as conn:
-            conn.execute(stmt, params)
+            for row_id, status, error in marks:
+                assert status in OUTBOX_STATES
+                params: dict[str, Any] = {"row_id": row_id, "status": status, "now": now}
+                if status == "sent":
+                    stmt = _MARK_SENT
+                    params["error"] = error[:2000] if error else None
+                elif error is not None:
+                    stmt, params["error"] = _MARK_WITH_ERROR, error[:2000]
+                else:
+                    stmt = _MARK_SENDING if status == "sending" else _MARK
+                conn.execute(stmt, params)
 
     def outbox_counts(self, campaign_id: str) -> dict[str, int]:
         query = (
