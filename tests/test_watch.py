@@ -262,3 +262,38 @@ def test_a_runner_without_the_lock_sleeps_between_looks_and_never_watches(fake_t
     ).run()
     assert lease.acquired == 3 and fake_time.sleeps == [BEAT_SECONDS] * 3
     assert watch.waits == [] and not lease.released
+
+
+def test_idling_the_holder_beats_the_heart_and_cycles_on_schedule() -> None:
+    """Eleven minutes spent waiting on the inbox (time passed by the waits themselves): a heartbeat
+    every 30 s renews the lock, a cycle every 5 minutes runs, each wait ends when one is due."""
+    stop = StopFlag()
+    lease, cycles = FakeLease(), []
+    captured: list[Any] = []
+
+    class Passing(RecordingWatch):
+        def wait(self, seconds: float) -> None:
+            for job in captured[-1].jobs:  # the waited time passes for the schedule
+                job.next_run -= dt.timedelta(seconds=seconds)
+            super().wait(seconds)
+            if sum(self.waits) >= 660 - 1:
+                self.stop.requested = True
+
+    class Capturing(Runner):
+        def jobs_from_now(self) -> Any:
+            captured.append(super().jobs_from_now())
+            return captured[-1]
+
+    watch = Passing(stop, 10**6)
+    Capturing(
+        lambda: cycles.append(1) or {},
+        lease,  # type: ignore[arg-type]
+        FixedClock(),  # type: ignore[arg-type]
+        stop,
+        every_minutes=5,
+        watch=watch,  # type: ignore[arg-type]
+    ).run()
+    # 22 waits of a heartbeat's length; a near-nothing one where a cycle and a beat coincide
+    assert sum(s > 1 for s in watch.waits) == 22 and all(s <= BEAT_SECONDS for s in watch.waits)
+    assert len(cycles) == 3  # at the start, at 5 and at 10 minutes
+    assert lease.beats >= 22  # every 30 s, and after each cycle
