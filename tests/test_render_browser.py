@@ -23,14 +23,16 @@ MUST_SEE = {
         REFERENCE,
         "Svar på denne e-posten og legg ved det utfylte skjemaet.",
         "ikke som PDF",
-        "Fyll ut skjemaet sammen med verneombudet",
+        "Fyll ut skjemaet i samråd med verneombudet.",
+        "Hovedfokuset høsten 2020",
     ],
     "en": [
         "Wednesday 16 December 2020",
         REFERENCE,
         "Reply to this email with the completed form attached.",
         "not as a PDF",
-        "Fill in the form together with your safety representative",
+        "Fill in the form in consultation with your safety representative.",
+        "The main focus in autumn 2020",
     ],
 }
 
