@@ -444,11 +444,12 @@ def test_a_delivery_daemon_in_any_shape_is_a_bounce_whatever_its_subject(sender)
 
 
 def returning(
-    sender: str, text: str, *, to: str = "kari@example.edu", mid: str = "<i1.skjemapost@x.edu>"
+    sender: str, text: str, *, to: str = "To: kari@example.edu", mid: str = "<i1.skjemapost@x.edu>"
 ) -> bytes:
-    """A notice carrying a copy of mail with Message-ID ``mid`` (ours by default), form attached."""
+    """A notice carrying a copy of mail with Message-ID ``mid`` (ours by default), form attached;
+    ``to`` holds the copy's address (and delivery) header lines."""
     inner = (
-        f"From: hms@x.edu\nTo: {to}\nSubject: Skjema\nMessage-ID: {mid}\nMIME-Version: 1.0\n"
+        f"From: hms@x.edu\n{to}\nSubject: Skjema\nMessage-ID: {mid}\nMIME-Version: 1.0\n"
         'Content-Type: multipart/mixed; boundary="i"\n\n--i\nContent-Type: text/plain\n\nHei\n'
         "--i\nContent-Type: application/vnd.ms-excel; name=skjema.xlsx\n\nPK\n--i--\n"
     )
@@ -545,3 +546,27 @@ def test_a_multipart_report_with_no_evidence_of_failure_stays_a_report():
         "--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n--r--\n",
     )
     assert classified(raw).kind == "report"
+
+
+def test_a_returned_copy_to_two_addresses_marks_the_mailbox_it_was_delivered_to():
+    """Our invitation goes to the leader with the verneombud copied. A mailbox's own daemon that
+    returns it (saying nothing of who) marks the mailbox the copy lay in (Delivered-To, or the
+    mail store's Received "for <x>"); a copy that does not say marks nobody rather than guess."""
+    inner = "To: Kari <kari@example.edu>\nCc: per@example.edu"
+    delivered = classified(
+        returning(
+            "post_master@example.edu", "Postkassen er full.", to=f"Delivered-To: per@example.edu\n{inner}"
+        )
+    )
+    assert (delivered.kind, delivered.failed_recipients) == ("bounce", ("per@example.edu",))
+    received = classified(
+        returning(
+            "post_master@example.edu",
+            "Postkassen er full.",
+            to=f"Received: from mx by store with LMTP\n for <kari@example.edu>; Mon, 23 Nov 2020\n{inner}",
+        )
+    )
+    assert received.failed_recipients == ("kari@example.edu",)
+    unsaid = classified(returning("post_master@example.edu", "Postkassen er full.", to=inner))
+    assert (unsaid.kind, unsaid.failed_recipients) == ("bounce", ())
+    assert "no failed address found" in unsaid.reason

@@ -3,6 +3,7 @@ poller; each ends as exactly one stored row in one folder, with the outcome in o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -13,6 +14,7 @@ from projects import Project
 
 from service.app.wiring import App
 from service.campaign.roster import read_roster
+from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.jobs.poll import poll_once
 from service.net.imap import connect
@@ -22,6 +24,9 @@ CORPUS = Path(__file__).parent / "corpus"
 ROOT = Path(__file__).parent.parent
 EXPECTED = json.loads((CORPUS / "outcomes.json").read_text(encoding="utf-8"))
 MACHINE_OUTCOMES = {"bounce-recorded", "delay-noted", "auto-reply-noted", "ignored", "sent-copy"}
+# The corpus campaign's own time, as in test_decide: after its newest message, before it closes
+# (campaign.closes, four weeks after the deadline), so a form is answered as in the campaign.
+NOW = dt.datetime(2021, 1, 4, 9, 0, tzinfo=dt.UTC)
 
 
 def corpus_project(path: Path, world, service: str) -> Project:
@@ -54,7 +59,7 @@ def outcomes(mail_world, tmp_path_factory):
     names = sorted(x.stem for x in CORPUS.glob("*.eml"))
     for name in names:
         mail_world.deliver((CORPUS / f"{name}.eml").read_bytes(), service, mail_from="x@example.edu")
-    app = App(config_mod.load(p.config, p.env))
+    app = App(config_mod.load(p.config, p.env), FixedClock(NOW))
     box = connect(app.imap_settings())
     report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
     box.logout()
@@ -134,7 +139,7 @@ def test_only_machine_mail_in_the_inbox_leaves_the_outbox_empty(tmp_path, mail_w
     p = corpus_project(tmp_path, mail_world, service)
     for name in names:
         mail_world.deliver((CORPUS / f"{name}.eml").read_bytes(), service, mail_from="x@example.edu")
-    app = App(config_mod.load(p.config, p.env))
+    app = App(config_mod.load(p.config, p.env), FixedClock(NOW))
     box = connect(app.imap_settings())
     report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
     box.logout()
@@ -161,7 +166,7 @@ def test_a_30_mb_attachment_is_turned_away_with_an_answer(tmp_path, mail_world):
     service = mail_world.new_user("big")
     p = corpus_project(tmp_path, mail_world, service)
     mail_world.deliver(raw, service, mail_from="x@example.edu")
-    app = App(config_mod.load(p.config, p.env))
+    app = App(config_mod.load(p.config, p.env), FixedClock(NOW))
     box = connect(app.imap_settings())
     report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
     box.logout()

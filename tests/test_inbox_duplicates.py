@@ -14,9 +14,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_corpus_pipeline import corpus_project
+from test_corpus_pipeline import NOW, corpus_project
 
 from service.app.wiring import App
+from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.jobs.poll import PollReport, poll_once
 from service.net.imap import connect
@@ -54,7 +55,7 @@ class Inbox:
         self.world = mail_world
         self.service = mail_world.new_user("dupes")
         self.project = corpus_project(tmp_path, mail_world, self.service)
-        self.app = App(config_mod.load(self.project.config, self.project.env))
+        self.app = App(config_mod.load(self.project.config, self.project.env), FixedClock(NOW))
 
     def deliver(self, raw: bytes) -> None:
         self.world.deliver(raw, self.service, mail_from="x@example.edu")

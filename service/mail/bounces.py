@@ -24,6 +24,7 @@ something failed and returns our mail (or a DSN): otherwise it is an automatic a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
@@ -230,7 +231,7 @@ def returned_copy(mail: InboundMail) -> Returned | None:
     """The copy of our own mail that ``mail`` returns or quotes, if it does."""
     for fwd in mail.forwarded:
         if is_ours(fwd.message_id):
-            return Returned(fwd.message_id, fwd.to)
+            return Returned(fwd.message_id, _sent_to(fwd.to, fwd.headers))
     quoted = _returned_line(mail.text)
     if quoted is None:
         return None
@@ -238,8 +239,26 @@ def returned_copy(mail: InboundMail) -> Returned | None:
     message_id = message_id_in(block.get("message-id", ""))
     if not is_ours(message_id):
         return None
-    found = addresses([" ".join(str(v).split()) for k in ("to", "cc") for v in block.get_all(k, [])])
-    return Returned(message_id, tuple(dict.fromkeys(a for _, a in found)), quoted=True)
+    headers: dict[str, list[str]] = {}
+    for name, value in block.items():
+        headers.setdefault(name.lower(), []).append(" ".join(str(value).split()))
+    found = addresses(headers.get("to", []) + headers.get("cc", []))
+    return Returned(message_id, _sent_to(tuple(dict.fromkeys(a for _, a in found)), headers), quoted=True)
+
+
+_FOR = re.compile(r"\bfor\s+<([^<>\s]+@[^<>\s]+)>", re.I)
+
+
+def _sent_to(to: tuple[str, ...], headers: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The addresses our returned mail went to (its To and Cc), narrowed to the one whose mailbox
+    this copy was delivered to when the copy says so (Delivered-To, X-Original-To, a Received
+    "for <x>"): an invitation goes to the leader and, copied, to the verneombud."""
+    named = [
+        a for name in ("delivered-to", "x-original-to") for _, a in addresses(list(headers.get(name, ())))
+    ]
+    named += [m.group(1).lower() for value in headers.get("received", ()) for m in _FOR.finditer(value)]
+    delivered = [a for a in dict.fromkeys(named) if a in to]
+    return (delivered[0],) if len(delivered) == 1 else to
 
 
 _HEADER_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]+:")

@@ -854,19 +854,33 @@ def auto_reply(
     )
 
 
-def original_headers(code: str, to: str | None = None) -> str:
-    """The headers of our invitation, as a returned-message part shows them."""
+def original_headers(code: str, to: str | None = None, *, delivered: bool = False) -> str:
+    """The headers of our invitation, as a returned-message part shows them: to the leader, the
+    verneombud copied (``mail.cc_verneombud`` is on by default), so our relay's Received line
+    names no single recipient. ``to`` is a single addressee instead. ``delivered``: the copy as
+    it lay in the leader's mailbox (Delivered-To, the mail store's Received line), as a
+    forwarding rule passes it on."""
     u = UNITS[code]
+    rcpt = to or u.leader_email
+    copied = to is None and bool(u.verneombud_email)
+    stored = (
+        f"Delivered-To: {rcpt}\n"
+        "Received: from mx.example.edu ([192.0.2.25])\n\tby mailstore.example.edu with LMTP\n"
+        f"\tid 9fJkA3Jzu1+QcgAAxh3i3g\n\tfor <{rcpt}>; Mon, 23 Nov 2020 09:00:03 +0100\n"
+        if delivered
+        else ""
+    )
+    relay = (  # Postfix names the recipient only when there is one
+        "Received: from skjemapost.example.edu (skjemapost.example.edu [192.0.2.10])\n"
+        "\tby smtp.example.edu (Postfix) with ESMTPSA id 4CkQ2D1xYzz1xb9"
+        + (";\n\t" if copied else f"\n\tfor <{rcpt}>; ")
+        + "Mon, 23 Nov 2020 09:00:02 +0100 (CET)\n"
+    )
+    cc = f"Cc: {mailbox(u.verneombud_name, u.verneombud_email)}\n" if copied else ""
     return (
-        f"Received: from skjemapost.example.edu (skjemapost.example.edu [192.0.2.10])\n"
-        f"\tby smtp.example.edu (Postfix) with ESMTPSA id 4CkQ2D1xYzz1xb9\n"
-        f"\tfor <{to or u.leader_email}>; Mon, 23 Nov 2020 09:00:02 +0100 (CET)\n"
-        f"From: {SERVICE_NAME} <{SERVICE}>\n"
-        f"To: {mailbox(u.leader_name, to or u.leader_email)}\n"
-        f"Subject: {ew_q(subject_of(code), 'utf-8', 60)}\n"
-        f"Date: Mon, 23 Nov 2020 08:00:00 +0000\n"
-        f"Message-ID: {invite_id(code)}\n"
-        f"MIME-Version: 1.0\n"
+        f"{stored}{relay}From: {SERVICE_NAME} <{SERVICE}>\nTo: {mailbox(u.leader_name, rcpt)}\n{cc}"
+        f"Subject: {ew_q(subject_of(code), 'utf-8', 60)}\nDate: Mon, 23 Nov 2020 08:00:00 +0000\n"
+        f"Message-ID: {invite_id(code)}\nMIME-Version: 1.0\n"
     )
 
 

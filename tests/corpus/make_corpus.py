@@ -1989,7 +1989,7 @@ def _() -> Built:
     code, day = "IE-IMF", when(23, 9, 6, month=11)
     u = UNITS[code]
     fwd = "p.raman@labo.example.fr"
-    text = EXCHANGE_NDR_FR.format(fwd=fwd) + original_headers(code)
+    text = EXCHANGE_NDR_FR.format(fwd=fwd) + original_headers(code, delivered=True)
     key = upper_hex(16, "ndrfr", code)
     headers = [
         received_plain(day, "EXCH01.labo.example.fr", ip="203.0.113.15"),
@@ -2116,7 +2116,7 @@ def _() -> Built:
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: 8bit",
     ]
-    text = ES_POST_MASTER_BOUNCE.format(fwd=fwd) + original_headers(code)
+    text = ES_POST_MASTER_BOUNCE.format(fwd=fwd) + original_headers(code, delivered=True)
     raw = message(headers, b"\r\n" + eightbit(text, "utf-8"))
     return raw, expect(
         "bounce",
@@ -2131,12 +2131,14 @@ def _() -> Built:
 
 
 def sent_invitation(code: str) -> bytes:
-    """The unit's invitation exactly as the service sends it (form attached), fixed boundaries."""
+    """The unit's invitation exactly as the service sends it (form attached, the verneombud
+    copied), with fixed boundaries."""
     u = UNITS[code]
     subject, text, html = invitation(code)
+    copied = (Mailbox(u.verneombud_email, u.verneombud_name),) if u.verneombud_email else ()
     raw = compose(
         Rendered(subject, text, html),
-        Envelope(to=(Mailbox(u.leader_email, u.leader_name),)),
+        Envelope(to=(Mailbox(u.leader_email, u.leader_name),), cc=copied),
         Headers(
             sender=Mailbox(SERVICE, SERVICE_NAME), message_id=invite_id(code), date=INVITED, reply_to=SERVICE
         ),
@@ -2146,6 +2148,16 @@ def sent_invitation(code: str) -> bytes:
     for n, boundary in enumerate(dict.fromkeys(re.findall(rb'boundary="([0-9a-f]{32})"', raw))):
         raw = raw.replace(boundary, f"{'0' * 31}{n + 1}".encode())
     return raw
+
+
+def delivered_copy(code: str, raw: bytes) -> bytes:
+    """``raw`` as it lay in the leader's mailbox: what a mailbox's own rule returns or passes on."""
+    leader = UNITS[code].leader_email
+    return (
+        f"Return-Path: <{SERVICE}>\r\nDelivered-To: {leader}\r\n"
+        "Received: from mx.example.edu ([192.0.2.25])\r\n\tby mailstore.example.edu with LMTP\r\n"
+        f"\tid 9fJkA3Jzu1+QcgAAxh3i3g\r\n\tfor <{leader}>; Mon, 23 Nov 2020 09:00:03 +0100\r\n"
+    ).encode() + raw
 
 
 def returned_invitation(code: str, day: dt.datetime, frm: str, subject: str, text: str, key: str) -> bytes:
@@ -2175,7 +2187,7 @@ def returned_invitation(code: str, day: dt.datetime, frm: str, subject: str, tex
                         "Content-Type: message/rfc822",
                         f'Content-Disposition: attachment; filename="{attachment_name(code)[:-5]}.eml"',
                     ],
-                    sent_invitation(code).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+                    delivered_copy(code, sent_invitation(code)),
                 ),
             ],
         ),
@@ -2598,10 +2610,9 @@ def large_message() -> Built:
 
 
 def main() -> None:
-    for old in HERE.glob("*.eml"):
+    for old in HERE.glob("*.eml"):  # each message and its twin; outcomes.json is kept by hand
         old.unlink()
-    for old in HERE.glob("*.json"):
-        old.unlink()
+        old.with_suffix(".json").unlink(missing_ok=True)
     total = 0
     for name, build in CASES.items():
         raw, expected = build()
