@@ -467,3 +467,94 @@ def test_the_same_form_attached_twice_counts_once_and_two_versions_go_to_review(
     assert outcomes == {first.code: "receipt", second.code: "review"} and versions == 1
     assert len(mail_world.messages(first.leader_email)) == 2
     assert len(mail_world.messages(second.leader_email)) == 1
+
+
+def _body_hash_by_definition(raw: bytes) -> str:
+    """content_hash as defined: what follows the first blank line, leading empty lines dropped,
+    CRLF as LF; the whole message when it has no blank line."""
+    import hashlib
+
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    body = raw[min(ends) :].lstrip(b"\r\n") if ends else raw
+    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def test_content_hash_is_the_same_however_the_bytes_are_cut():
+    """The content hash is taken a slice at a time (a large message is never copied whole): the
+    blank line and a CRLF may fall across two slices, and the hash is still the definition's."""
+    import random
+
+    from service.jobs.poll import body_hash, content_hash
+
+    rnd = random.Random(13)
+    pieces = [b"\r\n", b"\n", b"\r", b"a", b": ", b"\r\n\r\n"]
+    for _ in range(5000):
+        raw = b"".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 30)))
+        cuts = sorted(rnd.sample(range(len(raw) + 1), min(len(raw) + 1, rnd.randint(0, 6))))
+        chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+        assert body_hash(chunks) == content_hash(raw) == _body_hash_by_definition(raw), (raw, chunks)
+    headers = b"Received: by mx\r\nSubject: x\r\n\r\n"
+    assert content_hash(headers + b"body\r\n") == content_hash(b"Subject: x\n\nbody\n")
+    assert content_hash(headers + b"body\r\n") != content_hash(headers + b"other body\r\n")
+
+
+def test_fetch_groups_are_bounded_by_count_and_bytes_and_a_large_message_comes_alone():
+    """Small messages are fetched together up to the count and the byte budget; a message larger
+    than the budget is fetched alone; the order is kept and no UID is left out."""
+    from service.jobs.poll import fetch_groups
+
+    sizes = {1: 10, 2: 10, 3: 500, 4: 10, 5: 60, 6: 50, 7: 10, 8: 10, 9: 10}
+    groups = list(fetch_groups(list(sizes), sizes, count=3, budget=100))
+    assert groups == [[1, 2], [3], [4, 5], [6, 7, 8], [9]]
+    assert list(fetch_groups([1, 2, 3], {}, count=2, budget=100)) == [[1, 2], [3]]  # sizes unknown
+    assert list(fetch_groups([], sizes, count=3, budget=100)) == []
+
+
+def _big_reply(p: Project, unit, i: int, mb: float) -> bytes:
+    """A leader's reply with the filled form and a scanned PDF of about ``mb`` MB as mail."""
+    import os
+
+    msg = parse(form_reply(p, unit, i))
+    pdf = b"%PDF-1.7\n" + os.urandom(int(mb * 1_000_000 * 57 / 78))
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="referat.pdf")
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def test_memory_of_a_poll_does_not_grow_with_the_number_of_large_messages(tmp_path, mail_world):
+    """Four large replies cost a poll no more memory than one: each is fetched alone, handled and
+    released before the next (Python's allocations, traced; one message is 3 MB as mail). A first
+    poll, not traced, loads what is loaded once (both languages' templates and locale data)."""
+    import tracemalloc
+
+    from service.app.wiring import App
+    from service.config import settings as config_mod
+    from service.jobs.poll import poll_once
+    from service.net.imap import connect
+
+    p = mail_project(tmp_path, mail_world, 8)
+    app = App(config_mod.load(p.config, p.env))
+    processor = app.processor()
+
+    def poll(units: list, *, traced: bool) -> int:
+        with mail_world.mailbox(p.service) as box:
+            for unit in units:
+                box.append(_big_reply(p, unit, p.units.index(unit), 3), "INBOX")
+        box = connect(app.imap_settings())
+        if traced:
+            tracemalloc.start()
+        try:
+            report = poll_once(box, app.store, processor, app.archive, app.clock, fetch_bytes=1_000_000)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            box.logout()
+        assert report.fetched == len(units) and report.outcomes == Counter({"receipt": len(units)})
+        return peak
+
+    poll(p.units[:3], traced=False)  # units 0 and 1 in Norwegian, 2 in English
+    one = poll(p.units[3:4], traced=True)
+    four = poll(p.units[4:], traced=True)
+    assert four < one + 3_000_000, (one, four)  # the old poll held all four: about +15 MB
+    again = poll_once(connect(app.imap_settings()), app.store, processor, app.archive, app.clock)
+    assert again.fetched == 0
+    app.close()

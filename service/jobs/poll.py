@@ -26,8 +26,8 @@ import logging
 import os
 import re
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,6 +43,10 @@ from service.store.inbox import InboundRow
 
 log = logging.getLogger(__name__)
 _UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+#: a fetch brings at most this many bytes of small messages at once; a larger message comes alone
+FETCH_BYTES = 8_000_000
+_SLICE = 1 << 20  # what is copied at a time when a whole message is hashed
 
 
 @dataclass
@@ -66,14 +70,22 @@ class Archive:
         digest = hashlib.sha256(raw).hexdigest()
         path = self.root / digest[:2] / f"{digest}.eml"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")  # a poll on another host may write it too
-            tmp.write_bytes(raw)
+            try:
+                tmp.write_bytes(raw)
+            except FileNotFoundError:  # the first message in this folder: make it (once, not per message)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(raw)
             tmp.replace(path)  # whole or absent, even if we are killed mid-write
         return str(path), digest
 
     def get(self, path: str) -> bytes:
         return Path(path).read_bytes()
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        """The message at ``path`` a slice at a time (OSError if it is gone)."""
+        with Path(path).open("rb") as f:
+            yield from iter(functools.partial(f.read, _SLICE), b"")
 
 
 def _new_uids(box: BaseMailBox, last: int) -> list[int]:
@@ -84,20 +96,52 @@ def _new_uids(box: BaseMailBox, last: int) -> list[int]:
     return sorted(u for u in (int(x) for x in data[0].split()) if u > last)
 
 
-def _fetch(box: BaseMailBox, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+def _sizes(box: BaseMailBox, uids: Sequence[int]) -> dict[int, int]:
+    """Each message's size in bytes (RFC822.SIZE), asked before any message is fetched."""
+    sizes: dict[int, int] = {}
+    for start in range(0, len(uids), 1000):  # a command line of some kilobytes at most
+        chunk = ",".join(map(str, uids[start : start + 1000]))
+        typ, data = box.client.uid("FETCH", chunk, "(UID RFC822.SIZE)")
+        if typ != "OK":
+            raise ConnectionError(f"UID FETCH RFC822.SIZE failed: {data!r}")
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            if isinstance(line, bytes) and (uid := _UID.search(line)) and (size := _SIZE.search(line)):
+                sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def fetch_groups(uids: Sequence[int], sizes: dict[int, int], count: int, budget: int) -> Iterator[list[int]]:
+    """``uids`` in order, in groups fetched together: at most ``count`` messages and ``budget``
+    bytes a group, and a message larger than ``budget`` alone. A UID without a size (expunged
+    meanwhile) costs nothing: its fetch returns nothing."""
+    group: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if group and (len(group) >= count or total + size > budget):
+            yield group
+            group, total = [], 0
+        group.append(uid)
+        total += size
+    if group:
+        yield group
+
+
+def _fetch(box: BaseMailBox, uids: Sequence[int]) -> list[tuple[int, bytes]]:
     """(uid, raw bytes) without parsing them twice and without setting \\Seen."""
     typ, data = box.client.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
     if typ != "OK":
         raise ConnectionError(f"UID FETCH failed: {data!r}")
-    for item in data:
-        if isinstance(item, tuple) and (m := _UID.search(item[0])):
-            yield int(m.group(1)), item[1]
+    return [
+        (int(m.group(1)), item[1]) for item in data if isinstance(item, tuple) and (m := _UID.search(item[0]))
+    ]
 
 
 @dataclass
-class _Batch:
+class _Group:
     """What handling one message of a poll needs besides the message: the parts, where it was
-    fetched from, and what the batch has seen so far."""
+    fetched from, and what its fetch group has seen so far."""
 
     store: Store
     processor: Processor
@@ -107,8 +151,8 @@ class _Batch:
     uidvalidity: int
     report: PollReport
     seen: dict[str, list[InboundRow]] = field(default_factory=dict)  # earlier rows by Message-ID
-    # Message-ID -> content hashes first stored in this batch
-    fresh: dict[str, set[str]] = field(default_factory=dict)
+    # Message-ID -> where the messages first stored in this group are archived
+    fresh: dict[str, list[str]] = field(default_factory=dict)
 
 
 def poll_once(
@@ -119,10 +163,16 @@ def poll_once(
     clock: Clock,
     *,
     batch: int = 100,
+    fetch_bytes: int = FETCH_BYTES,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] | None = None,
 ) -> PollReport:
-    """Fetch and handle everything new in the selected inbox; returns what happened."""
+    """Fetch and handle everything new in the selected inbox; returns what happened.
+
+    Memory is bounded by the largest message, not by the inbox: sizes are asked first, and
+    messages are fetched in groups of at most ``batch`` messages and ``fetch_bytes`` bytes (a
+    larger message alone), each group handled, moved and released before the next is fetched.
+    """
     report = PollReport()
     campaign, folder = processor.campaign, processor.config.imap.inbox
     status = box.folder.status(folder, ["UIDVALIDITY"])
@@ -133,39 +183,54 @@ def poll_once(
         report.rescan = True
         log.warning("UIDVALIDITY of %s changed (%s -> %s): rescanning", folder, state[0], uidvalidity)
     uids = _new_uids(box, last)
-    for start in range(0, len(uids), batch):
-        chunk = uids[start : start + batch]
-        moves: dict[str, list[int]] = defaultdict(list)
-        done_rows: list[int] = []
-        handled = 0
-        known = store.inbound_at_uids(campaign, folder, uidvalidity, chunk)
-        fetched = [(uid, raw, None if uid in known else parse(raw)) for uid, raw in _fetch(box, chunk)]
-        # one query for the batch: which of these Message-IDs were seen before
-        seen = store.inbound_with_message_ids(campaign, [m.message_id for _, _, m in fetched if m])
-        ctx = _Batch(store, processor, archive, clock, folder, uidvalidity, report, seen)
-        for uid, raw, mail in fetched:
-            if should_stop():
-                break  # between messages: the one in hand is finished, the rest wait
-            report.fetched += 1
-            row_id, target = _handle(ctx, known.get(uid), uid, mail or parse(raw), raw)
-            moves[target].append(uid)
-            done_rows.append(row_id)
-            handled = max(handled, uid)
-            if progress:
-                progress(1)
-        for target, target_uids in moves.items():  # after every commit of the batch
-            ensure_folder(box, target)
-            box.move([str(u) for u in target_uids], target)
-        store.mark_done(done_rows, clock.now())
-        if handled:
-            store.set_mailbox_state(campaign, folder, uidvalidity, handled, clock.now())
+    sizes = _sizes(box, uids) if uids else {}
+    template = _Group(store, processor, archive, clock, folder, uidvalidity, report)
+    for group in fetch_groups(uids, sizes, batch, fetch_bytes):
+        _poll_group(box, template, group, should_stop, progress)
         if should_stop():
             report.stopped = True
             break
     return report
 
 
-def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, raw: bytes) -> tuple[int, str]:
+def _poll_group(
+    box: BaseMailBox,
+    template: _Group,
+    group: list[int],
+    should_stop: Callable[[], bool],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Fetch one group, handle its messages in order, then move them and note how far the poll
+    got. A message is dropped once handled, and the whole group when this returns."""
+    store, campaign = template.store, template.processor.campaign
+    known = store.inbound_at_uids(campaign, template.folder, template.uidvalidity, group)
+    fetched = deque((uid, raw, None if uid in known else parse(raw)) for uid, raw in _fetch(box, group))
+    # one query for the group: which of these Message-IDs were seen before
+    seen = store.inbound_with_message_ids(campaign, [m.message_id for _, _, m in fetched if m])
+    ctx = replace(template, seen=seen, fresh={})
+    moves: dict[str, list[int]] = defaultdict(list)
+    done_rows: list[int] = []
+    handled = 0
+    while fetched and not should_stop():  # between messages: the one in hand is finished
+        uid, raw, mail = fetched.popleft()
+        ctx.report.fetched += 1
+        row_id, target = _handle(ctx, known.get(uid), uid, mail or parse(raw), raw)
+        moves[target].append(uid)
+        done_rows.append(row_id)
+        handled = max(handled, uid)
+        if progress:
+            progress(1)
+    for target, target_uids in moves.items():  # after every commit of the group
+        ensure_folder(box, target)
+        box.move([str(u) for u in target_uids], target)
+    store.mark_done(done_rows, template.clock.now())
+    if handled:
+        store.set_mailbox_state(
+            campaign, template.folder, template.uidvalidity, handled, template.clock.now()
+        )
+
+
+def _handle(ctx: _Group, row: InboundRow | None, uid: int, mail: InboundMail, raw: bytes) -> tuple[int, str]:
     """Take one message as far as "decided and committed"; returns (row id, target folder).
     ``row`` is what the store already holds for this UID."""
     store, processor, report = ctx.store, ctx.processor, ctx.report
@@ -201,13 +266,12 @@ def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, ra
         # message under a known ID may be a submission: it is decided like any other, and noted.
         # Another poll may have stored this very UID meanwhile, and store_inbound handed its row
         # back: that row is this message, not an earlier copy of it.
-        content = content_hash(raw)
-        others = [r for r in earlier if r.id != row_id]
-        duplicate = content in ctx.fresh.get(mail.message_id, set()) or any(
-            _content_of(ctx.archive, r) == content for r in others
-        )
-        shared = bool(others or ctx.fresh.get(mail.message_id)) and not duplicate
-        ctx.fresh.setdefault(mail.message_id, set()).add(content)
+        others = [r.raw_path for r in earlier if r.id != row_id] + ctx.fresh.get(mail.message_id, [])
+        ctx.fresh.setdefault(mail.message_id, []).append(path)
+        # the content is hashed only when another message came with this ID, nearly never
+        content = content_hash(raw) if others else None
+        duplicate = any(_content_at(ctx.archive, other) == content for other in others)
+        shared = bool(others) and not duplicate
     else:
         row_id, duplicate, shared = row.id, False, False
         report.resumed += 1
@@ -238,15 +302,42 @@ def _handle(ctx: _Batch, row: InboundRow | None, uid: int, mail: InboundMail, ra
 
 def content_hash(raw: bytes) -> str:
     """What makes two copies of a message the same message: its body (everything after the
-    header block), not the Received and delivery headers each copy gets on its way."""
-    head_end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=-1)
-    body = raw[head_end:].lstrip(b"\r\n") if head_end >= 0 else raw
-    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()
+    header block, with LF line ends), not the Received and delivery headers each copy gets on its
+    way. Hashed a slice at a time, so a large message is never copied whole."""
+    return body_hash(raw[at : at + _SLICE] for at in range(0, len(raw), _SLICE))
 
 
-def _content_of(archive: Archive, row: InboundRow) -> str | None:
+def body_hash(chunks: Iterable[bytes]) -> str:
+    """``content_hash`` of the message whose bytes are ``chunks`` joined, without joining them:
+    the blank line may fall, and a CRLF be split, between two chunks."""
+    digest = hashlib.sha256()
+    head = bytearray()  # the header block, until its end is found
+    in_head, leading, carry = True, True, b""
+    for chunk in chunks:
+        if in_head:
+            searched = max(0, len(head) - 3)  # a blank line may begin in the previous chunk
+            head += chunk
+            ends = [i for i in (head.find(b"\r\n\r\n", searched), head.find(b"\n\n", searched)) if i >= 0]
+            if not ends:
+                continue
+            chunk, in_head = bytes(head[min(ends) :]), False
+        if leading:  # the blank line, and any more empty lines before the body
+            chunk = chunk.lstrip(b"\r\n")
+            if not chunk:
+                continue
+            leading = False
+        chunk = carry + chunk
+        carry = b"\r" if chunk.endswith(b"\r") else b""  # it may begin a CRLF in the next chunk
+        digest.update((chunk[:-1] if carry else chunk).replace(b"\r\n", b"\n"))
+    if in_head:  # no blank line anywhere: the whole message is its body
+        return hashlib.sha256(bytes(head).replace(b"\r\n", b"\n")).hexdigest()
+    digest.update(carry)
+    return digest.hexdigest()
+
+
+def _content_at(archive: Archive, path: str) -> str | None:
     try:
-        return content_hash(archive.get(row.raw_path))
+        return body_hash(archive.chunks(path))
     except OSError:
         return None  # purged: it cannot be compared, so it is not the same message
 
