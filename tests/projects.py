@@ -92,7 +92,6 @@ class Project:
                     "mail",
                     {
                         "from_address": "service@example.test",
-                        "from_name": "HMS-avdelingen",
                         "templates": str(ROOT / "templates/email"),
                         **(mail or {}),
                     },

@@ -123,7 +123,7 @@ def project(tmp_path):
         'title = "Oppsummering og evaluering 2020"',
         f'title = {{ nb = "{TITLE["nb"]}", en = "{TITLE["en"]}" }}',
     )
-    p.config.write_text(text.replace('from_name = "HMS-avdelingen"\n', ""), encoding="utf-8")
+    p.config.write_text(text, encoding="utf-8")  # no from_name: the default sender
     return p
 
 

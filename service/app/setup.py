@@ -184,13 +184,14 @@ class Setup:
         self.app.ready()
         unit = self.app.store.unit(self.app.campaign_id, code)
         secret = self.app.config.secrets.token_secret()
+        lang = lang or unit.language
         data = build_form(
             self.app.form,
             unit,
-            lang=lang or unit.language,
+            lang=lang,
             reference=tokens.reference(secret, self.app.campaign_id, unit.code),
             stamp=tokens.stamp(secret, self.app.campaign_id, unit.code),
-            campaign_title=self.app.config.campaign.title,
+            campaign_title=self.app.config.campaign.title_for(lang),
             deadline=self.app.config.campaign.deadline,
         )
         return unit, data
