@@ -6,12 +6,16 @@ Against a real Dovecot (tests/harness/mailservers.py), prints
      the decision committed, the message moved); goal: at least 100/s;
   2. the cost of a poll that finds nothing new, with 10,000 processed messages behind it and
      with an empty mailbox and database; goal: within 1.5x of each other.
-Run: python bench/poll.py [N]   (default 2000; building the filled forms is not timed)
+Run: python bench/poll.py [N] [--profile]   (default 2000; building the filled forms is not timed)
+--profile runs the timed poll under cProfile and prints its top entries (the rate is then lower).
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
 import datetime as dt
+import pstats
 import statistics
 import sys
 import tempfile
@@ -58,7 +62,7 @@ def nothing_new(app: App, runs: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
-def main(n: int) -> None:
+def main(n: int, profile: bool = False) -> None:
     global _PROJECT
     with MailWorld(["service@example.test"]) as world:
         work = Path(tempfile.mkdtemp(prefix="bench-poll-", dir="/tmp"))
@@ -75,8 +79,14 @@ def main(n: int) -> None:
                 box.append(raw, "INBOX")
         app = app_for(p)
         box = connect(app.imap_settings())
+        processor = app.processor()
+        profiler = cProfile.Profile() if profile else None
         t = time.perf_counter()
-        report = poll_once(box, app.store, app.processor(), app.archive, app.clock)
+        if profiler:
+            profiler.enable()
+        report = poll_once(box, app.store, processor, app.archive, app.clock)
+        if profiler:
+            profiler.disable()
         took = time.perf_counter() - t
         box.logout()
         assert report.fetched == n and report.outcomes["receipt"] == n, report
@@ -88,6 +98,13 @@ def main(n: int) -> None:
             f"  poll and process: {n / took:6.0f} msg/s  ({took:.1f} s; {took / n * 1000:.2f} ms each; "
             f"{len(Mailing(app).queued())} receipts queued)"
         )
+
+        if profiler:
+            stats = pstats.Stats(profiler)
+            for order in ("tottime", "cumulative"):
+                print(f"  profile of the poll, top 25 by {order}:")
+                stats.sort_stats(order).print_stats(25)
+            return
 
         # grow to 10,000 processed: the rest as rows and archived mail in the processed folder
         extra = 10_000 - n
@@ -122,4 +139,8 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="replies in the inbox")
+    parser.add_argument("--profile", action="store_true", help="profile the poll and print the top")
+    args = parser.parse_args()
+    main(args.n, args.profile)
