@@ -354,6 +354,43 @@ def test_a_package_without_its_workbook_is_corrupt(filled):
     assert rejected(opened(zipped(parts)), "corrupt")
 
 
+def xlsb() -> bytes:
+    """An Excel binary workbook as Excel saves one: the package of an .xlsx, but the workbook and
+    its sheets are BIFF12 records (.bin), not XML."""
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    return zipped(
+        {
+            "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="bin" ContentType="application/vnd.ms-excel.sheet.'
+            'binary.macroEnabled.main"/><Default Extension="rels" ContentType="application/vnd.'
+            'openxmlformats-package.relationships+xml"/><Override PartName="/xl/worksheets/sheet1.bin" '
+            'ContentType="application/vnd.ms-excel.worksheet"/></Types>',
+            "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" '
+            'Target="xl/workbook.bin"/></Relationships>',
+            "xl/_rels/workbook.bin.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships"><Relationship Id="rId1" Type="{rel}/worksheet" '
+            'Target="worksheets/sheet1.bin"/></Relationships>',
+            # BrtBeginBook, BrtFileVersion ("xl"), BrtBeginBundleShs, BrtBundleSh, BrtEndBook
+            "xl/workbook.bin": bytes.fromhex("8301 00 8001 0c 0000000002000000786c0000")
+            + bytes.fromhex("8f01 00 9c01 10 000000000100000003000000720049006400 8401 00"),
+            "xl/worksheets/sheet1.bin": bytes.fromhex(
+                "8101 00 9401 10 0000000000000000ff000000ff000000 8201 00"
+            ),
+        }
+    )
+
+
+def test_an_xlsb_is_refused_with_a_request_for_xlsx():
+    """An .xlsb is named for what it is (not "damaged"), whatever it is called, and the sender is
+    asked to save it as .xlsx."""
+    for name in ("skjema.xlsb", "skjema.xlsx"):
+        result = rejected(opened(xlsb(), name), "xlsb")
+        assert (
+            ".xlsb" in result.message_nb and "Save As" in result.message_en and ".xlsx" in result.message_en
+        )
+
+
 def test_sender_file_names_are_cleaned_in_messages():
     """Control characters and very long names never reach the message."""
     result = opened(b"%PDF-1.4", "a\r\nBcc: x@y\x00" + "z" * 200 + ".pdf", "application/pdf")

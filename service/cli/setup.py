@@ -17,6 +17,8 @@ from service.campaign.state import UnitState
 from service.cli.base import LANG, app_for, cli
 from service.clock import local
 from service.config.settings import Config
+from service.errors import FormReadError
+from service.forms.intake import Rejection, open_attachment
 from service.models import LANGUAGES, Language, share_percent
 from service.store.reports import FacultyProgress
 from service.web.users import check_web
@@ -186,20 +188,78 @@ def form_build(
 @form.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--lang", type=LANG, help="Language of the messages; default: the unit's.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text, whatever the outcome.")
 @click.pass_context
 def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) -> None:
-    """Read a filled form and print the unit, token, answers and every problem found.
+    """Open a filled form as `poll` does (an .ods or .xls converted by LibreOffice when the
+    config allows it) and print the unit, token, answers and every problem found; for a file that
+    is not a readable form, why not (a code and the advice the sender would get).
 
-    This is how an operator sees why a form was or was not accepted. Exits 1 if it has problems.
+    This is how an operator sees why a form was or was not accepted. Exits 1 if it has problems
+    or cannot be read.
 
     Example: skjemapost form check reply.xlsx --json
     """
-    result = Setup(app_for(ctx)).check_form(file.read_bytes(), cast(Language | None, lang))
-    r = result.reading
-    doc = {
+    doc = _checked_form(app_for(ctx), file, cast(Language | None, lang))
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    elif doc["error"]:
+        error = doc["error"]
+        click.echo(f"not readable as the form ({error['code']}): {error['message']}")
+        if error["detail"]:
+            click.echo(f"found: {error['detail']}")
+    else:
+        converted = f", converted from .{doc['format']}" if doc["converted"] else ""
+        click.echo(f"file:      {doc['format']}{converted}")
+        click.echo(f"unit:      {doc['unit_name'] or 'not recognised'} ({doc['matched_by']})")
+        click.echo(f"reference: {doc['reference'] or '-'}")
+        click.echo("answers:")
+        for key, value in doc["answers"].items():
+            click.echo(f"  {key}: {value}")
+        click.echo(f"problems ({len(doc['problems'])}):")
+        for p in doc["problems"]:
+            click.echo(f"  {p['cell']}: {p['message']}")
+    if not doc["valid"]:
+        ctx.exit(1)
+
+
+def _checked_form(app: App, file: Path, lang: Language | None) -> dict[str, Any]:
+    """What `form check` reports: the file opened by the poll's intake (its limits, its converter),
+    then read, matched and validated; or the error that stopped it, by a code and a message."""
+    doc: dict[str, Any] = {
         "file": str(file),
+        "format": None,
+        "converted": False,
+        "error": None,
+        "unit": None,
+        "unit_name": None,
+        "matched_by": None,
+        "reference": None,
+        "stamp_found": False,
+        "answers": {},
+        "problems": [],
+        "valid": False,
+    }
+    language = lang or app.config.campaign.default_language
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        error = {"code": "unreadable_file", "message": f"cannot read {file}: {exc.strerror or exc}"}
+        return doc | {"error": error | {"detail": ""}}
+    processor = app.processor()
+    opened = open_attachment(file.name, "", data, processor.limits, converter=processor.converter)
+    if isinstance(opened, Rejection):
+        error = {"code": opened.code, "message": opened.message(language), "detail": opened.detail}
+        return doc | {"error": error}
+    doc |= {"format": opened.original_format, "converted": opened.converted}
+    try:
+        result = Setup(app).check_form(opened.xlsx, lang)
+    except FormReadError as exc:
+        return doc | {"error": {"code": exc.code, "message": str(exc), "detail": ""}}
+    r = result.reading
+    return doc | {
         "unit": result.unit.code if result.unit else None,
+        "unit_name": f"{result.unit.code} {result.unit.name}" if result.unit else None,
         "matched_by": result.match,
         "reference": r.reference,
         "stamp_found": r.stamp is not None,
@@ -207,20 +267,6 @@ def form_check(ctx: click.Context, file: Path, lang: str | None, as_json: bool) 
         "problems": [{"cell": p.where, "message": p.message} for p in result.problems],
         "valid": not result.problems and result.unit is not None,
     }
-    if as_json:
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
-    else:
-        unit = f"{result.unit.code} {result.unit.name}" if result.unit else "not recognised"
-        click.echo(f"unit:      {unit} ({result.match})")
-        click.echo(f"reference: {r.reference or '-'}")
-        click.echo("answers:")
-        for key, value in r.answers.items():
-            click.echo(f"  {key}: {value}")
-        click.echo(f"problems ({len(result.problems)}):")
-        for p in result.problems:
-            click.echo(f"  {p.where}: {p.message}")
-    if not doc["valid"]:
-        ctx.exit(1)
 
 
 @cli.command()

@@ -14,7 +14,8 @@ are nothing known, whether they were a damaged spreadsheet or something else.
 .xlsm is read like .xlsx; its macros are never run (``had_macros`` notes them). .ods and .xls are
 converted when a converter is given (``soffice_converter``: LibreOffice headless, ~1.5 s);
 without one they are refused with a request to send .xlsx, so the default path needs no
-LibreOffice. A zip is checked for bombs and every member unpacked within the limits, and every
+LibreOffice. An .xlsb (Excel's binary workbook, records instead of XML) is refused with the same
+request. `poll` and `form check` open a file through here alike. A zip is checked for bombs and every member unpacked within the limits, and every
 XML part for a DTD, before anything (LibreOffice included) parses it; see ``xlsx.safezip``.
 """
 
@@ -38,7 +39,7 @@ from service.xlsx.safezip import Package, PackageError, ZipLimits, xml_text
 
 OriginalFormat = Literal["xlsx", "xlsm", "ods", "xls"]
 RejectionCode = Literal[
-    "too_large", "bomb", "encrypted", "xls_old", "ods", "not_spreadsheet", "corrupt", "xml_attack"
+    "too_large", "bomb", "encrypted", "xls_old", "xlsb", "ods", "not_spreadsheet", "corrupt", "xml_attack"
 ]
 #: (bytes, "ods" or "xls") -> the same workbook as .xlsx bytes; None when it cannot convert at all
 Converter = Callable[[bytes, str], bytes | None]
@@ -111,6 +112,12 @@ _MESSAGES: dict[RejectionCode, tuple[str, str]] = {
         "Filen {name} er i det gamle Excel-formatet (.xls), som vi ikke kan lese. Åpne den, velg "
         "Fil > Lagre som > Excel-arbeidsbok (*.xlsx), og send den nye filen.",
         "The file {name} is in the old Excel format (.xls), which we cannot read. Please open "
+        "it, choose File > Save As > Excel Workbook (*.xlsx), and send the new file.",
+    ),
+    "xlsb": (
+        "Filen {name} er en binær Excel-arbeidsbok (.xlsb), som vi ikke kan lese. Åpne den, velg "
+        "Fil > Lagre som > Excel-arbeidsbok (*.xlsx), og send den nye filen.",
+        "The file {name} is an Excel binary workbook (.xlsb), which we cannot read. Please open "
         "it, choose File > Save As > Excel Workbook (*.xlsx), and send the new file.",
     ),
     "ods": (
@@ -231,6 +238,9 @@ def _zip(
         return _convert("ods", filename, data, limits, converter)
     if mimetype.startswith(b"application/vnd.oasis.opendocument"):
         return _reject("not_spreadsheet", filename, mimetype.decode("ascii", "replace"), what="opendocument")
+    if (main or "").endswith(".bin") or package.has("xl/workbook.bin"):
+        # Excel's binary workbook: the same package, but its parts are records, not XML
+        return _reject("xlsb", filename, main or "xl/workbook.bin")
     if main is None or not main.startswith("xl/"):
         for part, what in (("word/document.xml", "word"), ("ppt/presentation.xml", "powerpoint")):
             if package.has(part) or main == part:
