@@ -243,7 +243,8 @@ def test_the_holder_waits_on_the_inbox_until_its_next_scheduled_moment() -> None
 
 
 def test_a_runner_without_the_lock_sleeps_between_looks_and_never_watches(fake_time: FakeTime) -> None:
-    """Another runner holds the lock: no cycle, no inbox; a look every BEAT_SECONDS, asleep."""
+    """Another runner holds the lock: no cycle, no inbox watched (no connection kept open); a
+    look for the lock every BEAT_SECONDS, asleep in between."""
     stop = StopFlag()
     lease, watch = FakeLease(free=False), RecordingWatch(stop, 1)
 
@@ -261,7 +262,7 @@ def test_a_runner_without_the_lock_sleeps_between_looks_and_never_watches(fake_t
         watch=watch,  # type: ignore[arg-type]
     ).run()
     assert lease.acquired == 3 and fake_time.sleeps == [BEAT_SECONDS] * 3
-    assert watch.waits == [] and not lease.released
+    assert watch.waits == [] and watch.closed and not lease.released  # no connection kept either
 
 
 def test_idling_the_holder_beats_the_heart_and_cycles_on_schedule() -> None:

@@ -131,9 +131,12 @@ class Runner:
         seconds = float(BEAT_SECONDS) if jobs is None else max(jobs.idle_seconds or 0.0, 0.0)
         if self.tick is not None:
             seconds = min(seconds, self.tick)
-        if jobs is not None and self.watch is not None:
+        if self.watch is None:
+            self.sleep(seconds)
+        elif jobs is not None:
             self.watch.wait(seconds)
         else:
+            self.watch.close()  # not ours to watch while another runner holds the lock
             self.sleep(seconds)
 
     def ensure_lock(self) -> bool:
