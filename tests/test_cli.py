@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
@@ -301,3 +302,128 @@ def test_check_reports_a_missing_template(project, tmp_path):
     )
     result = project.cli("check")
     assert result.exit_code == 2 and "en/leader-receipt.txt: missing" in result.output
+
+
+def _filled_form(project, tmp_path, variant: int = 0) -> tuple[object, bytes]:
+    """The first unit's own form, built by `form build` and filled with valid answers."""
+    from harness.filling import fill, shipped_form, valid_answers
+
+    unit = project.units[0]
+    blank = tmp_path / "blank.xlsx"
+    assert project.cli("form", "build", "--unit", unit.code, "-o", str(blank)).exit_code == 0
+    return unit, fill(blank.read_bytes(), shipped_form(), valid_answers(variant), unit.language)
+
+
+def _check(project, path: Path) -> tuple[int, dict]:
+    """`form check PATH --json`: the exit code and the document, which must be all of stdout."""
+    result = CliRunner().invoke(
+        cli, ["--config", str(project.config), "form", "check", str(path), "--json"], env=project.env
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_form_check_json_names_what_is_wrong_with_a_file_that_is_not_a_readable_form(project, tmp_path):
+    """--json prints a JSON document for every outcome: an .xlsb, a PDF and a form of another
+    workbook each get a named error code and the advice the sender would get, and exit 1."""
+    from test_intake import xlsb
+
+    cases = {
+        "skjema.xlsb": (xlsb(), "xlsb", ".xlsb"),
+        "skjema.pdf": (b"%PDF-1.7\n" + bytes(range(256)) * 8, "not_spreadsheet", "PDF"),
+        "annet.xlsx": (_other_workbook(), "wrong_form", "not the form"),
+    }
+    for name, (data, code, said) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        exit_code, doc = _check(project, path)
+        assert exit_code == 1, name
+        assert doc["error"]["code"] == code and said in doc["error"]["message"], doc
+        assert doc["valid"] is False and doc["unit"] is None and doc["answers"] == {}
+    text = project.cli("form", "check", str(tmp_path / "skjema.xlsb"))
+    assert text.exit_code == 1 and "not readable as the form (xlsb)" in text.output
+
+
+def _other_workbook() -> bytes:
+    """A readable .xlsx that is not our form."""
+    from io import BytesIO
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "Budsjett 2021"
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_form_check_converts_an_ods_as_poll_does(project, tmp_path, lo_workdir):
+    """A filled form saved as .ods by LibreOffice: `form check` converts it like `poll` and finds
+    the same unit and answers as in the .xlsx it came from."""
+    from test_intake import save_as
+
+    unit, data = _filled_form(project, tmp_path)
+    (tmp_path / "skjema.xlsx").write_bytes(data)
+    (tmp_path / "skjema.ods").write_bytes(save_as(data, "ods"))
+    exit_xlsx, as_xlsx = _check(project, tmp_path / "skjema.xlsx")
+    exit_ods, as_ods = _check(project, tmp_path / "skjema.ods")
+    assert (as_xlsx["format"], as_xlsx["converted"]) == ("xlsx", False)
+    assert (as_ods["format"], as_ods["converted"], as_ods["error"]) == ("ods", True, None), as_ods
+    assert as_ods["unit"] == unit.code and as_ods["answers"]
+    same = ("unit", "matched_by", "reference", "stamp_found", "answers", "problems", "valid")
+    assert exit_ods == exit_xlsx and {k: as_ods[k] for k in same} == {k: as_xlsx[k] for k in same}
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("rerun", ["remind", "run-cycle"])
+def test_after_an_interrupted_remind_the_next_one_counts_what_it_sent(tmp_path, mail_world, rerun):
+    """`remind` killed mid-send (one reminder held by the server, delivered but unanswered) leaves
+    the rest queued. The next `remind` sends them first and says so: what the earlier run left,
+    the one found already sent after the interruption, and in all what went out, never a bare
+    "sent 0". `run`'s cycle log counts the same. Every leader gets one reminder."""
+    import datetime as dt
+
+    from projects import mail_project
+    from test_send import outbox_status, wait_for
+
+    from service.app.operations import Operations
+    from service.app.wiring import App
+    from service.clock import FixedClock
+    from service.config import settings as config_mod
+    from service.jobs.poll import StopFlag
+
+    p = mail_project(tmp_path, mail_world, 30, sent_folder="Sent", max_connections=1)
+    assert p.cli("--as-of", "2020-11-23T09:00", "send").exit_code == 0
+    victim = p.units[12]
+    mail_world.smtp_hold(30, to=victim.leader_email)
+    proc = p.popen("--as-of", "2020-12-02T10:00", "remind")
+    wait_for(
+        lambda: (
+            proc.poll() is not None
+            or any(
+                e.get("event") == "held" and victim.leader_email in e["rcpt_tos"]
+                for e in mail_world.smtp_journal()
+            )
+        ),
+        "the held reminder",
+    )
+    proc.kill()
+    proc.wait(10)
+    before = outbox_status(p)
+    left = before["queued"]
+    assert before["sending"] == 1 and left > 0, before
+    digests = 0
+    if rerun == "remind":
+        out = p.cli("--as-of", "2020-12-02T10:00", "remind").output
+        assert f"left in the queue by an earlier run: sent {left}, failed 0" in out, out
+        assert "after an interruption: 1 found already sent, 0 sent again" in out
+        assert "0 due, 0 queued, sent 0, failed 0" in out  # this run's own reminders: none new
+        assert f"in all: sent {left}, failed 0, deferred 0" in out
+    else:
+        app = App(config_mod.load(p.config, p.env), FixedClock(dt.datetime(2020, 12, 2, 9, 0, tzinfo=dt.UTC)))
+        result = Operations(app).cycle(StopFlag())
+        app.close()
+        digests = result.get("digests", 0)  # the cycle's own, when it is their day: counted too
+        assert (result["sent"], result["sent_left_over"], result["failed"]) == (left + digests, left, 0), (
+            result
+        )
+        assert (result["found_already_sent"], result["sent_again"]) == (1, 0), result
+    assert outbox_status(p) == Counter({"sent": 60 + (digests if rerun == "run-cycle" else 0)})
+    assert {u.code: len(mail_world.messages(u.leader_email)) for u in p.units} == {u.code: 2 for u in p.units}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,27 @@ from service.models import Language, NewMail
 
 @dataclass
 class RemindReport:
+    """What `remind` did, step by step; ``total`` is everything it sent."""
+
+    #: what an earlier run left in the queue (cut short, or deferred), sent before anything else
+    left_over: DrainReport = field(default_factory=DrainReport)
     polled: PollReport | None = None
+    answered: DrainReport = field(default_factory=DrainReport)  # the answers the poll queued
     chase: ChaseReport = field(default_factory=ChaseReport)
-    sent: DrainReport = field(default_factory=DrainReport)
+    sent: DrainReport = field(default_factory=DrainReport)  # the reminders and escalations
+
+    @property
+    def total(self) -> DrainReport:
+        return added(self.left_over, self.answered, self.sent)
+
+
+def added(*reports: DrainReport) -> DrainReport:
+    """Several drains' reports as one: the counts summed, the failures in order."""
+    total = DrainReport()
+    for report in reports:
+        for f in fields(report):
+            setattr(total, f.name, getattr(total, f.name) + getattr(report, f.name))
+    return total
 
 
 PREVIEW_KINDS = (
@@ -71,11 +89,17 @@ class Operations:
         return self.app.clock.now()
 
     def remind(self, *, dry_run: bool = False, should_stop: StopFlag | None = None) -> RemindReport:
-        """Poll first (nobody who just replied is reminded), then queue and send what is due."""
+        """Poll first (nobody who just replied is reminded), then queue and send what is due.
+
+        What an earlier run left in the queue goes out before the poll, so each step's report
+        says what that step sent (``RemindReport``), the rest of an interrupted run included.
+        """
         app, stop = self.app, should_stop or StopFlag()
         report = RemindReport()
         if not dry_run:
-            report.polled, _ = self.mailing.poll(should_stop=stop)
+            if self.mailing.queued_count():
+                report.left_over = self.mailing.drain(should_stop=stop)
+            report.polled, report.answered = self.mailing.poll(should_stop=stop)
         app.ready()
         report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
         if not dry_run and self.mailing.queued_count():
@@ -211,19 +235,27 @@ class Operations:
         """One turn of `run`: poll, remind, send, and the digests when it is their time."""
         app = self.app
         reminded = self.remind(should_stop=stop)
+        sent = reminded.total  # an earlier run's queue, the poll's answers and the reminders
         result: dict[str, Any] = {
             "polled": reminded.polled.fetched if reminded.polled else 0,
             "due": len(reminded.chase.due),
-            "sent": reminded.sent.sent,
-            "failed": reminded.sent.failed,
+            "sent": sent.sent,
+            "failed": sent.failed,
         }
+        if reminded.left_over.sent:
+            result["sent_left_over"] = reminded.left_over.sent  # of "sent": what an earlier run left
+        if sent.recovered or sent.resent:  # rows an interrupted run left in flight
+            result["found_already_sent"], result["sent_again"] = sent.recovered, sent.resent
         cid, tz = app.campaign_id, app.config.campaign.timezone
         last = app.store.last_mail_of_kind(cid, "hr-digest") or app.store.last_mail_of_kind(
             cid, "coordinator-digest"
         )
         # the first on plan.first_digest_day, none once the campaign is closed (plan.is_digest_due)
         if not stop() and is_digest_due(self.now, app.config.campaign, app.config.schedule, last):
-            result["digests"] = len(self.digest()[0])
+            mails, digested = self.digest()
+            result["digests"] = len(mails)
+            result["sent"] += digested.sent
+            result["failed"] += digested.failed
         if not stop() and self.mailing.final_summary(self.compile)[0] is not None:
             result["final_summary"] = 1  # HR's, once, when the campaign has closed (jobs.closing)
         today = local(self.now, tz)

@@ -31,7 +31,8 @@ def remind(ctx: click.Context, dry_run: bool) -> None:
     """Poll the inbox, then queue and send the reminders and escalations due now.
 
     Only units without a valid form, with a working address, on working days at the send hour;
-    each step once. Use the global --as-of to act as at another time.
+    each step once. Use the global --as-of to act as at another time. What an earlier run left in
+    the queue (cut short, or deferred) is sent first; the last line counts everything sent.
 
     \b
     Examples:
@@ -47,8 +48,18 @@ def remind(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"{'would send' if dry_run else 'due'}  {key:<18} {code}")
     for code, why in report.chase.skipped:
         click.secho(f"skipped {code}: {why}", fg="yellow", err=True)
+    left, answered, total = report.left_over, report.answered, report.total
+    if left.sent or left.failed or left.deferred or left.recovered:
+        click.echo(f"left in the queue by an earlier run: sent {left.sent}, failed {left.failed}")
+    if total.recovered or total.resent:
+        click.echo(f"after an interruption: {total.recovered} found already sent, {total.resent} sent again")
     if report.polled:
-        click.echo(f"polled {report.polled.fetched} new message(s) first")
+        answers = (
+            f": answers sent {answered.sent}, failed {answered.failed}"
+            if answered.sent or answered.failed
+            else ""
+        )
+        click.echo(f"polled {report.polled.fetched} new message(s) first{answers}")
     if report.chase.waiting:
         click.echo("not a send time: reminders go on working days from schedule.send_hour (local)")
     click.echo(
@@ -59,6 +70,10 @@ def remind(ctx: click.Context, dry_run: bool) -> None:
             else f", {report.chase.queued} queued, sent {report.sent.sent}, failed {report.sent.failed}"
         )
     )
+    if not dry_run:
+        for key, reason in total.failures:
+            click.secho(f"not sent: {key}: {reason}", fg="yellow", err=True)
+        click.echo(f"in all: sent {total.sent}, failed {total.failed}, deferred {total.deferred}")
 
 
 @cli.command()
