@@ -30,6 +30,7 @@ class MessageKind(StrEnum):
     SUBMISSION = "submission"
     QUESTION = "question"
     # decisions only
+    COSIGN = "cosign"  # a verneombud's answer to the request to confirm a form (jobs/cosignreply)
     DUPLICATE = "duplicate"
     UNKNOWN = "unknown"
     ERROR = "error"
@@ -106,6 +107,19 @@ class NewSubmission:
 
 
 @dataclass(frozen=True)
+class CosignAnswer:
+    """An answer to co-signature request ``request_id`` read from an inbound message: stored with
+    the message's decision, in its transaction (``store.cosign.answer_in``)."""
+
+    request_id: int
+    reading: str  # confirmed, disputed
+    words: str  # their own words, verbatim
+    answered_by: str  # the address that answered
+    answered_by_name: str
+    at: dt.datetime  # when the answer was received
+
+
+@dataclass(frozen=True)
 class Decision:
     """What processing one inbound message decided; the store commits it in one transaction."""
 
@@ -118,3 +132,4 @@ class Decision:
     answers: tuple[NewMail, ...] = ()
     failing_addresses: tuple[tuple[str, str], ...] = ()  # (address, reason)
     bounced_message_id: str = ""  # our outbox row the bounce is about
+    cosign_answer: CosignAnswer | None = None  # a verneombud's answer, recorded with the decision

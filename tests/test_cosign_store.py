@@ -253,3 +253,114 @@ def test_retention_scrubs_the_people_and_keeps_the_readings(store):
         assert scrub_cosign_in(conn, CAMPAIGN, cutoff) == 0  # nothing left to scrub
     after = cs.cosign_requests(CAMPAIGN, "A")[0]
     assert (after.asked_to, after.words, after.answered_by, after.reading) == ("", None, None, "disputed")
+
+
+def mail(code: str, message_id: str, key: str) -> NewMail:
+    return NewMail("verneombud-request", code, f"{CAMPAIGN}:{code}:{key}", message_id, ("vo@x",), "S", b"")
+
+
+def test_candidates_are_the_valid_versions_not_asked_about_with_what_the_rules_need(store):
+    """A unit is a candidate while its current valid version has no request: with the newest
+    earlier request and its answers, our invitation's Message-ID and whether an address fails."""
+    s, cs = store
+    add_form(s, "A", 1)
+    add_form(s, "C", 1, valid=False)  # nothing valid: no candidate
+    s.queue(
+        CAMPAIGN,
+        [
+            NewMail(
+                "leader-invitation", "A", f"{CAMPAIGN}:A:invitation", "<inv-a>", ("a@example.edu",), "S", b""
+            )
+        ],
+        NOW,
+    )
+    with s.engine.begin() as conn:
+        conn.execute(
+            t.address_failures.insert().values(
+                campaign_id=CAMPAIGN, address="vo-a@example.edu", reason="550 5.1.1", since=NOW
+            )
+        )
+    (first,) = cs.cosign_candidates(CAMPAIGN)
+    assert (first.version.unit_code, first.version.version, first.earlier) == ("A", 1, None)
+    assert first.invitation_message_id == "<inv-a>" and first.verneombud_failing and not first.leader_failing
+    assert cs.queue_cosign_request(
+        CAMPAIGN,
+        mail("A", "<r1>", "cosign-request:1"),
+        unit_code="A",
+        version=1,
+        asked_to="vo-a@example.edu",
+        now=NOW,
+    )
+    assert cs.cosign_candidates(CAMPAIGN) == []  # asked: no longer a candidate
+    add_form(s, "A", 2)
+    with s.engine.begin() as conn:  # version 2 is the current one now
+        conn.execute(t.submissions.update().where(t.submissions.c.version == 1).values(current=False))
+    (second,) = cs.cosign_candidates(CAMPAIGN)
+    assert second.version.version == 2 and second.earlier is not None and second.earlier.version == 1
+    assert second.earlier_answers == {}
+
+
+def test_a_request_is_queued_and_recorded_together_and_only_once(store):
+    """The outbox row and the request commit together; asking again queues nothing."""
+    s, cs = store
+    add_form(s, "B", 1)
+    args = {"unit_code": "B", "version": 1, "asked_to": "vo-b@example.edu", "now": NOW}
+    assert cs.queue_cosign_request(CAMPAIGN, mail("B", "<rb1>", "cosign-request:1"), **args) is True
+    assert cs.queue_cosign_request(CAMPAIGN, mail("B", "<rb2>", "cosign-request:1b"), **args) is False
+    (req,) = cs.cosign_requests(CAMPAIGN, "B")
+    assert req.request_message_id == "<rb1>"
+    assert [r.message_id for r in s.outbox_rows(CAMPAIGN, ["queued"])] == ["<rb1>"]
+    with pytest.raises(StoreError):  # no valid version 2: neither the row nor the request
+        cs.queue_cosign_request(CAMPAIGN, mail("B", "<rb3>", "cosign-request:2"), **(args | {"version": 2}))
+    assert len(s.outbox_rows(CAMPAIGN, ["queued"])) == 1
+
+
+def test_the_one_reminder_is_queued_with_its_mark_or_not_at_all(store):
+    s, cs = store
+    add_form(s, "A", 1)
+    cs.queue_cosign_request(
+        CAMPAIGN,
+        mail("A", "<r1>", "cosign-request:1"),
+        unit_code="A",
+        version=1,
+        asked_to="vo-a@example.edu",
+        now=NOW,
+    )
+    (req,) = cs.cosign_requests(CAMPAIGN, "A")
+    later = NOW + dt.timedelta(days=7)
+    assert cs.queue_cosign_reminder(CAMPAIGN, req.id, mail("A", "<rem1>", "cosign-reminder:1"), now=later)
+    assert not cs.queue_cosign_reminder(
+        CAMPAIGN, req.id, mail("A", "<rem2>", "cosign-reminder:1b"), now=later
+    )
+    (req,) = cs.cosign_requests(CAMPAIGN, "A")
+    assert (req.reminded_at, req.reminder_message_id) == (later, "<rem1>")
+    assert [r.message_id for r in s.outbox_rows(CAMPAIGN, ["queued"])] == ["<r1>", "<rem1>"]
+
+
+def test_requests_to_an_address_are_each_units_newest(store):
+    """A reply with no thread and no reference may answer the newest request to its sender."""
+    s, cs = store
+    for version in (1, 2):
+        add_form(s, "A", version)
+    add_form(s, "B", 1)
+    for code, version, to in (
+        ("A", 1, "vo-a@example.edu"),
+        ("A", 2, "leader@example.edu"),
+        ("B", 1, "VO-A@example.edu"),
+    ):
+        cs.record_cosign_request(
+            CAMPAIGN, code, version=version, message_id=f"<{code}{version}>", asked_to=to, now=NOW
+        )
+    assert [(r.unit_code, r.version) for r in cs.cosign_requests_to(CAMPAIGN, "Vo-A@example.edu")] == [
+        ("B", 1)
+    ]
+    assert [(r.unit_code, r.version) for r in cs.cosign_requests_to(CAMPAIGN, "leader@example.edu")] == [
+        ("A", 2)
+    ]
+    version = cs.cosign_version(CAMPAIGN, "a", 2)
+    assert version is not None and (version.version, version.file_sha256, version.raw_path) == (
+        2,
+        "0" * 64,
+        "",
+    )
+    assert cs.cosign_version(CAMPAIGN, "A", 3) is None

@@ -254,6 +254,7 @@ def test_purge_removes_raw_mail_sent_bytes_and_personal_data_and_keeps_what_hr_n
         "units": 6,
         "events": 11,
         "address_failures": 1,
+        "cosign": 0,
     }
     assert summary["outbox_not_sent_kept"] == 1 and summary["removed_anything"] is True
 

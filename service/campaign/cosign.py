@@ -25,9 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from service.campaign.plan import is_closed
-from service.campaign.state import back_at
-from service.campaign.workdays import add_working_days, at_local_hour, local_date
+from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
 from service.config.settings import Campaign, Cosign, CosignMode, Schedule
 from service.store.cosign import CosignRecord
 
@@ -126,9 +124,9 @@ def cosign_state(
         return state
     remind_from = reminder_time(request.asked_at, settings, campaign, schedule)
     if back_on is not None:
-        remind_from = max(remind_from, back_at(back_on, campaign, schedule))  # not while away
-    if remind_from >= closing_time(campaign) or is_closed(now, campaign):
-        return state  # none after the campaign closes
+        remind_from = max(remind_from, _back_at(back_on, campaign, schedule))  # not while away
+    if remind_from >= closing_time(campaign) or now >= closing_time(campaign):
+        return state  # none after the campaign closes (``plan.is_closed``)
     return dataclasses.replace(state, remind_from=remind_from)
 
 
@@ -158,6 +156,13 @@ def counts_as_done(has_valid: bool, state: CoSignState | None, mode: CosignMode)
 def closing_time(campaign: Campaign) -> dt.datetime:
     """The first instant of ``campaign.closes`` (local midnight): nothing is chased from then."""
     return at_local_hour(campaign.closes_on, 0, campaign.timezone)
+
+
+def _back_at(back_on: dt.date, campaign: Campaign, schedule: Schedule) -> dt.datetime:
+    """The first send time once the verneombud is back on ``back_on`` (as ``state.back_at`` for a
+    leader; this module sits below ``state``, which builds a unit's co-signature)."""
+    day = next_working_day(back_on, schedule.closed_days)
+    return at_local_hour(day, schedule.send_hour, campaign.timezone)
 
 
 def _back_on(record: CosignRecord, campaign: Campaign, now: dt.datetime) -> dt.date | None:

@@ -29,6 +29,11 @@ Design notes, where the rules had a choice:
 - A campaign ends (``is_closed``): from ``campaign.closes`` on nothing is due (no reminder,
   escalation, digest or notice); only HR's final summary goes, once, from the send hour of the
   first working day at or after the closing day (``is_final_summary_time``).
+- The co-signature is not a step of this timeline. A valid form is never chased as missing, in
+  any ``[cosign]`` mode: ``due()`` looks at the leader's side (``UnitState.has_valid``). A pending
+  confirmation is chased by its own one reminder (``campaign.cosign.reminder_due``, queued by
+  ``jobs.cosign``) to the verneombud; with mode "required" (a unit is done only once confirmed:
+  ``UnitState.done``) that reminder copies the leader, and nothing goes to the dean for it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,12 @@ The stages, in the order they win (a unit is in exactly one):
 
 A failing address or an absence is also kept on a unit that needs correction (``failure``,
 ``back_on``), so its mails can say so; the stage names the one that decides what it gets.
+
+Beside its stage a unit carries its co-signature (``cosign``: where the verneombud's confirmation
+of its valid form stands, ``campaign.cosign.CoSignState``; None with ``[cosign] mode = "off"``).
+``done`` is whether the unit has done its part: a valid form, and with mode "required" its
+verneombud's confirmation too (``cosign.counts_as_done``). The stage is the leader's side alone,
+so a valid form is "valid" in every mode and no leader is ever told their form is missing.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from service.campaign.cosign import CoSignState, cosign_state, counts_as_done
 from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
-from service.config.settings import Campaign, Schedule
+from service.config.settings import Campaign, Cosign, Schedule
 from service.models import MailKind
+from service.store.cosign import CosignRecord
 from service.store.database import Store
 from service.store.reports import FailureFact, MailFact, UnitRecord
 
@@ -114,10 +122,20 @@ class UnitState:
     escalation_from: dt.datetime | None = None
     # a correction answers for the step whose time had come: steps up to then are covered by it
     covered_until: dt.datetime | None = None
+    # the verneombud's confirmation of the valid form (None: the co-signature is off), and
+    # whether the unit is done only once they confirmed ([cosign] mode "required")
+    cosign: CoSignState | None = None
+    cosign_required: bool = False
 
     @property
     def has_valid(self) -> bool:
         return self.stage is Stage.VALID
+
+    @property
+    def done(self) -> bool:
+        """The unit has done its part: a valid form, and with ``[cosign] mode = "required"`` its
+        verneombud's confirmation (``cosign.counts_as_done``)."""
+        return counts_as_done(self.has_valid, self.cosign, "required" if self.cosign_required else "ask")
 
     @property
     def failing(self) -> bool:
@@ -156,8 +174,17 @@ def back_at(back_on: dt.date, campaign: Campaign, schedule: Schedule) -> dt.date
     return at_local_hour(day, schedule.send_hour, campaign.timezone)
 
 
-def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt.datetime) -> UnitState:
-    """The typed state of the unit ``record`` describes, at ``now``."""
+def state_of(
+    record: UnitRecord,
+    campaign: Campaign,
+    schedule: Schedule,
+    now: dt.datetime,
+    *,
+    cosign: CoSignState | None = None,
+    cosign_required: bool = False,
+) -> UnitState:
+    """The typed state of the unit ``record`` describes, at ``now``, with its co-signature
+    ``cosign`` (``cosign_required``: [cosign] mode "required")."""
     tz = campaign.timezone
     today = local_date(now, tz)
     outreach = tuple(_outreach(m) for m in record.mails if m.kind in LEADER_KINDS)
@@ -226,6 +253,8 @@ def state_of(record: UnitRecord, campaign: Campaign, schedule: Schedule, now: dt
         hold_reminders_until=max(holds) if holds else None,
         escalation_from=escalation_from(max(reminders), campaign, schedule) if reminders else None,
         covered_until=max(corrections) if invalid and corrections else None,
+        cosign=cosign,
+        cosign_required=cosign_required,
     )
 
 
@@ -246,8 +275,50 @@ def _outreach(mail: MailFact) -> Outreach:
 
 
 def unit_states(
-    store: Store, campaign: Campaign, schedule: Schedule, now: dt.datetime, *, include_inactive: bool = True
+    store: Store,
+    campaign: Campaign,
+    schedule: Schedule,
+    now: dt.datetime,
+    *,
+    include_inactive: bool = True,
+    cosign: Cosign = Cosign(),  # noqa: B008 - frozen: the config's default, "ask"
 ) -> list[UnitState]:
-    """Every unit's state at ``now``, from one read of the store (``unit_records``)."""
+    """Every unit's state at ``now``, from one read of the store (``unit_records``) and one of
+    the co-signatures (``cosign_records``, none with ``cosign.mode`` "off"). Pass the config's
+    ``[cosign]`` (``config.cosign``); the default is its default, mode "ask"."""
     records = store.unit_records(campaign.id, include_inactive=include_inactive)
-    return [state_of(r, campaign, schedule, now) for r in records]
+    if cosign.mode == "off":
+        return [state_of(r, campaign, schedule, now) for r in records]
+    cosigns = store.cosign_records(campaign.id, include_inactive=include_inactive)
+    required = cosign.mode == "required"
+    return [
+        state_of(
+            r,
+            campaign,
+            schedule,
+            now,
+            cosign=_cosign(
+                r, cosigns.get(r.code), settings=cosign, campaign=campaign, schedule=schedule, now=now
+            ),
+            cosign_required=required,
+        )
+        for r in records
+    ]
+
+
+def _cosign(
+    record: UnitRecord,
+    facts: CosignRecord | None,
+    *,
+    settings: Cosign,
+    campaign: Campaign,
+    schedule: Schedule,
+    now: dt.datetime,
+) -> CoSignState | None:
+    """A unit's co-signature from its facts; a unit added between the two reads has none yet
+    (never asked, with no address known to this read)."""
+    facts = facts or CosignRecord(record.code, "", None)
+    valid = record.current.version if record.current is not None else None
+    return cosign_state(
+        facts, valid_version=valid, settings=settings, campaign=campaign, schedule=schedule, now=now
+    )

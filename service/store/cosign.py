@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.errors import StoreError, UnknownUnitError
-from service.models import MessageKind
+from service.models import MessageKind, NewMail
 from service.store import tables as t
 from service.store.base import StoreBase, add_event, aware
+from service.store.outbox import queue_in
 from service.store.reports import AwayFact, FailureFact
 
 READINGS = ("confirmed", "disputed")
@@ -68,7 +69,182 @@ class CosignRecord:
     failure: FailureFact | None = None
 
 
+@dataclass(frozen=True)
+class CosignVersion:
+    """One valid version of a unit's form, as a request about it needs it: its answers (as
+    stored), who sent it and when, and the message that brought it (its archived bytes hold the
+    leader's own file; ``raw_path`` and ``message_id`` are "" when no message is known)."""
+
+    unit_code: str
+    version: int
+    received_at: dt.datetime
+    sender: str
+    answers: dict[str, Any]
+    file_name: str
+    file_sha256: str
+    raw_path: str = ""
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class CosignCandidate:
+    """An active unit whose current valid version has no request yet (``cosign_candidates``):
+    that version, the roster's two addresses, the newest request about an earlier version and
+    that version's answers (so a version that changes nothing is not asked about again), and our
+    invitation's Message-ID (a request threads under the leader's message, else under it), and
+    whether either address is known to fail."""
+
+    version: CosignVersion
+    verneombud_email: str
+    leader_email: str
+    earlier: CosignRequest | None = None
+    earlier_answers: dict[str, Any] | None = None
+    invitation_message_id: str = ""
+    verneombud_failing: bool = False
+    leader_failing: bool = False
+
+
 class CosignStore(StoreBase):
+    def cosign_candidates(self, campaign_id: str) -> list[CosignCandidate]:
+        """Every active unit whose current valid version has no request yet, by code, in one
+        transaction. A unit whose newest version repeats the answers already asked about stays
+        a candidate (the rules pass it by): such resends are few."""
+        u, s, c, o, f = t.units, t.submissions, t.cosign, t.outbox, t.address_failures
+        asked = sa.exists().where(c.c.submission_id == s.c.id)
+        with self._tx() as conn:
+            rows = conn.execute(
+                _versions()
+                .add_columns(u.c.id.label("unit_id"), u.c.verneombud_email, u.c.leader_email)
+                .where(
+                    u.c.campaign_id == campaign_id,
+                    u.c.active.is_(True),
+                    s.c.current.is_(True),
+                    s.c.valid.is_(True),
+                    sa.not_(asked),
+                )
+                .order_by(u.c.code)
+            ).all()
+            if not rows:
+                return []
+            unit_ids = [r.unit_id for r in rows]
+            earlier: dict[int, Any] = {}
+            for row in conn.execute(
+                _requests()
+                .add_columns(s.c.answers.label("asked_answers"))
+                .join(s, s.c.id == c.c.submission_id)
+                .where(c.c.unit_id.in_(unit_ids))
+                .order_by(c.c.version)
+            ):
+                earlier[row.unit_id] = row  # by version: the newest wins
+            invitations = dict(
+                conn.execute(
+                    sa.select(o.c.unit_id, o.c.message_id).where(
+                        o.c.campaign_id == campaign_id,
+                        o.c.unit_id.in_(unit_ids),
+                        o.c.kind == "leader-invitation",
+                        o.c.status != "failed",
+                    )
+                ).all()
+            )
+            failing = set(
+                conn.execute(sa.select(f.c.address).where(f.c.campaign_id == campaign_id)).scalars()
+            )
+        out = []
+        for r in rows:
+            before = earlier.get(r.unit_id)
+            out.append(
+                CosignCandidate(
+                    _version(r),
+                    r.verneombud_email,
+                    r.leader_email,
+                    _request(before) if before is not None else None,
+                    dict(before.asked_answers) if before is not None else None,
+                    invitations.get(r.unit_id, ""),
+                    r.verneombud_email.lower() in failing,
+                    r.leader_email.lower() in failing,
+                )
+            )
+        return out
+
+    def cosign_version(self, campaign_id: str, unit_code: str, version: int) -> CosignVersion | None:
+        """Version ``version`` of the unit's form, as a request or an answer about it needs it."""
+        u, s = t.units, t.submissions
+        with self._tx() as conn:
+            row = conn.execute(
+                _versions().where(
+                    u.c.campaign_id == campaign_id,
+                    sa.func.upper(u.c.code) == unit_code.strip().upper(),
+                    s.c.version == version,
+                )
+            ).first()
+        return _version(row) if row is not None else None
+
+    def queue_cosign_request(
+        self,
+        campaign_id: str,
+        mail: NewMail,
+        *,
+        unit_code: str,
+        version: int,
+        asked_to: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Queue the request ``mail`` and record it, in one transaction: a crash leaves both or
+        neither. False (nothing queued) when that version was asked about already."""
+        with self._tx() as conn:
+            if _asked(conn, campaign_id, unit_code, version):
+                return False
+            queue_in(conn, campaign_id, [mail], now, self.unit_ids(conn, campaign_id))
+            request_in(
+                conn,
+                campaign_id,
+                unit_code,
+                version=version,
+                message_id=mail.message_id,
+                asked_to=asked_to,
+                now=now,
+            )
+        return True
+
+    def queue_cosign_reminder(
+        self, campaign_id: str, request_id: int, mail: NewMail, *, now: dt.datetime
+    ) -> bool:
+        """Queue the one reminder ``mail`` and record it on request ``request_id``, in one
+        transaction; False (nothing queued) when the request already had its reminder."""
+        c = t.cosign
+        with self._tx() as conn:
+            done = conn.execute(
+                c.update()
+                .where(c.c.id == request_id, c.c.reminded_at.is_(None))
+                .values(reminded_at=now, reminder_message_id=mail.message_id)
+            ).rowcount
+            if not done:
+                return False
+            queue_in(conn, campaign_id, [mail], now, self.unit_ids(conn, campaign_id))
+            row = conn.execute(sa.select(c.c.unit_id).where(c.c.id == request_id)).one()
+            add_event(conn, campaign_id, row.unit_id, "cosign.reminded", {"request": request_id}, at=now)
+        return True
+
+    def cosign_requests_to(self, campaign_id: str, address: str) -> list[CosignRequest]:
+        """Each unit's newest request, of the units whose newest request went to ``address``
+        (a reply from that address without a thread or a reference may answer one of them)."""
+        c, later = t.cosign, t.cosign.alias("later_request")
+        newest = (
+            sa.select(sa.func.max(later.c.version))
+            .where(later.c.unit_id == c.c.unit_id)
+            .correlate(c)
+            .scalar_subquery()
+        )
+        with self._tx() as conn:
+            rows = conn.execute(
+                _requests().where(
+                    c.c.campaign_id == campaign_id,
+                    c.c.asked_to == address.strip().lower(),
+                    c.c.version == newest,
+                )
+            ).all()
+        return [_request(r) for r in rows]
+
     def record_cosign_request(
         self,
         campaign_id: str,
@@ -303,6 +479,58 @@ def scrub_cosign_in(conn: Connection, campaign_id: str, cutoff: dt.datetime) -> 
             .where(c.c.campaign_id == campaign_id, c.c.asked_at < cutoff, personal)
             .values(asked_to="", words=None, answered_by=None, answered_by_name=None)
         ).rowcount
+    )
+
+
+def _asked(conn: Connection, campaign_id: str, unit_code: str, version: int) -> bool:
+    c, u = t.cosign, t.units
+    return (
+        conn.execute(
+            sa.select(c.c.id)
+            .join(u, u.c.id == c.c.unit_id)
+            .where(
+                c.c.campaign_id == campaign_id,
+                sa.func.upper(u.c.code) == unit_code.strip().upper(),
+                c.c.version == version,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _versions() -> Any:
+    """A unit's versions with the message that brought each (if it is known)."""
+    u, s, i = t.units, t.submissions, t.inbound
+    return (
+        sa.select(
+            u.c.code,
+            s.c.version,
+            s.c.received_at,
+            s.c.sender,
+            s.c.answers,
+            s.c.file_name,
+            s.c.file_sha256,
+            i.c.raw_path,
+            i.c.message_id,
+        )
+        .join(u, u.c.id == s.c.unit_id)
+        .outerjoin(i, i.c.id == s.c.inbound_id)
+    )
+
+
+def _version(row: Any) -> CosignVersion:
+    received_at = aware(row.received_at)
+    assert received_at is not None
+    return CosignVersion(
+        unit_code=row.code,
+        version=row.version,
+        received_at=received_at,
+        sender=row.sender,
+        answers=dict(row.answers or {}),
+        file_name=row.file_name,
+        file_sha256=row.file_sha256,
+        raw_path=row.raw_path or "",
+        message_id=row.message_id or "",
     )
 
 

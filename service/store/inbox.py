@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from service.models import Decision, NewSubmission
 from service.store import tables as t
 from service.store.base import StoreBase, add_event, aware, jsonable
+from service.store.cosign import answer_in
 from service.store.outbox import queue_in
 
 
@@ -295,6 +296,17 @@ class InboxStore(StoreBase):
                     inbound_id=inbound_id,
                     reason=reason,
                     now=now,
+                )
+            if (answer := decision.cosign_answer) is not None:  # a verneombud's answer
+                answer_in(
+                    conn,
+                    answer.request_id,
+                    reading=answer.reading,
+                    words=answer.words,
+                    answered_by=answer.answered_by,
+                    answered_by_name=answer.answered_by_name,
+                    inbound_id=inbound_id,
+                    at=answer.at,
                 )
             if decision.bounced_message_id:
                 conn.execute(

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from service.errors import StoreError
 from service.store import tables as t
 from service.store.base import StoreBase, add_event
+from service.store.cosign import scrub_cosign_in
 
 Scrub = Callable[[Any], Any]  # JSON value in, the same value without personal data out
 
@@ -44,12 +45,19 @@ class RowsPurged:
     units: int = 0
     events: int = 0
     address_failures: int = 0
+    cosign: int = 0  # the co-signature's requests: who was asked, who answered, their words
     outbox_pending: int = 0  # rows before the cutoff not yet sent: kept as they are
 
     @property
     def total(self) -> int:
         return (
-            self.inbound + self.submissions + self.outbox + self.units + self.events + self.address_failures
+            self.inbound
+            + self.submissions
+            + self.outbox
+            + self.units
+            + self.events
+            + self.address_failures
+            + self.cosign
         )
 
 
@@ -104,6 +112,7 @@ class PurgeStore(StoreBase):
                         units=_units(conn, campaign_id, now),
                         events=_events(conn, campaign_id, cutoff, scrub),
                         address_failures=_failures(conn, campaign_id, cutoff),
+                        cosign=scrub_cosign_in(conn, campaign_id, cutoff),
                         outbox_pending=int(
                             conn.execute(
                                 sa.select(sa.func.count()).where(
