@@ -22,8 +22,8 @@ ANSWERED_BY = "Siri Løvås (siri.lovas@example.edu)"
 
 _UNIT_KEYS = ("unit", "reference", "coordinators", "submission")
 COSIGN_KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "verneombud-request": (*_UNIT_KEYS, "attachment_name"),
-    "verneombud-reminder": (*_UNIT_KEYS, "attachment_name", "cosign"),
+    "verneombud-request": (*_UNIT_KEYS, "attachment_name", "to_leader"),
+    "verneombud-reminder": (*_UNIT_KEYS, "attachment_name", "cosign", "to_leader", "leader_copied"),
     "verneombud-ack": (*_UNIT_KEYS, "cosign"),
     "leader-cosign-comment": (*_UNIT_KEYS, "cosign"),
     "coordinator-cosign-notice": (*_UNIT_KEYS, "cosign"),

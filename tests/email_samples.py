@@ -108,7 +108,7 @@ KIND_KEYS = {
         "back_on",
         "mails",
     ),
-    "leader-receipt": ("unit", "reference", "coordinators", "submission"),
+    "leader-receipt": ("unit", "reference", "coordinators", "submission", "cosign_asked"),
     "leader-correction": (
         "unit",
         "reference",
@@ -513,6 +513,7 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
                 lang, "Oppsummering og evaluering – IE-IBM.xlsx", "Summary and evaluation – IE-IBM.xlsx"
             ),
             verneombud_copied=True,
+            cosign_asked="verneombud",  # the receipt: the verneombud is asked to confirm
             invited_on=CAMPAIGN_OPENS,
             days_left=2,
             days_overdue=1,

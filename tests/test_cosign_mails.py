@@ -7,17 +7,20 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
+import os
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
-from projects import make_units, new_project
+from email_samples import sample_context
+from projects import ROOT, make_units, new_project
 
 from service.app.wiring import App
 from service.config import settings as config_mod
 from service.mail.compose import Attachment, Mailbox
-from service.mail.cosignletters import COSIGN_KINDS, Answer, Asked, CosignLetters
-from service.mail.letters import Reply
-from service.mail.render import KINDS
+from service.mail.cosignletters import COSIGN_KINDS, COSIGN_MACHINE_KINDS, Answer, Asked, CosignLetters
+from service.mail.letters import MACHINE_KINDS, Reply
+from service.mail.render import KINDS, Renderer
 from service.models import NewMail, Unit
 
 NOW = dt.datetime(2020, 12, 10, 13, 6, tzinfo=dt.UTC)
@@ -166,3 +169,72 @@ def test_no_coordinator_no_notice(app, units):
         )
         is None
     )
+
+
+def test_the_answers_and_notices_are_machine_mail_and_the_request_is_not():
+    """An out-of-office reply to the request tells us they are away; nothing answers the rest."""
+    assert COSIGN_MACHINE_KINDS <= MACHINE_KINDS
+    assert not {"verneombud-request", "verneombud-reminder"} & MACHINE_KINDS
+
+
+def test_the_leader_is_asked_about_the_verneombuds_version(app, units):
+    """A version the verneombud sent goes to the leader to confirm, in their own words."""
+    unit = units[0]
+    mail = CosignLetters(app.letters).request(unit, ASKED, FORM, now=NOW, to_leader=True)
+    assert mail.recipients == (unit.leader_email,) and mail.dedupe_key.endswith(":cosign-request:2")
+    body = text(mail)
+    assert body.startswith(f"Hei {unit.leader_name},")
+    assert "ber vi deg som leder bekrefte" in body and f"Verneombud: {unit.verneombud_name}" in body
+
+
+def test_with_mode_required_the_reminder_copies_the_leader(app, units):
+    unit = units[0]
+    mail = CosignLetters(app.letters).reminder(
+        unit, ASKED, FORM, asked_at=NOW, request_message_id="<r@x>", now=NOW, copy_leader=True
+    )
+    msg = message(mail)
+    assert mail.recipients == (unit.verneombud_email, unit.leader_email)
+    assert unit.leader_email in msg["Cc"] and "får en kopi av denne påminnelsen" in text(mail)
+
+
+# ---- the variants' wordings, pinned like tests/golden/email (SKJEMAPOST_WRITE_GOLDEN=1 rewrites) ----
+
+GOLDEN = Path(__file__).parent / "golden" / "cosign"
+WRITE = os.environ.get("SKJEMAPOST_WRITE_GOLDEN") == "1"
+
+
+def _variant(name: str, lang: str) -> tuple[str, dict[str, object]]:
+    """The kind and context of variant ``name``: a sample context (email_samples) changed."""
+    kind, _, variant = name.partition(".")
+    ctx = sample_context(kind, lang)
+    if variant == "to-leader":  # the verneombud sent version 2: the leader is asked
+        ctx["to_leader"] = True
+        ctx["submission"] = ctx["submission"] | {"version": 2, "updated": True}
+    elif variant == "leader-copied":
+        ctx["leader_copied"] = True
+    elif variant == "by-leader":  # the leader's comment on the verneombud's version
+        who = f"{ctx['unit']['leader_name']} ({ctx['unit']['leader_email']})"
+        ctx["cosign"] = ctx["cosign"] | {"by_leader": True, "answered_by": who}
+    return kind, ctx
+
+
+VARIANTS = (
+    "verneombud-request.to-leader",
+    "verneombud-reminder.to-leader",
+    "verneombud-reminder.leader-copied",
+    "verneombud-ack.by-leader",
+    "coordinator-cosign-notice.by-leader",
+)
+
+
+@pytest.mark.parametrize(("name", "lang"), [(n, lang) for n in VARIANTS for lang in ("nb", "en")])
+def test_each_variant_reads_as_pinned(name, lang):
+    kind, ctx = _variant(name, lang)
+    out = Renderer(ROOT / "templates" / "email").render(kind, lang, ctx)  # type: ignore[arg-type]
+    got = f"Subject: {out.subject}\n\n{out.text.rstrip()}\n"
+    path = GOLDEN / lang / f"{name}.txt"
+    if WRITE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"no golden rendering {path}: write it with SKJEMAPOST_WRITE_GOLDEN=1 and review it"
+    assert got == path.read_text(encoding="utf-8"), f"{name} ({lang}) reads differently from {path}"

@@ -9,15 +9,22 @@ them the same way. Pure: the time and all data come in as arguments.
 
 | kind | to | language | dedupe key (less "campaign:") |
 | --- | --- | --- | --- |
-| ``verneombud-request`` | the verneombud | the unit's | ``UNIT:cosign-request:VERSION`` |
-| ``verneombud-reminder`` | the verneombud, threaded under the request | the unit's | ``UNIT:cosign-reminder:VERSION`` |
+| ``verneombud-request`` | the verneombud (the leader: ``to_leader``) | the unit's | ``UNIT:cosign-request:VERSION`` |
+| ``verneombud-reminder`` | whoever was asked, threaded under the request | the unit's | ``UNIT:cosign-reminder:VERSION`` |
 | ``verneombud-ack`` | whoever answered, threaded under their reply | the unit's | the caller's ``Reply.key`` |
 | ``leader-cosign-comment`` | the leader | the unit's | the caller's ``key`` |
 | ``coordinator-cosign-notice`` | the faculty's coordinator(s) | the campaign's default | the caller's ``key`` |
 
 The request and the reminder are not marked ``Auto-Submitted`` (an out-of-office reply tells us
-the verneombud is away); the other three answer or inform and are machine mail, once
-``letters.MACHINE_KINDS`` names them (``COSIGN_MACHINE_KINDS``).
+the verneombud is away); the other three answer or inform and are machine mail
+(``COSIGN_MACHINE_KINDS``, all in ``letters.MACHINE_KINDS``).
+
+When the verneombud sent the valid version themselves (a corrected form attached to their
+answer), the *leader* is the one asked to confirm it: the request and the reminder ``to_leader``
+(their own wording), and the leader's answer is ``Answer.by_leader``: its acknowledgement and the
+coordinator's notice say so, and no ``leader-cosign-comment`` goes (the leader wrote it).
+With ``[cosign] mode = "required"`` the reminder to the verneombud copies the leader
+(``copy_leader``): the unit is done only once they confirmed.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class Answer:
     words: str
     answered_at: dt.datetime
     answered_by: str
+    by_leader: bool = False  # the leader answered a request ``to_leader``
 
 
 # ---- the contexts (templates/email/README.md, "The co-signature") -----------------------------
@@ -87,16 +95,29 @@ def submission_context(asked: Asked) -> dict[str, Any]:
     }
 
 
-def request_context(base: Mapping[str, Any], asked: Asked, attachment_name: str) -> dict[str, Any]:
-    """``verneombud-request``: ``base`` is the unit's context (``Letters.unit_context``)."""
-    return {**base, **submission_context(asked), "attachment_name": attachment_name}
+def request_context(
+    base: Mapping[str, Any], asked: Asked, attachment_name: str, *, to_leader: bool = False
+) -> dict[str, Any]:
+    """``verneombud-request``: ``base`` is the unit's context (``Letters.unit_context``);
+    ``to_leader``: the leader is asked (the verneombud sent this version)."""
+    return {**base, **submission_context(asked), "attachment_name": attachment_name, "to_leader": to_leader}
 
 
 def reminder_context(
-    base: Mapping[str, Any], asked: Asked, attachment_name: str, asked_at: dt.datetime
+    base: Mapping[str, Any],
+    asked: Asked,
+    attachment_name: str,
+    asked_at: dt.datetime,
+    *,
+    to_leader: bool = False,
+    leader_copied: bool = False,
 ) -> dict[str, Any]:
-    """``verneombud-reminder``: the request's context and when the request went."""
-    return request_context(base, asked, attachment_name) | {"cosign": {"asked_at": asked_at}}
+    """``verneombud-reminder``: the request's context, when the request went, and whether the
+    leader reads a copy (``leader_copied``: [cosign] mode "required")."""
+    return request_context(base, asked, attachment_name, to_leader=to_leader) | {
+        "cosign": {"asked_at": asked_at},
+        "leader_copied": leader_copied,
+    }
 
 
 def answer_context(base: Mapping[str, Any], asked: Asked, answer: Answer) -> dict[str, Any]:
@@ -109,6 +130,7 @@ def answer_context(base: Mapping[str, Any], asked: Asked, answer: Answer) -> dic
             "words": answer.words,
             "answered_at": answer.answered_at,
             "answered_by": answer.answered_by,
+            "by_leader": answer.by_leader,
         },
     }
 
@@ -122,24 +144,40 @@ class CosignLetters:
 
     letters: Letters
 
-    def _verneombud(self, unit: Unit) -> Envelope:
+    def _asked(self, unit: Unit, *, to_leader: bool, copy_leader: bool = False) -> Envelope:
+        """Who is asked: the verneombud (the leader copied with ``copy_leader``), or the leader."""
+        leader = Mailbox(unit.leader_email, unit.leader_name)
+        if to_leader:
+            return Envelope(to=(leader,))
         if not unit.verneombud_email:
             raise ValueError(f"unit {unit.code} has no verneombud address: it cannot be asked to confirm")
-        return Envelope(to=(Mailbox(unit.verneombud_email, unit.verneombud_name),))
+        return Envelope(
+            to=(Mailbox(unit.verneombud_email, unit.verneombud_name),), cc=(leader,) if copy_leader else ()
+        )
 
     def request(
-        self, unit: Unit, asked: Asked, form: Attachment, *, now: dt.datetime, in_reply_to: str = ""
+        self,
+        unit: Unit,
+        asked: Asked,
+        form: Attachment,
+        *,
+        now: dt.datetime,
+        in_reply_to: str = "",
+        to_leader: bool = False,
     ) -> NewMail:
-        """Ask the unit's verneombud to confirm ``asked`` (the leader's file attached as ``form``):
-        reply «Enig» / "Agree", or write what they see differently."""
+        """Ask the unit's verneombud to confirm ``asked`` (the file attached as ``form``): reply
+        «Enig» / "Agree", or write what they see differently. ``to_leader``: ask the leader
+        instead, about a version the verneombud sent."""
         lang = unit.language
-        ctx = request_context(self.letters.unit_context(unit, lang), asked, form.filename)
+        ctx = request_context(
+            self.letters.unit_context(unit, lang), asked, form.filename, to_leader=to_leader
+        )
         return self.letters.mail(
             MailKind.VERNEOMBUD_REQUEST,
             f"{unit.code}:cosign-request:{asked.version}",
             lang,
             ctx,
-            self._verneombud(unit),
+            self._asked(unit, to_leader=to_leader),
             now=now,
             unit=unit,
             attachments=[form],
@@ -155,16 +193,27 @@ class CosignLetters:
         asked_at: dt.datetime,
         request_message_id: str,
         now: dt.datetime,
+        to_leader: bool = False,
+        copy_leader: bool = False,
     ) -> NewMail:
-        """The one reminder, threaded under the request (``request_message_id``)."""
+        """The one reminder to whoever was asked, threaded under the request
+        (``request_message_id``); ``copy_leader``: the leader reads a copy (mode "required")."""
         lang = unit.language
-        ctx = reminder_context(self.letters.unit_context(unit, lang), asked, form.filename, asked_at)
+        copied = copy_leader and not to_leader
+        ctx = reminder_context(
+            self.letters.unit_context(unit, lang),
+            asked,
+            form.filename,
+            asked_at,
+            to_leader=to_leader,
+            leader_copied=copied,
+        )
         return self.letters.mail(
             MailKind.VERNEOMBUD_REMINDER,
             f"{unit.code}:cosign-reminder:{asked.version}",
             lang,
             ctx,
-            self._verneombud(unit),
+            self._asked(unit, to_leader=to_leader, copy_leader=copied),
             now=now,
             unit=unit,
             attachments=[form],

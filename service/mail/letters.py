@@ -37,6 +37,11 @@ MACHINE_KINDS = frozenset(
         "observer-digest",
         "hr-final",
         "leader-after-closing",
+        # the co-signature's answers and notices; its request and reminder are outreach
+        # (mail/cosignletters.py: COSIGN_MACHINE_KINDS)
+        "verneombud-ack",
+        "leader-cosign-comment",
+        "coordinator-cosign-notice",
     }
 )
 
@@ -166,6 +171,14 @@ class Letters:
         if self.copies_verneombud(unit):
             cc = (Mailbox(unit.verneombud_email, unit.verneombud_name),)
         return Envelope(to=(Mailbox(unit.leader_email, unit.leader_name),), cc=cc)
+
+    def cosign_asked(self, unit: Unit, sender: str) -> str:
+        """Who is asked to confirm a valid form that ``sender`` sent ([cosign], docs/COSIGN.md):
+        "verneombud"; "leader" when the verneombud sent it; "" when nobody is (the co-signature
+        is off, or the roster has no verneombud address). The receipt says so."""
+        if self.config.cosign.mode == "off" or not unit.verneombud_email:
+            return ""
+        return "leader" if sender.lower() == unit.verneombud_email.lower() else "verneombud"
 
     def leader_context(self, unit: Unit, lang: Language) -> dict[str, Any]:
         """``unit_context`` for the mails ``leader_envelope`` addresses: they say so when the
@@ -355,7 +368,10 @@ class Letters:
             late = {"received_at": submission["received_at"], "challenges": submission.get("challenges", [])}
             return self.after_closing(unit, reply, late, [], now)
         lang = unit.language
-        ctx = self.unit_context(unit, lang) | {"submission": dict(submission)}
+        ctx = self.unit_context(unit, lang) | {
+            "submission": dict(submission),
+            "cosign_asked": self.cosign_asked(unit, reply.to.address),
+        }
         return self.mail(
             "leader-receipt",
             reply.key,
