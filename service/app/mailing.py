@@ -16,6 +16,7 @@ from service.app.wiring import App
 from service.clock import local
 from service.errors import SkjemapostError
 from service.jobs import closing
+from service.jobs.cosign import ask_once
 from service.jobs.drain import DrainReport, drain_once
 from service.jobs.poll import PollReport, poll_once, settle_review
 from service.mail.compose import Attachment
@@ -84,7 +85,8 @@ class Mailing:
         should_stop: Callable[[], bool] = lambda: False,
         box: BaseMailBox | None = None,
     ) -> tuple[PollReport, DrainReport]:
-        """Read everything new in the inbox, then send the answers it queued."""
+        """Read everything new in the inbox, ask the verneombud to confirm each form it registered
+        (``jobs.cosign.ask_once``), then send the answers and the requests it queued."""
         self.app.ready()
         own_box = box is None
         box = box or connect_imap(self.app.imap_settings())
@@ -101,8 +103,15 @@ class Mailing:
         finally:
             if own_box:
                 box.logout()
+        if not should_stop():
+            self.ask_cosign()
         sent = self.drain(should_stop=should_stop) if self.queued_count() else DrainReport()
         return report, sent
+
+    def ask_cosign(self) -> int:
+        """Queue the verneombud's requests due now (``jobs.cosign.ask_once``); how many."""
+        app = self.app
+        return len(ask_once(app.store, app.config, app.letters, app.clock.now()).asked)
 
     def final_summary(
         self, compile_to: Callable[[Path], object], *, by_hand: bool = False, again: bool = False
@@ -165,6 +174,6 @@ class Mailing:
             decision = settle_review(box, self.app.store, processor, row, now=now, decide=decide)
         finally:
             box.logout()
-        if decision.answers:
+        if self.ask_cosign() or decision.answers:  # an assigned form is asked about like any other
             self.drain()
         return decision

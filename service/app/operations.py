@@ -24,6 +24,7 @@ from service.forms.read import read_form
 from service.forms.validate import validate
 from service.jobs import collate, lease
 from service.jobs.chase import ChaseReport, chase_once
+from service.jobs.cosign import CosignReport, cosign_once
 from service.jobs.digest import digests
 from service.jobs.drain import DrainReport
 from service.jobs.poll import PollReport, StopFlag
@@ -42,6 +43,8 @@ class RemindReport:
     polled: PollReport | None = None
     answered: DrainReport = field(default_factory=DrainReport)  # the answers the poll queued
     chase: ChaseReport = field(default_factory=ChaseReport)
+    # the verneombud's requests a poll left to ask, and their one reminder (jobs.cosign)
+    cosign: CosignReport = field(default_factory=CosignReport)
     sent: DrainReport = field(default_factory=DrainReport)  # the reminders and escalations
 
     @property
@@ -102,6 +105,8 @@ class Operations:
             report.polled, report.answered = self.mailing.poll(should_stop=stop)
         app.ready()
         report.chase = chase_once(app.store, app.config, app.letters, self.now, dry_run=dry_run)
+        if not dry_run:
+            report.cosign = cosign_once(app.store, app.config, app.letters, self.now)
         if not dry_run and self.mailing.queued_count():
             report.sent = self.mailing.drain(should_stop=stop)
         return report
@@ -136,6 +141,7 @@ class Operations:
             now=self.now,
             coordinators=coordinators,
             faculty=faculty,
+            cosign=cfg.cosign,
         )
         return output, collate.write_xlsx(collate.sheets(sources, app.form), output)
 
@@ -239,6 +245,7 @@ class Operations:
         result: dict[str, Any] = {
             "polled": reminded.polled.fetched if reminded.polled else 0,
             "due": len(reminded.chase.due),
+            "cosign_reminded": len(reminded.cosign.reminded),
             "sent": sent.sent,
             "failed": sent.failed,
         }

@@ -223,4 +223,5 @@ class Setup:
             cfg.schedule,
             self.app.clock.now(),
             include_inactive=include_inactive,
+            cosign=cfg.cosign,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
@@ -13,6 +14,7 @@ import click
 
 from service.app.setup import Setup
 from service.app.wiring import App
+from service.campaign.cosign import CoSignState
 from service.campaign.state import UnitState
 from service.cli.base import LANG, app_for, cli
 from service.clock import local
@@ -375,4 +377,27 @@ def _unit_json(r: UnitState, tz: str) -> dict[str, Any]:
         "last_activity": at(r.last_activity),
         "bounced": _bounced(r),
         "needs_review": r.needs_review,
+        "done": r.done,  # a valid form; with [cosign] mode "required", confirmed too
+        "cosign": _cosign_json(r.cosign, at),
+    }
+
+
+def _cosign_json(
+    c: CoSignState | None, at: Callable[[dt.datetime | None], str | None]
+) -> dict[str, Any] | None:
+    """The unit's co-signature (docs/COSIGN.md): its stage and the facts behind it; None when
+    ``[cosign] mode`` is "off"."""
+    if c is None:
+        return None
+    return {
+        "stage": c.stage.value,
+        "reason": c.reason.value if c.reason else None,
+        "version": c.version,
+        "asked_to": c.asked_to or None,
+        "asked_at": at(c.asked_at),
+        "reminded_at": at(c.reminded_at),
+        "answered_at": at(c.answered_at),
+        "answered_by": c.answered_by or None,
+        "words": c.words or None,
+        "back_on": c.back_on.isoformat() if c.back_on else None,
     }

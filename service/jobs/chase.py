@@ -1,5 +1,8 @@
 """Reminders and escalations: turn "who is due what at time T" (``campaign.plan.due``) into queued mail.
 
+The co-signature's one reminder to the verneombud is ``jobs.cosign``'s, queued in the same
+`remind` and `run` cycle.
+
 The rules are pure (``campaign``); this module reads where every unit stands from the store,
 asks the rules, and has ``letters`` write the mails. Called with the same ``now`` twice it queues
 nothing the second time: every step has its dedupe key.
@@ -44,7 +47,9 @@ def due_steps(store: Store, config: Config, now: dt.datetime) -> list[tuple[Unit
     steps = plan(config.campaign, config.schedule)
     units = {u.code: u for u in store.units(config.campaign.id)}
     out = []
-    for state in unit_states(store, config.campaign, config.schedule, now, include_inactive=False):
+    for state in unit_states(
+        store, config.campaign, config.schedule, now, include_inactive=False, cosign=config.cosign
+    ):
         if state.code not in units:
             continue  # added after the states were read: it goes next time
         step = due(now, steps, state)

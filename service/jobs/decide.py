@@ -23,6 +23,7 @@ from service.forms.intake import Converter, Limits, Rejection, open_attachment
 from service.forms.model import FormDef, FormReading
 from service.forms.read import read_form
 from service.forms.validate import validate
+from service.jobs.cosignreply import CosignReplies
 from service.jobs.match import Directory, match_form
 from service.jobs.notices import challenge_answers, challenge_lines, notices
 from service.mail.answerable import NoAnswer, answer_address, refusal
@@ -68,6 +69,7 @@ class Processor:
             max_rows=i.max_rows,
         )
         self.converter = converter
+        self.cosign = CosignReplies(config, form, letters, store, directory)
 
     @property
     def campaign(self) -> str:
@@ -85,6 +87,8 @@ class Processor:
         c = classify(mail)
         if is_machine(c):
             return self._machine(mail, c)  # recorded, never answered (``answerable`` says so too)
+        if force_unit is None and (cosign := self.cosign.decide(mail, c, inbound_id, received_at, now)):
+            return cosign  # a verneombud's answer to the request to confirm the form (docs/COSIGN.md)
         return self._person(mail, c, inbound_id, received_at, now, force_unit=force_unit)
 
     # -- machines ---------------------------------------------------------------------------
