@@ -156,7 +156,7 @@ def main(n: int, profile: bool = False) -> None:
     parts["form"] = time.perf_counter() - t
     t = time.perf_counter()
     rendered = [
-        app.renderer.render("leader-invitation", u.language, app.letters.unit_context(u, u.language))
+        app.renderer.render("leader-invitation", u.language, app.letters.leader_context(u, u.language))
         for u in units
     ]
     parts["render"] = time.perf_counter() - t
