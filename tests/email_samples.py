@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cosign_samples import COSIGN_KIND_KEYS, cosign_sample
+from cosign_samples import COSIGN_KIND_KEYS, DIGEST_COSIGN_KINDS, cosign_sample, digest_cosign
 
 OSLO = ZoneInfo("Europe/Oslo")
 CAMPAIGN_OPENS = dt.date(2020, 11, 23)
@@ -177,6 +177,8 @@ KIND_KEYS = {
     "help-notice": ("unit", "reference", "coordinators", "audience", "wanted", "words", "received_at"),
 }
 KIND_KEYS.update(COSIGN_KIND_KEYS)  # the co-signature's mails (cosign_samples.py)
+for _kind in DIGEST_COSIGN_KINDS:  # the digests count and list it (cosign_samples.py)
+    KIND_KEYS[_kind] += ("cosign",)
 
 
 def _pick(lang: str, nb: str, en: str) -> str:
@@ -567,4 +569,6 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             context["closes_on"] = CLOSES
     if kind in COSIGN_KIND_KEYS:  # built by the service's own context functions (cosign_samples.py)
         context.update(cosign_sample(kind, lang, context))
+    if kind in DIGEST_COSIGN_KINDS:
+        digest_cosign(kind, lang, context, UNIT, OTHER_UNITS)
     return {k: v for k, v in context.items() if k in ("campaign", "sender", *KIND_KEYS[kind])}

@@ -592,6 +592,7 @@ def test_empty_digest_says_none_instead_of_empty_tables(renderer, lang):
     for key in ("new_submissions", "corrections_pending", "missing_units", "away", "flags", "bounces"):
         context[key] = []
     context["review_count"] = 0
+    context["cosign"] |= {"disputed": [], "pending": [], "not_asked": []}  # counts only
     out = renderer.render("coordinator-digest", lang, context)
     assert out.text.count("Ingen" if lang == "nb" else "None") >= 4
     assert '<table class="data"' not in out.html

@@ -1,15 +1,21 @@
 """Weekly digests: one per faculty for its coordinators, one for HR, one for the observers.
 
 - The coordinators' digest is complete for their faculty: every unit that still needs something,
-  grouped by where it stands, the flagged answers (most serious first, with the unit's own words)
-  and the forms that came since the last one.
+  grouped by where it stands, the flagged answers (most serious first, with the unit's own words),
+  the forms that came since the last one, and the verneombud's confirmations (counted; every unit
+  whose verneombud has a comment, with their words; those still awaited; those not asked and why).
 - HR's digest is short: one line per faculty (units, delivered, share, to correct, no form,
-  flagged), then *only* the units that need someone to act (``_actions``), and where the rest is
-  (the workbook, the web page).
+  flagged, and the confirmations counted), then *only* the units that need someone to act
+  (``_actions``: a verneombud's comment and a verneombud not asked for want of an address are
+  among them), and where the rest is (the workbook, the web page).
 - The observers' digest (``[[observers]]``: HVO and the unions, copied on the letter) holds numbers
-  only: per faculty, and how many units raised each kind of flag. No unit and no person is named:
-  a unit's name is organisational, but a department has one head, so a unit named beside "not
-  fully satisfactory" names its leader too.
+  only: per faculty, how many units raised each kind of flag and how many verneombud confirmed.
+  No unit and no person is named, and no verneombud's words are quoted: a unit's name is
+  organisational, but a department has one head, so a unit named beside "not fully satisfactory"
+  names its leader too.
+
+The co-signature is counted and worded by ``jobs.confirmations``, as on every other surface; with
+``[cosign] mode = "off"`` each digest's ``cosign`` is None and its templates leave it out.
 
 Each digest is a mail in the outbox with a dedupe key per ISO week (``digest:IE:2020-W50``), so a
 runner restarted on digest day never sends it twice. The first goes on ``plan.first_digest_day``
@@ -25,11 +31,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.campaign.cosign import NotAsked
 from service.campaign.plan import is_closed
 from service.campaign.state import Stage, UnitState, unit_states
 from service.clock import local
 from service.config.settings import Config
 from service.forms.model import FormDef
+from service.jobs import confirmations
+from service.jobs.confirmations import Bucket
 from service.jobs.flagged import flag_counts, flag_rows
 from service.jobs.notices import challenge_answers, unrouted_help
 from service.mail.compose import Attachment, Envelope, Mailbox
@@ -92,7 +101,9 @@ class _Facts:
         campaign_id = config.campaign.id
         self.store, self.cid = store, campaign_id
         self.progress = store.faculty_progress(campaign_id)
-        self.states = unit_states(store, config.campaign, config.schedule, now, include_inactive=False)
+        self.states = unit_states(
+            store, config.campaign, config.schedule, now, include_inactive=False, cosign=config.cosign
+        )
         self.reviews = store.review_counts(campaign_id)
         self.answers: dict[str, Mapping[str, object]] = {
             row["code"]: row["answers"] or {} for row in store.current_versions(campaign_id)
@@ -179,6 +190,69 @@ def _context(
             if s.failure is not None and not s.has_valid
         ],
         "review_count": sum(n for f, n in facts.reviews.items() if f in faculties),
+        "cosign": _cosign_units(config, states, units, ", ".join(sorted(faculties))),
+    }
+
+
+# -- the verneombud's confirmations ----------------------------------------------------------------
+
+
+def _cosign_units(
+    config: Config, states: Sequence[UnitState], units: dict[str, Unit], faculty: str
+) -> dict[str, Any] | None:
+    """The coordinators' view of the co-signature: the faculty's count, then every unit whose
+    verneombud has a comment (their words, verbatim), is still to answer, or was not asked (and
+    why). None when the co-signature is off."""
+    if config.cosign.mode == "off":
+        return None
+    disputed, pending, not_asked = [], [], []
+    for s in sorted(states, key=confirmations.attention_order):
+        cosign, where = s.cosign, confirmations.bucket(s)
+        if cosign is None or where is None:
+            continue
+        unit = unit_mapping(units[s.code])
+        if where is Bucket.DISPUTED:
+            disputed.append(
+                {
+                    "unit": unit,
+                    "words": cosign.words,
+                    "answered_at": cosign.answered_at,
+                    "version": cosign.version,
+                }
+            )
+        elif where is Bucket.PENDING:
+            pending.append(
+                {
+                    "unit": unit,
+                    "version": cosign.version,
+                    "asked_at": cosign.asked_at,
+                    "reminded_at": cosign.reminded_at,
+                    "back_on": cosign.back_on,
+                }
+            )
+        elif where is Bucket.NOT_ASKED:
+            not_asked.append({"unit": unit, "reason": str(cosign.reason or NotAsked.NO_ADDRESS)})
+    return {
+        "required": config.cosign.mode == "required",
+        "count": confirmations.count(states, faculty).as_dict(),
+        "disputed": disputed,
+        "pending": pending,
+        "not_asked": not_asked,
+    }
+
+
+def _cosign_counts(
+    config: Config, states: Sequence[UnitState], faculties: Sequence[str]
+) -> dict[str, Any] | None:
+    """The confirmations counted per faculty and in total (HR's and the observers' digests): numbers
+    only. None when the co-signature is off."""
+    if config.cosign.mode == "off":
+        return None
+    per = confirmations.per_faculty(states, faculties)
+    return {
+        "required": config.cosign.mode == "required",
+        "total": confirmations.total(per).as_dict(),
+        "faculties": {f: c.as_dict() for f, c in per.items()},
     }
 
 
@@ -234,9 +308,31 @@ def _actions(
         )
         if wanted:
             why.append({"kind": "help", "wanted": [SERVICES[a][lang] for a in wanted if a in SERVICES]})
+        why += _cosign_actions(s, unit)
         if why:
             out.append({"unit": unit_mapping(unit), "why": why})
     return out
+
+
+def _cosign_actions(s: UnitState, unit: Unit) -> list[dict[str, Any]]:
+    """HR must act on a valid form's co-signature when the verneombud has a comment (someone
+    follows it up with the leader) or was never asked for want of a working address (fix it in
+    the roster)."""
+    cosign, where = s.cosign, confirmations.bucket(s)
+    if cosign is None or where is None:
+        return []
+    if where is Bucket.DISPUTED:
+        return [{"kind": "cosign-disputed", "words": cosign.words, "answered_at": cosign.answered_at}]
+    if confirmations.lacks_address(cosign):
+        reason = str(cosign.reason or NotAsked.NO_ADDRESS)
+        return [
+            {
+                "kind": "cosign-no-address",
+                "reason": reason,
+                "address": cosign.asked_to or unit.verneombud_email,
+            }
+        ]
+    return []
 
 
 def _hr_context(
@@ -271,15 +367,19 @@ def _hr_context(
         "new_count": sum(1 for v in facts.new_versions(week.since) if v["valid"]),
         "review_count": sum(facts.reviews.values()),
         "web_url": config.web.public_url,
+        "cosign": _cosign_counts(config, facts.states, [r.faculty for r in facts.progress]),
     }
 
 
 # -- the observers' digest: numbers only -----------------------------------------------------------
 
 
-def _observer_context(facts: _Facts, form: FormDef, week: DigestWeek, lang: Language) -> dict[str, Any]:
+def _observer_context(
+    facts: _Facts, config: Config, form: FormDef, week: DigestWeek, lang: Language
+) -> dict[str, Any]:
     """Per faculty and in total: units, delivered, share, to correct; flags counted by kind; the
-    forms that came this period. Nothing that names a unit or a person."""
+    verneombud's confirmations counted; the forms that came this period. Nothing that names a
+    unit or a person, and no one's words."""
     corrections: dict[str, int] = defaultdict(int)
     for s in facts.states:
         corrections[s.faculty] += s.stage is Stage.NEEDS_CORRECTION
@@ -293,6 +393,7 @@ def _observer_context(facts: _Facts, form: FormDef, week: DigestWeek, lang: Lang
         ],
         "flag_counts": flag_counts(form, facts.states, lang),
         "new_count": sum(1 for v in facts.new_versions(week.since) if v["valid"]),
+        "cosign": _cosign_counts(config, facts.states, [r.faculty for r in facts.progress]),
     }
 
 
@@ -349,7 +450,7 @@ def digests(
         week = week_of(store, config, now, scope, "observer-digest")
         ctx = (
             letters.base_context(olang)  # the title and the sender's name in the readers' language
-            | _observer_context(facts, letters.form, week, olang)
+            | _observer_context(facts, config, letters.form, week, olang)
             | {"observers": [{"name": o.name} for o in readers]}
         )
         envelope = Envelope(to=tuple(Mailbox(o.email, o.name) for o in readers))
