@@ -81,7 +81,7 @@ def _blocks(ws) -> dict[str, tuple[list[str], dict[str, tuple]]]:
     rows = [tuple(r) for r in ws.iter_rows(values_only=True)]
     out = {}
     for i, row in enumerate(rows):
-        if row and row[0] in ("Svar", "") and row[-2:] == ("Totalt", "Andel"):
+        if row and row[0] in ("Svar", "", "Bekreftelse") and row[-2:] == ("Totalt", "Andel"):
             title = rows[i - 2][0]
             lines = {}
             for data in rows[i + 1 :]:
@@ -225,7 +225,7 @@ def test_the_charts_draw_hrs_questions(answered, tmp_path):
     with zipfile.ZipFile(path) as z:
         charts = sorted(n for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
         xml = {n: z.read(n).decode() for n in charts}
-    assert len(charts) == 1 + len(keys)
+    assert len(charts) == 1 + len(keys) + 1  # and the co-signature's, after HR's questions
     overview = xml["xl/charts/chart1.xml"]
     assert "Andel levert per fakultet" in overview and 'formatCode="0&quot; %&quot;"' in overview
     titles = {}
@@ -242,6 +242,10 @@ def test_the_charts_draw_hrs_questions(answered, tmp_path):
             '<c:grouping val="clustered"/>' if item.type == "multichoice" else '<c:grouping val="stacked"/>'
         )
         assert grouping in titles[title], title
+    cosign = titles["Verneombudets bekreftelse av svarene"]  # per faculty, its answers stacked
+    assert '<c:grouping val="stacked"/>' in cosign
+    _, rows = _blocks(openpyxl.load_workbook(path)["Oppsummering"])["Verneombudets bekreftelse av svarene"]
+    assert cosign.count("<c:ser>") == len(rows) >= 4  # confirmed, a comment, awaiting, not asked, …
 
 
 def test_two_of_three_reads_66_percent_everywhere(tmp_path):

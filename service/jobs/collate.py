@@ -9,7 +9,8 @@ Three parts, kept apart so each can be tested and measured alone:
 - ``sheets``: pure. Sources + FormDef -> the sheets in order: Oversikt (delivery per faculty),
   Oppsummering and Diagrammer (what the units answered, ``jobs.summary``), Svar, Tiltak,
   Mangler, Flagg, Logg; their rows are lazy iterables of Python values (str, int, float, date,
-  datetime).
+  datetime). With the co-signature on (``Sources.cosign``), Svar has each unit's co-signature and
+  the verneombud's comment, and Oppsummering counts them per faculty (``jobs.confirmations``).
 - ``write_xlsx`` (``jobs.xlsxout``): the only writer, xlsxwriter in ``constant_memory`` mode;
   nothing a leader typed can become a formula; every sheet prints landscape, fitted to its width.
 
@@ -26,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service.campaign.cosign import CoSign
 from service.campaign.state import Problem, Stage, UnitState, unit_states
-from service.config.settings import Campaign, Schedule
+from service.config.settings import Campaign, Cosign, Schedule
 from service.forms.answers import from_json, table_text, value_text
 from service.forms.model import SOURCES, Field, FormDef, Item
-from service.jobs import summary
+from service.jobs import confirmations, summary
 from service.jobs.xlsxout import Col, Page, Sheet, Value, write_xlsx
 from service.mail.smtpreason import humane
 from service.models import Unit, share_percent
@@ -71,6 +73,7 @@ class Sources:
     timezone: str = "Europe/Oslo"
     as_of: dt.datetime | None = None  # aware: when the store was read
     title: str = ""  # the campaign's
+    cosign: bool = False  # the co-signature is on: its columns and its block are shown
 
     def state(self, unit: Unit) -> UnitState:
         """The unit's state; one the store had not yet when its states were read has had nothing."""
@@ -107,12 +110,15 @@ def sheets(src: Sources, form: FormDef) -> list[Page]:
         return at.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     measures = next((f for f in form.fields() if f.type == "table"), None)
+    faculties = Counter(u.faculty for u in sorted(src.units, key=lambda u: u.faculty))
+    cosign = confirmations.per_faculty((src.state(u) for u in src.units), faculties) if src.cosign else None
     answers = summary.report(
         form,
         ((unit.faculty, from_json(form, cur.answers)) for unit, cur in _merged(src) if cur is not None),
-        units=Counter(u.faculty for u in sorted(src.units, key=lambda u: u.faculty)),
+        units=faculties,
         title=f"{src.title or form.title.get(summary.LANG)}: hva enhetene svarte",
         subtitle=_as_of(src, form, local),
+        cosign=cosign,
     )
     return [
         _overview(src),
@@ -225,6 +231,7 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
         Col("Status", 10),
         Col("Mottatt", 17),
         Col("Versjoner", 10),
+        *((Col("Verneombudets bekreftelse", 18), Col("Verneombudets kommentar", 40)) if src.cosign else ()),
     ]
     for f, label in fields:
         if f.type == "table":
@@ -245,6 +252,7 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
                 status_of(src, unit, cur is not None),
                 local(at) if at else None,
                 count,
+                *(cosign_cells(src.state(unit)) if src.cosign else ()),
             ]
             answers = from_json(form, cur.answers) if cur else {}
             for f, _ in fields:
@@ -257,6 +265,14 @@ def _answers(src: Sources, form: FormDef, local: Callable[[dt.datetime], dt.date
             yield row
 
     return Sheet("Svar", _unique(cols), rows(), key_columns=2)
+
+
+def cosign_cells(state: UnitState) -> tuple[Value, Value]:
+    """Svar's co-signature pair: where it stands, in words, and the verneombud's comment
+    (verbatim) when they have one."""
+    cosign = state.cosign
+    comment = cosign.words if cosign is not None and cosign.stage is CoSign.DISPUTED else ""
+    return confirmations.words(cosign, "nb") or None, comment or None
 
 
 def _unique(cols: list[Col]) -> tuple[Col, ...]:
@@ -432,14 +448,16 @@ def load(
     now: dt.datetime,
     coordinators: Mapping[str, str],
     faculty: str | None = None,
+    cosign: Cosign = Cosign(),  # noqa: B008 - frozen: the config's default, "ask"
 ) -> Sources:
-    """The sources of ``campaign`` at ``now`` (of one faculty if given), answers streamed."""
+    """The sources of ``campaign`` at ``now`` (of one faculty if given), answers streamed; each
+    unit's co-signature as ``cosign`` (the config's ``[cosign]``) has it."""
     campaign_id = campaign.id
     units = [x for x in store.units(campaign_id) if faculty is None or x.faculty == faculty]
     codes = {u.code for u in units}
     states = {
         s.code: s
-        for s in unit_states(store, campaign, schedule, now, include_inactive=False)
+        for s in unit_states(store, campaign, schedule, now, include_inactive=False, cosign=cosign)
         if s.code in codes
     }
     versions = {c: (s.versions, s.newest_at) for c, s in states.items() if s.versions and s.newest_at}
@@ -485,4 +503,5 @@ def load(
         campaign.timezone,
         now,
         campaign.title,
+        cosign=cosign.mode != "off",
     )

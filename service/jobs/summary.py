@@ -5,18 +5,20 @@ Built from the form definition alone, so a question added to the form gets its b
 change here: every choice, yes/no, multichoice and 1–5 scale field has a block counting units,
 and every choice column of a table has one counting rows (measures, not units). Counted over
 each unit's current version, the newest valid one. A confirmation the form requires (``must_be``)
-is left out: every valid form gives the same answer. Pure: answers in, ``Report`` and ``Charts``
-out; ``xlsxout`` writes them.
+is left out: every valid form gives the same answer. With the co-signature on, a block after the
+first counts what the units' verneombud answered (``COSIGN_KEY``, from ``jobs.confirmations``),
+drawn with HR's questions. Pure: answers in, ``Report`` and ``Charts`` out; ``xlsxout`` writes them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from service.forms.answers import value_text_choice
 from service.forms.model import Field, FormDef, Item
+from service.jobs.confirmations import Count
 from service.jobs.xlsxout import Block, Charts, Col, Report, Value
 from service.models import Language, share_percent
 
@@ -35,6 +37,7 @@ CHARTED = (
     "hjelp_onsket",
     "tiltak.status",
 )
+COSIGN_KEY = "verneombud_bekreftelse"  # the co-signature's block, and its chart after HR's questions
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,12 @@ def report(
     title: str,
     subtitle: str,
     name: str = "Oppsummering",
+    cosign: Mapping[str, Count] | None = None,
 ) -> Report:
-    """The summary: a block on what was counted (units, valid forms, table rows), then one block
-    per question. ``units``: the active units per faculty, in the order the columns show them."""
+    """The summary: a block on what was counted (units, valid forms, table rows), the verneombud's
+    confirmations when ``cosign`` is given (per faculty, ``confirmations.per_faculty``), then one
+    block per question. ``units``: the active units per faculty, in the order the columns show
+    them."""
     faculties = tuple(units)
     counts = tally(form, answered)
 
@@ -160,6 +166,8 @@ def report(
             basis,
         )
     ]
+    if cosign is not None:
+        blocks.append(_cosign_block(faculties, cosign, line))
     header = ("Svar", *faculties, "Totalt", "Andel")
     for q in questions(form):
         t = counts.questions[q.key]
@@ -182,9 +190,42 @@ def report(
     return Report(name, title, subtitle, cols, tuple(blocks))
 
 
+def _cosign_block(
+    faculties: Sequence[str],
+    counts: Mapping[str, Count],
+    line: Callable[[str, Mapping[str, int], int | None], tuple[Value, ...]],
+) -> Block:
+    """What the verneombud answered, counted per faculty over the units with a valid form; a unit
+    whose request has still to go gets its row only when there is one."""
+
+    def per(field: str) -> dict[str, int]:
+        return {f: getattr(counts[f], field) for f in faculties if f in counts}
+
+    forms = sum(per("forms").values())
+    not_yet = {f: counts[f].not_asked - counts[f].no_address for f in faculties if f in counts}
+    rows = [
+        line("Bekreftet", per("confirmed"), forms),
+        line("Har kommentar", per("disputed"), forms),
+        line("Venter på svar", per("pending"), forms),
+        line("Ikke spurt: adressen mangler eller feiler", per("no_address"), forms),
+    ]
+    if any(not_yet.values()):
+        rows.append(line("Ikke spurt ennå", not_yet, forms))
+    return Block(
+        COSIGN_KEY,
+        "Verneombudets bekreftelse av svarene",
+        "Antall enheter med gyldig skjema, etter hva verneombudet svarte da det ble bedt om å bekrefte "
+        "svarene (siste forespørsel). Andel: av enhetene med gyldig skjema.",
+        ("Bekreftelse", *faculties, "Totalt", "Andel"),
+        tuple(rows),
+    )
+
+
 def charts(summary: Report, *, name: str = "Diagrammer") -> Charts:
-    """HR's questions (``CHARTED``) drawn from the summary's blocks."""
-    return Charts(name, f"{summary.title}: diagrammer", summary.subtitle, summary.name, CHARTED)
+    """HR's questions (``CHARTED``) drawn from the summary's blocks, and the co-signature's when
+    the summary has it."""
+    cosign = (COSIGN_KEY,) if any(b.key == COSIGN_KEY for b in summary.blocks) else ()
+    return Charts(name, f"{summary.title}: diagrammer", summary.subtitle, summary.name, CHARTED + cosign)
 
 
 def _note(q: Question) -> str:
