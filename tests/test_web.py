@@ -28,11 +28,40 @@ from service.web.users import remove_user
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+COMMENT = "Vi hadde ikke noe møte.\nTiltak 2 er ikke startet."
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     p = web_project(tmp_path_factory.mktemp("web"))
     seed(p)
+    cosign(p)
     return p
+
+
+def cosign(p) -> None:
+    """IE-U000's verneombud confirmed its form, NV-U001's answered with a comment; IE-U003's was
+    not asked yet (the seed's other valid form)."""
+    app = App(config_mod.load(p.config, p.env))
+    try:
+        vo = {u.code: u.verneombud_email for u in p.units}
+        for code, reading, words, day in (
+            ("IE-U000", "confirmed", "Enig", 2),
+            ("NV-U001", "disputed", COMMENT, 3),
+        ):
+            asked = dt.datetime(2020, 12, day, 9, tzinfo=dt.UTC)
+            request = app.store.record_cosign_request(
+                app.campaign_id, code, version=1, message_id=f"<req.{code}@x>", asked_to=vo[code], now=asked
+            )
+            app.store.record_cosign_answer(
+                request.id,
+                reading=reading,
+                words=words,
+                answered_by=vo[code],
+                at=asked + dt.timedelta(hours=5),
+            )
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +274,54 @@ def test_coordinator_sees_only_their_faculty_and_downloads_only_it(context, site
     assert {r["Enhetskode"] for r in rows(wb["Mangler"])} == {"IE-U006"}
     assert {r["Enhetskode"] for r in rows(wb["Flagg"])} == {"IE-U003"}
     assert all(str(r["Enhetskode"]).startswith("IE-") for r in rows(wb["Logg"]))
+
+
+def cosign_counts(page) -> dict[str, tuple[int, ...]]:
+    """The progress table's co-signature cells: faculty -> (confirmed, forms, disputed, pending,
+    not asked)."""
+    keys = ("confirmed", "forms", "disputed", "pending", "not-asked")
+    return {
+        row.get_attribute("data-faculty"): tuple(
+            int(row.locator(f"td.cosign .{k}").inner_text()) for k in keys
+        )
+        for row in page.locator("#progress tbody tr").all()
+    }
+
+
+def test_the_verneombuds_confirmation_is_counted_per_faculty_and_shown_per_unit(context, site):
+    """Beside each faculty's progress, its units with a valid form counted by what their verneombud
+    answered; below, each such unit, the comment first with the verneombud's own words. A
+    coordinator sees their faculty's only."""
+    page = login(context, site, "hr-kari")
+    assert cosign_counts(page) == {"IE": (1, 2, 0, 0, 1), "NV": (0, 1, 1, 0, 0), "HF": (0, 0, 0, 0, 0)}
+    total = page.locator("#progress tfoot td.cosign")
+    assert total.locator(".confirmed").inner_text() == "1" and total.locator(".forms").inner_text() == "3"
+    units = page.locator("#cosign tbody tr").all()
+    assert [(r.get_attribute("data-code"), r.get_attribute("data-cosign")) for r in units] == [
+        ("NV-U001", "disputed"),
+        ("IE-U003", "not-asked"),
+        ("IE-U000", "confirmed"),
+    ]
+    nv = page.locator('#cosign tr[data-code="NV-U001"]')
+    assert nv.locator(".cosign").inner_text() == "har kommentar"
+    assert nv.locator("td.words").inner_text() == COMMENT
+    assert nv.locator(".answered").inner_text() == "03.12.2020"
+    assert page.locator('#cosign tr[data-code="IE-U003"] .cosign').inner_text() == "ikke spurt ennå"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1100
+
+    page.click("#language-switch")
+    page.wait_for_load_state()
+    assert page.locator('#cosign tr[data-code="NV-U001"] .cosign').inner_text() == "has a comment"
+    assert page.locator('#cosign tr[data-code="IE-U000"] .cosign').inner_text() == "confirmed"
+
+    other = context.browser.new_context(locale="nb-NO", viewport={"width": 1100, "height": 900})
+    try:
+        coordinator = login(other, site, "koord-nv")
+        assert cosign_counts(coordinator) == {"NV": (0, 1, 1, 0, 0)}
+        listed = [r.get_attribute("data-code") for r in coordinator.locator("#cosign tbody tr").all()]
+        assert listed == ["NV-U001"]
+    finally:
+        other.close()
 
 
 def test_hr_can_download_one_faculty_chosen_in_a_form_not_a_url(context, site):

@@ -5,8 +5,9 @@ coordinator's view is narrowed to their faculty before anything is read, so no p
 can carry another faculty's rows whatever the request says. The numbers are the ones
 `skjemapost status` prints (``Setup.status``); the missing units are the workbook's «Mangler» rows,
 built from the same ``collate`` sources (each unit's ``UnitState``) and worded in the reader's
-language; the flags are the same states' flags the digest reads. So the page and the
-workbook agree.
+language; the flags are the same states' flags the digest reads; the co-signature is each
+state's, counted and worded by ``jobs.confirmations`` as the digests and the workbook do. So the
+page and the workbook agree.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from service.app.mailing import Mailing
 from service.app.operations import Operations
 from service.app.setup import Setup
 from service.app.wiring import App
+from service.campaign.cosign import CoSign
 from service.campaign.state import Stage
 from service.clock import local
 from service.forms.answers import flags_for
-from service.jobs import collate
+from service.jobs import collate, confirmations
+from service.jobs.confirmations import Bucket, Count
 from service.mail.smtpreason import humane
 from service.models import Language, share_percent
 from service.web.users import WebUser
@@ -88,6 +91,26 @@ class FlagLine:
 
 
 @dataclass(frozen=True)
+class CosignLine:
+    """A unit with a valid form and where its verneombud's confirmation stands."""
+
+    code: str
+    name: str
+    faculty: str
+    stage: CoSign
+    bucket: Bucket
+    state: str  # in the reader's words: "bekreftet", "not asked: no address"
+    verneombud: str  # their name, or their address when the roster has no name
+    verneombud_email: str
+    version: int | None  # the version they were asked about
+    asked_on: dt.date | None
+    reminded_on: dt.date | None
+    answered_on: dt.date | None
+    back_on: dt.date | None  # the verneombud is away until this day
+    words: str  # their comment, verbatim (disputed)
+
+
+@dataclass(frozen=True)
 class Dashboard:
     title: str
     deadline: dt.date
@@ -98,6 +121,11 @@ class Dashboard:
     missing: Sequence[MissingUnit]
     flags: Sequence[FlagLine]
     review: int  # messages waiting for a person (a coordinator: those matched to their units)
+    # the co-signature (None while it is off): counted per faculty as the lines above, the total,
+    # and every unit with a valid form, what needs a person first
+    cosign_counts: dict[str, Count] | None = None
+    cosign_total: Count | None = None
+    cosign: Sequence[CosignLine] = ()
 
 
 # the stages in English; in Norwegian they are the words of the workbook's «Mangler» sheet
@@ -139,13 +167,24 @@ class Views:
         )
         now = app.clock.now()
         src = collate.load(
-            app.store, campaign=cfg.campaign, schedule=cfg.schedule, now=now, coordinators={}, faculty=faculty
+            app.store,
+            campaign=cfg.campaign,
+            schedule=cfg.schedule,
+            now=now,
+            coordinators={},
+            faculty=faculty,
+            cosign=cfg.cosign,
         )
         codes = {u.code for u in src.units}
         review = sum(
             1
             for r in Mailing(app).review_queue()
             if faculty is None or (r.unit_code is not None and r.unit_code in codes)
+        )
+        counts = (
+            confirmations.per_faculty((src.state(u) for u in src.units), (x.faculty for x in lines))
+            if src.cosign
+            else None
         )
         return Dashboard(
             cfg.campaign.title,
@@ -157,6 +196,9 @@ class Views:
             _missing(src, lang),
             _flags(src, lang),
             review,
+            counts,
+            confirmations.total(counts) if counts is not None else None,
+            _cosign(src, lang),
         )
 
     def workbook(self, user: WebUser, folder: Path, wanted: str | None = None) -> tuple[Path, str]:
@@ -204,6 +246,42 @@ def _missing(src: collate.Sources, lang: Language) -> list[MissingUnit]:
                 day(state.escalated_at),
                 state.back_on,
                 f"{failure.address}: {humane(failure.reason, lang)}" if failure else "",
+            )
+        )
+    return out
+
+
+def _cosign(src: collate.Sources, lang: Language) -> list[CosignLine]:
+    """Every active unit with a valid form and its co-signature, in the order a reader acts on
+    them (``confirmations.attention_order``); none while the co-signature is off."""
+    tz = src.timezone
+
+    def day(at: dt.datetime | None) -> dt.date | None:
+        return local(at, tz).date() if at is not None else None
+
+    units = {u.code: u for u in src.units}
+    out = []
+    for state in sorted((src.state(u) for u in src.units), key=confirmations.attention_order):
+        cosign, where = state.cosign, confirmations.bucket(state)
+        if cosign is None or where is None:
+            continue
+        unit = units[state.code]
+        out.append(
+            CosignLine(
+                unit.code,
+                unit.name,
+                unit.faculty,
+                cosign.stage,
+                where,
+                confirmations.words(cosign, lang),
+                unit.verneombud_name or unit.verneombud_email,
+                unit.verneombud_email,
+                cosign.version,
+                day(cosign.asked_at),
+                day(cosign.reminded_at),
+                day(cosign.answered_at),
+                cosign.back_on,
+                cosign.words if cosign.stage is CoSign.DISPUTED else "",
             )
         )
     return out
