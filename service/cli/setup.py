@@ -338,16 +338,22 @@ def _unit_table(app: App, as_json: bool) -> None:
     def when(t: dt.datetime | None) -> str:
         return f"{local(t, tz):%d.%m %H:%M}" if t else "-"
 
+    # the verneombud's confirmation (docs/COSIGN.md) while it is on: its stage, as the JSON has it
+    def cosign(r: UnitState | None) -> str:
+        if app.config.cosign.mode == "off":
+            return ""
+        return f"{'cosign' if r is None else r.cosign.stage.value if r.cosign else '-':<12}"
+
     click.echo(f"times in {tz}")
     click.echo(
         f"{'unit':<12}{'fac':<5}{'state':<18}{'invited':<13}{'forms':>6} {'valid':<6}{'last':<13}"
-        f"{'review':>7}  bounced"
+        f"{'review':>7}  {cosign(None)}bounced"
     )
     for r in rows:
         click.echo(
             f"{r.code:<12}{r.faculty:<5}{r.stage.value:<18}{when(r.invitation_sent_at):<13}{r.versions:>6} "
             f"{'yes' if r.has_valid else 'no':<6}{when(r.last_activity):<13}{r.needs_review:>7}  "
-            f"{_bounced(r) or '-'}"
+            f"{cosign(r)}{_bounced(r) or '-'}"
         )
 
 
