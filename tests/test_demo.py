@@ -179,7 +179,9 @@ def test_the_summary_shows_each_state_and_agrees_with_status_and_the_workbook(ra
     """The demo's "where each unit stands" lines = `status --units --json` = the «Mangler» sheet."""
     out, result, _ = ran
     printed: dict[str, str] = {}
-    for stage, codes in re.findall(r"^  ([a-z-]+) \(\d+\): (.+)$", out.output, re.M):
+    for stage, codes in re.findall(
+        r"^  ([a-z-]+) \(\d+\): (.+)$", block(out.output, "Where each unit"), re.M
+    ):
         if not stage.endswith("notice"):
             printed |= {code: stage for code in codes.split(", ")}
     assert printed[demo.BOUNCES] == "address-failing"
@@ -211,6 +213,131 @@ def test_the_summary_shows_each_state_and_agrees_with_status_and_the_workbook(ra
         c: words[s] for c, s in printed.items() if s != "valid"
     }
     assert "challenges-notice" in out.output and "help-notice" in out.output
+
+
+def block(output: str, starts: str) -> str:
+    """The summary's lines from the one that starts with ``starts`` to the next unindented one."""
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(starts))
+    end = next((i for i in range(first + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return "\n".join(lines[first + 1 : end])
+
+
+def status_units(result) -> list[dict]:
+    out = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(result.folder / "skjemapost.toml"),
+            "--as-of",
+            "2020-12-22T12:00",
+            "status",
+            "--units",
+            "--json",
+        ],
+        env=result.environ,
+    )
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
+
+
+# the summary's groups, as the co-signature's stages say them
+GROUPS = {"confirmed": {"confirmed"}, "disputed": {"disputed"}, "did not answer": {"pending"}}
+
+
+def test_the_summary_says_who_confirmed_who_disputed_and_who_did_not_answer(ran):
+    """Every unit with a valid form is in one of the summary's co-signature groups, as
+    `status --units --json` and the workbook's «Svar» have it; the disputing verneombud's words
+    are printed as they wrote them; the silent one's unit got one reminder."""
+    out, result, _ = ran
+    printed: dict[str, str] = {}
+    for group, listed in re.findall(
+        r"^  ([a-z ]+) \(\d+\): (.+)$", block(out.output, "The verneombud"), re.M
+    ):
+        printed |= dict.fromkeys(re.findall(r"\b[A-Z]{2}-[A-Z]{3}\b", listed), group)
+    status = {row["code"]: row for row in status_units(result)}
+    valid = {code for code, row in status.items() if row["valid"]}
+    assert set(printed) == valid
+    for code, group in printed.items():
+        stage = status[code]["cosign"]["stage"]
+        assert stage in GROUPS.get(group, {"not-asked", "no-address"}), (code, group, stage)
+    assert printed[demo.DISPUTES[0]] == "disputed" and printed[demo.NEVER_ANSWERS] == "did not answer"
+    assert printed[demo.NO_VERNEOMBUD] == "not asked"
+    assert f"{demo.NO_VERNEOMBUD} (no verneombud address in the roster)" in out.output
+    assert {c for c, g in printed.items() if g == "confirmed"} == valid - {
+        demo.DISPUTES[0],
+        demo.NEVER_ANSWERS,
+        demo.NO_VERNEOMBUD,
+    }
+    words = status[demo.DISPUTES[0]]["cosign"]["words"]
+    assert " ".join(words.split()) == demo.DISPUTES[1]
+    assert f"{demo.DISPUTES[0]} (randi.holm@example.edu): «{demo.DISPUTES[1]}»" in out.output
+    assert status[demo.NEVER_ANSWERS]["cosign"]["reminded_at"].startswith("2020-12-18")
+
+    book = openpyxl.load_workbook(result.workbook, read_only=True)
+    rows = list(book["Svar"].iter_rows(values_only=True))
+    head = list(rows[0])
+    i, j = head.index("Verneombudets bekreftelse"), head.index("Verneombudets kommentar")
+    svar = {r[0]: (r[i], r[j]) for r in rows[1:] if r[0] in valid}
+    word = {"confirmed": "bekreftet", "disputed": "har kommentar", "did not answer": "venter på svar"}
+    assert {c: v[0] for c, v in svar.items()} == {
+        c: word.get(g, "ikke spurt: mangler adresse") for c, g in printed.items()
+    }
+    assert svar[demo.DISPUTES[0]][1] == words
+    assert {c for c, v in svar.items() if v[1]} == {demo.DISPUTES[0]}
+
+
+def test_status_units_shows_each_units_cosignature_as_its_json_does(ran):
+    """The text table's co-signature column says what `status --units --json` says."""
+    _, result, _ = ran
+    out = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(result.folder / "skjemapost.toml"),
+            "--as-of",
+            "2020-12-22T12:00",
+            "status",
+            "--units",
+        ],
+        env=result.environ,
+    )
+    lines = out.output.splitlines()
+    column = lines[1].index("cosign")
+    shown = {ln.split()[0]: ln[column:].split()[0] for ln in lines[2:]}
+    assert shown == {row["code"]: row["cosign"]["stage"] for row in status_units(result)}
+    assert shown[demo.DISPUTES[0]] == "disputed" and shown[demo.NO_VERNEOMBUD] == "no-address"
+
+
+def test_each_verneombud_got_the_mails_their_answer_calls_for(ran):
+    """One request per unit with a valid form (none without an address), then the
+    acknowledgement of their answer; the silent verneombud one reminder and nothing else; the
+    disputing one's leader and coordinator told once; no verneombud got anything twice."""
+    _, result, app = ran
+    rows = went_out(app)
+    units = {u.code: u for u in app.store.units(app.campaign_id)}
+    for code in result.cosign:
+        to_vo = [r.kind for r in rows if r.unit_code == code and r.kind.startswith("verneombud-")]
+        if code == demo.NO_VERNEOMBUD:
+            assert to_vo == [] and units[code].verneombud_email == "", code
+        elif code == demo.NEVER_ANSWERS:
+            assert to_vo == ["verneombud-request", "verneombud-reminder"], code
+        else:
+            assert to_vo == ["verneombud-request", "verneombud-ack"], code
+            (ack,) = [r for r in rows if r.unit_code == code and r.kind == "verneombud-ack"]
+            assert ack.recipients == (units[code].verneombud_email,), code
+    comment = [
+        (r.kind, r.recipients)
+        for r in rows
+        if r.kind in ("leader-cosign-comment", "coordinator-cosign-notice")
+    ]
+    nv = units[demo.DISPUTES[0]]
+    assert sorted(comment) == [
+        ("coordinator-cosign-notice", ("ola.hansen@example.edu",)),
+        ("leader-cosign-comment", (nv.leader_email,)),
+    ]
+    ids = [r.message_id for r in rows]
+    assert len(ids) == len(set(ids))
 
 
 def test_the_service_inbox_is_empty_at_the_end(ran):

@@ -12,6 +12,7 @@ import click
 
 from service.app.wiring import App
 from service.cli.base import cli
+from service.clock import local
 
 if TYPE_CHECKING:
     from service.demo.campaign import DemoResult
@@ -42,8 +43,10 @@ def demo(ctx: click.Context, folder: Path, serve: bool, port: int) -> None:
 
     It starts an SMTP and an IMAP server inside this process, on 127.0.0.1 (nothing leaves the
     machine), sends the invitations, lets leaders reply (valid forms, forms with mistakes, an
-    out-of-office reply, an address that bounces, some who never answer), polls, reminds,
-    escalates, sends the weekly digests and compiles the master workbook. The poller, classifier,
+    out-of-office reply, an address that bounces, some who never answer), asks each valid
+    form's verneombud to confirm it (they answer from their own mailboxes: most agree, one
+    disagrees, one never answers), polls, reminds, escalates, sends the weekly digests and
+    compiles the master workbook. The poller, classifier,
     parser and sender are the production code. Needs no config and no system packages.
 
     \b
@@ -104,9 +107,47 @@ def summary(ctx: click.Context, result: DemoResult, elapsed: float) -> None:
     for kind, codes in sorted(result.notices.items()):
         who = "superior leader + coordinator" if kind == "challenges-notice" else "whoever was asked"
         click.echo(f"  {kind} ({who}): {', '.join(sorted(set(codes)))}")
+    cosign_summary(result)
     config = result.folder / "skjemapost.toml"
     click.echo(f"Look closer: skjemapost --config {config} status --units")
     click.echo(f"  (commands that read or build forms also need {ENV_SECRET}={TOKEN_SECRET})")
+
+
+# what the summary says of a unit whose verneombud was not asked, by the reason
+NOT_ASKED = {
+    "no-address": "no verneombud address in the roster",
+    "address-failing": "their address does not work",
+    "not-yet": "the request is still to go",
+}
+
+
+def cosign_summary(result: DemoResult) -> None:
+    """What each unit's verneombud answered, from the same unit states: who confirmed, who
+    disputed (with their words), who did not answer and who was not asked."""
+    from service.campaign.cosign import CoSign
+
+    tz = result.config.campaign.timezone
+    groups: dict[str, list[str]] = {"confirmed": [], "disputed": [], "did not answer": [], "not asked": []}
+    lines: list[str] = []
+    for code, c in sorted(result.cosign.items()):
+        if c.stage is CoSign.CONFIRMED:
+            groups["confirmed"].append(code)
+        elif c.stage is CoSign.DISPUTED:
+            groups["disputed"].append(code)
+            lines.append(f"    {code} ({c.answered_by}): «{' '.join(c.words.split())}»")
+        elif c.stage is CoSign.PENDING:
+            reminded = f", reminded {local(c.reminded_at, tz):%d.%m.%Y}" if c.reminded_at else ""
+            groups["did not answer"].append(
+                f"{code} (asked {local(c.asked_at, tz):%d.%m.%Y}{reminded})" if c.asked_at else code
+            )
+        else:
+            groups["not asked"].append(f"{code} ({NOT_ASKED.get(c.reason or '', c.stage.value)})")
+    click.echo("The verneombud confirms (asked by email once a unit's form was valid):")
+    for group, units in groups.items():
+        click.echo(f"  {group} ({len(units)}): {', '.join(units) or '-'}")
+        if group == "disputed":
+            for line in lines:
+                click.echo(line)
 
 
 def port_free(port: int) -> None:

@@ -15,6 +15,13 @@ reminder or after the deadline; three send one with mistakes, get a correction a
 one sends mistakes and never fixes them; one is away (an autoresponder answers the invitation,
 the service must not answer it) and replies when back; one address no longer exists (the
 invitation bounces: no reminders go to it); two never reply and are escalated.
+
+The co-signature (docs/COSIGN.md): once a unit's form is valid the service asks its verneombud to
+confirm it, and each verneombud answers the next morning from their own mailbox
+(``demo.verneombud``): «Enig» from Outlook above the quoted request (nb), "Agree, thanks!" above
+Gmail's quote (en). One disagrees in two sentences (``DISPUTES``: the leader and the coordinator
+hear of it), one never answers (``NEVER_ANSWERS``: one reminder, five working days later), and
+one unit's roster row has no address for its verneombud (``NO_VERNEOMBUD``: not asked).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import secrets
 import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -39,17 +46,19 @@ from service.app.mailing import Mailing
 from service.app.operations import Operations
 from service.app.setup import Setup
 from service.app.wiring import App
+from service.campaign.cosign import CoSignState
 from service.campaign.plan import plan
-from service.campaign.roster import read_roster
+from service.campaign.roster import read_roster, write_csv
 from service.campaign.workdays import is_working_day
 from service.clock import FixedClock
 from service.config import settings as config_mod
 from service.config.settings import Config
+from service.demo import verneombud
 from service.demo.fill import fill, valid_answers, with_mistakes
 from service.demo.servers import DemoServers
 from service.errors import SkjemapostError
 from service.jobs.poll import StopFlag
-from service.models import Unit
+from service.models import Language, Unit
 from service.store.reports import FacultyProgress
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: service/demo/ -> .
@@ -103,6 +112,15 @@ COORDINATORS = (
 )
 HR = "hr-hms@example.edu"
 BHT = "bht@example.edu"
+# the verneombud: each confirms the morning after the request (AGREE, in the unit's language) but
+DISPUTES = (
+    "NV-IBI",
+    "Jeg er ikke enig i at alle ansatte var med på oppfølgingsmøtet. "
+    "Vi hadde bare ett kort møte på Teams, og verkstedet var ikke invitert.",
+)
+NEVER_ANSWERS = "HF-IKM"  # one reminder, five working days after the request
+NO_VERNEOMBUD = "HF-ADM"  # the roster names the verneombud but has no address: not asked
+AGREE: dict[Language, str] = {"nb": "Enig", "en": "Agree, thanks!"}
 
 
 class DemoError(SkjemapostError, RuntimeError):
@@ -123,6 +141,8 @@ class DemoResult:
     cast: dict[str, str] = field(default_factory=dict)  # unit -> its part in the story
     states: dict[str, str] = field(default_factory=dict)  # unit -> where it stands at the end
     notices: dict[str, list[str]] = field(default_factory=dict)  # notice kind -> units it went for
+    # each unit with a valid form -> its co-signature at the end (what its verneombud answered)
+    cosign: dict[str, CoSignState] = field(default_factory=dict)
 
     @property
     def inbox_left(self) -> int:
@@ -153,7 +173,9 @@ def prepare(folder: Path) -> Path:
     (folder / MARKER).write_text(
         "Written by `skjemapost demo`; replaced by its next run.\n", encoding="utf-8"
     )
-    shutil.copyfile(shipped("config/roster.example.csv"), folder / "roster.csv")
+    units = read_roster(shipped("config/roster.example.csv"), "nb").units
+    no_address = [replace(u, verneombud_email="") if u.code == NO_VERNEOMBUD else u for u in units]
+    (folder / "roster.csv").write_text(write_csv(no_address), encoding="utf-8")
     return folder / "skjemapost.toml"
 
 
@@ -258,7 +280,9 @@ def run_demo(folder: Path, say: Callable[[str], None], *, web_port: int = 8080) 
             _campaign(app, servers, by_code, say)
             result.workbook, _ = Operations(app).compile(folder / f"{config.campaign.id}.xlsx")
             result.status = Setup(app).status()
-            result.states = {s.code: s.stage.value for s in Operations(app).states(include_inactive=False)}
+            states = Operations(app).states(include_inactive=False)
+            result.states = {s.code: s.stage.value for s in states}
+            result.cosign = {s.code: s.cosign for s in states if s.has_valid and s.cosign is not None}
             for row in app.store.outbox_rows(app.campaign_id, ["sent"]):
                 if row.kind in ("challenges-notice", "help-notice"):
                     result.notices.setdefault(row.kind, []).append(row.unit_code or "")
@@ -286,6 +310,15 @@ def _cast() -> dict[str, str]:
     return cast
 
 
+def verneombud_cast() -> dict[str, str]:
+    """The verneombud who do not simply confirm, for the summary."""
+    return {
+        DISPUTES[0]: "disagrees in two sentences",
+        NEVER_ANSWERS: "never answers",
+        NO_VERNEOMBUD: "no address in the roster",
+    }
+
+
 def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(TZ))
 
@@ -297,11 +330,17 @@ INBOX_WORDS = {
     "bounce-recorded": "bounce",
     "auto-reply-noted": "out-of-office (not answered)",
     "review": "for review",
+    "cosign-confirmed": "verneombud confirmed",
+    "cosign-disputed": "verneombud with a comment",
 }
+# the outreach a day's line counts (the answers to what came in are counted as it came in)
 STEP_WORDS = {
-    "reminder-before": "reminders",
-    "reminder-after": "reminders after the deadline",
-    "escalation": "escalations (superior + coordinator)",
+    "leader-reminder-before": ("reminder", "reminders"),
+    "leader-reminder-after": ("reminder after the deadline", "reminders after the deadline"),
+    "leader-reminder-correction": ("reminder to correct", "reminders to correct"),
+    "escalation": ("escalation (superior + coordinator)", "escalations (superior + coordinator)"),
+    "verneombud-request": ("verneombud asked to confirm", "verneombud asked to confirm"),
+    "verneombud-reminder": ("verneombud reminded", "verneombud reminded"),
 }
 
 
@@ -316,12 +355,15 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
     Setup(app).import_roster()
     steps = plan(config.campaign, config.schedule)
     seen = 0  # inbound events already reported
+    went: set[int] = set()  # outbox rows already reported
+    answered: set[str] = set()  # the requests the verneombud answered (Message-IDs)
     day = config.campaign.opens
     while day <= steps[-1].day:  # until the escalation
         clock.set(_at(day, 8, 30))
         replies = [(code, what, n) for n, (when, code, what) in enumerate(REPLIES) if when == day]
         for code, what, n in replies:
             _reply(app, servers, units[code], what, n)
+        vo_replies = _cosign_answers(app, servers, units, answered)
         clock.set(_at(day, 10))
         parts = []
         if day == config.campaign.opens:
@@ -333,11 +375,15 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
         seen = len(events)
         if outcomes:
             parts.append("in: " + ", ".join(f"{n} {INBOX_WORDS.get(k, k)}" for k, n in outcomes.items()))
-        elif replies:  # cannot happen unless the poll stopped early; say so rather than hide it
-            parts.append(f"{len(replies)} replies not read yet")
-        if done["sent"]:
-            kind = next((s.kind for s in steps if s.day == day and s.kind in STEP_WORDS), "reminder-before")
-            parts.append(f"{done['sent']} {STEP_WORDS[kind]}")
+        elif replies or vo_replies:  # cannot happen unless the poll stopped early; say so
+            parts.append(f"{len(replies) + len(vo_replies)} replies not read yet")
+        sent = Counter(
+            r.kind
+            for r in app.store.outbox_rows(app.campaign_id, ["sent", "bounced"])
+            if r.id not in went and r.kind in STEP_WORDS
+        )
+        went |= {r.id for r in app.store.outbox_rows(app.campaign_id, ["sent", "bounced"])}
+        parts += [f"{sent[k]} {words[sent[k] != 1]}" for k, words in STEP_WORDS.items() if sent[k]]
         if done.get("digests"):
             parts.append(f"{done['digests']} weekly digests (coordinators, HR)")
         idle = (
@@ -350,6 +396,37 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
         valid = sum(p.valid for p in Setup(app).status())
         say(f"{day:%a %d.%m.%Y}  valid {valid:>2}/{len(units)}  {'; '.join(parts) or idle}")
         day += dt.timedelta(days=1)
+
+
+def _cosign_answers(
+    app: App, servers: DemoServers, units: Mapping[str, Unit], answered: set[str]
+) -> list[str]:
+    """This morning's answers to the co-signature: each verneombud answers the requests that came
+    before today in their mailbox, once each (``NEVER_ANSWERS`` never does); the units answered."""
+    out = []
+    today = app.today()
+    tz = app.config.campaign.timezone
+    for code, unit in units.items():
+        if code == NEVER_ANSWERS or not unit.verneombud_email:
+            continue
+        reference = app.letters.reference(unit)
+        for request in verneombud.requests(servers.messages(unit.verneombud_email), reference):
+            when = request["Date"].datetime.astimezone(ZoneInfo(tz)).date()
+            if request["Message-ID"] in answered or when >= today:
+                continue
+            sender = (unit.verneombud_name, unit.verneombud_email)
+            now = app.clock.now()
+            if code == DISPUTES[0]:
+                raw = verneombud.outlook(request, sender, DISPUTES[1], now, tz)
+            elif unit.language == "nb":
+                raw = verneombud.outlook(request, sender, AGREE["nb"], now, tz)
+            else:
+                raw = verneombud.gmail(request, sender, AGREE["en"], now, tz)
+            if not servers.deliver(unit.verneombud_email, SERVICE, raw):
+                raise DemoError(f"the demo mail server does not know {SERVICE}")
+            answered.add(request["Message-ID"])
+            out.append(code)
+    return out
 
 
 def _reply(app: App, servers: DemoServers, unit: Unit, what: Action, variant: int) -> None:
