@@ -24,12 +24,15 @@ and the Message-ID for the inbox row and the review listing.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
+import os
 import quopri
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.policy import compat32
@@ -209,6 +212,11 @@ class _Walker:
         self.forwarded: list[ForwardedMail] = []
         self.reports: list[ReportPart] = []
         self.parts_seen = 0
+        # long runs of base64 lines (a large attachment) are kept out of the stdlib parser, which
+        # would hold each several times over: a placeholder line stands in, and the part's bytes
+        # are decoded straight from ``raw`` (see ``_parsed`` and ``_payload``)
+        self.token = "skjemapost-elided-" + os.urandom(8).hex()
+        self.spans: list[tuple[int, int]] = []
 
     def mail(self) -> InboundMail:
         # the header block first, on its own, so a body that cannot be parsed keeps it
@@ -216,7 +224,7 @@ class _Walker:
         headers = read_headers(top)
         texts: list[str] = []
         try:
-            msg = BytesParser(policy=compat32).parsebytes(self.raw)
+            msg = self._parsed()
             self._walk(msg, "top", texts, 0)
         except Exception as exc:  # e.g. RecursionError in the stdlib parser: keep the headers
             self.defects.append(f"unparseable body: {type(exc).__name__}: {exc}")
@@ -253,6 +261,58 @@ class _Walker:
             defects=tuple(dict.fromkeys(self.defects)),
         )
 
+    def _parsed(self) -> Message:
+        """The MIME tree, fed to the parser a slice at a time, large base64 runs left out."""
+        feeder = BytesFeedParser(policy=compat32)
+        view, last = memoryview(self.raw), 0
+
+        def feed(start: int, end: int) -> None:
+            for at in range(start, end, 1 << 16):
+                feeder.feed(bytes(view[at : min(at + (1 << 16), end)]))
+
+        for m in _B64_RUN.finditer(self.raw):
+            # whole lines only, and never the empty line that ends a part's headers
+            start, end = m.start(), m.end()
+            if start > 0 and self.raw[start - 1] != 0x0A:
+                start = self.raw.find(b"\n", start, end) + 1
+            while self.raw.startswith((b"\r\n", b"\n"), start):
+                start = self.raw.index(b"\n", start) + 1
+            end = self.raw.rfind(b"\n", start, end) + 1
+            if end - start < _B64_MIN:
+                continue
+            feed(last, start)
+            feeder.feed(f"{self.token}-{len(self.spans)}\n".encode())
+            self.spans.append((start, end))
+            last = end
+        feed(last, len(self.raw))
+        return feeder.close()
+
+    def _payload(self, part: Message) -> bytes:
+        """A part's bytes, decoded; an elided base64 run straight from ``raw``."""
+        if self.spans:
+            try:
+                text = part.get_payload()
+            except Exception:
+                text = None
+            if isinstance(text, str) and self.token in text:
+                cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+                only = re.fullmatch(rf"\s*{self.token}-(\d+)\s*", text)
+                if cte == "base64" and only is not None:
+                    start, end = self.spans[int(only[1])]
+                    try:
+                        return binascii.a2b_base64(memoryview(self.raw)[start:end])
+                    except (binascii.Error, ValueError):
+                        pass  # as the stdlib would: from the text, below
+                part.set_payload(self._restored(text))
+        return _payload(part)
+
+    def _restored(self, text: str) -> str:
+        def original(m: re.Match[str]) -> str:
+            start, end = self.spans[int(m[1])]
+            return self.raw[start:end].decode("ascii")
+
+        return re.sub(rf"{self.token}-(\d+)\n", original, text)
+
     def _walk(self, part: Message, origin: str, texts: list[str] | None, depth: int) -> None:
         """Visit ``part``; ``texts`` is None where body text is not wanted (other alternatives)."""
         self.parts_seen += 1
@@ -284,14 +344,14 @@ class _Walker:
                 body = self._text(part)
                 texts.append(html_to_text(body) if ctype == "text/html" else body)
             return
-        data = _payload(part)
+        data = self._payload(part)
         if (ctype in _TNEF_TYPES or name.lower() == "winmail.dat") and self._tnef(data, origin, texts):
             return
         self.attachments.append(AttachmentFile(name, ctype, data, origin))
 
     def _text(self, part: Message) -> str:
         charset = _safe(part.get_content_charset, None)
-        text = decode_bytes(_payload(part), charset, self.defects)
+        text = decode_bytes(self._payload(part), charset, self.defects)
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _embedded(self, part: Message, origin: str, depth: int) -> None:
@@ -300,7 +360,11 @@ class _Walker:
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
         if not isinstance(inner, Message) or cte in ("base64", "quoted-printable"):
             # an encoded message/rfc822 (not allowed, but sent): decode it, then parse it
-            data = inner.as_bytes() if isinstance(inner, Message) else _payload(part)
+            data = inner.as_bytes() if isinstance(inner, Message) else self._payload(part)
+            if self.spans and self.token.encode() in data:
+                data = self._restored(data.decode("ascii", "surrogateescape")).encode(
+                    "ascii", "surrogateescape"
+                )
             try:
                 data = (
                     base64.b64decode(data)
@@ -320,7 +384,7 @@ class _Walker:
         self.forwarded.append(_forwarded(inner, "\n".join(texts).strip(), self.defects))
 
     def _returned_headers(self, part: Message) -> None:
-        text = decode_bytes(_payload(part), "utf-8")
+        text = decode_bytes(self._payload(part), "utf-8")
         inner = HeaderParser(policy=compat32).parsestr(text)
         self.forwarded.append(_forwarded(inner, "", self.defects, headers_only=True))
 
@@ -329,7 +393,7 @@ class _Walker:
         if isinstance(payload, list):  # the stdlib parses report bodies into header blocks
             blocks = [_field_block(list(p.raw_items())) for p in payload if isinstance(p, Message)]
         else:
-            text = decode_bytes(_payload(part), "utf-8").replace("\r\n", "\n")
+            text = decode_bytes(self._payload(part), "utf-8").replace("\r\n", "\n")
             blocks = [
                 _field_block(list(HeaderParser(policy=compat32).parsestr(chunk + "\n").raw_items()))
                 for chunk in re.split(r"\n\s*\n", text.strip())
@@ -431,6 +495,13 @@ def _alternative(children: list[Message]) -> int | None:
         if _safe(child.get_content_type, "") == "text/plain":
             return i
     return len(children) - 1
+
+
+#: a run of base64 lines this long (about 150 KB) is kept out of the stdlib parser. The
+#: lookbehind lets a match start only where a run starts: without it, a run just short of the
+#: minimum is scanned again from each of its positions (quadratic on a 140 KB attachment)
+_B64_MIN = 150_000
+_B64_RUN = re.compile(rb"(?<![A-Za-z0-9+/=\r\n])[A-Za-z0-9+/=\r\n]{150000,}")
 
 
 def _payload(part: Message) -> bytes:
