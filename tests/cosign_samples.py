@@ -86,7 +86,9 @@ FAILING = {
 }
 
 
-def _count(faculty: str, forms: int, confirmed: int, disputed: int, pending: int, not_asked: int) -> dict[str, Any]:
+def _count(
+    faculty: str, forms: int, confirmed: int, disputed: int, pending: int, not_asked: int
+) -> dict[str, Any]:
     return {
         "faculty": faculty,
         "forms": forms,
@@ -103,7 +105,9 @@ def _count(faculty: str, forms: int, confirmed: int, disputed: int, pending: int
 COUNTS = {"HF": (10, 7, 0, 2, 1), "IE": (14, 11, 1, 1, 1), "NV": (13, 12, 1, 0, 0)}
 
 
-def digest_cosign(kind: str, lang: str, context: dict[str, Any], unit: Mapping[str, str], others: list[dict[str, str]]) -> None:
+def digest_cosign(
+    kind: str, lang: str, context: dict[str, Any], unit: Mapping[str, str], others: list[dict[str, str]]
+) -> None:
     """Add the co-signature to digest ``context``: IE-IBM's verneombud has a comment (``WORDS``),
     IE-IDI's is asked and away, IE-IMF has no verneombud address; NV-IBI's verneombud has a comment
     too, HF-IFR's address fails (HR's digest lists what someone must act on)."""
@@ -139,7 +143,11 @@ def digest_cosign(kind: str, lang: str, context: dict[str, Any], unit: Mapping[s
         {
             "unit": FAILING,
             "why": [
-                {"kind": "cosign-no-address", "reason": "address-failing", "address": FAILING["verneombud_email"]}
+                {
+                    "kind": "cosign-no-address",
+                    "reason": "address-failing",
+                    "address": FAILING["verneombud_email"],
+                }
             ],
         },
     ]
