@@ -22,13 +22,12 @@ from service.errors import SkjemapostError
 from service.forms.answers import flags_for, from_json, problem_rows, summary
 from service.forms.read import read_form
 from service.forms.validate import validate
-from service.jobs import collate, lease
+from service.jobs import collate
 from service.jobs.chase import ChaseReport, chase_once
 from service.jobs.cosign import CosignReport, cosign_once
 from service.jobs.digest import digests
 from service.jobs.drain import DrainReport
 from service.jobs.poll import PollReport, StopFlag
-from service.jobs.runner import Runner, RunState
 from service.mail.compose import Attachment, Mailbox
 from service.mail.letters import Reply
 from service.models import Language, NewMail
@@ -272,21 +271,3 @@ class Operations:
             self.compiled_on = today.date()
             result["compiled"] = str(path)
         return result
-
-    def run(self, stop: StopFlag, *, tick_seconds: float = 1.0) -> RunState:
-        """The service, until SIGTERM. Returns what it did last."""
-        app = self.app
-        app.ready()
-        state = RunState()
-        cid = app.campaign_id
-        lock = lease.Lease(app.store, cid, state.holder, lease.lock_ttl(app.config.schedule))
-        Runner(
-            lambda: self.cycle(stop),
-            lock,
-            app.clock,
-            stop,
-            every_minutes=app.config.schedule.poll_minutes,
-            tick_seconds=tick_seconds,
-            state=state,
-        ).run()
-        return state
