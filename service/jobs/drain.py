@@ -135,8 +135,12 @@ def drain_once(
             report.sent += 1
         elif result.fate == "failed":
             marks.settle(row.id, "failed", result.detail)
-            if row.kind.startswith("leader-") and meaning(result.detail) in (NO_SUCH_ADDRESS, DOMAIN):
-                # the leader's address was refused at once: the unit's address fails, as on a bounce
+            if row.kind.startswith(("leader-", "verneombud-")) and meaning(result.detail) in (
+                NO_SUCH_ADDRESS,
+                DOMAIN,
+            ):
+                # the leader's (or the verneombud's) address was refused at once: it fails, as on
+                # a bounce, so the unit is not left waiting on a mail that never went
                 store.note_failing_address(
                     campaign_id, row.recipients[0], row.unit_code, result.detail, clock.now()
                 )
