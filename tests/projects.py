@@ -184,10 +184,12 @@ def mail_project(
     """A project whose n leaders and own service address are real users of ``world``."""
     service = world.new_user("svc")
     units = make_units(n, prefix=f"l{uuid.uuid4().hex[:6]}-")
-    # the leaders, and whoever else the service writes to: superiors (escalations, notices), the
-    # coordinators and HR (digests, notices), so no test depends on another having added them
+    # the leaders, and whoever else the service writes to: the verneombud (copies, the request to
+    # confirm), superiors (escalations, notices), the coordinators and HR (digests, notices), so no
+    # test depends on another having added them
     world.add_users(
         [u.leader_email for u in units]
+        + [u.verneombud_email for u in units if u.verneombud_email]
         + [u.superior_email for u in units]
         + [f"koord-{f.lower()}@example.test" for f in FACULTIES]
         + ["hr@example.test"]

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 from projects import mail_project
-from test_poll import form_reply
+from test_poll import DURING, form_reply
 
 pytestmark = pytest.mark.servers
 
@@ -31,12 +31,12 @@ def test_a_poll_by_hand_beside_another_poll_duplicates_nothing(tmp_path, mail_wo
         mail_world.deliver(form_reply(p, unit, i), p.service, mail_from=unit.leader_email)
     working = p.config.read_text()
     p.config.write_text(working.replace(f"port = {mail_world.smtp_port}", f"port = {free_ports(1)[0]}"))
-    first, second = p.popen("poll"), p.popen("poll")
+    first, second = p.popen(*DURING, "poll"), p.popen(*DURING, "poll")
     outs = [proc.communicate(timeout=300) for proc in (first, second)]
     codes = [proc.returncode for proc in (first, second)]
     assert codes.count(4) <= 1 and set(codes) <= {0, 3, 4}, outs  # 3: SMTP down for the receipts
     assert all("cannot poll" in err for code, (_, err) in zip(codes, outs, strict=True) if code == 4)
-    assert p.cli("poll").exit_code in (0, 3)  # finishes whatever a failed poll left; SMTP still down
+    assert p.cli(*DURING, "poll").exit_code in (0, 3)  # finishes whatever a failed poll left; SMTP still down
     assert p.query("select count(*), count(distinct uid), count(distinct message_id) from inbound") == [
         (n, n, n)
     ]
@@ -46,7 +46,7 @@ def test_a_poll_by_hand_beside_another_poll_duplicates_nothing(tmp_path, mail_wo
     assert p.query("select count(*) from outbox where kind = 'leader-receipt'") == [(n,)]
     assert mail_world.messages(p.service) == []  # every message moved out of the inbox
     p.config.write_text(working)
-    result = p.cli("send")
+    result = p.cli(*DURING, "send")
     assert result.exit_code == 0, result.output
     # `send` also invites every unit: each leader has its invitation and its one receipt
     leader = "select kind, status, count(*) from outbox where kind like 'leader-%' group by kind, status"
