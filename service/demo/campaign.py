@@ -110,6 +110,12 @@ COORDINATORS = (
     ("NV", "Ola Hansen", "ola.hansen@example.edu"),
     ("HF", "Ingrid Berg", "ingrid.berg@example.edu"),
 )
+# the faculties' names, as the example config has them: the form and the mails show the name
+FACULTIES = """[faculties]
+IE = { nb = "Fakultet for informasjonsteknologi og elektroteknikk", en = "Faculty of Information Technology and Electrical Engineering" }
+NV = { nb = "Fakultet for naturvitenskap", en = "Faculty of Natural Sciences" }
+HF = { nb = "Det humanistiske fakultet", en = "Faculty of Humanities" }
+"""
 HR = "hr-hms@example.edu"
 BHT = "bht@example.edu"
 # the verneombud: each confirms the morning after the request (AGREE, in the unit's language) but
@@ -194,7 +200,8 @@ def write_config(path: Path, smtp_port: int, imap_port: int, web_port: int) -> N
 
 [campaign]
 id = "demo-2020"
-title = "Oppsummering og evaluering 2020 (demo)"
+title = {{ nb = "Oppsummering og evaluering 2020 (demo)", en = "Summary and evaluation 2020 (demo)" }}
+guidance_url = "https://innsida.ntnu.no/wiki/-/wiki/Norsk/Arbeidsmiljøundersøkelse+-+for+ledere"
 form = {s(shipped("forms/oppsummering-og-evaluering.toml"))}
 roster = "roster.csv"
 opens = {OPENS}
@@ -218,13 +225,13 @@ password_env = "{ENV_IMAP}"
 
 [mail]
 from_address = "{SERVICE}"
-from_name = "HMS-avdelingen"
 templates = {s(shipped("templates/email"))}
 
 [inbox]
 convert_with_libreoffice = false         # a fresh machine has no LibreOffice; the demo sends .xlsx
 
 {coordinators}
+{FACULTIES}
 [hr]
 recipients = ["{HR}"]
 
