@@ -176,6 +176,22 @@ def test_a_reply_is_matched_to_its_request_by_the_request_or_the_reminder(store)
     assert cs.cosign_request_for(CAMPAIGN, []) is None
 
 
+def test_whether_a_message_may_answer_a_request_is_one_cheap_question(store):
+    """The inbox's first filter: a request in the thread, to the sender or about a unit the
+    message names makes it a candidate; anything else (most mail) is not."""
+    s, cs = store
+    add_form(s, "A", 1)
+    rb = cs.record_cosign_request(
+        CAMPAIGN, "A", version=1, message_id="<ra>", asked_to="vo-a@example.edu", now=NOW
+    )
+    cs.record_cosign_reminder(rb.id, message_id="<ra-rem>", now=NOW)
+    assert cs.cosign_may_answer(CAMPAIGN, ["<x>", "<ra-rem>"], "someone@example.edu", [])
+    assert cs.cosign_may_answer(CAMPAIGN, [], " VO-A@example.edu", [])
+    assert cs.cosign_may_answer(CAMPAIGN, [], "someone@example.edu", ["b", "a"])
+    assert not cs.cosign_may_answer(CAMPAIGN, ["<x>"], "leader-a@example.edu", ["B"])
+    assert not cs.cosign_may_answer("another-campaign", ["<ra>"], "vo-a@example.edu", ["A"])
+
+
 def test_records_give_each_unit_its_newest_request_absence_and_failing_address(store):
     """Per unit: the newest version's request, the verneombud's newest out-of-office (by their
     address, case aside) and a bounce of their address; a unit never asked has none."""

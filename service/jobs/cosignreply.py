@@ -161,12 +161,15 @@ class CosignReplies:
     def match(self, mail: InboundMail, c: Classification) -> Matched | None:
         """The request ``mail`` answers, if any (see the module docstring)."""
         ids = [m for m in (mail.in_reply_to, *mail.references) if m]
+        named = self._units_named(c)
+        if not self.store.cosign_may_answer(self.campaign, ids, mail.from_address, named):
+            return None  # most messages: no request in their thread, to their sender or about their unit
         found = self.store.cosign_request_for(self.campaign, ids)
         if found is not None:
             return Matched(found, "thread")
         if mail.in_reply_to and self.store.outbox_message(mail.in_reply_to) is not None:
             return None  # an answer to another mail of ours (a receipt, the invitation)
-        for code in self._units_named(c):
+        for code in named:
             requests = self.store.cosign_requests(self.campaign, code)
             if requests:
                 return Matched(requests[-1], "reference")

@@ -308,6 +308,28 @@ class CosignStore(StoreBase):
                 at=at,
             )
 
+    def cosign_may_answer(
+        self, campaign_id: str, message_ids: Sequence[str], sender: str, unit_codes: Sequence[str]
+    ) -> bool:
+        """Whether any request could be the one a message answers: one in its thread
+        (``message_ids``), one sent to ``sender``, or one about a unit it names. One query, so
+        the inbox pays almost nothing for the many messages that answer no request."""
+        c, u = t.cosign, t.units
+        ids = [m for m in message_ids if m]
+        could = [c.c.asked_to == sender.strip().lower()]
+        if ids:
+            could += [c.c.request_message_id.in_(ids), c.c.reminder_message_id.in_(ids)]
+        if unit_codes:
+            could.append(sa.func.upper(u.c.code).in_([code.strip().upper() for code in unit_codes]))
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(c.c.id)
+                .join(u, u.c.id == c.c.unit_id)
+                .where(c.c.campaign_id == campaign_id, sa.or_(*could))
+                .limit(1)
+            ).first()
+        return row is not None
+
     def cosign_request_for(self, campaign_id: str, message_ids: Sequence[str]) -> CosignRequest | None:
         """The request a reply answers: the one whose request or reminder has one of the reply's
         ``message_ids`` (its In-Reply-To and References); None when it names neither."""
