@@ -209,7 +209,7 @@ def _forsvarlig(lang: str) -> dict[str, str]:
         "label": _pick(
             lang,
             "Vurderes arbeidsmiljøet i enheten som fullt forsvarlig?",
-            "Is the work environment in the unit considered fully sound (fullt forsvarlig)?",
+            "Is the working environment in the unit considered fully satisfactory (fullt forsvarlig)?",
         ),
         "value": _pick(lang, "Usikker", "Unsure"),
     }
@@ -221,8 +221,9 @@ def _flags(lang: str) -> list[dict[str, str]]:
         | {
             "message": _pick(
                 lang,
-                "Arbeidsmiljøet vurderes ikke som fullt forsvarlig.",
-                "The work environment is not considered fully sound.",
+                "Leder og verneombud er usikre på om arbeidsmiljøet er fullt forsvarlig.",
+                "The leader and the safety representative are unsure whether the working environment "
+                "is fully satisfactory.",
             ),
         },
         {
@@ -231,7 +232,7 @@ def _flags(lang: str) -> list[dict[str, str]]:
                 "Ønsker enheten hjelp i det videre arbeidet?",
                 "Would the unit like help with the further work?",
             ),
-            "value": _pick(lang, "Koordinator på fakultetet", "Faculty coordinator"),
+            "value": _pick(lang, "Koordinator for arbeidsmiljøundersøkelsen", "Coordinator for the work-environment survey"),
             "message": _pick(
                 lang,
                 "Enheten ønsker hjelp i det videre arbeidet.",
@@ -247,8 +248,10 @@ def _words(lang: str) -> list[dict[str, str]]:
         {
             "label": _pick(
                 lang,
-                "Beskriv hvorfor arbeidsmiljøet ikke er fullt forsvarlig, og hva som gjøres",
-                "Describe why the work environment is not fully sound, and what is being done",
+                "Beskriv situasjonen: hvorfor er arbeidsmiljøet ikke (eller kanskje ikke) fullt forsvarlig, "
+                "og hva gjøres?",
+                "Describe the situation: why is the working environment not (or perhaps not) fully "
+                "satisfactory, and what is being done?",
             ),
             "value": _pick(
                 lang,
@@ -414,7 +417,14 @@ def _digest(lang: str, faculty: str | None) -> dict[str, Any]:
 def _flag_counts(lang: str) -> list[dict[str, Any]]:
     """How many units raised each kind of flag, most serious first (numbers only)."""
     return [
-        {"message": _flags(lang)[0]["message"].rstrip("."), "units": 4},
+        {
+            "message": _pick(
+                lang,
+                "Arbeidsmiljøet vurderes ikke som fullt forsvarlig",
+                "The working environment is not considered fully satisfactory",
+            ),
+            "units": 4,
+        },
         {"message": _flags(lang)[1]["message"].rstrip("."), "units": 1},
     ]
 
@@ -554,7 +564,7 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             audience="bht",
             wanted=[
                 _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
-                _pick(lang, "Koordinator på fakultetet", "Faculty coordinator"),
+                _pick(lang, "Koordinator for arbeidsmiljøundersøkelsen", "Coordinator for the work-environment survey"),
             ],
         )
         if kind == "escalation":
