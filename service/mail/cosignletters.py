@@ -223,17 +223,8 @@ class CosignLetters:
     def ack(self, unit: Unit, asked: Asked, answer: Answer, reply: Reply, *, now: dt.datetime) -> NewMail:
         """To whoever answered (``reply``): their confirmation is registered, or their comment
         was passed on."""
-        lang = unit.language
-        return self.letters.mail(
-            MailKind.VERNEOMBUD_ACK,
-            reply.key,
-            lang,
-            answer_context(self.letters.unit_context(unit, lang), asked, answer),
-            Envelope(to=(reply.to,)),
-            now=now,
-            unit=unit,
-            in_reply_to=reply.in_reply_to,
-        )
+        ctx = answer_context(self.letters.unit_context(unit, unit.language), asked, answer)
+        return self.letters.answer(MailKind.VERNEOMBUD_ACK, reply, unit, ctx, now=now)
 
     def leader_comment(
         self, unit: Unit, asked: Asked, answer: Answer, *, key: str, now: dt.datetime, in_reply_to: str = ""

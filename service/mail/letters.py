@@ -119,6 +119,30 @@ class Letters:
         local, _, domain = address.partition("@")
         return f"{local}+{self.reference(unit)}@{domain}"
 
+    def answer(
+        self,
+        kind: str,
+        reply: Reply,
+        unit: Unit,
+        context: Mapping[str, Any],
+        *,
+        now: dt.datetime,
+        attachments: Sequence[Attachment] = (),
+    ) -> NewMail:
+        """``kind`` as the answer to a person's message (``reply``): to them alone, in their
+        unit's language, threaded under what they sent."""
+        return self.mail(
+            kind,
+            reply.key,
+            unit.language,
+            context,
+            Envelope(to=(reply.to,)),
+            now=now,
+            unit=unit,
+            attachments=attachments,
+            in_reply_to=reply.in_reply_to,
+        )
+
     def mail(
         self,
         kind: str,
@@ -372,16 +396,7 @@ class Letters:
             "submission": dict(submission),
             "cosign_asked": self.cosign_asked(unit, reply.to.address),
         }
-        return self.mail(
-            "leader-receipt",
-            reply.key,
-            lang,
-            ctx,
-            Envelope(to=(reply.to,)),
-            now=now,
-            unit=unit,
-            in_reply_to=reply.in_reply_to,
-        )
+        return self.answer("leader-receipt", reply, unit, ctx, now=now)
 
     def correction(
         self,
@@ -411,17 +426,7 @@ class Letters:
             "answers_kept": kept,
             "days_left": (self.config.campaign.deadline - today).days,
         }
-        return self.mail(
-            "leader-correction",
-            reply.key,
-            lang,
-            ctx,
-            Envelope(to=(reply.to,)),
-            now=now,
-            unit=unit,
-            attachments=[att],
-            in_reply_to=reply.in_reply_to,
-        )
+        return self.answer("leader-correction", reply, unit, ctx, now=now, attachments=[att])
 
     def after_closing(
         self,
@@ -444,16 +449,7 @@ class Letters:
             "problems": [dict(p) for p in problems],
             "closes_on": self.config.campaign.closes_on,
         }
-        return self.mail(
-            "leader-after-closing",
-            reply.key,
-            lang,
-            ctx,
-            Envelope(to=(reply.to,)),
-            now=now,
-            unit=unit,
-            in_reply_to=reply.in_reply_to,
-        )
+        return self.answer("leader-after-closing", reply, unit, ctx, now=now)
 
 
 def unit_mapping(unit: Unit) -> dict[str, str]:
