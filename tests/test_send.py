@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import time
 from collections import Counter
 
@@ -72,6 +73,25 @@ def test_invalid_address_fails_its_row_and_the_rest_are_sent(tmp_path, mail_worl
     assert "sent 3, failed 1" in result.output
     assert f"aml-2020:{units[1].code}:invitation" in result.output and "550" in result.output
     assert outbox_status(p) == Counter({"sent": 3, "failed": 1})
+
+
+def test_a_refused_leader_fails_the_mail_though_the_verneombud_copy_went(tmp_path, mail_world):
+    """The leader refused at RCPT, the copied verneombud accepted: the server takes the message
+    for the copy, but the mail failed for the one it is for; the leader's address is marked
+    failing, so the unit is escalated rather than taken as reached."""
+    p = mail_project(tmp_path, mail_world, 3)
+    units = list(p.units)
+    i = next(n for n, u in enumerate(units) if u.verneombud_email)
+    units[i] = units[i].__class__(**{**units[i].__dict__, "leader_email": "no-such-leader@example.test"})
+    p.write_roster(units)
+    p.cli("roster", "import")
+    before = len(mail_world.messages(units[i].verneombud_email))  # the mail world is shared
+    result = p.cli("send")
+    assert result.exit_code == 1 and "sent 2, failed 1" in result.output
+    assert len(mail_world.messages(units[i].verneombud_email)) == before + 1  # the copy went
+    assert p.query("select address from address_failures") == [("no-such-leader@example.test",)]
+    states = {u["code"]: u["state"] for u in json.loads(p.cli("status", "--units", "--json").output)}
+    assert states[units[i].code] == "address-failing"
 
 
 def test_wrong_password_is_a_clear_error_and_the_queue_stays(tmp_path, mail_world):

@@ -130,6 +130,10 @@ def drain_once(
 
     def done(msg: Outgoing, result: Result) -> None:
         row = rows[msg.key]
+        if result.fate == "sent" and _addressee_refused(row.recipients[0], result):
+            # the copies went (the verneombud's, the service's own), but the one the mail is for
+            # was refused for good: for its reader the mail failed, as if it were sent alone
+            result = Result("failed", result.detail)
         if result.fate == "sent":
             marks.settle(row.id, "sent", result.detail or None)
             report.sent += 1
@@ -171,3 +175,11 @@ def drain_once(
     if transport.copies and report.sent:
         transport.copies.file()
     return report
+
+
+def _addressee_refused(addressee: str, result: Result) -> bool:
+    """Whether the server refused ``addressee`` (the first recipient, whom the mail is for) with
+    a permanent (5xx) reply in a transaction that went to the other recipients."""
+    return any(
+        address.lower() == addressee.lower() and reply.startswith("5") for address, reply in result.refused
+    )

@@ -89,6 +89,9 @@ class Outgoing:
 class Result:
     fate: Fate
     detail: str = ""  # the server's reply on failure, or recipients it refused
+    #: recipients the server refused in a transaction that still went to the others: (address,
+    #: "code message"); a mail whose addressee is among them did not reach the one it is for
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 OnStart = Callable[[Outgoing], None]
@@ -243,7 +246,9 @@ async def _send_one(
             conn.drop()
         else:
             detail = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in refused.items())
-            return Result("sent", detail)
+            return Result(
+                "sent", detail, tuple((rcpt, f"{r.code} {r.message}") for rcpt, r in refused.items())
+            )
     return Result("deferred", f"after {settings.retry_attempts} attempts: {last}")
 
 
