@@ -232,7 +232,11 @@ def _flags(lang: str) -> list[dict[str, str]]:
                 "Ønsker enheten hjelp i det videre arbeidet?",
                 "Would the unit like help with the further work?",
             ),
-            "value": _pick(lang, "Koordinator for arbeidsmiljøundersøkelsen", "Coordinator for the work-environment survey"),
+            "value": _pick(
+                lang,
+                "Koordinator for arbeidsmiljøundersøkelsen",
+                "Coordinator for the work-environment survey",
+            ),
             "message": _pick(
                 lang,
                 "Enheten ønsker hjelp i det videre arbeidet.",
@@ -564,7 +568,11 @@ def sample_context(kind: str, lang: str) -> dict[str, Any]:
             audience="bht",
             wanted=[
                 _pick(lang, "Bedriftshelsetjenesten", "Occupational health service"),
-                _pick(lang, "Koordinator for arbeidsmiljøundersøkelsen", "Coordinator for the work-environment survey"),
+                _pick(
+                    lang,
+                    "Koordinator for arbeidsmiljøundersøkelsen",
+                    "Coordinator for the work-environment survey",
+                ),
             ],
         )
         if kind == "escalation":
