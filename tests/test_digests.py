@@ -292,3 +292,19 @@ def test_final_summary_by_hand_waits_for_the_closing(tmp_path):
     assert result.exit_code == 2, result.output
     assert "closes on 2021-01-13 (campaign.closes)" in result.output
     assert p.query("select count(*) from outbox where kind = 'hr-final'") == [(0,)]
+
+
+def test_a_digest_by_hand_after_closing_says_the_campaign_is_closed(tmp_path):
+    """`skjemapost digest` once the campaign has closed sends nothing and says why (not that
+    this week's went out), and where HR's final summary comes from."""
+    from projects import new_project
+
+    p = new_project(tmp_path, 3)
+    p.setup()
+    result = CliRunner().invoke(
+        cli, ["--config", str(p.config), "--as-of", "2021-01-18T12:00", "digest"], env=p.env
+    )
+    assert result.exit_code == 0, result.output
+    assert "the campaign closed on 2021-01-13 (campaign.closes)" in result.output
+    assert "final-summary" in result.output and "gone out" not in result.output
+    assert p.query("select count(*) from outbox where kind like '%digest'") == [(0,)]

@@ -15,6 +15,7 @@ from imap_tools import BaseMailBox
 from service.app.mailing import Mailing
 from service.app.operations import Operations
 from service.app.wiring import App
+from service.campaign.plan import is_closed
 from service.cli.base import app_for, cli, working
 from service.jobs import lease
 from service.jobs import purge as retention
@@ -95,7 +96,12 @@ def digest(ctx: click.Context, dry_run: bool) -> None:
     for mail in mails:
         to = ", ".join(mail.recipients)
         click.echo(f"{'would send' if dry_run else 'queued'}  {mail.subject}  -> {to}")
-    if not mails:
+    if not mails and is_closed(app.clock.now(), app.config.campaign):
+        click.echo(
+            f"no digest: the campaign closed on {app.config.campaign.closes_on} (campaign.closes); "
+            "HR's one final summary is `skjemapost final-summary`"
+        )
+    elif not mails:
         click.echo("no digest due: this week's have gone out")
     elif not dry_run:
         click.echo(f"sent {sent.sent}, failed {sent.failed}")
