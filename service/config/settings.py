@@ -270,11 +270,6 @@ class Config:
         """The sender's name in ``lang`` (``Mail.from_name_for``)."""
         return self.mail.from_name_for(lang)
 
-    def faculty_name(self, code: str, lang: Language) -> str:
-        """The name ``[faculties]`` gives faculty ``code`` in ``lang``; "" when it gives none."""
-        found = next((f for f in self.faculties if f.code == code), None)
-        return "" if found is None else found.nb if lang == "nb" else found.en
-
 
 def resolve_path(cli_path: str | Path | None, environ: Mapping[str, str]) -> Path:
     """Where the config is: ``--config``, else ``$SKJEMAPOST_CONFIG``, else config/skjemapost.toml."""
