@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.campaign.plan import is_closed, is_final_summary_time
-from service.campaign.state import Stage, unit_states
+from service.campaign.state import unit_states
 from service.clock import local
 from service.config.settings import Config
 from service.errors import SkjemapostError
-from service.jobs.digest import progress
+from service.jobs.digest import faculty_lines
 from service.jobs.flagged import flag_counts
 from service.mail.compose import Attachment, Envelope, Mailbox
 from service.mail.letters import Letters, unit_mapping
@@ -97,21 +97,14 @@ def _context(
 ) -> dict[str, Any]:
     cid, tz = config.campaign.id, config.campaign.timezone
     lang = config.campaign.default_language
-    rows = sorted(store.faculty_progress(cid), key=lambda r: r.faculty)
     states = unit_states(store, config.campaign, config.schedule, now, include_inactive=False)
     units = {u.code: u for u in store.units(cid)}
-    corrections = {r.faculty: 0 for r in rows}
-    for s in states:
-        if s.stage is Stage.NEEDS_CORRECTION and s.faculty in corrections:
-            corrections[s.faculty] += 1
-
+    total, faculties = faculty_lines(store.faculty_progress(cid), states)
     return {
         "closes_on": config.campaign.closes_on,
         "as_of": local(now, tz),
-        "progress": progress(rows) | {"corrections": sum(corrections.values())},
-        "faculties": [
-            {"faculty": r.faculty, **progress([r]), "corrections": corrections[r.faculty]} for r in rows
-        ],
+        "progress": total,
+        "faculties": faculties,
         "flag_counts": flag_counts(letters.form, states, lang),
         "without_form": [
             {"unit": unit_mapping(units[s.code]), "state": s.stage.value}

@@ -26,8 +26,8 @@ runner restarted on digest day never sends it twice. The first goes on ``plan.fi
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,20 @@ def week_of(store: Store, config: Config, now: dt.datetime, scope: str, kind: st
     opening = dt.datetime.combine(config.campaign.opens, dt.time(), dt.UTC)
     since = last or opening
     return DigestWeek(f"{year}-W{week:02d}", local(since, tz).date(), today, since)
+
+
+def faculty_lines(
+    rows: Sequence[FacultyProgress], states: Iterable[UnitState]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The progress in total and one line per faculty (by name), each with its forms to correct
+    (``Stage.NEEDS_CORRECTION``): HR's and the observers' digests and the final summary."""
+    corrections = Counter(s.faculty for s in states if s.stage is Stage.NEEDS_CORRECTION)
+    total = progress(rows) | {"corrections": sum(corrections[r.faculty] for r in rows)}
+    lines = [
+        {"faculty": r.faculty, **progress([r]), "corrections": corrections[r.faculty]}
+        for r in sorted(rows, key=lambda r: r.faculty)
+    ]
+    return total, lines
 
 
 def progress(rows: Sequence[FacultyProgress]) -> dict[str, Any]:
@@ -345,17 +359,10 @@ def _hr_context(
     week: DigestWeek,
     lang: Language,
 ) -> dict[str, Any]:
-    by_faculty: dict[str, list[UnitState]] = defaultdict(list)
-    for s in facts.states:
-        by_faculty[s.faculty].append(s)
+    flagged = Counter(s.faculty for s in facts.states if s.flags)
     faculties = [
-        {
-            "faculty": r.faculty,
-            **progress([r]),
-            "corrections": sum(1 for s in by_faculty[r.faculty] if s.stage is Stage.NEEDS_CORRECTION),
-            "flagged": sum(1 for s in by_faculty[r.faculty] if s.flags),
-        }
-        for r in sorted(facts.progress, key=lambda r: r.faculty)
+        line | {"flagged": flagged[line["faculty"]]}
+        for line in faculty_lines(facts.progress, facts.states)[1]
     ]
     return {
         "period_start": week.start,
@@ -380,17 +387,12 @@ def _observer_context(
     """Per faculty and in total: units, delivered, share, to correct; flags counted by kind; the
     verneombud's confirmations counted; the forms that came this period. Nothing that names a
     unit or a person, and no one's words."""
-    corrections: dict[str, int] = defaultdict(int)
-    for s in facts.states:
-        corrections[s.faculty] += s.stage is Stage.NEEDS_CORRECTION
+    total, faculties = faculty_lines(facts.progress, facts.states)
     return {
         "period_start": week.start,
         "period_end": week.end,
-        "progress": progress(facts.progress) | {"corrections": sum(corrections.values())},
-        "faculties": [
-            {"faculty": r.faculty, **progress([r]), "corrections": corrections[r.faculty]}
-            for r in sorted(facts.progress, key=lambda r: r.faculty)
-        ],
+        "progress": total,
+        "faculties": faculties,
         "flag_counts": flag_counts(form, facts.states, lang),
         "new_count": sum(1 for v in facts.new_versions(week.since) if v["valid"]),
         "cosign": _cosign_counts(config, facts.states, [r.faculty for r in facts.progress]),
