@@ -26,10 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service.mail.bounces import daemon_kind, returned_copy
-from service.mail.classifier import Classification, is_machine
+from service.mail.classifier import Classification, is_machine, list_header
 from service.mail.parser import InboundMail
-
-_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "Mailing-List", "X-Mailing-List")
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,8 @@ def refusal(
     if not to:
         return NoAnswer("daemon", "no address to answer")
     for address in dict.fromkeys((mail.from_address, to)):
-        if address and daemon_kind(address):
-            return NoAnswer("daemon", f"{address} is a {daemon_kind(address)} address, not a person's")
+        if address and (kind := daemon_kind(address)):
+            return NoAnswer("daemon", f"{address} is a {kind} address, not a person's")
     if mail.header("return-path").strip() == "<>":
         return NoAnswer("null-sender", "the envelope sender is empty (Return-Path: <>)")
     returned = returned_copy(mail)
@@ -70,7 +68,7 @@ def refusal(
     auto = mail.header("auto-submitted").strip()
     if auto and auto.split(";")[0].split("(")[0].strip().lower() != "no":  # "no (a comment)" is no
         return NoAnswer("auto-submitted", f"Auto-Submitted: {auto}")
-    listed = next((h for h in _LIST_HEADERS if mail.header(h)), "")
+    listed = list_header(mail) or ""
     if listed or mail.header("precedence").strip().lower() == "list":
         return NoAnswer("list", f"a list's mail ({listed or 'Precedence: list'})")
     sent = sent_last_hour(to)

@@ -291,7 +291,7 @@ def _auto_headers(mail: InboundMail) -> Classification | None:
             return _auto(mail, f"header {name}: {value}")
     precedence = mail.header("precedence").strip().lower()
     if precedence in ("bulk", "junk", "auto_reply", "auto-reply"):
-        if _list_header(mail):
+        if list_header(mail):
             return None  # a list's bulk mail: _list decides
         if precedence in ("bulk", "junk") and spreadsheets(mail):
             # some mail clients and gateways stamp people's mail bulk or junk; alone, that never
@@ -299,14 +299,15 @@ def _auto_headers(mail: InboundMail) -> Classification | None:
             return None
         return _auto(mail, f"header Precedence: {precedence}")
     suppress = mail.header("x-auto-response-suppress").strip()
-    if suppress and _list_header(mail) is None and not spreadsheets(mail):
+    if suppress and list_header(mail) is None and not spreadsheets(mail):
         # Exchange sets it on the mail it generates (and its auto-replies); people's mail lacks
         # it. It is the weakest header here, so it never turns away a mail carrying a form.
         return _auto(mail, f"header X-Auto-Response-Suppress: {suppress}")
     return None
 
 
-def _list_header(mail: InboundMail) -> str | None:
+def list_header(mail: InboundMail) -> str | None:
+    """The first mailing-list header ``mail`` carries, or None."""
     for name in ("List-Id", "List-Unsubscribe", "List-Post", "Mailing-List", "X-Mailing-List"):
         if mail.header(name):
             return name
@@ -314,7 +315,7 @@ def _list_header(mail: InboundMail) -> str | None:
 
 
 def _list(mail: InboundMail) -> Classification | None:
-    name = _list_header(mail)
+    name = list_header(mail)
     if name:
         return Classification(MessageKind.LIST, f"header {name}: {mail.header(name)[:80]}")
     if mail.header("precedence").strip().lower() == "list":
