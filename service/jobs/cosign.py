@@ -82,10 +82,6 @@ class CosignReport:
     reminded: list[tuple[str, int, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (unit, why)
 
-    @property
-    def queued(self) -> int:
-        return len(self.asked) + len(self.reminded)
-
 
 def due_request(candidate: CosignCandidate, unit: Unit) -> DueRequest | None:
     """The request ``candidate`` (a unit whose newest valid version has no request) is due, or

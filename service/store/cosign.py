@@ -51,11 +51,6 @@ class CosignRequest:
     answered_by: str | None = None
     answered_by_name: str | None = None
 
-    @property
-    def message_ids(self) -> tuple[str, ...]:
-        """Our Message-IDs a reply to this request may name (In-Reply-To, References)."""
-        return tuple(m for m in (self.request_message_id, self.reminder_message_id) if m)
-
 
 @dataclass(frozen=True)
 class CosignRecord:
