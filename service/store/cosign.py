@@ -206,18 +206,10 @@ class CosignStore(StoreBase):
     ) -> bool:
         """Queue the one reminder ``mail`` and record it on request ``request_id``, in one
         transaction; False (nothing queued) when the request already had its reminder."""
-        c = t.cosign
         with self._tx() as conn:
-            done = conn.execute(
-                c.update()
-                .where(c.c.id == request_id, c.c.reminded_at.is_(None))
-                .values(reminded_at=now, reminder_message_id=mail.message_id)
-            ).rowcount
-            if not done:
+            if not _remind_in(conn, request_id, mail.message_id, now):
                 return False
             queue_in(conn, campaign_id, [mail], now, self.unit_ids(conn, campaign_id))
-            row = conn.execute(sa.select(c.c.unit_id).where(c.c.id == request_id)).one()
-            add_event(conn, campaign_id, row.unit_id, "cosign.reminded", {"request": request_id}, at=now)
         return True
 
     def cosign_requests_to(self, campaign_id: str, address: str) -> list[CosignRequest]:
@@ -265,19 +257,8 @@ class CosignStore(StoreBase):
 
     def record_cosign_reminder(self, request_id: int, *, message_id: str, now: dt.datetime) -> bool:
         """The one reminder went (``message_id``); False when the request already had one."""
-        c = t.cosign
         with self._tx() as conn:
-            done = conn.execute(
-                c.update()
-                .where(c.c.id == request_id, c.c.reminded_at.is_(None))
-                .values(reminded_at=now, reminder_message_id=message_id)
-            ).rowcount
-            if done:
-                row = conn.execute(sa.select(c.c.campaign_id, c.c.unit_id).where(c.c.id == request_id)).one()
-                add_event(
-                    conn, row.campaign_id, row.unit_id, "cosign.reminded", {"request": request_id}, at=now
-                )
-        return bool(done)
+            return _remind_in(conn, request_id, message_id, now)
 
     def record_cosign_answer(
         self,
@@ -477,6 +458,21 @@ def answer_in(
     detail = {"request": request_id, "reading": reading, "by": answered_by.lower(), "inbound": inbound_id}
     add_event(conn, row.campaign_id, row.unit_id, "cosign.answered", detail, at=at)
     return _request(conn.execute(_requests().where(c.c.id == request_id)).one())
+
+
+def _remind_in(conn: Connection, request_id: int, message_id: str, now: dt.datetime) -> bool:
+    """Record the one reminder (``message_id``) on request ``request_id``, with its event;
+    False when the request already had one."""
+    c = t.cosign
+    if not conn.execute(
+        c.update()
+        .where(c.c.id == request_id, c.c.reminded_at.is_(None))
+        .values(reminded_at=now, reminder_message_id=message_id)
+    ).rowcount:
+        return False
+    row = conn.execute(sa.select(c.c.campaign_id, c.c.unit_id).where(c.c.id == request_id)).one()
+    add_event(conn, row.campaign_id, row.unit_id, "cosign.reminded", {"request": request_id}, at=now)
+    return True
 
 
 def scrub_cosign_in(conn: Connection, campaign_id: str, cutoff: dt.datetime) -> int:
