@@ -31,6 +31,7 @@ so a valid form is "valid" in every mode and no leader is ever told their form i
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,6 +82,11 @@ class Problem:
     cell: str
     message: str
     label: str = ""
+
+    @classmethod
+    def stored(cls, p: Mapping[str, str]) -> Problem:
+        """A problem as the store keeps it: {cell, message, label}."""
+        return cls(p.get("cell", ""), p.get("message", ""), p.get("label", ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,11 +245,7 @@ def state_of(
         received_on=record.first_received_at,
         newest_at=newest.received_at if newest is not None else None,
         versions=record.versions,
-        problems=tuple(
-            Problem(p.get("cell", ""), p.get("message", ""), p.get("label", "")) for p in newest.problems
-        )
-        if invalid and newest is not None
-        else (),
+        problems=tuple(Problem.stored(p) for p in newest.problems) if invalid and newest is not None else (),
         newest_file_name=newest.file_name if invalid and newest is not None else "",
         newest_inbound_id=newest.inbound_id if invalid and newest is not None else None,
         valid_at=current.received_at if current is not None else None,

@@ -486,10 +486,7 @@ def load(
                 r["message_id"] or "",
                 r["file_name"],
                 r["file_sha256"],
-                problems=[
-                    Problem(p.get("cell", ""), p.get("message", ""), p.get("label", ""))
-                    for p in r["problems"] or ()
-                ],
+                problems=[Problem.stored(p) for p in r["problems"] or ()],
             )
 
     return Sources(
