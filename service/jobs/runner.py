@@ -70,11 +70,7 @@ class RunState:
 
 class Runner:
     """The loop of `run`: hold the lock, run the cycle on schedule, beat the heart, and wait
-    in between on ``watch`` (IMAP IDLE), or in a plain sleep without one.
-
-    ``tick_seconds``, when given, also wakes the loop at least that often, for a caller whose
-    stop flag is set without a signal (from another thread); `run` itself passes none.
-    """
+    in between on ``watch`` (IMAP IDLE), or in a plain sleep without one."""
 
     def __init__(
         self,
@@ -85,11 +81,10 @@ class Runner:
         *,
         every_minutes: int,
         watch: InboxWatch | None = None,
-        tick_seconds: float | None = None,
         state: RunState | None = None,
     ) -> None:
         self.cycle, self.lock, self.clock, self.stop = cycle, lock, clock, stop
-        self.every, self.watch, self.tick = every_minutes, watch, tick_seconds
+        self.every, self.watch = every_minutes, watch
         self.state = state or RunState()
         self.retry_at = 0.0
         self.holding = False
@@ -129,8 +124,6 @@ class Runner:
         """Until the next scheduled job, watching the inbox; without the lock (``jobs`` None),
         asleep until the next look for it. SIGTERM ends the wait."""
         seconds = float(BEAT_SECONDS) if jobs is None else max(jobs.idle_seconds or 0.0, 0.0)
-        if self.tick is not None:
-            seconds = min(seconds, self.tick)
         if self.watch is None:
             self.sleep(seconds)
         elif jobs is not None:

@@ -155,11 +155,10 @@ def _returned_line(text: str) -> tuple[int, int] | None:
 @dataclass(frozen=True)
 class Returned:
     """A copy of a mail we sent, found in another: its Message-ID and the addresses it went to
-    (``sent_to``). ``quoted``: found as header lines in the text, not as a MIME part."""
+    (``sent_to``)."""
 
     message_id: str
     sent_to: tuple[str, ...]
-    quoted: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ def returned_copy(mail: InboundMail) -> Returned | None:
     for name, value in block.items():
         headers.setdefault(name.lower(), []).append(" ".join(str(value).split()))
     found = addresses(headers.get("to", []) + headers.get("cc", []))
-    return Returned(message_id, _sent_to(tuple(dict.fromkeys(a for _, a in found)), headers), quoted=True)
+    return Returned(message_id, _sent_to(tuple(dict.fromkeys(a for _, a in found)), headers))
 
 
 _FOR = re.compile(r"\bfor\s+<([^<>\s]+@[^<>\s]+)>", re.I)
