@@ -37,7 +37,7 @@ from service.campaign.cosign import cosign_state, reminder_due
 from service.campaign.plan import is_closed, is_send_time
 from service.config.settings import Config
 from service.errors import SkjemapostError
-from service.jobs.cosignreply import asked_about
+from service.jobs.cosignreply import asked_about, asked_leader
 from service.jobs.poll import Archive
 from service.mail.classifier import spreadsheets
 from service.mail.compose import Attachment
@@ -140,8 +140,7 @@ def reminders_due(store: Store, config: Config, now: dt.datetime) -> list[DueRem
             record, valid_version=None, settings=config.cosign, campaign=campaign, schedule=schedule, now=now
         )
         if reminder_due(state, now):
-            to_leader = request.asked_to == unit.leader_email.lower() != unit.verneombud_email.lower()
-            out.append(DueReminder(unit, request, to_leader))
+            out.append(DueReminder(unit, request, asked_leader(request, unit)))
     return out
 
 

@@ -119,7 +119,7 @@ class CosignReplies:
         no_answer = self._no_answer(mail, c, now)
         if no_answer is not None and no_answer.rule != "cap":
             return None  # not a person's answer (a no-reply address, a list…): the normal path
-        by_leader = request.asked_to == unit.leader_email.lower() != unit.verneombud_email.lower()
+        by_leader = asked_leader(request, unit)
         reading = read_reply(mail, names=(unit.leader_name if by_leader else unit.verneombud_name,))
         detail |= {"reading": reading.verdict.value, "why_reading": reading.why}
         if reading.verdict is Verdict.EMPTY:
@@ -260,6 +260,12 @@ class CosignReplies:
     def _review(self, unit: Unit, detail: dict[str, Any]) -> Decision:
         """For a person to read: nothing is answered, nothing recorded."""
         return Decision(MessageKind.COSIGN, "review", self.folders.review, unit.code, detail)
+
+
+def asked_leader(request: CosignRequest, unit: Unit) -> bool:
+    """``request`` went to the unit's leader (``to_leader``: the verneombud sent the version),
+    not to its verneombud."""
+    return request.asked_to == unit.leader_email.lower() != unit.verneombud_email.lower()
 
 
 def asked_about(form: FormDef, version: CosignVersion, unit: Unit, *, updated: bool = False) -> Asked:
