@@ -384,12 +384,9 @@ def _campaign(app: App, servers: DemoServers, units: Mapping[str, Unit], say: Ca
             parts.append("in: " + ", ".join(f"{n} {INBOX_WORDS.get(k, k)}" for k, n in outcomes.items()))
         elif replies or vo_replies:  # cannot happen unless the poll stopped early; say so
             parts.append(f"{len(replies) + len(vo_replies)} replies not read yet")
-        sent = Counter(
-            r.kind
-            for r in app.store.outbox_rows(app.campaign_id, ["sent", "bounced"])
-            if r.id not in went and r.kind in STEP_WORDS
-        )
-        went |= {r.id for r in app.store.outbox_rows(app.campaign_id, ["sent", "bounced"])}
+        new = [r for r in app.store.outbox_rows(app.campaign_id, ["sent", "bounced"]) if r.id not in went]
+        sent = Counter(r.kind for r in new if r.kind in STEP_WORDS)
+        went |= {r.id for r in new}
         parts += [f"{sent[k]} {words[sent[k] != 1]}" for k, words in STEP_WORDS.items() if sent[k]]
         if done.get("digests"):
             parts.append(f"{done['digests']} weekly digests (coordinators, HR)")
