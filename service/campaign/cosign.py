@@ -25,7 +25,12 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
+from service.campaign.workdays import (
+    add_working_days,
+    at_local_hour,
+    first_send_time,
+    local_date,
+)
 from service.config.settings import Campaign, Cosign, CosignMode, Schedule
 from service.store.cosign import CosignRecord
 
@@ -124,7 +129,9 @@ def cosign_state(
         return state
     remind_from = reminder_time(request.asked_at, settings, campaign, schedule)
     if back_on is not None:
-        remind_from = max(remind_from, _back_at(back_on, campaign, schedule))  # not while away
+        remind_from = max(
+            remind_from, first_send_time(back_on, schedule.send_hour, campaign.timezone, schedule.closed_days)
+        )  # not while away
     if remind_from >= closing_time(campaign) or now >= closing_time(campaign):
         return state  # none after the campaign closes (``plan.is_closed``)
     return dataclasses.replace(state, remind_from=remind_from)
@@ -156,13 +163,6 @@ def counts_as_done(has_valid: bool, state: CoSignState | None, mode: CosignMode)
 def closing_time(campaign: Campaign) -> dt.datetime:
     """The first instant of ``campaign.closes`` (local midnight): nothing is chased from then."""
     return at_local_hour(campaign.closes_on, 0, campaign.timezone)
-
-
-def _back_at(back_on: dt.date, campaign: Campaign, schedule: Schedule) -> dt.datetime:
-    """The first send time once the verneombud is back on ``back_on`` (as ``state.back_at`` for a
-    leader; this module sits below ``state``, which builds a unit's co-signature)."""
-    day = next_working_day(back_on, schedule.closed_days)
-    return at_local_hour(day, schedule.send_hour, campaign.timezone)
 
 
 def _back_on(record: CosignRecord, campaign: Campaign, now: dt.datetime) -> dt.date | None:

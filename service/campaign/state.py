@@ -36,7 +36,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from service.campaign.cosign import CoSignState, cosign_state, counts_as_done
-from service.campaign.workdays import add_working_days, at_local_hour, local_date, next_working_day
+from service.campaign.workdays import (
+    add_working_days,
+    at_local_hour,
+    first_send_time,
+    local_date,
+)
 from service.config.settings import Campaign, Cosign, Schedule
 from service.models import MailKind
 from service.store.cosign import CosignRecord
@@ -176,8 +181,7 @@ def escalation_from(last_reminder: dt.datetime, campaign: Campaign, schedule: Sc
 def back_at(back_on: dt.date, campaign: Campaign, schedule: Schedule) -> dt.datetime:
     """The first send time once a leader is back on ``back_on``: its send hour, or the next
     working day's."""
-    day = next_working_day(back_on, schedule.closed_days)
-    return at_local_hour(day, schedule.send_hour, campaign.timezone)
+    return first_send_time(back_on, schedule.send_hour, campaign.timezone, schedule.closed_days)
 
 
 def state_of(

@@ -118,3 +118,11 @@ def local_date(at: dt.datetime, tz: str | dt.tzinfo) -> dt.date:
     if at.tzinfo is None:
         raise ValueError(f"expected an aware datetime, got the naive {at!r}")
     return at.astimezone(_zone(tz)).date()
+
+
+def first_send_time(
+    day: dt.date, send_hour: int, tz: str | dt.tzinfo, closed: Collection[dt.date] = NONE_CLOSED
+) -> dt.datetime:
+    """The send hour of ``day``, or of the next working day when ``day`` is not one: when mail
+    held for someone away until ``day`` may go."""
+    return at_local_hour(next_working_day(day, closed), send_hour, tz)
