@@ -27,7 +27,7 @@ from service.models import MessageKind, NewMail
 from service.store import tables as t
 from service.store.base import StoreBase, add_event, aware
 from service.store.outbox import queue_in
-from service.store.reports import AwayFact, FailureFact
+from service.store.reports import AwayFact, FailureFact, away_fact
 
 READINGS = ("confirmed", "disputed")
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -353,12 +353,7 @@ class CosignStore(StoreBase):
                 .where(i.c.campaign_id == campaign_id, i.c.kind == MessageKind.AUTO_REPLY.value)
                 .order_by(i.c.received_at)
             ):
-                back = (row.detail or {}).get("returns_on")
-                away[row.sender.lower()] = AwayFact(
-                    row.sender,
-                    aware(row.received_at) or _NEVER,
-                    dt.date.fromisoformat(back) if back else None,
-                )
+                away[row.sender.lower()] = away_fact(row)
             failures = {
                 r.address.lower(): FailureFact(r.address, r.reason, aware(r.since) or _NEVER)
                 for r in conn.execute(

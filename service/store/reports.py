@@ -188,7 +188,7 @@ class ReportStore(StoreBase):
                     newest=newest,
                     current=current,
                     failure=failures.get(email.lower()),
-                    away=_away(leader_away[-1]) if leader_away else None,
+                    away=away_fact(leader_away[-1]) if leader_away else None,
                     last_inbound_at=aware(last_in.get(uid)),
                     needs_review=int(review.get(uid, 0)),
                 )
@@ -363,7 +363,8 @@ def _version(row: Any) -> VersionFact:
     )
 
 
-def _away(row: Any) -> AwayFact:
+def away_fact(row: Any) -> AwayFact:
+    """An out-of-office reply's row (sender, received_at, detail) as an ``AwayFact``."""
     back = (row.detail or {}).get("returns_on")
     return AwayFact(
         row.sender, aware(row.received_at) or _NEVER, dt.date.fromisoformat(back) if back else None
