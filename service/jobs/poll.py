@@ -30,6 +30,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from imap_tools import BaseMailBox
 
@@ -42,6 +43,7 @@ from service.store.database import Store
 from service.store.inbox import InboundRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 #: a fetch brings at most this many bytes of small messages at once; a larger message comes alone
@@ -409,6 +411,17 @@ class StopFlag:
         if self.interruptible:
             raise StopRequested
 
+    def interruptibly(self, wait: Callable[[], T]) -> T | None:
+        """Run ``wait`` (a sleep, an IDLE) so that SIGTERM ends it by StopRequested; None
+        without waiting when a stop came first."""
+        self.interruptible = True  # before looking: a signal in between still interrupts
+        try:
+            if self.requested:
+                return None
+            return wait()
+        finally:
+            self.interruptible = False
+
 
 def watch(
     connect: Callable[[], BaseMailBox],
@@ -454,15 +467,9 @@ def watch(
 
 def _pause(stop: StopFlag, wait: Callable[[], object], fallback_seconds: int) -> None:
     """Wait interruptibly (a signal may end it); a server that refuses IDLE gets a plain sleep."""
-    if stop():
-        return
-    stop.interruptible = True
     try:
-        try:
-            wait()
-        except imaplib.IMAP4.error as exc:
-            if "IDLE" not in str(exc).upper() or fallback_seconds <= 0:
-                raise
-            time.sleep(min(fallback_seconds, 30))
-    finally:
-        stop.interruptible = False
+        stop.interruptibly(wait)
+    except imaplib.IMAP4.error as exc:
+        if "IDLE" not in str(exc).upper() or fallback_seconds <= 0:
+            raise
+        stop.interruptibly(functools.partial(time.sleep, min(fallback_seconds, 30)))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -175,14 +176,8 @@ class Runner:
 
     def sleep(self, seconds: float) -> None:
         """A wait without the inbox; SIGTERM ends it early (nothing is in hand here)."""
-        self.stop.interruptible = True  # before looking: a signal in between still interrupts
-        try:
-            if not self.stop():
-                time.sleep(seconds)
-        except StopRequested:
-            pass
-        finally:
-            self.stop.interruptible = False
+        with contextlib.suppress(StopRequested):
+            self.stop.interruptibly(functools.partial(time.sleep, seconds))
 
 
 class JsonLogs(logging.Formatter):

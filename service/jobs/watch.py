@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from imap_tools import BaseMailBox
 from imap_tools.errors import ImapToolsError
@@ -39,7 +39,6 @@ from service.errors import SkjemapostError
 from service.jobs.poll import StopFlag, StopRequested
 
 log = logging.getLogger("skjemapost.watch")
-T = TypeVar("T")
 
 MAX_IDLE_SECONDS = 25 * 60
 _EXISTS = re.compile(rb"^\* \d+ EXISTS\b", re.IGNORECASE)
@@ -98,10 +97,12 @@ class InboxWatch:
                 box = self._box()
                 if box is None:  # no IDLE, or backing off: sleep (the cycle polls on schedule)
                     retry = max(self.retry_at - time.monotonic(), 0.0)
-                    self._interruptible(partial(time.sleep, left if self.idle is False else min(left, retry)))
+                    self.stop.interruptibly(
+                        partial(time.sleep, left if self.idle is False else min(left, retry))
+                    )
                     continue
                 try:
-                    if self._interruptible(partial(wait_for_mail, box, left)):
+                    if self.stop.interruptibly(partial(wait_for_mail, box, left)):
                         self._handle(box)
                 except TROUBLE as exc:
                     self._failed(exc)
@@ -167,13 +168,3 @@ class InboxWatch:
                 box.logout()
             else:  # a connection in an unknown state (mid-IDLE, or broken) is just closed
                 box.client.shutdown()
-
-    def _interruptible(self, wait: Callable[[], T]) -> T | None:
-        """Run ``wait`` so that SIGTERM ends it (StopRequested); None if a stop came first."""
-        self.stop.interruptible = True  # before looking: a signal in between still interrupts
-        try:
-            if self.stop():
-                return None
-            return wait()
-        finally:
-            self.stop.interruptible = False
